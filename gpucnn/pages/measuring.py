@@ -1,0 +1,102 @@
+"""Page "Measuring it right": the article's experiment, its way and correctly."""
+
+from __future__ import annotations
+
+from gpucnn.experiments.matmul import article_matmul
+from gpucnn.pages.common import accelerator, devices
+from gpucnn.render import COLORS, caption, figure_html, fmt, fmt_time, new_figure, no_accelerator_note, table
+from gpucnn.results import Result, run
+
+# The seed article's own figures (Colab, %%timeit), quoted with their source.
+ARTICLE = {("cpu", 2): 4.31e-6, ("cpu", 2000): 198e-3, ("gpu", 2): 59.8e-6, ("gpu", 2000): 26.8e-3}
+
+
+def results() -> list[Result]:
+    return [run(article_matmul, device=d) for d in devices()]
+
+
+def comparison_table() -> str:
+    """Article's figures, the article's method here, and the correct method here."""
+    rows = []
+    for r in results():
+        d = r.data
+        dev = r.params["device"]
+        label = r.hardware.device_label(dev)
+        for n in (2, 2000):
+            art = ARTICLE[("cpu" if dev == "cpu" else "gpu", n)]
+            one = d.get(f"one_thread_{n}")
+            rows.append((
+                label, f"{n}x{n}", fmt_time(art), fmt_time(d[f"article_{n}"].median),
+                fmt_time(d[f"randn_{n}"].median), fmt_time(one.median) if one else "n/a (GPU work)",
+                fmt_time(d[f"correct_{n}"].median), fmt(d[f"correct_{n}"].gflops),
+            ))
+    out = table(
+        ["Device", "Size", "Article (Colab, its figure)", "Article's method, here", "randn (+ copy) alone",
+         "Correct, 1 thread", "Correct, all threads", "Correct GFLOP/s"],
+        rows, align="llrrrrrr",
+    )
+    out += caption(
+        "Median time per call. 'Article' column: the seed article's published %%timeit figures, measured on "
+        "Google Colab, not in this build. Every other column:", results())
+    if accelerator() is None:
+        out += "\n" + no_accelerator_note("GPU rows of this table")
+    return out
+
+
+def decomposition_chart() -> str:
+    """Horizontal bars: where the article's 2000x2000 CPU time goes."""
+    cpu = run(article_matmul, device="cpu")
+    d = cpu.data
+    steps = [
+        ("article's method", d["article_2000"]),
+        ("randn alone", d["randn_2000"]),
+        ("matmul, 1 thread", d["one_thread_2000"]),
+        ("matmul, all threads", d["correct_2000"]),
+    ]
+    fig, ax = new_figure(7.0, 3.4)
+    names = [s[0] for s in steps]
+    med = [s[1].median * 1e3 for s in steps]
+    lo = [(s[1].median - s[1].p25) * 1e3 for s in steps]
+    hi = [(s[1].p75 - s[1].median) * 1e3 for s in steps]
+    hatches = ["", "//", "..", "xx"]
+    for i, (name, m) in enumerate(zip(names, med)):
+        ax.barh(i, m, xerr=[[lo[i]], [hi[i]]], color=COLORS[i], hatch=hatches[i], edgecolor="#010203",
+                linewidth=0.5, capsize=3)
+        ax.annotate(f"{m:.1f} ms", (m, i), xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("median time per call (ms)")
+    ax.set_xlim(0, max(med) * 1.25)
+    ax.set_title("2000x2000 fp32 matmul on the CPU: what the article's time is made of")
+    runs = ", ".join(f"{s[0]}: {s[1].runs} runs" for s in steps)
+    return figure_html(
+        fig, title="2000x2000 matmul on the CPU, article's method against the correct one",
+        desc="Horizontal bars of median time per call. " + "; ".join(f"{n}: {m:.1f} ms" for n, m in zip(names, med)),
+        caption_text=f"Bars: median; whiskers: IQR ({runs}).", results=cpu)
+
+
+def findings() -> str:
+    """The sentences that quote this build's figures."""
+    cpu = run(article_matmul, device="cpu").data
+    art, rnd, one, right = (cpu[k].median for k in ("article_2000", "randn_2000", "one_thread_2000", "correct_2000"))
+    text = (
+        f"On this build machine the article's method gives **{fmt_time(art)}** for the 2000x2000 CPU matmul. "
+        f"Of that, **{fmt_time(rnd)}** ({100 * rnd / art:.0f} %) is `torch.randn` making the input, which is not "
+        f"matrix multiplication at all. The matmul alone takes **{fmt_time(right)}** with all "
+        f"{run(article_matmul, device='cpu').data['correct_2000'].threads} threads, and **{fmt_time(one)}** "
+        f"on the single thread that `torch.utils.benchmark.Timer` uses by default "
+        f"({one / right:.2f}x slower).\n"
+    )
+    acc = accelerator()
+    if acc:
+        g = run(article_matmul, device=acc).data
+        text += (
+            f"\nOn the {acc.upper()} device, the article's method gives **{fmt_time(g['article_2000'].median)}**, of which "
+            f"making the input on the CPU and copying it over takes **{fmt_time(g['randn_2000'].median)}**; "
+            f"the matmul itself, with inputs already on the device and a synchronize before the clock is read, "
+            f"takes **{fmt_time(g['correct_2000'].median)}** ({fmt(g['correct_2000'].gflops)} GFLOP/s). "
+            f"For 2x2 the correct time is **{fmt_time(g['correct_2'].median)}** against "
+            f"**{fmt_time(run(article_matmul, device='cpu').data['correct_2'].median)}** on the CPU: "
+            f"launching work on a GPU has a fixed cost.\n"
+        )
+    return text

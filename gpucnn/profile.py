@@ -1,0 +1,49 @@
+"""Build profiles: one switch, ``GPUCNN_PROFILE=quick|full``, for the whole project."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+class ProfileError(ValueError):
+    """An unknown profile name."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much time and size a build may spend on measurements.
+
+    Attributes:
+        name: ``quick`` (tests, previews) or ``full`` (the published site).
+        budget_s: target time per measured point; at least ``min_runs`` runs are
+            always taken, so a slow point may exceed it.
+        min_runs: the fewest timed runs per point, so that the IQR means something.
+        max_matmul_n: the largest square matmul in a size sweep.
+        sweep_point_limit_s: a size sweep stops once one call takes longer than this.
+    """
+
+    name: str
+    budget_s: float
+    min_runs: int
+    max_matmul_n: int
+    sweep_point_limit_s: float
+
+
+PROFILES = {
+    "quick": Profile("quick", budget_s=0.03, min_runs=5, max_matmul_n=1024, sweep_point_limit_s=0.05),
+    "full": Profile("full", budget_s=0.15, min_runs=5, max_matmul_n=4096, sweep_point_limit_s=1.5),
+}
+
+
+def profile_by_name(name: str) -> Profile:
+    """Return the named profile or raise ProfileError with the valid names."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ProfileError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}") from None
+
+
+def current_profile() -> Profile:
+    """The profile named by ``GPUCNN_PROFILE`` (default ``full``)."""
+    return profile_by_name(os.environ.get("GPUCNN_PROFILE", "full").strip() or "full")

@@ -1,0 +1,293 @@
+"""Tables, charts and captions for pages. Everything returns a string to print.
+
+Charts are inline SVG with real ``<text>`` (so a screen reader and search can
+read it), a ``<title>`` and ``<desc>``, and text drawn in ``currentColor`` so it
+follows the page's light or dark palette. Colours are the Okabe-Ito
+colour-blind-safe set, and each line has its own marker and dash as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from gpucnn.bench import Measurement, Sweep  # noqa: E402
+from gpucnn.hardware import HardwareReport, format_bytes  # noqa: E402
+from gpucnn.results import Result  # noqa: E402
+
+# Drawn in this colour, then replaced by currentColor in the SVG text.
+_INK = "#010203"
+# Okabe-Ito, without black (invisible in dark mode) and yellow (invisible in light).
+COLORS = ["#56B4E9", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#0072B2"]
+MARKERS = ["o", "s", "^", "D", "v", "P"]
+DASHES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1))]
+
+_RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "gpucnn",  # stable ids, so an unchanged chart gives the same SVG
+    "text.color": _INK, "axes.labelcolor": _INK, "axes.edgecolor": _INK,
+    "xtick.color": _INK, "ytick.color": _INK, "grid.color": _INK, "grid.alpha": 0.18,
+    "axes.facecolor": "none", "figure.facecolor": "none", "savefig.transparent": True,
+    "legend.frameon": False, "font.size": 11, "axes.titlesize": 12,
+    "font.family": "sans-serif",
+}
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits, or an en dash for none."""
+    if value is None:
+        return "–"
+    if value == 0:
+        return "0"
+    return f"{value:,.{digits}g}" if abs(value) < 1e4 else f"{value:,.0f}"
+
+
+def fmt_time(seconds: float | None) -> str:
+    """A time in the unit that reads best: ns, µs, ms or s."""
+    if seconds is None:
+        return "–"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale or unit == "ns":
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
+    """A Markdown table; ``align`` is one character per column, l or r."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    sep = ["---:" if a == "r" else ":---" for a in align]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def describe_hardware(hw: HardwareReport) -> str:
+    """One line naming the build machine, for captions."""
+    parts = [hw.device_label("cpu")]
+    parts.append(hw.device_label(hw.accelerator.device_type) if hw.accelerator else "no accelerator")
+    return "; ".join(parts)
+
+
+def provenance(results: Result | Sequence[Result]) -> str:
+    """Where figures came from: device, torch, date measured, profile, commit."""
+    rs = [results] if isinstance(results, Result) else list(results)
+    first = rs[0]
+    dates = sorted({r.date for r in rs})
+    reused = any(r.reused for r in rs)
+    commit = f", commit {first.commit}" if first.commit else ""
+    return (
+        f"Measured in this build on {describe_hardware(first.hardware)}; torch {first.torch}; "
+        f"measured {', '.join(dates)}{' (reused from the measurement cache)' if reused else ''}; "
+        f"profile {first.profile}{commit}."
+    )
+
+
+def caption(text: str, results: Result | Sequence[Result] | None = None) -> str:
+    """A figure or table caption, with provenance appended when results are given."""
+    prov = f" {provenance(results)}" if results else ""
+    return f'<p class="gpucnn-caption">{html.escape(text)}{html.escape(prov)}</p>\n'
+
+
+def no_accelerator_note(what: str = "GPU figures") -> str:
+    """What a page says where a GPU figure would stand on a CPU-only build."""
+    return (
+        f'!!! note "No GPU in this build"\n'
+        f"    This build machine has no accelerator (CUDA, ROCm, Apple MPS or Intel XPU), so the {what} "
+        f"are not measured here. Only the CPU was measured. Rebuild the site on a GPU machine to "
+        f"fill them in: see [Reproduce](reproduce.md).\n"
+    )
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line on a chart: y against x, with an optional IQR band."""
+
+    label: str
+    x: Sequence[float]
+    y: Sequence[float]
+    low: Sequence[float] | None = None
+    high: Sequence[float] | None = None
+    style: dict = field(default_factory=dict)
+
+
+def sweep_series(label: str, sweep: Sweep | Sequence[Measurement], x: str = "n", y: str = "gflops") -> Series:
+    """A Series from measured points; the band is the IQR (p25..p75 of the times).
+
+    ``x``: ``n`` (first shape entry) or ``bytes`` (bytes moved); ``y``: ``gflops``,
+    ``gbps`` or ``time`` (median seconds).
+    """
+    points = sweep.points if isinstance(sweep, Sweep) else tuple(sweep)
+    xs = [m.shape[0] if x == "n" else m.bytes_moved for m in points]
+    work = {"gflops": lambda m: m.flops / 1e9, "gbps": lambda m: m.bytes_moved / 1e9}.get(y)
+    if work is None:  # time: smaller is better, band is p25..p75
+        return Series(label, xs, [m.median for m in points], [m.p25 for m in points], [m.p75 for m in points])
+    return Series(
+        label, xs, [work(m) / m.median for m in points],
+        [work(m) / m.p75 for m in points], [work(m) / m.p25 for m in points],
+    )
+
+
+def _svg_with_a11y(svg: str, title: str, desc: str) -> str:
+    uid = "c" + hashlib.sha1((title + desc).encode()).hexdigest()[:10]
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype
+    svg = re.sub(r'<svg ', f'<svg role="img" aria-labelledby="{uid}-t {uid}-d" class="gpucnn-svg" ', svg, count=1)
+    svg = re.sub(r'(<svg[^>]*>)', rf'\1<title id="{uid}-t">{html.escape(title)}</title>'
+                                   rf'<desc id="{uid}-d">{html.escape(desc)}</desc>', svg, count=1)
+    # Text and axes follow the page palette (light or dark).
+    svg = svg.replace(_INK, "currentColor")
+    # Let the chart scale with the column.
+    svg = re.sub(r'(<svg[^>]*?) width="[^"]+" height="[^"]+"', r"\1", svg, count=1)
+    return svg
+
+
+def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
+                results: Result | Sequence[Result] | None = None) -> str:
+    """Render a matplotlib figure as accessible inline SVG with a caption."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    svg = _svg_with_a11y(buf.getvalue(), title, desc)
+    cap = caption(caption_text, results)
+    # One line per element: Markdown must not treat the SVG as an indented block.
+    return f'<figure class="gpucnn-chart">{svg.replace(chr(10), " ")}<figcaption>{cap}</figcaption></figure>\n'
+
+
+def new_figure(width: float = 7.0, height: float = 4.2) -> tuple[plt.Figure, plt.Axes]:
+    """A figure with gpucnn's chart style (currentColor text, transparent background)."""
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(width, height))
+    return fig, ax
+
+
+def style_context():  # noqa: ANN201 - a matplotlib context manager
+    """Use as ``with style_context():`` around custom figures."""
+    return plt.rc_context(_RC)
+
+
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    caption_text: str,
+    results: Result | Sequence[Result] | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    desc: str | None = None,
+    hlines: Sequence[tuple[float, str]] = (),
+    vlines: Sequence[tuple[float, str]] = (),
+    spans: Sequence[tuple[float, float, str]] = (),
+) -> str:
+    """A line chart of one or more Series, with IQR bands, as accessible SVG.
+
+    ``hlines``/``vlines`` draw labelled reference lines (a peak, a cache size);
+    ``spans`` shade labelled x ranges (e.g. where per-call overhead dominates).
+    """
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(7.0, 4.2))
+        for i, s in enumerate(series):
+            style = {"color": COLORS[i % len(COLORS)], "marker": MARKERS[i % len(MARKERS)],
+                     "linestyle": DASHES[i % len(DASHES)], "markersize": 4, "linewidth": 1.6, **s.style}
+            ax.plot(s.x, s.y, label=s.label, **style)
+            if s.low is not None and s.high is not None:
+                ax.fill_between(s.x, s.low, s.high, color=style["color"], alpha=0.25, linewidth=0)
+        for value, label in hlines:
+            ax.axhline(value, color=_INK, linestyle=":", linewidth=1)
+            ax.annotate(label, xy=(0.01, value), xycoords=("axes fraction", "data"), va="bottom", fontsize=9)
+        for value, label in vlines:
+            ax.axvline(value, color=_INK, linestyle="--", linewidth=0.8, alpha=0.6)
+            ax.annotate(label, xy=(value, 0.98), xycoords=("data", "axes fraction"), rotation=90,
+                        va="top", ha="right", fontsize=9)
+        for lo, hi, label in spans:
+            ax.axvspan(lo, hi, color=_INK, alpha=0.07, linewidth=0)
+            ax.annotate(label, xy=((lo * hi) ** 0.5 if logx else (lo + hi) / 2, 0.02),
+                        xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=9)
+        if logx:
+            ax.set_xscale("log", base=2 if all(float(v).is_integer() for s in series for v in s.x) else 10)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, which="major")
+        if len(series) > 0:
+            ax.legend(loc="best", fontsize=9)
+    default_desc = f"{title}. " + " ".join(
+        f"{s.label}: {len(s.x)} points, from {fmt(min(s.y))} to {fmt(max(s.y))} {ylabel}." for s in series if s.y
+    )
+    return figure_html(fig, title=title, desc=desc or default_desc, caption_text=caption_text, results=results)
+
+
+def hardware_table(hw: HardwareReport) -> str:
+    """The build machine as a Markdown table: CPU, accelerator and software."""
+    cpu = hw.cpu
+    rows = [
+        ("CPU", cpu.model + (f" ({cpu.family})" if cpu.family else "")),
+        ("Logical cores / threads torch uses", f"{cpu.logical_cores} / {cpu.torch_threads}"),
+        ("Clock (reported / highest known)", f"{fmt(cpu.reported_clock_ghz)} GHz / {fmt(cpu.max_clock_ghz)} GHz"),
+        ("Last-level cache", format_bytes(cpu.llc_bytes)),
+        ("RAM", format_bytes(cpu.ram_bytes)),
+        ("CPU peak FP32", f"{fmt(cpu.peak_fp32.value / 1e9)} GFLOP/s ({cpu.peak_fp32.source})" if cpu.peak_fp32 else cpu.peak_note),
+        ("OS / Python", f"{hw.os} / {hw.python}"),
+        ("torch / BLAS", f"{hw.torch} / {hw.blas}"),
+    ]
+    acc = hw.accelerator
+    if acc is None:
+        rows.append(("Accelerator", "none: this build machine has no CUDA, ROCm, MPS or XPU device"))
+    else:
+        rows += [
+            ("Accelerator", f"{acc.backend}: {acc.name} x {acc.count}"),
+            ("Accelerator memory", format_bytes(acc.memory_bytes)),
+            ("Compute capability / architecture", acc.capability or "unknown"),
+            ("SMs / compute units", acc.multiprocessors or "unknown"),
+            ("L2 cache", format_bytes(acc.l2_bytes)),
+            ("Driver / runtime / cuDNN", f"{acc.driver or '–'} / {acc.runtime or '–'} / {acc.cudnn or '–'}"),
+            ("TF32 for fp32 matmul", {True: "allowed", False: "off (full FP32)", None: "n/a"}[acc.tf32_matmul]),
+            ("MIG", acc.mig or "n/a"),
+        ]
+        if acc.peaks:
+            p = acc.peaks
+            rows.append(("Datasheet peaks", f"FP32 {fmt(p.fp32 / 1e12)} / TF32 {fmt(p.tf32 / 1e12 if p.tf32 else None)} / "
+                                            f"BF16 {fmt(p.bf16 / 1e12 if p.bf16 else None)} TFLOP/s, "
+                                            f"{fmt(p.bandwidth / 1e12)} TB/s ({p.source})"))
+        else:
+            rows.append(("Datasheet peaks", "not in gpucnn's table: no peak shown"))
+    return table(["", "This build machine"], rows, align="ll")
+
+
+def suite_table(results: Sequence[Result]) -> str:
+    """The CLI's summary of the standard suite: one row per headline figure."""
+    rows = []
+    for r in results:
+        device = r.params.get("device", "cpu")
+        label = r.hardware.device_label(device)
+        if r.experiment == "matmul_sweep":
+            pts = r.data["sweep"].points
+            if pts:
+                m = pts[-1]
+                rows.append((label, f"fp32 matmul n={m.shape[0]}", f"{fmt(m.gflops)} GFLOP/s",
+                             fmt(m.pct_peak_flops, 2) + " %" if m.pct_peak_flops else "no peak", m.runs))
+        elif r.experiment == "copy_bandwidth":
+            pts = r.data["sweep"].points
+            if pts:
+                m = pts[-1]
+                best = max(pts, key=lambda p: p.gbps or 0)
+                rows.append((label, f"copy {format_bytes(m.shape[0])} (beyond cache)", f"{fmt(m.gbps)} GB/s",
+                             fmt(m.pct_peak_bandwidth, 2) + " %" if m.pct_peak_bandwidth else "no peak", m.runs))
+                rows.append((label, f"copy {format_bytes(best.shape[0])} (fastest size)", f"{fmt(best.gbps)} GB/s",
+                             "in cache", best.runs))
+        elif r.experiment == "small_op_latency":
+            for key in ("add_single", "add_stream"):
+                m = r.data[key]
+                rows.append((label, m.name, fmt_time(m.median), "", m.runs))
+    return table(["Device", "What", "Median", "% of peak", "Runs"], rows, align="llrrr")

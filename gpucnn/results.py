@@ -1,0 +1,297 @@
+"""Results with their context: the experiment registry, the on-disk measurement
+cache, provenance, and ``results.json``.
+
+Every experiment is a function decorated with ``@experiment`` that returns a
+dict of JSON-able values, ``Measurement``s and ``Sweep``s. Pages call
+``run(fn, **params)``, which
+
+* reuses a result already made in this build (Home and Summary reuse the
+  figures of the other pages);
+* else reuses a result from ``.cache/gpucnn`` whose key matches: the source of
+  every gpucnn module the experiment runs (the harness included), its
+  parameters, the hardware fingerprint, the torch version and the profile;
+* else measures, and stores the result atomically.
+
+A reused result keeps the date on which it was measured.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime as _dt
+import hashlib
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpucnn.bench import Measurement, Sweep
+from gpucnn.hardware import HardwareReport, detect
+from gpucnn.profile import current_profile
+
+# Routed through mkdocs' logger so the build log shows what was measured or
+# reused. Only INFO: a WARNING would fail `mkdocs build --strict`.
+log = logging.getLogger("mkdocs.plugins.gpucnn")
+
+SCHEMA = "gpucnn-results/1"
+EXPERIMENTS: dict[str, Callable[..., dict[str, Any]]] = {}
+
+
+def experiment(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Register a function as an experiment that ``run`` can cache."""
+    EXPERIMENTS[fn.__name__] = fn
+    return fn
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one experiment produced, and where and when it was measured."""
+
+    experiment: str
+    params: dict[str, Any]
+    data: dict[str, Any]
+    measured_at: str  # ISO 8601, UTC
+    profile: str
+    torch: str
+    commit: str | None
+    hardware: HardwareReport
+    key: str
+    reused: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def date(self) -> str:
+        return self.measured_at[:10]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment, "params": self.params, "key": self.key,
+            "measured_at": self.measured_at, "profile": self.profile, "torch": self.torch,
+            "commit": self.commit, "hardware": self.hardware.to_dict(), "data": encode(self.data),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], reused: bool = True) -> Result:
+        hw = HardwareReport.from_dict(d["hardware"])
+        return cls(
+            experiment=d["experiment"], params=d["params"], data=decode(d["data"], hw),
+            measured_at=d["measured_at"], profile=d["profile"], torch=d["torch"],
+            commit=d.get("commit"), hardware=hw, key=d["key"], reused=reused,
+        )
+
+
+def encode(value: Any) -> Any:
+    """Turn Measurements and Sweeps into tagged JSON-able dicts."""
+    if isinstance(value, Measurement):
+        return {"__measurement__": value.to_dict()}
+    if isinstance(value, Sweep):
+        return {"__sweep__": {"points": [encode(p) for p in value.points], "stopped": value.stopped}}
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return encode(dataclasses.asdict(value))
+    return value
+
+
+def decode(value: Any, hw: HardwareReport | None = None) -> Any:
+    """Inverse of ``encode``."""
+    if isinstance(value, dict):
+        if "__measurement__" in value:
+            return Measurement.from_dict(value["__measurement__"], hw)
+        if "__sweep__" in value:
+            s = value["__sweep__"]
+            return Sweep(tuple(decode(p, hw) for p in s["points"]), s["stopped"])
+        return {k: decode(v, hw) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v, hw) for v in value]
+    return value
+
+
+# --- code hashing: a changed experiment, or a changed harness, measures again ---
+
+def _gpucnn_imports(module_name: str) -> set[str]:
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None:
+        return set()
+    tree = ast.parse(Path(spec.origin).read_text())
+    package = module_name if spec.submodule_search_locations else module_name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("gpucnn"))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            if base.startswith("gpucnn"):
+                found.add(base)
+                # `from gpucnn import bench` imports a module, not a name
+                found.update(f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}"))
+    return found
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@lru_cache(maxsize=None)
+def code_hash(module_name: str) -> str:
+    """Hash of the source of a module and every gpucnn module it imports, transitively."""
+    seen: set[str] = set()
+    todo = [module_name]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(_gpucnn_imports(name) - seen)
+    digest = hashlib.sha256()
+    for name in sorted(seen):
+        spec = importlib.util.find_spec(name)
+        if spec and spec.origin and spec.origin.endswith(".py"):
+            digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(fn: Callable[..., Any], params: dict[str, Any], fingerprint: str, torch_version: str, profile: str) -> str:
+    """The cache key of one experiment run."""
+    material = json.dumps(
+        {
+            "experiment": fn.__name__, "code": code_hash(fn.__module__), "params": params,
+            "hardware": fingerprint, "torch": torch_version, "profile": profile,
+        },
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:20]
+
+
+def cache_dir() -> Path:
+    """``$GPUCNN_CACHE_DIR``, else ``.cache/gpucnn`` under the current folder."""
+    return Path(os.environ.get("GPUCNN_CACHE_DIR") or Path.cwd() / ".cache" / "gpucnn")
+
+
+def fresh_requested() -> bool:
+    return os.environ.get("GPUCNN_FRESH", "").strip() not in ("", "0", "false", "no")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The project's short commit hash, where git knows it."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+_BUILD: dict[str, Result] = {}
+
+
+def run(
+    fn: Callable[..., dict[str, Any]],
+    *,
+    fresh: bool | None = None,
+    hardware: HardwareReport | None = None,
+    fingerprint: str | None = None,
+    **params: Any,
+) -> Result:
+    """Run an experiment, or reuse its result from this build or the disk cache.
+
+    Args:
+        fn: a function registered with ``@experiment``.
+        fresh: measure again even if cached (default: ``GPUCNN_FRESH``).
+        hardware: the report to record (default: this machine's).
+        fingerprint: the hardware fingerprint for the key (injectable for tests).
+        **params: the experiment's parameters (JSON-able).
+    """
+    hw = hardware or detect()
+    profile = current_profile().name
+    key = cache_key(fn, params, fingerprint or hw.fingerprint(), torch.__version__, profile)
+    if key in _BUILD:
+        return _BUILD[key]
+    fresh = fresh_requested() if fresh is None else fresh
+    path = cache_dir() / f"{fn.__name__}-{key}.json"
+    if not fresh and path.exists():
+        try:
+            result = Result.from_dict(json.loads(path.read_text()), reused=True)
+            if result.key != key:
+                raise ValueError("key mismatch")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.info("gpucnn: %s: cache entry %s unreadable (%s); measuring again", fn.__name__, path.name, exc)
+        else:
+            log.info("gpucnn: %s reused (measured %s)", fn.__name__, result.measured_at)
+            _BUILD[key] = result
+            return result
+    start = time.perf_counter()
+    data = fn(**params)
+    elapsed = time.perf_counter() - start
+    result = Result(
+        experiment=fn.__name__, params=params, data=data,
+        measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        profile=profile, torch=torch.__version__, commit=git_commit(), hardware=hw, key=key,
+        reused=False, elapsed_s=elapsed,
+    )
+    log.info("gpucnn: %s measured in %.1f s", fn.__name__, elapsed)
+    try:
+        atomic_write_text(path, json.dumps(result.to_dict()))
+    except OSError as exc:  # a read-only cache folder costs speed, not correctness
+        log.info("gpucnn: could not write cache entry %s (%s)", path, exc)
+    _BUILD[key] = result
+    return result
+
+
+def build_results() -> list[Result]:
+    """Every result made or reused in this process, in the order first asked for."""
+    return list(_BUILD.values())
+
+
+def results_document(results: list[Result] | None = None, hardware: HardwareReport | None = None) -> dict[str, Any]:
+    """The ``results.json`` document: this build's measurements with provenance."""
+    hw = hardware or detect()
+    return {
+        "schema": SCHEMA,
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "profile": current_profile().name,
+        "torch": torch.__version__,
+        "commit": git_commit(),
+        "hardware": hw.to_dict(),
+        "results": [r.to_dict() for r in (build_results() if results is None else results)],
+    }
+
+
+def write_results_json(path: Path, results: list[Result] | None = None) -> None:
+    atomic_write_text(path, json.dumps(results_document(results), indent=1))
