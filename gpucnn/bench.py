@@ -360,7 +360,7 @@ def sweep(
                                         f"more than half the {free / 1e9:.2f} GB free")
         try:
             m = point(size)
-        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled here
+        except Exception as exc:  # only out-of-memory is handled here; the rest re-raise
             if not is_out_of_memory(exc):
                 raise
             if device != "cpu":

@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="use the quick profile (same as GPUCNN_PROFILE=quick)")
     bench.add_argument("--json", metavar="PATH", help="also write the results, in results.json format, to PATH")
     bench.add_argument("--fresh", action="store_true", help="measure again even where the cache has a result")
+
+    results = sub.add_parser("results", help="the archive of results from other machines (results/)")
+    results_sub = results.add_subparsers(dest="results_command", required=True, parser_class=_Parser)
+    add = results_sub.add_parser("add", help="validate a results.json record and add it to the archive")
+    add.add_argument("file", metavar="FILE", help="a results.json from a build or from gpucnn bench --json")
+    results_sub.add_parser("list", help="list the archived records")
     return parser
 
 
@@ -118,7 +124,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(total: int):  # noqa: ANN202
+def cmd_results(args: argparse.Namespace) -> int:
+    from gpucnn import archive
+
+    try:
+        if args.results_command == "add":
+            path = archive.add(Path(args.file))
+            record = archive.read(path, path.name)
+            print(f"added {path.name} to {path.parent}: {len(record.results)} experiments, {record.label()}")
+            return 0
+        records = archive.records()
+    except archive.RecordError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:  # e.g. an archive folder that cannot be written
+        raise UsageError(f"{exc.__class__.__name__}: {exc}") from None
+    if not records:
+        print(f"no archived records in {archive.archive_dir()}")
+        return 0
+    from gpucnn.render import table
+
+    print(table(["File", "Recorded on", "Profile", "torch", "Experiments"],
+                [(r.name, r.label().removeprefix("recorded on "), r.document["profile"], r.document["torch"],
+                  len(r.results)) for r in records], align="lllll"), end="")
+    return 0
+
+
+def _progress(total: int):
     """A one-line progress bar on stderr (only when it is a terminal)."""
     def show(done: int, label: str) -> None:
         if not sys.stderr.isatty():
@@ -135,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        handler = {"info": cmd_info, "bench": cmd_bench}
+        handler = {"info": cmd_info, "bench": cmd_bench, "results": cmd_results}
         return handler[args.command](args)
     except UsageError as exc:
         return _fail(str(exc))

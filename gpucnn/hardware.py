@@ -253,6 +253,50 @@ def _llc_bytes() -> int | None:
     return best
 
 
+@dataclass(frozen=True)
+class CacheLevel:
+    """One data (or unified) cache of cpu0, as sysfs describes it."""
+
+    level: int
+    size_bytes: int
+    shared_by: int  # logical CPUs that share this cache
+
+    @property
+    def name(self) -> str:
+        return f"L{self.level}"
+
+
+def _count_cpus(cpu_list: str) -> int:
+    """Count the CPUs in a sysfs list such as ``0-3,8``."""
+    count = 0
+    for part in cpu_list.strip().split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            count += int(hi) - int(lo) + 1
+        elif part:
+            count += 1
+    return count
+
+
+def cpu_caches(base: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> list[CacheLevel]:
+    """The data and unified caches of cpu0, smallest level first (empty if sysfs has none).
+
+    Instruction caches are left out: they hold code, not the data a copy moves.
+    """
+    found: dict[int, CacheLevel] = {}
+    for index in sorted(base.glob("index*")) if base.exists() else []:
+        kind, level, size = (_read(str(index / f)) for f in ("type", "level", "size"))
+        if not (kind and level and size) or kind.strip() == "Instruction":
+            continue
+        m = re.match(r"(\d+)([KMG]?)", size.strip())
+        if not m or not level.strip().isdigit():
+            continue
+        value = int(m.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[m.group(2)]
+        shared = _read(str(index / "shared_cpu_list"))
+        found[int(level)] = CacheLevel(int(level), value, _count_cpus(shared) if shared else 1)
+    return [found[k] for k in sorted(found)]
+
+
 def detect_cpu() -> CpuInfo:
     fields = _cpuinfo_fields()
     model = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
@@ -323,7 +367,7 @@ def detect_accelerator() -> AcceleratorInfo | None:
         driver = None
         try:
             driver = str(torch.cuda.driver_version()) if hasattr(torch.cuda, "driver_version") else None
-        except Exception:  # noqa: BLE001 - a missing driver query is not worth failing a report
+        except Exception:  # a missing driver query is not worth failing a report
             driver = None
         return AcceleratorInfo(
             device_type="cuda", backend="ROCm" if rocm else "CUDA", name=name, count=count,

@@ -7,7 +7,13 @@ import graph and survives the reload it performs.
 from __future__ import annotations
 
 import logging
+import os
+import posixpath
+import re
+import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +35,84 @@ def on_pre_build(config: Any) -> None:
         raise PluginError(f"GPUCNN_PROFILE: {exc}") from None
     log.info("gpucnn: building with the %s profile", profile.name)
 
+    # A bad archive file fails the build, naming the file and the problem.
+    from gpucnn.archive import RecordError, archive_dir, records
+
+    try:
+        archived = records()
+    except RecordError as exc:
+        raise PluginError(f"results archive: {exc}") from None
+    log.info("gpucnn: %d archived record(s) in %s/", len(archived), archive_dir().name)
+    _PAGE_TIMES.clear()
+
+    # The notebook page runs in a Jupyter kernel (it inherits this environment):
+    # it shares its results through this folder, so results.json lists them too.
+    from gpucnn.results import SHARE_ENV
+
+    os.environ[SHARE_ENV] = tempfile.mkdtemp(prefix="gpucnn-shared-")
+
+
+# nbconvert's page template loads MathJax and mermaid from a CDN. No request
+# may leave the site, and the notebook has neither math nor diagrams.
+_NOTEBOOK_CDN_SCRIPTS = re.compile(
+    r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->"
+    r"|<script type=\"module\">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>",
+    re.S,
+)
+
+
+def on_post_page(output: str, page: Any, **_: Any) -> str:
+    if page.file.src_uri.endswith((".py", ".ipynb")):
+        output = _NOTEBOOK_CDN_SCRIPTS.sub("", output)
+    return output
+
+
+# Seconds each page spent in Markdown rendering (where markdown-exec runs its
+# blocks), so that a slow rebuild can be traced to its pages.
+_PAGE_TIMES: dict[str, float] = {}
+_PAGE_START: dict[str, float] = {}
+
+
+def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
+    _PAGE_START[page.file.src_uri] = time.perf_counter()
+    return markdown
+
+
+def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
+    start = _PAGE_START.pop(page.file.src_uri, None)
+    if start is not None:
+        _PAGE_TIMES[page.file.src_uri] = time.perf_counter() - start
+    return _rewrite_printed_links(html, page, files) if files is not None else html
+
+
+# Markdown printed by an executed block is rendered by markdown-exec, which does
+# not turn `[x](other.md#a)` into a page URL as MkDocs does: do it here. A target
+# that is not a page is left as is, for tests/test_links.py to report.
+_MD_HREF = re.compile(r'href="(?![a-zA-Z][a-zA-Z0-9+.-]*:|/|#)([^"#?]+\.md)(#[^"]*)?"')
+
+
+def _rewrite_printed_links(html: str, page: Any, files: Any) -> str:
+    def fix(m: re.Match[str]) -> str:
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), m.group(1)))
+        target = files.get_file_from_path(path)
+        if target is None:
+            return m.group(0)
+        return f'href="{target.url_relative_to(page.file)}{m.group(2) or ""}"'
+
+    return _MD_HREF.sub(fix, html)
+
 
 def on_post_build(config: Any) -> None:
-    from gpucnn.results import build_results, write_results_json
+    from gpucnn.results import SHARE_ENV, build_results, shared_results, write_results_json
+
+    for r in shared_results():
+        log.info("gpucnn: %s(%s) from the notebook kernel: measured %s in %.1f s", r.experiment,
+                 ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())), r.measured_at, r.elapsed_s)
 
     path = Path(config["site_dir"]) / "results.json"
     write_results_json(path)
     log.info("gpucnn: wrote results.json with %d experiments", len(build_results()))
+    shutil.rmtree(os.environ.pop(SHARE_ENV, ""), ignore_errors=True)
+    slowest = sorted(_PAGE_TIMES.items(), key=lambda kv: -kv[1])[:5]
+    if slowest:
+        log.info("gpucnn: slowest pages: %s", ", ".join(f"{name} {s:.1f} s" for name, s in slowest))

@@ -144,6 +144,11 @@ def _svg_with_a11y(svg: str, title: str, desc: str) -> str:
                                    rf'<desc id="{uid}-d">{html.escape(desc)}</desc>', svg, count=1)
     # Text and axes follow the page palette (light or dark).
     svg = svg.replace(_INK, "currentColor")
+    # Pure black (matplotlib's default for artists made outside style_context) is
+    # unreadable in dark mode: strokes say #000000, black fills and text omit fill
+    # and inherit it, so the root's fill="currentColor" covers those.
+    svg = re.sub(r"#000000\b", "currentColor", svg)
+    svg = svg.replace("<svg ", '<svg fill="currentColor" ', 1)
     # Let the chart scale with the column.
     svg = re.sub(r'(<svg[^>]*?) width="[^"]+" height="[^"]+"', r"\1", svg, count=1)
     return svg
@@ -153,7 +158,15 @@ def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
                 results: Result | Sequence[Result] | None = None) -> str:
     """Render a matplotlib figure as accessible inline SVG with a caption."""
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # A legend box filled white (the default outside style_context) hides the
+    # currentColor legend text in dark mode: let the page show through.
+    for legend in [ax.get_legend() for ax in fig.axes] + list(fig.legends):
+        if legend is not None and legend.get_frame() is not None:
+            legend.get_frame().set_facecolor("none")
+    # svg.fonttype/hashsalt/transparent are read at save time: without the style
+    # here, text would be saved as paths (no <text> for screen readers or search).
+    with plt.rc_context(_RC):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     svg = _svg_with_a11y(buf.getvalue(), title, desc)
     cap = caption(caption_text, results)
@@ -187,11 +200,13 @@ def line_chart(
     hlines: Sequence[tuple[float, str]] = (),
     vlines: Sequence[tuple[float, str]] = (),
     spans: Sequence[tuple[float, float, str]] = (),
+    xticks: Sequence[tuple[float, str]] = (),
 ) -> str:
     """A line chart of one or more Series, with IQR bands, as accessible SVG.
 
     ``hlines``/``vlines`` draw labelled reference lines (a peak, a cache size);
-    ``spans`` shade labelled x ranges (e.g. where per-call overhead dominates).
+    ``spans`` shade labelled x ranges (e.g. where per-call overhead dominates);
+    ``xticks`` replaces the x tick marks with (value, label) pairs.
     """
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(7.0, 4.2))
@@ -216,6 +231,9 @@ def line_chart(
             ax.set_xscale("log", base=2 if all(float(v).is_integer() for s in series for v in s.x) else 10)
         if logy:
             ax.set_yscale("log")
+        if xticks:  # (value, label) pairs, e.g. sizes written as "4 KiB"
+            ax.set_xticks([v for v, _ in xticks], [label for _, label in xticks])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)

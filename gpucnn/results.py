@@ -22,7 +22,6 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import importlib.util
-import inspect
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +79,7 @@ class Result:
             "experiment": self.experiment, "params": self.params, "key": self.key,
             "measured_at": self.measured_at, "profile": self.profile, "torch": self.torch,
             "commit": self.commit, "hardware": self.hardware.to_dict(), "data": encode(self.data),
+            "elapsed_s": self.elapsed_s,
         }
 
     @classmethod
@@ -89,6 +89,7 @@ class Result:
             experiment=d["experiment"], params=d["params"], data=decode(d["data"], hw),
             measured_at=d["measured_at"], profile=d["profile"], torch=d["torch"],
             commit=d.get("commit"), hardware=hw, key=d["key"], reused=reused,
+            elapsed_s=float(d.get("elapsed_s") or 0.0),
         )
 
 
@@ -152,9 +153,8 @@ def _is_module(name: str) -> bool:
         return False
 
 
-@lru_cache(maxsize=None)
-def code_hash(module_name: str) -> str:
-    """Hash of the source of a module and every gpucnn module it imports, transitively."""
+def code_modules(module_name: str) -> set[str]:
+    """A module and every gpucnn module it imports, transitively, with their packages."""
     seen: set[str] = set()
     todo = [module_name]
     while todo:
@@ -163,8 +163,17 @@ def code_hash(module_name: str) -> str:
             continue
         seen.add(name)
         todo.extend(_gpucnn_imports(name) - seen)
+        # Importing a.b.c runs a/__init__.py and a/b/__init__.py too.
+        parts = name.split(".")
+        todo.extend({".".join(parts[:i]) for i in range(1, len(parts))} - seen)
+    return seen
+
+
+@cache
+def code_hash(module_name: str) -> str:
+    """Hash of the source of a module and every gpucnn module it imports, transitively."""
     digest = hashlib.sha256()
-    for name in sorted(seen):
+    for name in sorted(code_modules(module_name)):
         spec = importlib.util.find_spec(name)
         if spec and spec.origin and spec.origin.endswith(".py"):
             digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes())
@@ -184,8 +193,15 @@ def cache_key(fn: Callable[..., Any], params: dict[str, Any], fingerprint: str, 
 
 
 def cache_dir() -> Path:
-    """``$GPUCNN_CACHE_DIR``, else ``.cache/gpucnn`` under the current folder."""
-    return Path(os.environ.get("GPUCNN_CACHE_DIR") or Path.cwd() / ".cache" / "gpucnn")
+    """``$GPUCNN_CACHE_DIR``; else ``.cache/gpucnn`` in the source checkout; else under the current folder.
+
+    Not simply the current folder: the notebook's kernel runs in docs/, and it
+    must share the build's cache.
+    """
+    if os.environ.get("GPUCNN_CACHE_DIR"):
+        return Path(os.environ["GPUCNN_CACHE_DIR"])
+    repo = Path(__file__).resolve().parent.parent
+    return (repo if (repo / "mkdocs.yml").is_file() else Path.cwd()) / ".cache" / "gpucnn"
 
 
 def fresh_requested() -> bool:
@@ -199,6 +215,12 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -241,20 +263,24 @@ def run(
     hw = hardware or detect()
     profile = current_profile().name
     key = cache_key(fn, params, fingerprint or hw.fingerprint(), torch.__version__, profile)
-    if key in _BUILD:
+    if key in _BUILD:  # measured once per build, even with GPUCNN_FRESH
         return _BUILD[key]
+    what = f"{fn.__name__}({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})"
     fresh = fresh_requested() if fresh is None else fresh
     path = cache_dir() / f"{fn.__name__}-{key}.json"
     if not fresh and path.exists():
         try:
             result = Result.from_dict(json.loads(path.read_text()), reused=True)
-            if result.key != key:
-                raise ValueError("key mismatch")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.info("gpucnn: %s: cache entry %s unreadable (%s); measuring again", fn.__name__, path.name, exc)
+            if result.key != key or result.experiment != fn.__name__:
+                raise ValueError("its key does not match")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # INFO, not WARNING: a warning would fail `mkdocs build --strict`, and
+            # measuring again is the complete remedy.
+            log.info("gpucnn: %s: cache entry %s unreadable (%s: %s); measuring again",
+                     what, path.name, type(exc).__name__, exc)
         else:
-            log.info("gpucnn: %s reused (measured %s)", fn.__name__, result.measured_at)
-            _BUILD[key] = result
+            log.info("gpucnn: %s reused (measured %s in %.1f s)", what, result.measured_at, result.elapsed_s)
+            _keep(result)
             return result
     start = time.perf_counter()
     data = fn(**params)
@@ -265,18 +291,50 @@ def run(
         profile=profile, torch=torch.__version__, commit=git_commit(), hardware=hw, key=key,
         reused=False, elapsed_s=elapsed,
     )
-    log.info("gpucnn: %s measured in %.1f s", fn.__name__, elapsed)
+    log.info("gpucnn: %s measured in %.1f s", what, elapsed)
     try:
         atomic_write_text(path, json.dumps(result.to_dict()))
     except OSError as exc:  # a read-only cache folder costs speed, not correctness
         log.info("gpucnn: could not write cache entry %s (%s)", path, exc)
-    _BUILD[key] = result
+    _keep(result)
     return result
 
 
+# The notebook page runs in a Jupyter kernel, another process. When this
+# variable names a folder (the MkDocs hook sets it for the build), every
+# process writes the results it uses there, so they land in results.json too.
+SHARE_ENV = "GPUCNN_RESULTS_SHARE"
+
+
+def _keep(result: Result) -> None:
+    _BUILD[result.key] = result
+    share = os.environ.get(SHARE_ENV)
+    if share:
+        try:
+            atomic_write_text(Path(share) / f"{result.key}.json", json.dumps(result.to_dict()))
+        except OSError as exc:
+            log.info("gpucnn: could not share result %s (%s)", result.experiment, exc)
+
+
+def shared_results() -> list[Result]:
+    """Results that other processes of this build (the notebook's kernel) wrote to ``$GPUCNN_RESULTS_SHARE``."""
+    share = os.environ.get(SHARE_ENV)
+    if not share or not Path(share).is_dir():
+        return []
+    found = []
+    for path in sorted(Path(share).glob("*.json"), key=lambda p: p.stat().st_mtime):
+        try:
+            result = Result.from_dict(json.loads(path.read_text()), reused=False)
+            if result.key not in _BUILD:  # this process's own results are in _BUILD already
+                found.append(result)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.info("gpucnn: shared result %s unreadable (%s)", path.name, exc)
+    return found
+
+
 def build_results() -> list[Result]:
-    """Every result made or reused in this process, in the order first asked for."""
-    return list(_BUILD.values())
+    """Every result made or reused in this build, in the order first asked for, then those of other processes."""
+    return list(_BUILD.values()) + shared_results()
 
 
 def results_document(results: list[Result] | None = None, hardware: HardwareReport | None = None) -> dict[str, Any]:

@@ -86,3 +86,12 @@ def test_a_raising_block_fails_the_strict_build(tmp_path: Path) -> None:
     proc = build_site(tmp_path / "site", tmp_path / "cache", config=config)
     assert proc.returncode != 0
     assert "snippet failed on purpose" in proc.stderr
+
+
+@pytest.mark.parametrize("page", ["gpu", "ann", "cnn"])
+def test_gpu_ann_cnn_pages_have_charts_tables_and_math(built_site: Path, page: str) -> None:
+    html = (built_site / page / "index.html").read_text()
+    assert "<svg" in html and "<table" in html
+    assert "What you will learn" in html and 'id="summary"' in html
+    if page != "gpu":
+        assert "<math" in html  # LaTeX converted to MathML at build time

@@ -1,0 +1,147 @@
+"""Training, storing and deploying the small CNN: the experiments behind the notebook page.
+
+* ``digits_training``: the real run on digits (loss, accuracy, time per epoch),
+  then storing (checkpoint and torch.export, with a prediction check) and
+  deployment (batch-1 latency and batched throughput of the exported model).
+* ``training_throughput``: one training step on synthetic 3x64x64 batches,
+  against batch size, and with each standard speedup against the plain step.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpucnn.bench import Measurement, measure, sweep
+from gpucnn.data import load_digits_split, synthetic_batch
+from gpucnn.models import SYNTHETIC, build_model, forward_flops, parameter_count
+from gpucnn.profile import current_profile
+from gpucnn.results import experiment
+from gpucnn.train import (
+    COMPILE_SKIPPED_ON_CPU,
+    VARIANTS,
+    TrainConfig,
+    export_model,
+    load_checkpoint,
+    make_inference,
+    make_train_step,
+    predict,
+    save_checkpoint,
+    train_digits,
+)
+
+
+def deploy_batches(device: str) -> list[int]:
+    """Inference batch sizes: 1 (latency) up to what keeps the device busy."""
+    quick = current_profile().name == "quick"
+    if device == "cpu":
+        return [1, 16, 256] if quick else [1, 4, 16, 64, 256, 1024, 4096]
+    return [1, 64, 4096] if quick else [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536]
+
+
+def train_batches(device: str) -> list[int]:
+    """Training batch sizes for the synthetic 3x64x64 sweep."""
+    quick = current_profile().name == "quick"
+    if device == "cpu":
+        return [2, 4] if quick else [1, 4, 16, 64]
+    return [8, 64] if quick else [1, 4, 16, 64, 256, 1024]
+
+
+def _point_limit() -> float:
+    """A sweep stops after a call slower than this. The quick profile's sizes are already tiny, so its
+    0.05 s limit (meant for matmul sweeps) would stop these sweeps after one point."""
+    return max(current_profile().sweep_point_limit_s, 1.0)
+
+
+@experiment
+def digits_training(device: str, epochs: int = 15, batch_size: int = 32, lr: float = 3e-3,
+                    seed: int = 0) -> dict[str, Any]:
+    """Train on digits, store and export the model, check predictions, and time deployment."""
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    data = load_digits_split(seed=seed)
+    run = train_digits(data, config, device=device)
+    model = run.model.eval()
+    x_test = data.x_test.to(device)
+    reference = predict(model, x_test)
+
+    with tempfile.TemporaryDirectory(prefix="gpucnn-ckpt-") as tmp:
+        ckpt = save_checkpoint(model, Path(tmp) / "digits_cnn.pt", metadata={
+            "test_accuracy": run.test_accuracy, "best_epoch": run.best_epoch, "train_config": asdict(config),
+            "normalization": {"mean": data.mean, "std": data.std}, "trained_on": device,
+            "torch": str(torch.__version__),
+        })
+        reloaded, metadata = load_checkpoint(ckpt, map_location=device)
+        exported = export_model(model, x_test[:8])
+        pt2 = Path(tmp) / "digits_cnn.pt2"
+        torch.export.save(exported, pt2)
+        deployed = torch.export.load(pt2).module()
+        same_reloaded = bool(torch.equal(predict(reloaded, x_test), reference))
+        same_exported = bool(torch.equal(predict(deployed, x_test), reference))
+        with torch.no_grad():
+            logits = model(x_test)
+            max_diff = max(float((reloaded(x_test) - logits).abs().max()), float((deployed(x_test) - logits).abs().max()))
+        sizes = {"checkpoint_bytes": ckpt.stat().st_size, "exported_bytes": pt2.stat().st_size}
+
+    # Deployment: the exported program, from one image (latency) to big batches (throughput).
+    gen = torch.Generator().manual_seed(seed)
+    pool = data.x_test
+
+    def point(batch: int) -> Measurement:
+        idx = torch.randint(0, len(pool), (batch,), generator=gen)
+        x = pool[idx].to(device)
+        return measure(make_inference(deployed, x), name=f"exported digits CNN inference, batch {batch}",
+                       device=device, shape=(batch, 1, 8, 8), flops=forward_flops(model.config, batch))
+
+    deploy = sweep(deploy_batches(device), point, device=device, time_limit_s=_point_limit(),
+                   bytes_needed=lambda b: 200_000.0 * b)  # activations + input, generously
+    return {
+        "history": [asdict(h) for h in run.history],
+        "step_losses": run.step_losses,
+        "steps_per_epoch": -(-run.train_images // batch_size),
+        "best_epoch": run.best_epoch,
+        "test_accuracy": run.test_accuracy,
+        "split_sizes": data.sizes,
+        "parameters": parameter_count(model),
+        "epoch_time": run.epoch_time,
+        "train_images": run.train_images,
+        "threads": run.epoch_time.threads,
+        "reloaded_identical": same_reloaded,
+        "exported_identical": same_exported,
+        "max_logit_difference": max_diff,
+        "metadata_keys": sorted(metadata),
+        **sizes,
+        "deploy": deploy,
+    }
+
+
+@experiment
+def training_throughput(device: str) -> dict[str, Any]:
+    """Images/s of one training step on synthetic 3x64x64 images: batch sweep and speedups."""
+    config = SYNTHETIC
+
+    def step_point(batch: int, variant=VARIANTS[0]) -> Measurement:
+        x, y = synthetic_batch(batch, channels=config.in_channels, size=config.image_size, device=device)
+        model = build_model(config).to(device)
+        # forward + backward is about 3x the forward FLOPs
+        return measure(make_train_step(model, x, y, variant), name=f"train step {variant.name}, batch {batch}",
+                       device=device, shape=(batch, config.in_channels, config.image_size, config.image_size),
+                       flops=3 * forward_flops(config, batch))
+
+    sizes = train_batches(device)
+    per_image = 4 * config.in_channels * config.image_size**2 * 40  # input + activations + grads, generously
+    batch_sweep = sweep(sizes, step_point, device=device, time_limit_s=_point_limit(),
+                        bytes_needed=lambda b: per_image * b + 50e6)
+    speed_batch = sizes[-1] if not batch_sweep.stopped else batch_sweep.points[-1].shape[0]
+    speedups: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for variant in VARIANTS:
+        if variant.compile and device == "cpu":
+            skipped[variant.name] = COMPILE_SKIPPED_ON_CPU
+            continue
+        speedups[variant.name] = step_point(speed_batch, variant)
+    return {"sweep": batch_sweep, "speedups": speedups, "skipped": skipped, "speedup_batch": speed_batch,
+            "parameters": parameter_count(build_model(config))}

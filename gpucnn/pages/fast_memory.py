@@ -1,0 +1,258 @@
+"""Page "Advantage 3: fast memory access": data reuse (matmul against elementwise ops),
+small-op latency, per-core speed, and a roofline of this build's measured ops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gpucnn.bench import Measurement
+from gpucnn.experiments.latency import small_op_latency
+from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
+from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth
+from gpucnn.hardware import GPU_DATASHEET
+from gpucnn.pages.bandwidth import dram_point
+from gpucnn.pages.common import accelerator, devices
+from gpucnn.profile import current_profile
+from gpucnn.render import (
+    COLORS,
+    MARKERS,
+    caption,
+    figure_html,
+    fmt,
+    fmt_time,
+    new_figure,
+    no_accelerator_note,
+    style_context,
+    table,
+)
+from gpucnn.results import Result, run
+
+# render.py turns this colour into currentColor: the roof follows light and dark mode.
+INK = "#010203"
+# Modal GPU glossary, "perf/overhead": kernel launch overhead is "on the order of 10 us".
+MODAL_LAUNCH_S = 10e-6
+# H100 SXM: 132 SMs x 128 FP32 lanes = 16,896 "CUDA cores" (NVIDIA H100 architecture whitepaper).
+H100_FP32_LANES = 16_896
+
+
+def headline_n() -> int:
+    """The fixed matmul size quoted as a headline: the profile's largest (4096 full, 1024 quick)."""
+    return current_profile().max_matmul_n
+
+
+def matmul_at(result: Result, n: int) -> Measurement | None:
+    """The sweep's point at size ``n``, or None if the sweep stopped before it."""
+    return next((m for m in result.data["sweep"].points if m.shape[0] == n), None)
+
+
+@dataclass(frozen=True)
+class RooflinePoint:
+    """One measured op on a roofline: FLOP per byte and achieved GFLOP/s (with its IQR)."""
+
+    label: str
+    intensity: float  # FLOP per byte counted
+    gflops: float
+    low: float
+    high: float
+    runs: int
+
+
+def roofline_points(items: Sequence[tuple[str, Measurement]]) -> list[RooflinePoint]:
+    """Points for the ops that do arithmetic and move bytes; a pure copy (0 FLOP) has none.
+
+    A matmul's bytes are its minimum traffic (read A and B, write C once), so its
+    intensity is the best it can reach: n/6 FLOP per byte in fp32.
+    """
+    out = []
+    for label, m in items:
+        if m.flops > 0 and m.bytes_moved > 0:
+            out.append(RooflinePoint(label, m.flops / m.bytes_moved, m.flops / m.median / 1e9,
+                                     m.flops / m.p75 / 1e9, m.flops / m.p25 / 1e9, m.runs))
+    return out
+
+
+def bandwidth_roof_points(copy: Result, elementwise: Result) -> list[Measurement]:
+    """The beyond-cache streams whose best GB/s is the measured bandwidth roof.
+
+    All three stream far beyond the last-level cache. On a CPU, add can count more
+    GB/s than copy: each written line is first read (write-allocate), an extra
+    that weighs less when two of three streams are reads.
+    """
+    pts = [elementwise.data["add"], elementwise.data["relu"]]
+    d = dram_point(copy)
+    return ([d] if d else []) + pts
+
+
+def roof(intensity: float, bandwidth_gbps: float, compute_gflops: float) -> float:
+    """The roofline bound in GFLOP/s: min(compute roof, bandwidth x intensity)."""
+    return min(compute_gflops, bandwidth_gbps * intensity)
+
+
+def _device_results(device: str) -> tuple[Result, Result, Result]:
+    return run(matmul_sweep, device=device), run(elementwise_bandwidth, device=device), run(copy_bandwidth, device=device)
+
+
+def roofline_chart(device: str) -> str:
+    """Measured matmuls, add and relu under the measured bandwidth and compute roofs."""
+    mm, ew, cp = _device_results(device)
+    items = [(f"matmul n={m.shape[0]}", m) for m in mm.data["sweep"].points]
+    items += [("add", ew.data["add"]), ("relu", ew.data["relu"])]
+    pts = roofline_points(items)
+    streams = bandwidth_roof_points(cp, ew)
+    best = max(mm.data["sweep"].points, key=lambda m: m.gflops or 0)
+    bw_point = max(streams, key=lambda m: m.gbps or 0)
+    bw, top = bw_point.gbps, best.gflops
+    peak = best.peak_flops / 1e9 if best.peak_flops else None
+    label = mm.hardware.device_label(device)
+    lo_x = min(p.intensity for p in pts) / 2
+    hi_x = max(p.intensity for p in pts) * 2
+    xs = [lo_x * (hi_x / lo_x) ** (i / 200) for i in range(201)]
+    with style_context():
+        fig, ax = new_figure(7.0, 4.6)
+        ax.plot(xs, [roof(x, bw, top) for x in xs], color=INK, linewidth=1.6,
+                label=f"roof: measured {fmt(bw)} GB/s ({bw_point.name.split()[0]}), best matmul {fmt(top)} GFLOP/s")
+        if peak:
+            kind = "estimate" if device == "cpu" else "datasheet"
+            ax.axhline(peak, color=COLORS[3], linestyle="--", linewidth=1.2, label=f"peak FP32 ({kind}) {fmt(peak)} GFLOP/s")
+        mats = [p for p in pts if p.label.startswith("matmul")]
+        for i, group in enumerate((mats, [p for p in pts if p.label == "add"], [p for p in pts if p.label == "relu"])):
+            if not group:
+                continue
+            ax.errorbar([p.intensity for p in group], [p.gflops for p in group],
+                        yerr=[[p.gflops - p.low for p in group], [p.high - p.gflops for p in group]],
+                        fmt=MARKERS[i], color=COLORS[i], markersize=5, capsize=2, linestyle="none",
+                        label={0: "matmul, n = 2 ... " + str(mats[-1].label.split("=")[1]) if mats else "matmul",
+                               1: "add (x + y)", 2: "relu"}[i])
+        for p in mats[-1:] + mats[:1]:
+            ax.annotate(p.label, (p.intensity, p.gflops), xytext=(4, -10), textcoords="offset points", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
+        ax.set_ylabel("achieved GFLOP/s")
+        ax.set_title(f"Roofline: {label}")
+        ax.grid(True, which="major")
+        # Below the axes: inside, it would cover points wherever they fall on a given machine.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
+    runs = sorted({p.runs for p in pts})
+    return figure_html(
+        fig, title=f"Roofline of this build's measured ops on {label}",
+        desc=(f"Log-log roofline. Bandwidth roof {fmt(bw)} GB/s (best measured beyond-cache stream); compute roof "
+              f"{fmt(top)} GFLOP/s (best measured matmul, n={best.shape[0]}). "
+              + " ".join(f"{p.label}: intensity {fmt(p.intensity)}, {fmt(p.gflops)} GFLOP/s." for p in pts)),
+        caption_text=(f"Points: median GFLOP/s; error bars: IQR ({runs[0]}–{runs[-1]} timed runs each). Solid roof: "
+                      f"the highest DRAM bandwidth measured (copy, add or relu on buffers far beyond the last-level "
+                      f"cache) times intensity, capped by the best measured matmul of the sweep. "
+                      f"Dashed: the peak FP32 figure ({'an estimate, not a measurement' if device == 'cpu' else 'datasheet'}). "
+                      f"Matmul intensity uses its minimum traffic (3 n^2 x 4 bytes); add: 1 FLOP per 12 bytes, "
+                      f"relu: 1 per 8. A plain copy does no arithmetic, so it is the slope of the roof, not a point."),
+        results=[mm, ew, cp],
+    )
+
+
+def roofline_charts() -> str:
+    out = "\n".join(roofline_chart(d) for d in devices())
+    if accelerator() is None:
+        out += "\n" + no_accelerator_note("GPU roofline figures (its HBM roof and its compute roof sit far higher)")
+    return out
+
+
+def reuse_table() -> str:
+    """Matmul (reuse) against add and relu (no reuse) on the same device."""
+    n = headline_n()
+    rows = []
+    results = []
+    for d in devices():
+        mm, ew, _ = _device_results(d)
+        results += [mm, ew]
+        label = mm.hardware.device_label(d)
+        m = matmul_at(mm, n)
+        add = ew.data["add"]
+        for name, x, reuse in ((f"matmul n={n}", m, f"each input element used {n} times"),
+                               ("add", add, "each element used once"),
+                               ("relu", ew.data["relu"], "each element used once")):
+            if x is None:
+                rows.append((label, name, "–", "not measured: the sweep stopped before this size", "–", "–"))
+                continue
+            rows.append((label, name, reuse, fmt(x.flops / x.bytes_moved), fmt(x.gflops),
+                         f"{x.gflops / add.gflops:,.0f}x" if add.gflops else "–"))
+    out = table(["Device", "Op", "Data reuse", "FLOP per byte", "GFLOP/s (median)", "Against add"], rows,
+                align="lllrrr")
+    out += caption(f"fp32. Matmul at the fixed size n={n}; add and relu on tensors far beyond the last-level cache.",
+                   results)
+    if accelerator() is None:
+        out += "\n" + no_accelerator_note("GPU rows of this table")
+    return out
+
+
+def reuse_findings() -> str:
+    n = headline_n()
+    mm, ew, _ = _device_results("cpu")
+    m, add = matmul_at(mm, n), ew.data["add"]
+    if m is None:
+        return ""
+    return (f"On the same CPU and the same memory, the n={n} matmul computes **{fmt(m.gflops)} GFLOP/s** and `add` "
+            f"**{fmt(add.gflops, 2)} GFLOP/s**, {m.gflops / add.gflops:,.0f} times less. Both run on the same cores; "
+            f"the difference is that the matmul's data, once in registers and cache, is used {n} times.\n")
+
+
+def latency_table() -> str:
+    """Small-op latency, single call + synchronize against back to back, on each device."""
+    rows, results = [], []
+    for d in devices():
+        r = run(small_op_latency, device=d)
+        results.append(r)
+        label = r.hardware.device_label(d)
+        for op, what in (("add", "x + x, 1 element"), ("matmul2x2", "2x2 @ 2x2")):
+            single, stream = r.data[f"{op}_single"], r.data[f"{op}_stream"]
+            rows.append((label, what, fmt_time(single.median), f"{fmt_time(single.p25)}–{fmt_time(single.p75)}",
+                         single.runs, fmt_time(stream.median), stream.runs))
+    out = table(["Device", "Op", "One call + synchronize (median)", "IQR", "Runs", "Back to back, per call", "Runs"],
+                rows, align="llrrrrr")
+    out += caption("Single: each timed run is one call followed by a synchronize. Back to back: many calls, "
+                   "one synchronize at the end, time divided by the calls.", results)
+    if accelerator() is None:
+        out += "\n" + no_accelerator_note("GPU rows (where one call + synchronize costs a kernel launch and a round trip)")
+    return out
+
+
+def latency_findings() -> str:
+    cpu = run(small_op_latency, device="cpu").data
+    one, stream = cpu["matmul2x2_single"], cpu["matmul2x2_stream"]
+    text = (f"On the CPU, a 2x2 matmul costs **{fmt_time(one.median)}** when you wait for each one, and "
+            f"**{fmt_time(stream.median)}** per call back to back. Its 16 FLOP take a few nanoseconds; the rest is "
+            f"the price of a call through Python and torch's dispatcher. ")
+    acc = accelerator()
+    if acc:
+        g = run(small_op_latency, device=acc).data
+        text += (f"On the {acc.upper()} device, the same op costs **{fmt_time(g['matmul2x2_single'].median)}** "
+                 f"with a synchronize ({g['matmul2x2_single'].median / one.median:.1f}x the CPU) and "
+                 f"**{fmt_time(g['matmul2x2_stream'].median)}** per call back to back, where launches overlap "
+                 f"with execution.\n")
+    else:
+        text += ("A GPU adds to that a kernel launch and, when you wait for the result, a round trip to the "
+                 "device: \"on the order of 10 µs\" per launch (Modal GPU glossary), several times the "
+                 "whole CPU call above. This build has no GPU to measure it on.\n")
+    return text
+
+
+def per_core_table() -> str:
+    """Throughput of one CPU core (measured and estimated) against one GPU lane (datasheet)."""
+    r = run(matmul_threads)
+    one = next(m for m in r.data["points"] if m.threads == 1)
+    hw = r.hardware
+    cpu_core = hw.cpu.peak_fp32.value / hw.cpu.logical_cores if hw.cpu.peak_fp32 else None
+    h100 = next(p for k, _, p in GPU_DATASHEET if k == ("H100",))
+    rows = [
+        (f"one core of this CPU ({hw.cpu.model})", fmt(hw.cpu.max_clock_ghz) + " GHz (highest known)",
+         f"{fmt(one.gflops)} (measured, 1-thread matmul n={one.shape[0]})",
+         f"{fmt(cpu_core / 1e9)} (estimate)" if cpu_core else "no estimate for this CPU"),
+        ("one FP32 lane (\"CUDA core\") of an H100 SXM",
+         f"{fmt(h100.fp32 / H100_FP32_LANES / 2 / 1e9)} GHz (boost clock the datasheet peak implies: 1 FMA per cycle)", "–",
+         f"{fmt(h100.fp32 / H100_FP32_LANES / 1e9)} (datasheet {fmt(h100.fp32 / 1e12)} TFLOP/s / "
+         f"{H100_FP32_LANES:,} lanes)"),
+    ]
+    out = table(["", "Clock", "GFLOP/s measured", "GFLOP/s peak"], rows, align="llrr")
+    out += caption("A GPU lane is not faster than a CPU core: it is slower, and there are many thousands of them. "
+                   "H100 figures: NVIDIA H100 datasheet and architecture whitepaper (132 SMs x 128 FP32 lanes).", r)
+    return out
