@@ -50,6 +50,47 @@ def on_pre_build(config: Any) -> None:
     from gpucnn.results import SHARE_ENV
 
     os.environ[SHARE_ENV] = tempfile.mkdtemp(prefix="gpucnn-shared-")
+    _key_notebook_cache(config, profile.name)
+
+
+# Where the executed notebook's results are kept beside mkdocs-jupyter's cache
+# of its page, so that a build that reuses the page still lists them in results.json.
+_NOTEBOOK_RESULTS: list[Path] = []
+
+
+def _key_notebook_cache(config: Any, profile: str) -> None:
+    """Make mkdocs-jupyter's cache respect what decides the notebook's output.
+
+    Its cache keys on the notebook's bytes and its own options only: a quick
+    build's output, or another machine's, would be served as this build's.
+    Giving each (gpucnn code, hardware, torch, profile) its own cache folder
+    adds the rest of gpucnn's cache key; GPUCNN_FRESH turns the cache off.
+    """
+    import hashlib
+    import json
+
+    import torch
+
+    from gpucnn.hardware import detect
+    from gpucnn.results import SHARE_ENV, cache_dir, code_hash, fresh_requested
+
+    plugin = config["plugins"].get("mkdocs-jupyter")
+    _NOTEBOOK_RESULTS.clear()
+    if plugin is None:
+        return
+    if fresh_requested():
+        plugin.config["cache"] = False
+        return
+    material = json.dumps([code_hash("gpucnn.pages.training"), detect().fingerprint(), torch.__version__, profile])
+    folder = cache_dir() / "notebook" / hashlib.sha256(material.encode()).hexdigest()[:16]
+    plugin.config["cache"] = True
+    plugin.config["cache_dir"] = str(folder)
+    kept = folder / "results"
+    _NOTEBOOK_RESULTS.append(kept)
+    # If the page is reused, no kernel runs: hand its results to this build.
+    # If the kernel does run, it overwrites these with what it used.
+    for path in kept.glob("*.json") if kept.is_dir() else []:
+        shutil.copy(path, Path(os.environ[SHARE_ENV]) / path.name)
 
 
 # nbconvert's page template loads MathJax and mermaid from a CDN. No request
@@ -106,8 +147,13 @@ def on_post_build(config: Any) -> None:
     from gpucnn.results import SHARE_ENV, build_results, shared_results, write_results_json
 
     for r in shared_results():
-        log.info("gpucnn: %s(%s) from the notebook kernel: measured %s in %.1f s", r.experiment,
+        log.info("gpucnn: %s(%s) from the notebook page: measured %s in %.1f s", r.experiment,
                  ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())), r.measured_at, r.elapsed_s)
+
+    for kept in _NOTEBOOK_RESULTS:
+        kept.mkdir(parents=True, exist_ok=True)
+        for path in Path(os.environ[SHARE_ENV]).glob("*.json"):
+            shutil.copy(path, kept / path.name)
 
     path = Path(config["site_dir"]) / "results.json"
     write_results_json(path)

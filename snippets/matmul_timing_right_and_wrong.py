@@ -17,14 +17,14 @@ def article_way():
 
 
 # The article's %%timeit: plain timeit, which does not wait for a GPU.
-loops = 5
-article = min(timeit.repeat(article_way, number=loops, repeat=5)) / loops
+loops = 3
+article = min(timeit.repeat(article_way, number=loops, repeat=3)) / loops
 
 # Correct: inputs made (and moved) beforehand; Timer synchronizes the
 # accelerator and runs with all the threads torch uses (its default is 1).
 a = torch.randn(n, n, device=device)
-right = Timer("a @ a", globals={"a": a}, num_threads=threads).blocked_autorange(min_run_time=0.5)
-one_thread = Timer("a @ a", globals={"a": a}).blocked_autorange(min_run_time=0.5)
+right = Timer("a @ a", globals={"a": a}, num_threads=threads).blocked_autorange(min_run_time=0.2)
+one_thread = Timer("a @ a", globals={"a": a}).blocked_autorange(min_run_time=0.2)
 
 print(f"device: {device}, {threads} threads, n = {n}")
 print(f"article's way (randn + copy inside, no sync): {article * 1e3:8.2f} ms")

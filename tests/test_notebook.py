@@ -35,7 +35,9 @@ def test_the_plugin_is_configured_to_fail_loudly_and_stay_offline() -> None:
     opts = jupyter_options()
     assert opts["execute"] is True
     assert opts["allow_errors"] is False, "the default (true) renders a failing cell and passes the build"
-    assert opts["cache"] is False, "its cache keys on the notebook bytes only, not on hardware or profile"
+    # Its cache keys on the notebook bytes only: off here, and turned on by the
+    # gpucnn hook only with a folder keyed on code, hardware, torch and profile.
+    assert opts["cache"] is False
     assert opts["include"] == ["docs/training.py"], "no other .py under docs/ may become a page"
     assert opts["include_source"] is True
     assert not str(opts.get("custom_mathjax_url", "")).startswith("http")
@@ -93,3 +95,31 @@ def test_a_failing_cell_fails_the_build(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "cell failed on purpose" in proc.stdout + proc.stderr
     assert not (tmp_path / "site" / "broken" / "index.html").exists()
+
+
+class _Plugin:
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {"cache": False, "cache_dir": ".cache/mkdocs-jupyter"}
+
+
+def test_the_notebook_cache_is_keyed_on_profile_and_turned_off_by_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    # mkdocs-jupyter keys its cache on the notebook's bytes only: the hook gives
+    # each profile / machine / code version its own cache folder.
+    import tempfile
+
+    from gpucnn import mkdocs_hooks
+    from gpucnn.results import SHARE_ENV
+
+    monkeypatch.setenv(SHARE_ENV, tempfile.mkdtemp())
+    folders = {}
+    for profile in ("quick", "full"):
+        plugin = _Plugin()
+        mkdocs_hooks._key_notebook_cache({"plugins": {"mkdocs-jupyter": plugin}}, profile)
+        assert plugin.config["cache"] is True
+        folders[profile] = plugin.config["cache_dir"]
+    assert folders["quick"] != folders["full"]
+
+    monkeypatch.setenv("GPUCNN_FRESH", "1")
+    plugin = _Plugin()
+    mkdocs_hooks._key_notebook_cache({"plugins": {"mkdocs-jupyter": plugin}}, "quick")
+    assert plugin.config["cache"] is False

@@ -95,3 +95,15 @@ def test_gpu_ann_cnn_pages_have_charts_tables_and_math(built_site: Path, page: s
     assert "What you will learn" in html and 'id="summary"' in html
     if page != "gpu":
         assert "<math" in html  # LaTeX converted to MathML at build time
+
+
+def test_unchanged_rebuild_reuses_every_measurement(built_site: Path, tmp_path: Path) -> None:
+    proc = build_site(tmp_path / "site", built_site.parent / "cache")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "reused" in proc.stderr
+    assert " measured in " not in proc.stderr, "an unchanged rebuild measured again"
+    # The notebook page came from mkdocs-jupyter's (hardware- and profile-keyed)
+    # cache, yet its results are still listed in results.json.
+    assert "Cache hit" in proc.stderr
+    doc = json.loads((tmp_path / "site" / "results.json").read_text())
+    assert {"digits_training", "matmul_sweep"} <= {r["experiment"] for r in doc["results"]}
