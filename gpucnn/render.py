@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from gpucnn.bench import Measurement, Sweep  # noqa: E402
-from gpucnn.hardware import HardwareReport, format_bytes  # noqa: E402
-from gpucnn.results import Result  # noqa: E402
+from gpucnn.bench import Measurement, Sweep
+from gpucnn.hardware import HardwareReport, format_bytes
+from gpucnn.results import Result
 
 # Drawn in this colour, then replaced by currentColor in the SVG text.
 _INK = "#010203"
@@ -181,7 +181,7 @@ def new_figure(width: float = 7.0, height: float = 4.2) -> tuple[plt.Figure, plt
     return fig, ax
 
 
-def style_context():  # noqa: ANN201 - a matplotlib context manager
+def style_context():
     """Use as ``with style_context():`` around custom figures."""
     return plt.rc_context(_RC)
 

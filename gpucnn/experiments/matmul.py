@@ -83,14 +83,14 @@ def article_matmul(device: str) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for n in (2, 2000):
-        def article_way() -> torch.Tensor:
+        def article_way(n: int = n) -> torch.Tensor:
             t = torch.randn(n, n).to(device)
             return torch.matmul(t, t)
 
         # %%timeit calls no synchronize: a no-op sync reproduces that.
         out[f"article_{n}"] = measure(article_way, name=f"article's method n={n}", device=device,
                                       shape=(n, n, n), flops=2.0 * n**3, check=False, sync=lambda _d: None)
-        out[f"randn_{n}"] = measure(lambda: torch.randn(n, n).to(device), name=f"randn(+copy) n={n}",
+        out[f"randn_{n}"] = measure(lambda n=n: torch.randn(n, n).to(device), name=f"randn(+copy) n={n}",
                                     device=device, shape=(n, n))
         if device == "cpu":
             out[f"one_thread_{n}"] = measure_matmul(n, device, threads=1)

@@ -59,7 +59,7 @@ def decomposition_chart() -> str:
     lo = [(s[1].median - s[1].p25) * 1e3 for s in steps]
     hi = [(s[1].p75 - s[1].median) * 1e3 for s in steps]
     hatches = ["", "//", "..", "xx"]
-    for i, (name, m) in enumerate(zip(names, med)):
+    for i, m in enumerate(med):
         ax.barh(i, m, xerr=[[lo[i]], [hi[i]]], color=COLORS[i], hatch=hatches[i], edgecolor="#010203",
                 linewidth=0.5, capsize=3)
         ax.annotate(f"{m:.1f} ms", (m, i), xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)
@@ -71,7 +71,7 @@ def decomposition_chart() -> str:
     runs = ", ".join(f"{s[0]}: {s[1].runs} runs" for s in steps)
     return figure_html(
         fig, title="2000x2000 matmul on the CPU, article's method against the correct one",
-        desc="Horizontal bars of median time per call. " + "; ".join(f"{n}: {m:.1f} ms" for n, m in zip(names, med)),
+        desc="Horizontal bars of median time per call. " + "; ".join(f"{n}: {m:.1f} ms" for n, m in zip(names, med, strict=True)),
         caption_text=f"Bars: median; whiskers: IQR ({runs}).", results=cpu)
 
 
