@@ -74,7 +74,7 @@ def _key_notebook_cache(config: Any, profile: str) -> None:
     from gpucnn.hardware import detect
     from gpucnn.results import SHARE_ENV, cache_dir, code_hash, fresh_requested
 
-    plugin = config["plugins"].get("mkdocs-jupyter")
+    plugin = (config.get("plugins") or {}).get("mkdocs-jupyter")
     _NOTEBOOK_RESULTS.clear()
     if plugin is None:
         return
