@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 from gpucnn.hardware import ACCELERATOR_TYPES, HardwareReport
 from gpucnn.profile import PROFILES
-from gpucnn.results import SCHEMA, Result
+from gpucnn.results import SCHEMA, Result, write_temp_file
 
 
 class RecordError(ValueError):
@@ -350,17 +349,9 @@ def add(source: Path, directory: Path | None = None) -> Path:
     """
     record = read(Path(source))
     directory = directory or archive_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record.document, indent=1) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".add-", suffix=".tmp", dir=directory)
+    tmp = write_temp_file(directory, text, prefix=".add-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         stem = record_name(record.document)[: -len(".json")]
         for n in range(1, 10_000):
             target = directory / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
@@ -377,4 +368,4 @@ def add(source: Path, directory: Path | None = None) -> Path:
             return target
         raise RecordError(f"{source}: more than 9999 records named {stem}*.json")
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
