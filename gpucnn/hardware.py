@@ -349,6 +349,40 @@ def accelerator_type() -> str | None:
     return acc.type if acc is not None and acc.type in ACCELERATOR_TYPES else None
 
 
+def _is_mig_slice(name: str, props: Any) -> bool:
+    """Whether the CUDA device is a MIG slice.
+
+    torch's ``props.uuid`` prints as a bare UUID (no "GPU-"/"MIG-" prefix), so
+    it cannot tell; a MIG instance is named like "NVIDIA H100 80GB HBM3 MIG
+    1g.10gb", and is selected by a "MIG-..." entry in CUDA_VISIBLE_DEVICES.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return (re.search(r"\bMIG\b", name) is not None or str(getattr(props, "uuid", "")).startswith("MIG-")
+            or any(v.strip().startswith("MIG-") for v in visible.split(",")))
+
+
+def _nvidia_driver() -> str | None:
+    """The NVIDIA kernel driver version (e.g. "550.54.15"), with the CUDA version it supports.
+
+    torch has no public query (there is no ``torch.cuda.driver_version``): the
+    driver's version is in /proc on Linux, and ``torch._C._cuda_getDriverVersion``
+    (CUDA builds only, private) gives the CUDA driver API version, e.g. 12040.
+    """
+    m = re.search(r"Kernel Module\s+(?:for \S+\s+)?([0-9][0-9.]+)", _read("/proc/driver/nvidia/version") or "")
+    kernel = m.group(1) if m else None
+    api = None
+    query = getattr(torch._C, "_cuda_getDriverVersion", None)
+    if query is not None:
+        try:
+            v = int(query())
+            api = f"CUDA {v // 1000}.{v % 1000 // 10}" if v > 0 else None
+        except Exception:  # a failed driver query is not worth failing a report
+            api = None
+    if kernel and api:
+        return f"{kernel} ({api})"
+    return kernel or api
+
+
 def detect_accelerator() -> AcceleratorInfo | None:
     kind = accelerator_type()
     if kind is None:
@@ -360,15 +394,9 @@ def detect_accelerator() -> AcceleratorInfo | None:
         name = props.name
         mig = None
         if not rocm:
-            # A MIG slice shows up as a device whose UUID starts with "MIG-".
-            uuid = str(getattr(props, "uuid", ""))
-            mig = "enabled (this is a MIG slice)" if uuid.startswith("MIG-") else "not in use"
+            mig = "enabled (this is a MIG slice)" if _is_mig_slice(name, props) else "not in use"
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-        driver = None
-        try:
-            driver = str(torch.cuda.driver_version()) if hasattr(torch.cuda, "driver_version") else None
-        except Exception:  # a missing driver query is not worth failing a report
-            driver = None
+        driver = None if rocm else _nvidia_driver()
         return AcceleratorInfo(
             device_type="cuda", backend="ROCm" if rocm else "CUDA", name=name, count=count,
             memory_bytes=props.total_memory,

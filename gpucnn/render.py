@@ -48,7 +48,9 @@ def fmt(value: float | None, digits: int = 3) -> str:
         return "–"
     if value == 0:
         return "0"
-    return f"{value:,.{digits}g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    text = f"{value:,.{digits}g}"
+    # "g" writes numbers of 10**digits and up as "3.35e+03" (an H100's GB/s): whole numbers then.
+    return f"{value:,.0f}" if "e+" in text else text
 
 
 def fmt_time(seconds: float | None) -> str:

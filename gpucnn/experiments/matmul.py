@@ -46,6 +46,9 @@ def measure_matmul(n: int, device: str, dtype: str = "float32", with_copy: bool 
         flops=2.0 * n**3, bytes_moved=3.0 * n * n * elem, threads=threads,
         # A matmul reuses each input n times: only its FLOP/s is compared with a peak.
         working_set_bytes=0,
+        # The pages call this "fp32" and draw the FP32 peak: never let a global TF32 setting
+        # (torch.set_float32_matmul_precision("high")) turn it into a tensor-core TF32 matmul.
+        allow_tf32=False,
     )
 
 

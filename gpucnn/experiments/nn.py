@@ -153,13 +153,20 @@ def profile_rows(prof: Any, steps: int, top: int, device: str) -> list[dict[str,
     rows = []
     for e in sorted(events, key=key, reverse=True)[:top]:
         rows.append({
-            "op": e.key, "calls": e.count / steps,
+            "op": short_op_name(e.key), "calls": e.count / steps,
             "self_cpu_s": e.self_cpu_time_total * 1e-6 / steps,
             "self_cpu_pct": 100.0 * e.self_cpu_time_total / total_cpu,
             "self_device_s": _device_time(e) * 1e-6 / steps if device != "cpu" else None,
             "self_device_pct": 100.0 * _device_time(e) / total_dev if device != "cpu" else None,
         })
     return rows
+
+
+def short_op_name(name: str, limit: int = 80) -> str:
+    """An op name fit for a table cell: CUDA kernel names are C++ template signatures hundreds of
+    characters long (``void at::native::elementwise_kernel<128, 4, ...>(...)``); keep their head."""
+    name = " ".join(name.split()).replace("`", "'").replace("|", "/")
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _device_time(event: Any) -> float:

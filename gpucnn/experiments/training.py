@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from gpucnn.bench import Measurement, measure, sweep
+from gpucnn.bench import ImpossibleResult, Measurement, measure, sweep
 from gpucnn.data import load_digits_split, synthetic_batch
 from gpucnn.models import SYNTHETIC, build_model, forward_flops, parameter_count
 from gpucnn.profile import current_profile
@@ -129,7 +129,14 @@ def training_throughput(device: str) -> dict[str, Any]:
         # forward + backward is about 3x the forward FLOPs
         return measure(make_train_step(model, x, y, variant), name=f"train step {variant.name}, batch {batch}",
                        device=device, shape=(batch, config.in_channels, config.image_size, config.image_size),
-                       flops=3 * forward_flops(config, batch))
+                       flops=3 * forward_flops(config, batch),
+                       # bf16 autocast runs its convs and matmuls in bf16: record that, so the result
+                       # is compared with (and labelled by) the bf16 peak, not the FP32 one.
+                       dtype=torch.bfloat16 if variant.amp else torch.float32,
+                       # "plain fp32" must be FP32 on a GPU too: cuDNN runs fp32 convs in TF32 by
+                       # default (torch.backends.cudnn.allow_tf32 is True), which the FP32 peak
+                       # does not bound. Set for the warm-up too, where torch.compile compiles.
+                       allow_tf32=False)
 
     sizes = train_batches(device)
     per_image = 4 * config.in_channels * config.image_size**2 * 40  # input + activations + grads, generously
@@ -142,6 +149,17 @@ def training_throughput(device: str) -> dict[str, Any]:
         if variant.compile and device == "cpu":
             skipped[variant.name] = COMPILE_SKIPPED_ON_CPU
             continue
-        speedups[variant.name] = step_point(speed_batch, variant)
+        if not variant.compile:
+            speedups[variant.name] = step_point(speed_batch, variant)
+            continue
+        try:
+            speedups[variant.name] = step_point(speed_batch, variant)
+        except ImpossibleResult:
+            raise
+        except Exception as exc:  # inductor/Triton errors have no common base class
+            # torch.compile needs a working toolchain (Triton builds its launchers with a C
+            # compiler): a machine without one should lose this row, not the whole page.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            skipped[variant.name] = f"torch.compile failed on this machine ({type(exc).__name__}: {first})"
     return {"sweep": batch_sweep, "speedups": speedups, "skipped": skipped, "speedup_batch": speed_batch,
             "parameters": parameter_count(build_model(config))}

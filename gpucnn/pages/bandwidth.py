@@ -157,7 +157,8 @@ def copy_findings() -> str:
         text += (
             f". The fastest size is {short_bytes(best.shape[0])} per buffer at **{fmt(best.gbps)} GB/s**, "
             f"and the largest, {short_bytes(last.shape[0])} per buffer (far beyond every cache), "
-            f"reaches **{fmt(last.gbps)} GB/s**: that is the DRAM figure.\n"
+            f"reaches **{fmt(last.gbps)} GB/s**: that is the "
+            f"{'DRAM' if dev == 'cpu' else 'device-memory (HBM or GDDR)'} figure.\n"
         )
         lines.append(text)
     return "\n".join(lines)
@@ -255,7 +256,8 @@ def host_to_device_findings() -> str:
         return ""
     return (
         f"For the largest transfer ({short_bytes(pinned[-1].shape[0])}), pageable memory gives "
-        f"**{fmt(pageable[-1].gbps)} GB/s** and pinned memory **{fmt(pinned[-1].gbps)} GB/s**; the device's own "
-        f"memory copies at **{fmt(dram_point(run(copy_bandwidth, device=acc)).gbps)} GB/s**. Data that crosses "
+        f"**{fmt(pageable[-1].gbps)} GB/s** and pinned memory **{fmt(pinned[-1].gbps)} GB/s** (bytes copied); "
+        f"the device's own memory copies at **{fmt(dram_point(run(copy_bandwidth, device=acc)).gbps)} GB/s** "
+        f"(bytes read + written, so half of that is copied). Data that crosses "
         f"the host link on every step is the first thing to remove.\n"
     )

@@ -304,7 +304,8 @@ def speedup_table() -> str:
             runs.append(m.runs)
         for name, why in res.data["skipped"].items():
             rows.append((_label(res), name, "not measured", "", "see the note"))
-            notes.append(note(f"{name} on the CPU", why + "."))
+            where = "the CPU" if d == "cpu" else f"the {d.upper()} device"
+            notes.append(note(f"{name} on {where}", why.rstrip(".") + "."))
         batches.append(f"{_label(res)}: batch {batch}")
     out = html_table(["Device", "Variant", "Step time: median (IQR)", "Images/s", "Speedup over plain"],
                      rows, align="llrrr")
