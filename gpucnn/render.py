@@ -311,3 +311,12 @@ def suite_table(results: Sequence[Result]) -> str:
                 m = r.data[key]
                 rows.append((label, m.name, fmt_time(m.median), "", m.runs))
     return table(["Device", "What", "Median", "% of peak", "Runs"], rows, align="llrrr")
+
+
+def sweep_notes(results: Sequence[Result], *, has_accelerator: bool, missing_gpu: str) -> str:
+    """Why each device's sweep stopped early, then the no-GPU note on a CPU-only build."""
+    out = "".join(f"\nThe {r.params['device']} sweep {r.data['sweep'].stopped}.\n"
+                  for r in results if r.data["sweep"].stopped)
+    if not has_accelerator:
+        out += "\n" + no_accelerator_note(missing_gpu)
+    return out

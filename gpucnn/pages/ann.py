@@ -17,6 +17,7 @@ from gpucnn.render import (
     line_chart,
     new_figure,
     no_accelerator_note,
+    sweep_notes,
     sweep_series,
     table,
 )
@@ -77,11 +78,7 @@ def batch_charts() -> str:
         gflops, title=f"MLP ({_layers()}) training step: GFLOP/s",
         xlabel="batch size (samples)", ylabel="GFLOP/s (10^9 FLOP per second)",
         caption_text=band + FLOP_NOTE, results=rs, logx=True, logy=True, hlines=hlines)
-    for r in rs:
-        if r.data["sweep"].stopped:
-            out += f"\nThe {r.params['device']} sweep {r.data['sweep'].stopped}.\n"
-    if accelerator() is None:
-        out += "\n" + no_accelerator_note("GPU lines of these charts")
+    out += sweep_notes(rs, has_accelerator=accelerator() is not None, missing_gpu="GPU lines of these charts")
     return out
 
 

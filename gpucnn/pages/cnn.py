@@ -27,6 +27,7 @@ from gpucnn.render import (
     line_chart,
     no_accelerator_note,
     style_context,
+    sweep_notes,
     table,
 )
 from gpucnn.results import Result, run
@@ -116,11 +117,7 @@ def conv_charts() -> str:
                           f"{fixed}. Line: median; band: interquartile range of the timed runs "
                           f"({runs_text(pts)} per point). {FLOP_NOTE}"),
             results=rs)
-        for r in rs:
-            if r.data["sweep"].stopped:
-                out += f"\nThe {r.params['device']} sweep {r.data['sweep'].stopped}.\n"
-    if accelerator() is None:
-        out += "\n" + no_accelerator_note("GPU lines of these charts")
+    out += sweep_notes(brs + crs, has_accelerator=accelerator() is not None, missing_gpu="GPU lines of these charts")
     return out
 
 
