@@ -27,7 +27,7 @@ from typing import Any
 
 from gpucnn.hardware import ACCELERATOR_TYPES, HardwareReport
 from gpucnn.profile import PROFILES
-from gpucnn.results import SCHEMA, Result, write_temp_file
+from gpucnn.results import SCHEMAS, Result, write_temp_file
 
 
 class RecordError(ValueError):
@@ -151,9 +151,9 @@ CPU = obj({
     "model": string, "family": optional(string), "logical_cores": integer, "torch_threads": integer,
     "reported_clock_ghz": optional(number), "max_clock_ghz": optional(number), "ram_bytes": optional(integer),
     "llc_bytes": optional(integer), "peak_fp32": optional(PEAK), "peak_note": string,
-})
+}, {"usable_cores": optional(integer), "isa": optional(string), "peak_bf16": optional(PEAK)})  # newer reports
 GPU_PEAKS = obj({"fp32": number, "tf32": optional(number), "bf16": optional(number), "bandwidth": number,
-                 "source": string})
+                 "source": string}, {"fp16": optional(number)})  # fp16: newer reports
 ACCELERATOR = obj({
     "device_type": one_of(*ACCELERATOR_TYPES), "backend": string, "name": string, "count": integer,
     "memory_bytes": optional(integer), "capability": optional(string), "multiprocessors": optional(integer),
@@ -200,10 +200,10 @@ PROFILE = one_of(*PROFILES)
 RESULT = obj(
     {"experiment": string, "params": free_object, "key": string, "measured_at": timestamp, "profile": PROFILE,
      "torch": string, "commit": optional(string), "hardware": HARDWARE, "data": free_object},
-    {"elapsed_s": optional(number)},
+    {"elapsed_s": optional(number), "version": integer, "code_hash": optional(string)},
 )
 DOCUMENT = obj({
-    "schema": one_of(SCHEMA), "generated_at": timestamp, "profile": PROFILE, "torch": string,
+    "schema": one_of(*SCHEMAS), "generated_at": timestamp, "profile": PROFILE, "torch": string,
     "commit": optional(string), "hardware": HARDWARE, "results": array(RESULT, min_items=1),
 })
 

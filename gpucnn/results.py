@@ -2,17 +2,23 @@
 cache, provenance, and ``results.json``.
 
 Every experiment is a function decorated with ``@experiment`` that returns a
-dict of JSON-able values, ``Measurement``s and ``Sweep``s. Pages call
-``run(fn, **params)``, which
+dict of JSON-able values, ``Measurement``s and ``Sweep``s, and has an entry in
+``gpucnn.specs.SPECS``: its version and the dataclass its data reads as
+(``Result.typed``). Pages call ``run(fn, **params)``, which
 
 * reuses a result already made in this build (Home and Summary reuse the
   figures of the other pages);
 * else reuses a result from ``.cache/gpucnn`` whose key matches: the source of
   every gpucnn module the experiment runs (the harness included), its
-  parameters, the hardware fingerprint, the torch version and the profile;
+  version and parameters, the hardware fingerprint, the torch version and the
+  profile, provided the entry still reads as the experiment's data class and
+  none of its figures beats the hardware's peak (else it measures again);
 * else measures, and stores the result atomically.
 
 A reused result keeps the date on which it was measured.
+
+Torch is imported only by the functions that measure: the archive and the
+CLI's ``results`` commands read results without it.
 """
 
 from __future__ import annotations
@@ -30,28 +36,50 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from gpucnn.bench import Measurement, Sweep
+from gpucnn import codehash, typed
 from gpucnn.hardware import HardwareReport, detect
+from gpucnn.measurement import Measurement, Sweep
 from gpucnn.profile import current_profile
+from gpucnn.specs import SPECS
+from gpucnn.typed import RecordError
 
 # Routed through mkdocs' logger so the build log shows what was measured or
 # reused. Only INFO: a WARNING would fail `mkdocs build --strict`.
 log = logging.getLogger("mkdocs.plugins.gpucnn")
 
-SCHEMA = "gpucnn-results/1"
+# The results.json schema this code writes. Version 2 added each result's experiment
+# ``version`` and ``code_hash``; version 1 documents still load (version 1, hash unknown).
+SCHEMA = "gpucnn-results/2"
+SCHEMA_V1 = "gpucnn-results/1"
+SCHEMAS = (SCHEMA_V1, SCHEMA)
 EXPERIMENTS: dict[str, Callable[..., dict[str, Any]]] = {}
 
 
 def experiment(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Register a function as an experiment that ``run`` can cache."""
+    """Register a function as an experiment that ``run`` can cache.
+
+    Raises:
+        TypeError: it has no entry in ``gpucnn.specs.SPECS`` (version and data
+            class), or the entry names another module.
+    """
+    spec = SPECS.get(fn.__name__)
+    if spec is None:
+        raise TypeError(f"experiment {fn.__name__}() has no spec: add SPECS[{fn.__name__!r}] = Spec(module, version, "
+                        "data class) in gpucnn/specs.py")
+    if spec.module != fn.__module__:
+        raise TypeError(f"experiment {fn.__name__}() is defined in {fn.__module__}, but its spec names {spec.module}")
     EXPERIMENTS[fn.__name__] = fn
     return fn
+
+
+def _torch_version() -> str:
+    import torch  # only where a measurement is made or described
+
+    return torch.__version__
 
 
 @dataclass(frozen=True)
@@ -69,14 +97,30 @@ class Result:
     key: str
     reused: bool = False
     elapsed_s: float = 0.0
+    version: int = 1  # the experiment's version when measured (SPECS); 1 for schema-1 documents
+    code_hash: str | None = None  # gpucnn.codehash of the code that measured it; None: unknown (schema 1)
 
     @property
     def date(self) -> str:
         return self.measured_at[:10]
 
+    @cached_property
+    def typed(self) -> Any:
+        """The data as the experiment's frozen dataclass (``SPECS[experiment].data``).
+
+        Raises:
+            RecordError: the data does not fit that class; the message names the field
+                (``data.sweep.points[2].shape: ...``).
+        """
+        spec = SPECS.get(self.experiment)
+        if spec is None:
+            raise RecordError(f"experiment: unknown experiment {self.experiment!r}")
+        return typed.read(spec.data, encode(self.data), "data")
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "experiment": self.experiment, "params": self.params, "key": self.key,
+            "experiment": self.experiment, "version": self.version, "code_hash": self.code_hash,
+            "params": self.params, "key": self.key,
             "measured_at": self.measured_at, "profile": self.profile, "torch": self.torch,
             "commit": self.commit, "hardware": self.hardware.to_dict(), "data": encode(self.data),
             "elapsed_s": self.elapsed_s,
@@ -90,6 +134,7 @@ class Result:
             measured_at=d["measured_at"], profile=d["profile"], torch=d["torch"],
             commit=d.get("commit"), hardware=hw, key=d["key"], reused=reused,
             elapsed_s=float(d.get("elapsed_s") or 0.0),
+            version=int(d.get("version", 1)), code_hash=d.get("code_hash"),
         )
 
 
@@ -182,9 +227,11 @@ def code_hash(module_name: str) -> str:
 
 def cache_key(fn: Callable[..., Any], params: dict[str, Any], fingerprint: str, torch_version: str, profile: str) -> str:
     """The cache key of one experiment run."""
+    spec = SPECS.get(fn.__name__)
     material = json.dumps(
         {
-            "experiment": fn.__name__, "code": code_hash(fn.__module__), "params": params,
+            "experiment": fn.__name__, "version": spec.version if spec else None,
+            "code": code_hash(fn.__module__), "params": params,
             "hardware": fingerprint, "torch": torch_version, "profile": profile,
         },
         sort_keys=True, default=str,
@@ -275,7 +322,8 @@ def run(
     """
     hw = hardware or detect()
     profile = current_profile().name
-    key = cache_key(fn, params, fingerprint or hw.fingerprint(), torch.__version__, profile)
+    torch_version = _torch_version()
+    key = cache_key(fn, params, fingerprint or hw.fingerprint(), torch_version, profile)
     if key in _BUILD:  # measured once per build, even with GPUCNN_FRESH
         return _BUILD[key]
     what = f"{fn.__name__}({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})"
@@ -286,7 +334,10 @@ def run(
             result = Result.from_dict(json.loads(path.read_text()), reused=True)
             if result.key != key or result.experiment != fn.__name__:
                 raise ValueError("its key does not match")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # The checks a new measurement passes: its data fits the experiment's
+            # class, and no figure beats the hardware (a corrupted or forged entry).
+            check_reused(result, hw)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ImpossibleResultError) as exc:
             # INFO, not WARNING: a warning would fail `mkdocs build --strict`, and
             # measuring again is the complete remedy.
             log.info("gpucnn: %s: cache entry %s unreadable (%s: %s); measuring again",
@@ -301,9 +352,15 @@ def run(
     result = Result(
         experiment=fn.__name__, params=params, data=data,
         measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        profile=profile, torch=torch.__version__, commit=git_commit(), hardware=hw, key=key,
-        reused=False, elapsed_s=elapsed,
+        profile=profile, torch=torch_version, commit=git_commit(), hardware=hw, key=key,
+        reused=False, elapsed_s=elapsed, version=SPECS[fn.__name__].version,
+        code_hash=_current_code_hash(fn.__name__),
     )
+    try:
+        result.typed  # noqa: B018 -- what it returns must fit its declared data class, as archived results must
+    except RecordError as exc:
+        raise RecordError(f"{what} returned data that does not fit {SPECS[fn.__name__].data.__name__} "
+                          f"(gpucnn/specs.py): {exc}") from None
     log.info("gpucnn: %s measured in %.1f s", what, elapsed)
     try:
         atomic_write_text(path, json.dumps(result.to_dict()))
@@ -311,6 +368,49 @@ def run(
         log.info("gpucnn: could not write cache entry %s (%s)", path, exc)
     _keep(result)
     return result
+
+
+def _current_code_hash(experiment: str) -> str | None:
+    """The experiment's code hash (gpucnn.codehash); None where its source cannot be read (an installed wheel)."""
+    try:
+        return codehash.current_code_hash(experiment)
+    except codehash.CodeHashError:
+        return None
+
+
+class ImpossibleResultError(ValueError):
+    """A cached figure faster than the hardware allows (bench.ImpossibleResult, re-raised without torch)."""
+
+
+def check_reused(result: Result, hardware: HardwareReport) -> None:
+    """Check a cached result as a new one is checked: its data reads as its class, and no figure is impossible.
+
+    Each Measurement is held to the peaks recorded with it (those of the hardware
+    whose fingerprint is in the key), at the same margins as ``bench.measure``;
+    the spec's ``unchecked`` fields (the article's flawed method) are skipped, as
+    they were when measured.
+
+    Raises:
+        RecordError: the data does not fit the experiment's class (names the field).
+        ImpossibleResultError: a figure beats the peak or the timer's resolution.
+    """
+    from gpucnn import bench  # the harness's own check and margins; needs torch, as measuring does
+
+    data = result.typed
+    unchecked = SPECS[result.experiment].unchecked
+    resolution = time.get_clock_info("perf_counter").resolution
+    for path, m in typed.measurements(data):
+        if path.split(".")[1].split("[")[0] in unchecked:
+            continue
+        try:
+            bench.check_possible(
+                f"{path} ({m.name})", m.median, flops=m.flops, bytes_moved=m.bytes_moved,
+                working_set_bytes=m.bytes_moved, peak_flops=m.peak_flops, peak_bytes_per_s=m.peak_bytes_per_s,
+                margin=bench.CPU_PEAK_MARGIN if m.device == "cpu" else bench.GPU_PEAK_MARGIN,
+                cache=bench.cache_bytes(hardware, m.device), resolution_s=resolution,
+            )
+        except bench.ImpossibleResult as exc:
+            raise ImpossibleResultError(str(exc)) from None
 
 
 # The notebook page runs in a Jupyter kernel, another process. When this
@@ -357,7 +457,7 @@ def results_document(results: list[Result] | None = None, hardware: HardwareRepo
         "schema": SCHEMA,
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "profile": current_profile().name,
-        "torch": torch.__version__,
+        "torch": _torch_version(),
         "commit": git_commit(),
         "hardware": hw.to_dict(),
         "results": [r.to_dict() for r in (build_results() if results is None else results)],

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,19 @@ from gpucnn import results
 from gpucnn.bench import Measurement, measure
 from gpucnn.render import provenance
 from gpucnn.results import atomic_write_text, cache_dir, code_hash, code_modules, experiment, run
+from gpucnn.specs import SPECS, Spec
 from tests.conftest import ROOT
 
 CALLS: list[dict[str, Any]] = []
+
+
+@dataclass(frozen=True)
+class CountedData:
+    sum: Measurement
+    size: int
+
+
+SPECS["counted"] = Spec(__name__, 1, CountedData)
 
 
 @experiment

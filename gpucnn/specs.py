@@ -1,0 +1,225 @@
+"""What each experiment measures, readable without torch: its version and the shape of its data.
+
+Every ``@experiment`` function has one entry in ``SPECS``: its module, an
+integer ``version`` and a frozen dataclass describing the ``data`` it returns.
+``gpucnn.results.experiment`` refuses a function without one, and the archive
+reads every stored result's data through that dataclass
+(``gpucnn.typed.read``), so a record with the right JSON schema but the wrong
+data shape is refused with the path of the bad field.
+
+**Bump ``version`` only when what the experiment measures changes**, so that
+archived figures would mislead beside the new ones (a different workload, a
+different unit, a different method). A different size range, more points, or a
+new field with a default is not a change of meaning. An archived result whose
+version differs from ``SPECS`` is "superseded": listed, never drawn. Prefer a
+new experiment or a new parameter to changing what an existing one measures.
+
+Adding an experiment: write its data class here, add ``SPECS["name"] =
+Spec(...)``, and decorate the function with ``@experiment``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpucnn.measurement import Measurement, Sweep
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One experiment's declaration.
+
+    Attributes:
+        module: the module that defines the function (its source is hashed).
+        version: bumped only when what the experiment measures changes.
+        data: the frozen dataclass its ``data`` reads as.
+        unchecked: fields holding Measurements deliberately taken without the
+            impossible-result check (the article's flawed method): a reused
+            cache entry does not re-check them either.
+    """
+
+    module: str
+    version: int
+    data: type
+    unchecked: frozenset[str] = frozenset()
+
+
+# --- data classes, one per experiment (field names are the JSON keys) ----------
+
+@dataclass(frozen=True)
+class MatmulSweepData:
+    sweep: Sweep
+
+
+@dataclass(frozen=True)
+class MatmulThreadsData:
+    points: tuple[Measurement, ...]
+    threads: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ArticleMatmulData:
+    """The article's method, randn(+copy) alone, and the correct timing, at n = 2 and 2000.
+
+    ``one_thread_*`` only on the CPU.
+    """
+
+    article_2: Measurement
+    randn_2: Measurement
+    correct_2: Measurement
+    article_2000: Measurement
+    randn_2000: Measurement
+    correct_2000: Measurement
+    one_thread_2: Measurement | None = None
+    one_thread_2000: Measurement | None = None
+
+
+@dataclass(frozen=True)
+class CopyBandwidthData:
+    sweep: Sweep
+    cache_bytes: int | None
+
+
+@dataclass(frozen=True)
+class ElementwiseBandwidthData:
+    add: Measurement
+    relu: Measurement
+    size_bytes: int
+    cache_bytes: int | None
+
+
+@dataclass(frozen=True)
+class HostToDeviceData:
+    pageable: Sweep
+    pinned: Sweep
+
+
+@dataclass(frozen=True)
+class SmallOpLatencyData:
+    add_single: Measurement
+    add_stream: Measurement
+    matmul2x2_single: Measurement
+    matmul2x2_stream: Measurement
+
+
+@dataclass(frozen=True)
+class MlpBatchSweepData:
+    sweep: Sweep
+    widths: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One op of a ``torch.profiler`` run, per step (device columns only on an accelerator)."""
+
+    op: str
+    calls: float
+    self_cpu_s: float
+    self_cpu_pct: float
+    self_device_s: float | None = None
+    self_device_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class MlpTimeSplitData:
+    forward: Measurement
+    train: Measurement
+    batch: int
+    steps: int
+    profile: tuple[ProfileRow, ...]
+
+
+@dataclass(frozen=True)
+class ConvBatchSweepData:
+    sweep: Sweep
+    channels: int
+    image: int
+    kernel: int
+
+
+@dataclass(frozen=True)
+class ConvChannelSweepData:
+    sweep: Sweep
+    batch: int
+    image: int
+    kernel: int
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    layer: str
+    cpu_total_s: float
+
+
+@dataclass(frozen=True)
+class CnnProfileData:
+    ops: tuple[ProfileRow, ...]
+    layers: tuple[LayerTime, ...]
+    batch: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    train: int
+    val: int
+    test: int
+
+
+@dataclass(frozen=True)
+class DigitsTrainingData:
+    history: tuple[EpochStats, ...]
+    step_losses: tuple[float, ...]
+    steps_per_epoch: int
+    best_epoch: int
+    test_accuracy: float
+    split_sizes: SplitSizes
+    parameters: int
+    epoch_time: Measurement
+    train_images: int
+    threads: int
+    reloaded_identical: bool
+    exported_identical: bool
+    max_logit_difference: float
+    metadata_keys: tuple[str, ...]
+    checkpoint_bytes: int
+    exported_bytes: int
+    deploy: Sweep
+
+
+@dataclass(frozen=True)
+class TrainingThroughputData:
+    sweep: Sweep
+    speedups: dict[str, Measurement]
+    skipped: dict[str, str]
+    speedup_batch: int
+    parameters: int
+
+
+_M = "gpucnn.experiments."
+
+SPECS: dict[str, Spec] = {
+    "matmul_sweep": Spec(_M + "matmul", 1, MatmulSweepData),
+    "matmul_threads": Spec(_M + "matmul", 1, MatmulThreadsData),
+    "article_matmul": Spec(_M + "matmul", 1, ArticleMatmulData,
+                           unchecked=frozenset({"article_2", "article_2000"})),
+    "copy_bandwidth": Spec(_M + "memory", 1, CopyBandwidthData),
+    "elementwise_bandwidth": Spec(_M + "memory", 1, ElementwiseBandwidthData),
+    "host_to_device_bandwidth": Spec(_M + "memory", 1, HostToDeviceData),
+    "small_op_latency": Spec(_M + "latency", 1, SmallOpLatencyData),
+    "mlp_batch_sweep": Spec(_M + "nn", 1, MlpBatchSweepData),
+    "mlp_time_split": Spec(_M + "nn", 1, MlpTimeSplitData),
+    "conv_batch_sweep": Spec(_M + "conv", 1, ConvBatchSweepData),
+    "conv_channel_sweep": Spec(_M + "conv", 1, ConvChannelSweepData),
+    "cnn_profile": Spec(_M + "conv", 1, CnnProfileData),
+    "digits_training": Spec(_M + "training", 1, DigitsTrainingData),
+    "training_throughput": Spec(_M + "training", 1, TrainingThroughputData),
+}

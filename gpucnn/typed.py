@@ -1,0 +1,224 @@
+"""One generic reader: JSON experiment data -> a typed, frozen dataclass.
+
+Experiments store their data as JSON (``results.json``, the cache, the
+archive). Each declares a frozen dataclass describing that data
+(``gpucnn.specs``); ``read`` turns the JSON into that dataclass, checking
+every field's type and shape on the way, and raises ``RecordError`` naming the
+path of the first bad field, e.g.
+``results[3].data.sweep.points[2].shape: expected at least 1 item``.
+
+Supported field types: ``int``, ``float`` (an integer is accepted), ``str``,
+``bool``, ``X | None``, ``tuple[X, ...]``, ``dict[str, X]``, nested frozen
+dataclasses, and the two tagged values ``Measurement``
+(``{"__measurement__": {...}}``) and ``Sweep`` (``{"__sweep__": {...}}``).
+Torch-free: the archive and the CLI read records without torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Iterator
+from functools import cache
+from typing import Any, TypeVar, Union
+
+from gpucnn.measurement import Measurement, Sweep
+
+T = TypeVar("T")
+
+
+class RecordError(ValueError):
+    """A record or result that cannot be read: the message names the field."""
+
+
+def _fail(path: str, message: str) -> RecordError:
+    return RecordError(f"{path}: {message}" if path else message)
+
+
+def _show(value: Any) -> str:
+    """A short, one-line, printable view of a bad value for an error message."""
+    text = repr(value) if isinstance(value, str) else type(value).__name__
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = repr(value)
+    elif isinstance(value, bool) or value is None:
+        text = "true" if value is True else "false" if value is False else "null"
+    elif isinstance(value, dict):
+        text = "an object"
+    elif isinstance(value, list):
+        text = "an array"
+    text = text.encode("ascii", "backslashreplace").decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    # Field annotations are strings (``from __future__ import annotations``): resolve them
+    # in the dataclass's module, with the two value classes always known.
+    return typing.get_type_hints(cls, localns={"Measurement": Measurement, "Sweep": Sweep})
+
+
+def read(cls: type[T], value: Any, path: str = "data") -> T:
+    """Read JSON ``value`` (already parsed) as the frozen dataclass ``cls``.
+
+    Raises:
+        RecordError: a field is missing, unknown, of the wrong type or shape;
+            the message starts with its path below ``path``.
+    """
+    return _read(cls, value, path)
+
+
+def _read(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        rest = [o for o in options if o is not type(None)]
+        if len(rest) == 1:
+            return _read(rest[0], value, path)
+        raise TypeError(f"unsupported union {tp}")  # a spec bug, found by the tests
+    if tp is Measurement:
+        return _measurement(value, path)
+    if tp is Sweep:
+        return _sweep(value, path)
+    if dataclasses.is_dataclass(tp):
+        return _dataclass(tp, value, path)
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise _fail(path, f"expected an array, got {_show(value)}")
+        return tuple(_read(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise _fail(path, f"expected an object, got {_show(value)}")
+        return {k: _read(item, v, f"{path}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(path, f"expected true or false, got {_show(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(path, f"expected a whole number, got {_show(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _fail(path, f"expected a finite number, got {_show(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(path, f"expected a string, got {_show(value)}")
+        return value
+    raise TypeError(f"unsupported field type {tp!r} at {path}")  # a spec bug, found by the tests
+
+
+def _fields(cls: type, value: Any, path: str) -> dict[str, Any]:
+    """Read the fields of ``cls`` from the object ``value``: every field without a default is required."""
+    if not isinstance(value, dict):
+        raise _fail(path, f"expected an object, got {_show(value)}")
+    hints = _hints(cls)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        where = f"{path}.{f.name}"
+        if f.name not in value:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise _fail(where, "missing")
+            continue
+        out[f.name] = _read(hints[f.name], value[f.name], where)
+    unknown = sorted(set(value) - set(out) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise _fail(f"{path}.{unknown[0]}", "unknown field")
+    return out
+
+
+def _dataclass(cls: type, value: Any, path: str) -> Any:
+    return cls(**_fields(cls, value, path))
+
+
+def _tagged(value: Any, tag: str, path: str) -> Any:
+    if not isinstance(value, dict) or set(value) != {tag}:
+        raise _fail(path, f"expected an object {{\"{tag}\": ...}}, got {_show(value)}")
+    return value[tag]
+
+
+@dataclasses.dataclass(frozen=True)
+class _MeasurementFields:
+    """What a stored Measurement holds; the derived statistics are optional (recomputed on load)."""
+
+    name: str
+    device: str
+    dtype: str
+    shape: tuple[int, ...]
+    threads: int
+    times_s: tuple[float, ...]
+    number_per_run: int
+    flops: float
+    bytes_moved: float
+    peak_flops: float | None = None
+    peak_bytes_per_s: float | None = None
+    # derived from the fields above, for readers of the file
+    median_s: float | None = None
+    p25_s: float | None = None
+    p75_s: float | None = None
+    runs: int | None = None
+    gflops: float | None = None
+    gbps: float | None = None
+
+
+def _measurement(value: Any, path: str) -> Measurement:
+    # Paths leave the tag out: ``data.sweep.points[2].shape`` reads better than the JSON's nesting.
+    m = _fields(_MeasurementFields, _tagged(value, "__measurement__", path), path)
+    if not m["shape"]:
+        raise _fail(f"{path}.shape", "expected at least 1 item, got 0")
+    if any(s < 0 for s in m["shape"]):
+        raise _fail(f"{path}.shape", "every size must be >= 0")
+    if not m["times_s"]:
+        raise _fail(f"{path}.times_s", "expected at least 1 item, got 0")
+    if any(t <= 0 for t in m["times_s"]):
+        raise _fail(f"{path}.times_s", "every time must be > 0 seconds")
+    for name in ("threads", "number_per_run"):
+        if m[name] < 1:
+            raise _fail(f"{path}.{name}", f"expected a whole number >= 1, got {m[name]}")
+    for name in ("flops", "bytes_moved", "peak_flops", "peak_bytes_per_s"):
+        if m.get(name) is not None and m[name] < 0:
+            raise _fail(f"{path}.{name}", f"expected a number >= 0, got {m[name]}")
+    return Measurement(
+        name=m["name"], device=m["device"], dtype=m["dtype"], shape=m["shape"], threads=m["threads"],
+        times_s=m["times_s"], number_per_run=m["number_per_run"], flops=m["flops"],
+        bytes_moved=m["bytes_moved"], peak_flops=m.get("peak_flops"), peak_bytes_per_s=m.get("peak_bytes_per_s"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _SweepFields:
+    points: tuple[Measurement, ...]
+    stopped: str | None = None
+
+
+def _sweep(value: Any, path: str) -> Sweep:
+    s = _fields(_SweepFields, _tagged(value, "__sweep__", path), path)
+    return Sweep(s["points"], s.get("stopped"))
+
+
+def measurements(value: Any, path: str = "data") -> Iterator[tuple[str, Measurement]]:
+    """Every Measurement inside a typed value (dataclass, Sweep, tuple, dict), with its path."""
+    if isinstance(value, Measurement):
+        yield path, value
+    elif isinstance(value, Sweep):
+        for i, p in enumerate(value.points):
+            yield from measurements(p, f"{path}.points[{i}]")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from measurements(getattr(value, f.name), f"{path}.{f.name}")
+    elif isinstance(value, (tuple, list)):
+        for i, v in enumerate(value):
+            yield from measurements(v, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from measurements(v, f"{path}.{k}")
