@@ -10,51 +10,40 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import torch
+from gpucnn.datasheets import (
+    GPU_MODELS,
+    CpuFamily,
+    GpuPeaks,
+    IsaBound,
+    cpu_family,
+    gpu_model,
+    gpu_peaks,
+    isa_bound,
+    slice_peaks,
+)
+
+# torch is imported inside the functions that need it: the archive and the
+# `gpucnn results` commands read reports without paying seconds for torch.
+
+__all__ = [
+    "ACCELERATOR_TYPES", "GPU_DATASHEET", "AcceleratorInfo", "CacheLevel", "CpuFamily", "CpuInfo", "GpuPeaks",
+    "HardwareReport", "Peak", "cpu_family", "detect", "gpu_model", "gpu_peaks", "slice_peaks",
+]
 
 ACCELERATOR_TYPES = ("cuda", "mps", "xpu")
 
-
-@dataclass(frozen=True)
-class CpuFamily:
-    """One row of the FP32 FLOP-per-cycle table.
-
-    ``flop_per_cycle`` counts FP32 FLOP per cycle per core from the FMA units the
-    core really has (an FMA is 2 FLOP), not from the instruction-set flags:
-    Zen 4 reports avx512f but executes 512-bit ops as two 256-bit halves.
-    """
-
-    name: str
-    flop_per_cycle: int
-    max_boost_ghz: float
-    source: str
-
-
-# Keyed on (vendor, family, model range). Sources: the vendors' optimization
-# manuals / microarchitecture guides (AMD Software Optimization Guide for
-# Zen 3/Zen 4; Intel 64 and IA-32 Optimization Reference Manual), and the top
-# boost clock of the family's server parts from the vendors' product pages.
-_AMD_FAMILIES: list[tuple[int, range, CpuFamily]] = [
-    (0x17, range(0x30, 0x80), CpuFamily("AMD Zen 2", 32, 3.4, "2 x 256-bit FMA pipes (AMD Zen 2 optimization guide)")),
-    (0x19, range(0x00, 0x10), CpuFamily("AMD Zen 3", 32, 4.1, "2 x 256-bit FMA pipes (AMD Zen 3 optimization guide)")),
-    (0x19, range(0x20, 0x60), CpuFamily("AMD Zen 3", 32, 4.1, "2 x 256-bit FMA pipes (AMD Zen 3 optimization guide)")),
-    (0x19, range(0x10, 0x20), CpuFamily("AMD Zen 4", 32, 3.7, "AVX-512 executed as 2 x 256-bit FMA (AMD Zen 4 optimization guide)")),
-    (0x19, range(0x60, 0x80), CpuFamily("AMD Zen 4", 32, 5.1, "AVX-512 executed as 2 x 256-bit FMA (AMD Zen 4 optimization guide)")),
-    (0x19, range(0xA0, 0xB0), CpuFamily("AMD Zen 4", 32, 3.7, "AVX-512 executed as 2 x 256-bit FMA (AMD Zen 4 optimization guide)")),
-]
-_INTEL_FAMILIES: list[tuple[int, range, CpuFamily]] = [
-    (6, range(0x55, 0x56), CpuFamily("Intel Skylake/Cascade Lake SP", 64, 3.9, "2 x 512-bit FMA units (Xeon Gold/Platinum; Intel optimization manual)")),
-    (6, range(0x6A, 0x6B), CpuFamily("Intel Ice Lake SP", 64, 3.7, "2 x 512-bit FMA units (Intel optimization manual)")),
-    (6, range(0x8F, 0x90), CpuFamily("Intel Sapphire Rapids", 64, 4.0, "2 x 512-bit FMA units; AMX tiles can outrun this for bf16 (Intel optimization manual)")),
-]
+# (names, label, whole-chip peaks) for each datasheet row, for the pages' tables.
+GPU_DATASHEET: list[tuple[tuple[str, ...], str, GpuPeaks]] = [(m.names, m.label, m.peaks) for m in GPU_MODELS]
 
 
 @dataclass(frozen=True)
@@ -81,17 +70,10 @@ class CpuInfo:
     llc_bytes: int | None
     peak_fp32: Peak | None
     peak_note: str
-
-
-@dataclass(frozen=True)
-class GpuPeaks:
-    """Datasheet peaks of one GPU model, dense (no sparsity)."""
-
-    fp32: float
-    tf32: float | None
-    bf16: float | None
-    bandwidth: float
-    source: str
+    # Added later, so with defaults: records written before them still load.
+    usable_cores: int | None = None  # physical cores this process may run on (affinity, cgroup quota)
+    isa: str | None = None  # the widest FP32 vector ISA the flags show, e.g. "AVX-512"
+    peak_bf16: Peak | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +113,8 @@ class HardwareReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HardwareReport:
         cpu = dict(data["cpu"])
-        cpu["peak_fp32"] = Peak(**cpu["peak_fp32"]) if cpu.get("peak_fp32") else None
+        for key in ("peak_fp32", "peak_bf16"):
+            cpu[key] = Peak(**cpu[key]) if cpu.get(key) else None
         acc = data.get("accelerator")
         if acc:
             acc = dict(acc)
@@ -170,32 +153,6 @@ class HardwareReport:
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# Datasheet peaks in FLOP/s and bytes/s, dense. Matched by substrings of the
-# device name, most specific first.
-_TERA = 1e12
-_H100_SRC = "NVIDIA H100 datasheet (as tabulated in stas00/ml-engineering, compute/accelerator)"
-GPU_DATASHEET: list[tuple[tuple[str, ...], str, GpuPeaks]] = [
-    (("H100", "PCIE"), "H100 PCIe 80GB", GpuPeaks(51 * _TERA, 378 * _TERA, 756 * _TERA, 2.0 * _TERA, _H100_SRC)),
-    (("H100", "NVL"), "H100 NVL 94GB", GpuPeaks(60 * _TERA, 418 * _TERA, 835 * _TERA, 3.9 * _TERA, _H100_SRC)),
-    (("H100",), "H100 SXM 80GB", GpuPeaks(67 * _TERA, 494.5 * _TERA, 989 * _TERA, 3.35 * _TERA, _H100_SRC)),
-    (("H200",), "H200 141GB", GpuPeaks(67 * _TERA, 494.5 * _TERA, 989 * _TERA, 4.8 * _TERA, "NVIDIA H200 datasheet (as tabulated in stas00/ml-engineering)")),
-    (("A100", "80GB"), "A100 SXM 80GB", GpuPeaks(19.5 * _TERA, 156 * _TERA, 312 * _TERA, 2.039 * _TERA, "NVIDIA A100 datasheet")),
-    (("A100",), "A100 40GB", GpuPeaks(19.5 * _TERA, 156 * _TERA, 312 * _TERA, 1.555 * _TERA, "NVIDIA A100 datasheet")),
-    (("L4",), "L4", GpuPeaks(30.3 * _TERA, 60 * _TERA, 121 * _TERA, 0.3 * _TERA, "NVIDIA L4 datasheet (dense = half the sparse figure)")),
-    (("T4",), "T4", GpuPeaks(8.1 * _TERA, None, None, 0.32 * _TERA, "NVIDIA T4 datasheet (Turing: no TF32, no BF16)")),
-    (("4090",), "GeForce RTX 4090", GpuPeaks(82.6 * _TERA, 82.6 * _TERA, 165.2 * _TERA, 1.008 * _TERA, "NVIDIA Ada Lovelace architecture whitepaper (FP32 accumulate)")),
-]
-
-
-def gpu_peaks(name: str) -> GpuPeaks | None:
-    """Datasheet peaks for a GPU name, or None when it is not in the table."""
-    upper = name.upper()
-    for needles, _label, peaks in GPU_DATASHEET:
-        if all(n in upper for n in needles):
-            return peaks
-    return None
-
-
 def _read(path: str) -> str | None:
     try:
         return Path(path).read_text()
@@ -212,15 +169,6 @@ def _cpuinfo_fields() -> dict[str, str]:
         key, _, value = line.partition(":")
         fields[key.strip()] = value.strip()
     return fields
-
-
-def cpu_family(vendor: str, family: int, model: int) -> CpuFamily | None:
-    """Look a CPU up in the FLOP-per-cycle table; None when it is not there."""
-    table = _AMD_FAMILIES if vendor == "AuthenticAMD" else _INTEL_FAMILIES if vendor == "GenuineIntel" else []
-    for fam, models, row in table:
-        if fam == family and model in models:
-            return row
-    return None
 
 
 def _ram_bytes() -> int | None:
@@ -297,7 +245,80 @@ def cpu_caches(base: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> list[
     return [found[k] for k in sorted(found)]
 
 
+def _cpu_flags(fields: dict[str, str]) -> set[str]:
+    """ISA flags of the first CPU: x86 ``flags`` or Arm ``Features``; Apple silicon (no /proc) has NEON."""
+    text = fields.get("flags") or fields.get("Features")
+    if text:
+        return set(text.split())
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return {"asimd"}
+    return set()
+
+
+def _sve_vector_bits() -> int | None:
+    """The SVE vector length the kernel hands a process, in bits (None without SVE)."""
+    text = _read("/proc/sys/abi/sve_default_vector_length")
+    return int(text) * 8 if text and text.strip().isdigit() else None
+
+
+def physical_cores(cpus: Iterable[int], base: Path = Path("/sys/devices/system/cpu")) -> int:
+    """How many physical cores the logical CPUs ``cpus`` are on.
+
+    SMT siblings share one core's FMA units, so they count once. Where sysfs has
+    no topology, every logical CPU counts as a core (a bound may be high, not low).
+    """
+    cores: set[str] = set()
+    for cpu in cpus:
+        topo = base / f"cpu{cpu}" / "topology"
+        siblings = _read(str(topo / "core_cpus_list")) or _read(str(topo / "thread_siblings_list"))
+        cores.add(siblings.strip() if siblings else f"cpu{cpu}")
+    return len(cores)
+
+
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup"), self_cgroup: str | None = None) -> float | None:
+    """CPUs' worth of time the process's cgroup may use (``cpu.max`` quota / period), or None if unlimited.
+
+    Checks the process's own cgroup (cgroup v2) and each parent up to the root,
+    and the cgroup v1 ``cpu.cfs_quota_us``; the tightest limit wins.
+    """
+    if self_cgroup is None:
+        line = next((ln for ln in (_read("/proc/self/cgroup") or "").splitlines() if ln.startswith("0::")), "0::/")
+        self_cgroup = line[3:] or "/"
+    limits = []
+    folder = root / self_cgroup.strip("/")
+    for here in [folder, *folder.parents]:
+        text = _read(str(here / "cpu.max"))
+        if text and len(parts := text.split()) == 2 and parts[0] != "max":
+            limits.append(int(parts[0]) / int(parts[1]))
+        if here == root:
+            break
+    quota, period = _read(str(root / "cpu" / "cpu.cfs_quota_us")), _read(str(root / "cpu" / "cpu.cfs_period_us"))
+    if quota and period and quota.strip().lstrip("-").isdigit() and int(quota) > 0 and int(period) > 0:
+        limits.append(int(quota) / int(period))
+    return min(limits) if limits else None
+
+
+def usable_cores() -> tuple[int, str]:
+    """Physical cores this process may run on, and how that was counted.
+
+    A quota of 1.5 CPUs can keep 2 cores busy at once, so it is rounded up.
+    """
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = list(range(os.cpu_count() or 1))
+    cores = physical_cores(cpus)
+    how = f"{cores} physical cores in this process's CPU affinity"
+    limit = cgroup_cpu_limit()
+    if limit is not None and math.ceil(limit) < cores:
+        cores = math.ceil(limit)
+        how = f"{cores} cores (the cgroup CPU quota, {limit:g} CPUs)"
+    return cores, how
+
+
 def detect_cpu() -> CpuInfo:
+    import torch
+
     fields = _cpuinfo_fields()
     model = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
     logical = os.cpu_count() or 1
@@ -314,35 +335,63 @@ def detect_cpu() -> CpuInfo:
     # its base clock, and runs above it, so take the family's top boost too.
     clocks = [c for c in (reported, sysfs_ghz, row.max_boost_ghz if row else None) if c]
     max_clock = max(clocks) if clocks else None
-    peak = None
-    if row and max_clock:
-        value = logical * max_clock * 1e9 * row.flop_per_cycle
-        peak = Peak(
-            value, "FLOP/s",
-            f"estimate: {logical} cores x {max_clock:.2f} GHz (highest known clock) x "
-            f"{row.flop_per_cycle} FP32 FLOP/cycle ({row.name}: {row.source})",
-            estimate=True,
-        )
-        note = peak.source
+    bound = isa_bound(_cpu_flags(fields), _sve_vector_bits(), row)
+    cores, how = usable_cores()
+    peak_fp32 = peak_bf16 = None
+    if bound is None:
+        note = "no peak: the CPU's vector instruction set is not known to gpucnn"
+    elif not max_clock:
+        note = "no peak: the CPU's clock is not known"
     else:
-        note = "no peak: this CPU family is not in gpucnn's FLOP-per-cycle table"
+        peak_fp32, peak_bf16 = cpu_peaks(bound, cores, how, max_clock)
+        note = peak_fp32.source
     return CpuInfo(
         model=model, family=row.name if row else None, logical_cores=logical,
         torch_threads=torch.get_num_threads(), reported_clock_ghz=reported, max_clock_ghz=max_clock,
-        ram_bytes=_ram_bytes(), llc_bytes=_llc_bytes(), peak_fp32=peak, peak_note=note,
+        ram_bytes=_ram_bytes(), llc_bytes=_llc_bytes(), peak_fp32=peak_fp32, peak_note=note,
+        usable_cores=cores, isa=bound.isa if bound else None, peak_bf16=peak_bf16,
     )
 
 
+def cpu_peaks(bound: IsaBound, cores: int, how: str, clock_ghz: float) -> tuple[Peak, Peak]:
+    """FP32 and bf16 upper bounds: cores x highest known clock x FLOP per cycle."""
+    common = f"{how} x {clock_ghz:.2f} GHz (highest known clock) x "
+    fp32 = Peak(cores * clock_ghz * 1e9 * bound.fp32_flop_per_cycle, "FLOP/s",
+                f"estimated upper bound: {common}{bound.fp32_flop_per_cycle} FP32 FLOP/cycle "
+                f"({bound.isa}: {bound.note})", estimate=True)
+    bf16 = Peak(cores * clock_ghz * 1e9 * bound.bf16_flop_per_cycle, "FLOP/s",
+                f"estimated upper bound: {common}{bound.bf16_flop_per_cycle} bf16 FLOP/cycle ({bound.bf16_unit})",
+                estimate=True)
+    return fp32, bf16
+
+
+_BLAS_NAMES = {"mkl": "Intel MKL", "open": "OpenBLAS", "openblas": "OpenBLAS", "accelerate": "Apple Accelerate",
+               "veclib": "Apple Accelerate", "blis": "BLIS", "flexi": "FlexiBLAS", "armpl": "Arm Performance Libraries",
+               "atlas": "ATLAS", "eigen": "Eigen", "generic": "reference BLAS", "ssl2": "Fujitsu SSL2"}
+
+
+def blas_name(config: str, mkl_available: bool) -> str:
+    """The BLAS torch was built with, from ``torch.__config__.show()``'s ``BLAS_INFO``.
+
+    USE_MKLDNN (oneDNN) says nothing about the BLAS: OpenBLAS and Accelerate
+    builds have it too. Without BLAS_INFO, MKL is named only if torch has it.
+    """
+    m = re.search(r"\bBLAS_INFO=([A-Za-z0-9_]+)", config)
+    if m:
+        return _BLAS_NAMES.get(m.group(1).lower(), m.group(1))
+    return "Intel MKL" if mkl_available else "unknown"
+
+
 def _blas() -> str:
-    config = torch.__config__.show()
-    for name in ("MKL", "OpenBLAS", "Accelerate", "BLIS"):
-        if re.search(rf"BLAS_INFO={name.lower()}|USE_{name.upper()}=ON|{name}", config, re.IGNORECASE):
-            return {"MKL": "Intel MKL", "OpenBLAS": "OpenBLAS", "Accelerate": "Apple Accelerate", "BLIS": "BLIS"}[name]
-    return "unknown"
+    import torch
+
+    return blas_name(torch.__config__.show(), torch.backends.mkl.is_available())
 
 
 def accelerator_type() -> str | None:
     """The torch device type of the present accelerator, or None."""
+    import torch
+
     if not hasattr(torch, "accelerator") or not torch.accelerator.is_available():
         return None
     acc = torch.accelerator.current_accelerator()
@@ -368,6 +417,8 @@ def _nvidia_driver() -> str | None:
     driver's version is in /proc on Linux, and ``torch._C._cuda_getDriverVersion``
     (CUDA builds only, private) gives the CUDA driver API version, e.g. 12040.
     """
+    import torch
+
     m = re.search(r"Kernel Module\s+(?:for \S+\s+)?([0-9][0-9.]+)", _read("/proc/driver/nvidia/version") or "")
     kernel = m.group(1) if m else None
     api = None
@@ -384,6 +435,8 @@ def _nvidia_driver() -> str | None:
 
 
 def detect_accelerator() -> AcceleratorInfo | None:
+    import torch
+
     kind = accelerator_type()
     if kind is None:
         return None
@@ -406,7 +459,9 @@ def detect_accelerator() -> AcceleratorInfo | None:
             driver=driver, runtime=torch.version.hip if rocm else torch.version.cuda,
             cudnn=str(cudnn) if cudnn else None,
             tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
-            mig=mig, peaks=None if rocm else gpu_peaks(name),
+            mig=mig,
+            # Datasheet peaks, scaled to a MIG slice or a partition (one die of an MI250X).
+            peaks=slice_peaks(name, props.multi_processor_count, props.total_memory, mig is not None and "enabled" in mig),
         )
     if kind == "xpu":
         props = torch.xpu.get_device_properties(0)
@@ -428,6 +483,8 @@ def detect_accelerator() -> AcceleratorInfo | None:
 
 @lru_cache(maxsize=1)
 def _cached_report(threads: int, tf32: bool | None) -> HardwareReport:
+    import torch
+
     return HardwareReport(
         os=f"{platform.system()} {platform.release().split('-')[0]}",
         python=platform.python_version(),
@@ -440,12 +497,16 @@ def _cached_report(threads: int, tf32: bool | None) -> HardwareReport:
 
 def detect() -> HardwareReport:
     """The hardware report of this machine (cached; refreshed if threads or TF32 change)."""
+    import torch
+
     tf32 = torch.backends.cuda.matmul.allow_tf32 if torch.cuda.is_available() else None
     return _cached_report(torch.get_num_threads(), tf32)
 
 
 def free_memory_bytes(device: str) -> int | None:
     """Memory that a sweep may still allocate on a device, or None if unknown."""
+    import torch
+
     if device == "cpu":
         return available_ram_bytes()
     if device == "cuda":
