@@ -59,18 +59,35 @@ def reference_peaks(
 ) -> tuple[float | None, float | None, float]:
     """The (FLOP/s, bytes/s, margin) a result on ``device`` is compared with.
 
-    An fp32 matmul on CUDA may run on tensor cores when TF32 is allowed, so its
-    ceiling is then the TF32 peak, not the FP32 one.
+    The FLOP/s peak is that of the precision measured: a bf16 matmul runs on
+    other units (tensor cores; AMX tiles or bf16 dot products on a CPU) than an
+    fp32 one, and may legitimately beat the fp32 peak many times over. An fp32
+    matmul on CUDA may run on tensor cores when TF32 is allowed, so its ceiling
+    is then the TF32 peak. A precision with no known peak gets None: no % of
+    peak, and no impossible-result check, rather than a check against the
+    wrong peak.
     """
     if device == "cpu":
-        peak = hw.cpu.peak_fp32.value if hw.cpu.peak_fp32 and dtype == "float32" else None
-        return peak, None, CPU_PEAK_MARGIN
+        return _cpu_peak(hw, dtype), None, CPU_PEAK_MARGIN
     acc = hw.accelerator
     if acc is None or acc.peaks is None:
         return None, None, GPU_PEAK_MARGIN
     p = acc.peaks
-    flops = {"float32": p.tf32 if tf32 and p.tf32 else p.fp32, "bfloat16": p.bf16, "float16": p.bf16}.get(dtype)
+    # Tables written before fp16 had its own column used the bf16 figure (equal on
+    # every tensor-core GPU that has both).
+    fp16 = getattr(p, "fp16", None) or p.bf16
+    flops = {"float32": p.tf32 if tf32 and p.tf32 else p.fp32, "bfloat16": p.bf16, "float16": fp16}.get(dtype)
     return flops, p.bandwidth, GPU_PEAK_MARGIN
+
+
+def _cpu_peak(hw: HardwareReport, dtype: str) -> float | None:
+    """The CPU's peak for ``dtype``: fp32, or a bf16 bound where the report has one.
+
+    ``peak_bf16`` is read with getattr because reports archived before it
+    existed lack it; such a report gets no bf16 peak, never the fp32 one.
+    """
+    peak = {"float32": hw.cpu.peak_fp32, "bfloat16": getattr(hw.cpu, "peak_bf16", None)}.get(dtype)
+    return peak.value if peak else None
 
 
 def cache_bytes(hw: HardwareReport, device: str) -> int | None:

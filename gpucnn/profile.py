@@ -21,6 +21,10 @@ class Profile:
         min_runs: the fewest timed runs per point, so that the IQR means something.
         max_matmul_n: the largest square matmul in a size sweep.
         sweep_point_limit_s: a size sweep stops once one call takes longer than this.
+        max_precision_n_cpu, max_precision_n_gpu: the largest n of the bf16/fp16/TF32
+            matmul sweeps. Smaller than ``max_matmul_n`` on the CPU, where a bf16
+            n = 4096 point costs seconds; larger on a GPU, whose tensor cores need
+            n in the thousands to approach their peak.
     """
 
     name: str
@@ -28,11 +32,14 @@ class Profile:
     min_runs: int
     max_matmul_n: int
     sweep_point_limit_s: float
+    max_precision_n_cpu: int = 512
+    max_precision_n_gpu: int = 4096
 
 
 PROFILES = {
     "quick": Profile("quick", budget_s=0.03, min_runs=5, max_matmul_n=1024, sweep_point_limit_s=0.05),
-    "full": Profile("full", budget_s=0.3, min_runs=5, max_matmul_n=4096, sweep_point_limit_s=1.5),
+    "full": Profile("full", budget_s=0.3, min_runs=5, max_matmul_n=4096, sweep_point_limit_s=1.5,
+                    max_precision_n_cpu=2048, max_precision_n_gpu=32768),
 }
 
 

@@ -209,6 +209,8 @@ _M = "gpucnn.experiments."
 SPECS: dict[str, Spec] = {
     "matmul_sweep": Spec(_M + "matmul", 1, MatmulSweepData),
     "matmul_threads": Spec(_M + "matmul", 1, MatmulThreadsData),
+    # bf16, fp16 or TF32 (params["precision"]): a sweep shaped like matmul_sweep's.
+    "precision_matmul_sweep": Spec(_M + "precision", 1, MatmulSweepData),
     "article_matmul": Spec(_M + "matmul", 1, ArticleMatmulData,
                            unchecked=frozenset({"article_2", "article_2000"})),
     "copy_bandwidth": Spec(_M + "memory", 1, CopyBandwidthData),
