@@ -242,7 +242,7 @@ def per_core_table() -> str:
     one = next(m for m in r.data["points"] if m.threads == 1)
     hw = r.hardware
     cpu_core = hw.cpu.peak_fp32.value / hw.cpu.logical_cores if hw.cpu.peak_fp32 else None
-    h100 = next(p for k, _, p in GPU_DATASHEET if k == ("H100",))
+    h100 = next(p for _k, label, p in GPU_DATASHEET if label == "H100 SXM 80GB")
     rows = [
         (f"one core of this CPU ({hw.cpu.model})", fmt(hw.cpu.max_clock_ghz) + " GHz (highest known)",
          f"{fmt(one.gflops)} (measured, 1-thread matmul n={one.shape[0]})",

@@ -181,7 +181,7 @@ class LittleExample:
 ASSUMED_LATENCY_S = 500e-9
 # Maximum resident warps per SM by CUDA compute capability (CUDA C++ Programming Guide).
 WARPS_PER_SM = {"7.0": 64, "7.5": 32, "8.0": 64, "8.6": 48, "8.7": 48, "8.9": 48, "9.0": 64}
-H100_SXM = LittleExample("H100 SXM", next(p.bandwidth for k, _, p in GPU_DATASHEET if k == ("H100",)), 132, 64,
+H100_SXM = LittleExample("H100 SXM", next(p.bandwidth for _k, label, p in GPU_DATASHEET if label == "H100 SXM 80GB"), 132, 64,
                          ASSUMED_LATENCY_S)
 
 
