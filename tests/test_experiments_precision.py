@@ -129,3 +129,20 @@ def test_gpu_peaks_follow_precision_and_tf32() -> None:
     fp16 = getattr(p, "fp16", None) or p.bf16
     assert bench.reference_peaks(hw, "cuda", "float16", tf32=False)[0] == fp16
     assert p.bf16 > 10 * p.fp32  # the reason the check must not use the fp32 peak for bf16
+
+
+# --- the tensor-core benchmark script's fault paths ---
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_tensor_core_check_without_a_gpu_says_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.benchmarks.check_tensor_core_target import main
+
+    assert main([]) == 2
+    assert "no CUDA GPU on this machine" in capsys.readouterr().err
+
+
+def test_tensor_core_check_needs_a_size_of_at_least_4096(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.benchmarks.check_tensor_core_target import main
+
+    assert main(["--sizes", "1024"]) == 2
+    assert "no size >= 4096 given" in capsys.readouterr().err
