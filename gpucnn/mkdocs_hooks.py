@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 
 log = logging.getLogger("mkdocs.plugins.gpucnn")
 
@@ -102,10 +103,20 @@ _NOTEBOOK_CDN_SCRIPTS = re.compile(
 )
 
 
+# mkdocs-jupyter 0.27 (what Python >= 3.12 resolves) adds, in its own
+# on_post_page, a MathJax loader to every page, with a CDN URL in an escaped
+# data- attribute; 0.26 has none. No page here has math for MathJax (gpucnn
+# renders it to MathML at build time), so the loader goes. This hook's
+# on_post_page runs after every plugin's (lowest priority), wherever a plugin
+# puts its own.
+_JUPYTER_MATHJAX_LOADER = re.compile(r"<script\b[^>]*\bdata-mkdocs-jupyter-mathjax\b[^>]*>.*?</script>\s*", re.S)
+
+
+@event_priority(-1000)
 def on_post_page(output: str, page: Any, **_: Any) -> str:
     if page.file.src_uri.endswith((".py", ".ipynb")):
         output = _NOTEBOOK_CDN_SCRIPTS.sub("", output)
-    return output
+    return _JUPYTER_MATHJAX_LOADER.sub("", output)
 
 
 # Seconds each page spent in Markdown rendering (where markdown-exec runs its
@@ -162,3 +173,26 @@ def on_post_build(config: Any) -> None:
     slowest = sorted(_PAGE_TIMES.items(), key=lambda kv: -kv[1])[:5]
     if slowest:
         log.info("gpucnn: slowest pages: %s", ", ".join(f"{name} {s:.1f} s" for name, s in slowest))
+    _guard_site(config)
+
+
+def _guard_site(config: Any) -> None:
+    """Fail the build on an off-site request or a build-machine path in the output, whichever plugin put it there.
+
+    The offending files are removed, so that a failed build leaves nothing in
+    site/ that must not be published.
+    """
+    from urllib.parse import urlsplit
+
+    from gpucnn.site_guard import build_machine_paths, check_site
+
+    site_dir = Path(config["site_dir"])
+    checkout = Path(config["config_file_path"]).resolve().parent if config.get("config_file_path") else None
+    problems = check_site(site_dir, urlsplit(config.get("site_url") or "").hostname, build_machine_paths(checkout))
+    if not problems:
+        return
+    lines = []
+    for path, found in problems.items():
+        path.unlink(missing_ok=True)
+        lines += [f"{path.relative_to(site_dir).as_posix()}: {what}" for what in found]
+    raise PluginError("the built site must not contain these (the files were removed):\n  " + "\n  ".join(lines))

@@ -1,0 +1,150 @@
+"""The build's last check: no request leaves the site, and no build-machine path is in it."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from gpucnn.site_guard import (
+    build_machine_paths,
+    check_site,
+    leaked_paths,
+    offsite_urls_in_css,
+    offsite_urls_in_html,
+    offsite_urls_in_js,
+)
+from tests.conftest import ROOT, build_site
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HOST = "gpucnn.github.io"
+MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@4.1.3/tex-mml-chtml.js"
+
+
+def test_mkdocs_jupyter_027_mathjax_loader_is_flagged() -> None:
+    # As built on an H200 with Python 3.12: the URL hides in an HTML-escaped data- attribute.
+    html = (FIXTURES / "training-mkdocs-jupyter-0.27.html").read_text()
+    assert offsite_urls_in_html(html, HOST) == [MATHJAX]
+
+
+def test_the_hook_removes_the_mathjax_loader_from_every_page() -> None:
+    from gpucnn import mkdocs_hooks
+
+    html = (FIXTURES / "training-mkdocs-jupyter-0.27.html").read_text()
+
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="index.md"))
+    cleaned = mkdocs_hooks.on_post_page(html, page=page)
+    assert offsite_urls_in_html(cleaned, HOST) == []
+    assert "data-mkdocs-jupyter-mathjax" not in cleaned
+    assert cleaned.rstrip().endswith("</html>")
+
+
+@pytest.mark.parametrize("snippet", [
+    '<script src="https://cdn.example.com/x.js"></script>',
+    '<script src="//cdn.example.com/x.js"></script>',
+    '<img src="HTTPS://img.example.com/a.png">',
+    '<img srcset="a.png 1x, https://img.example.com/b.png 2x">',
+    '<div data-config="{&quot;url&quot;: &quot;https://cdn.example.com/m.js&quot;}"></div>',
+    '<link rel="stylesheet" href="https://fonts.example.com/css">',
+    '<link rel="preconnect" href="//fonts.example.com">',
+    '<iframe src="https://www.example.com/embed"></iframe>',
+    '<div style="background: url(//img.example.com/bg.png)"></div>',
+    '<style>@import "https://cdn.example.com/theme.css";</style>',
+    '<style>.a { background: url("https://img.example.com/a.png") }</style>',
+    '<script>fetch("https://api.example.com/v1")</script>',
+    '<script>var u = "https:\\/\\/cdn.example.com\\/a.js";</script>',
+    '<svg><image href="https://img.example.com/a.png"/></svg>',
+    '<form action="https://forms.example.com/post"></form>',
+    '<pre class="mermaid">graph LR; a-->b</pre>',
+])
+def test_an_offsite_reference_is_flagged(snippet: str) -> None:
+    assert offsite_urls_in_html(f"<html><body>{snippet}</body></html>", HOST), snippet
+
+
+@pytest.mark.parametrize("snippet", [
+    '<a href="https://pytorch.org/docs/">torch</a>',
+    '<link rel="canonical" href="https://elsewhere.example.com/gpucnn/">',
+    '<link rel="alternate" type="application/rss+xml" href="https://feeds.example.com/rss">',
+    '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"></svg>',
+    '<math xmlns="http://www.w3.org/1998/Math/MathML"></math>',
+    '<dc:type rdf:resource="http://purl.org/dc/dcmitype/StillImage"/>',
+    "<style>.i { background: url(\"data:image/svg+xml,%3csvg xmlns='http://www.w3.org/2000/svg'%3e%3c/svg%3e\") }</style>",
+    '<script src="https://gpucnn.github.io/gpucnn/assets/x.js"></script>',
+    '<script src="../assets/x.js"></script>',
+    "<script>// a comment, then a // b\nvar x = a //b\n</script>",
+    "<p>Run pip install --index-url https://download.pytorch.org/whl/cpu torch</p>",
+    "<!-- https://cdn.example.com/in-a-comment.js -->",
+])
+def test_links_namespaces_and_own_host_pass(snippet: str) -> None:
+    assert offsite_urls_in_html(f"<html><body>{snippet}</body></html>", HOST) == [], snippet
+
+
+def test_stylesheet_rules() -> None:
+    css = ("/* https://fontawesome.com License */ .a{background:url(\"data:image/svg+xml,<svg xmlns='x'>"
+           "<!-- https://fontawesome.com --></svg>\")} .b{background:url(/assets/b.png)}")
+    assert offsite_urls_in_css(css, HOST) == []
+    assert offsite_urls_in_css('@import "https://cdn.example.com/t.css";', HOST) == ["https://cdn.example.com/t.css"]
+    assert offsite_urls_in_css(".a{src:url(//fonts.example.com/f.woff2)}", HOST) == ["//fonts.example.com/f.woff2"]
+
+
+def test_script_file_rules() -> None:
+    # A bundle's strings (licence links, loaders for conditions that never hold here) are not requests;
+    # a URL handed to a request is.
+    assert offsite_urls_in_js('console.warn("see https://bit.ly/x"); var l="http://lunrjs.com";', HOST) == []
+    assert offsite_urls_in_js('fetch("https://api.example.com/a")', HOST) == ["https://api.example.com/a"]
+    assert offsite_urls_in_js('s.src = "//cdn.example.com/a.js"', HOST) == ["//cdn.example.com/a.js"]
+    assert offsite_urls_in_js('import("https://cdn.example.com/m.mjs")', HOST) == ["https://cdn.example.com/m.mjs"]
+    assert offsite_urls_in_js("importScripts('https://cdn.example.com/w.js')", HOST) == ["https://cdn.example.com/w.js"]
+
+
+def test_leaked_paths_match_whole_paths_outside_inline_images() -> None:
+    paths = ["/opt/torch/.venv", "/tmp"]
+    text = "warning from /opt/torch/.venv/lib/python3.12/site-packages/torch/x.py and /tmpfile, a/tmp"
+    assert leaked_paths(text, paths) == ["/opt/torch/.venv"]
+    assert leaked_paths("saved to /tmp/x.json", paths) == ["/tmp"]
+    png = "iVBORw0KGgo/tmp/A+" + base64.b64encode(b"chart").decode()  # base64 may hold "/tmp" by chance
+    assert leaked_paths(f'<img src="data:image/png;base64,{png}">', paths) == []
+
+
+def test_build_machine_paths_name_the_environment(tmp_path: Path) -> None:
+    paths = build_machine_paths(tmp_path)
+    assert sys.prefix.rstrip("/") in paths
+    assert str(tmp_path) in paths
+    assert "/usr/local" in paths
+    assert any("site-packages" in p for p in paths)
+    assert "/" not in paths
+
+
+def test_check_site_names_each_file(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "index.html").write_text('<script src="https://cdn.example.com/x.js"></script>')
+    (tmp_path / "results.json").write_text('{"path": "/opt/build/.venv/lib"}')
+    (tmp_path / "ok.html").write_text('<a href="https://example.com">x</a>')
+    problems = check_site(tmp_path, HOST, ["/opt/build/.venv"])
+    assert problems == {
+        tmp_path / "a" / "index.html": ["off-site URL https://cdn.example.com/x.js"],
+        tmp_path / "results.json": ["build-machine path /opt/build/.venv"],
+    }
+
+
+def _mini_site(tmp_path: Path, page: str) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text(page)
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(f"site_name: mini\nsite_url: https://{HOST}/gpucnn/\nstrict: true\n"
+                      f"hooks:\n  - {ROOT / 'gpucnn' / 'mkdocs_hooks.py'}\n"
+                      "plugins:\n  - markdown-exec\nmarkdown_extensions:\n  - md_in_html\n  - pymdownx.superfences\n")
+    return config
+
+
+@pytest.mark.site
+def test_an_offsite_script_fails_the_build_naming_page_and_url(tmp_path: Path) -> None:
+    config = _mini_site(tmp_path, '# Home\n\n<script src="https://cdn.example.com/tracker.js"></script>\n')
+    proc = build_site(tmp_path / "site", tmp_path / "cache", config=config)
+    assert proc.returncode != 0
+    assert "index.html: off-site URL https://cdn.example.com/tracker.js" in proc.stderr
+    assert not (tmp_path / "site" / "index.html").exists(), "the offending page must not stay in site/"
