@@ -73,20 +73,17 @@ def reference_peaks(
     if acc is None or acc.peaks is None:
         return None, None, GPU_PEAK_MARGIN
     p = acc.peaks
-    # Tables written before fp16 had its own column used the bf16 figure (equal on
-    # every tensor-core GPU that has both).
-    fp16 = getattr(p, "fp16", None) or p.bf16
-    flops = {"float32": p.tf32 if tf32 and p.tf32 else p.fp32, "bfloat16": p.bf16, "float16": fp16}.get(dtype)
+    flops = {"float32": p.tf32 if tf32 and p.tf32 else p.fp32, "bfloat16": p.bf16, "float16": p.fp16}.get(dtype)
     return flops, p.bandwidth, GPU_PEAK_MARGIN
 
 
 def _cpu_peak(hw: HardwareReport, dtype: str) -> float | None:
-    """The CPU's peak for ``dtype``: fp32, or a bf16 bound where the report has one.
+    """The CPU's peak for ``dtype``: fp32, or the bf16 bound (AMX, AVX512_BF16) where the report has one.
 
-    ``peak_bf16`` is read with getattr because reports archived before it
-    existed lack it; such a report gets no bf16 peak, never the fp32 one.
+    A report without a bf16 bound (an archived one, or an unknown ISA) gets no
+    bf16 peak, never the fp32 one.
     """
-    peak = {"float32": hw.cpu.peak_fp32, "bfloat16": getattr(hw.cpu, "peak_bf16", None)}.get(dtype)
+    peak = {"float32": hw.cpu.peak_fp32, "bfloat16": hw.cpu.peak_bf16}.get(dtype)
     return peak.value if peak else None
 
 

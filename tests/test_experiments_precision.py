@@ -16,7 +16,7 @@ from gpucnn.experiments.precision import (
     precision_max_n,
     precisions_for,
 )
-from gpucnn.hardware import AcceleratorInfo, CpuInfo, HardwareReport, Peak, detect, gpu_peaks
+from gpucnn.hardware import AcceleratorInfo, HardwareReport, Peak, detect, gpu_peaks
 from gpucnn.profile import current_profile
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -33,10 +33,9 @@ def gpu_report(capability: str = "9.0", backend: str = "CUDA", name: str = H100)
 
 def cpu_report(fp32: float | None, bf16: float | None) -> HardwareReport:
     hw = detect()
-    changes: dict[str, object] = {"peak_fp32": Peak(fp32, "FLOP/s", "test", True) if fp32 else None}
-    if "peak_bf16" in CpuInfo.__dataclass_fields__:
-        changes["peak_bf16"] = Peak(bf16, "FLOP/s", "test", True) if bf16 else None
-    return dataclasses.replace(hw, cpu=dataclasses.replace(hw.cpu, **changes))
+    cpu = dataclasses.replace(hw.cpu, peak_fp32=Peak(fp32, "FLOP/s", "test", True) if fp32 else None,
+                              peak_bf16=Peak(bf16, "FLOP/s", "test", True) if bf16 else None)
+    return dataclasses.replace(hw, cpu=cpu)
 
 
 # --- which precisions run where ---
@@ -106,7 +105,6 @@ def test_cpu_bf16_is_never_checked_against_the_fp32_peak() -> None:
     assert bench.reference_peaks(hw, "cpu", "float32", tf32=False)[0] == 100e9
 
 
-@pytest.mark.skipif("peak_bf16" not in CpuInfo.__dataclass_fields__, reason="hardware report has no CPU bf16 peak yet")
 def test_cpu_bf16_uses_the_bf16_bound_so_amx_speed_is_possible() -> None:
     hw = cpu_report(fp32=100e9, bf16=1600e9)
     flops, _bw, margin = bench.reference_peaks(hw, "cpu", "bfloat16", tf32=False)
@@ -126,8 +124,7 @@ def test_gpu_peaks_follow_precision_and_tf32() -> None:
     assert bench.reference_peaks(hw, "cuda", "bfloat16", tf32=False)[0] == p.bf16
     assert bench.reference_peaks(hw, "cuda", "float32", tf32=False)[0] == p.fp32
     assert bench.reference_peaks(hw, "cuda", "float32", tf32=True)[0] == p.tf32
-    fp16 = getattr(p, "fp16", None) or p.bf16
-    assert bench.reference_peaks(hw, "cuda", "float16", tf32=False)[0] == fp16
+    assert bench.reference_peaks(hw, "cuda", "float16", tf32=False)[0] == p.fp16
     assert p.bf16 > 10 * p.fp32  # the reason the check must not use the fp32 peak for bf16
 
 
@@ -146,3 +143,10 @@ def test_tensor_core_check_needs_a_size_of_at_least_4096(capsys: pytest.CaptureF
 
     assert main(["--sizes", "1024"]) == 2
     assert "no size >= 4096 given" in capsys.readouterr().err
+
+
+def test_fp16_on_a_gpu_without_bf16_uses_its_own_fp16_peak() -> None:
+    hw = gpu_report("7.5", name="Tesla T4")
+    assert hw.accelerator.peaks.bf16 is None
+    assert bench.reference_peaks(hw, "cuda", "float16", tf32=False)[0] == hw.accelerator.peaks.fp16
+    assert bench.reference_peaks(hw, "cuda", "bfloat16", tf32=False)[0] is None
