@@ -12,7 +12,7 @@ import hashlib
 import html
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 from gpucnn.bench import Measurement, Sweep
 from gpucnn.hardware import HardwareReport, format_bytes
 from gpucnn.results import Result
+from gpucnn.sources import Source, one_line
 
 # Drawn in this colour, then replaced by currentColor in the SVG text.
 _INK = "#010203"
@@ -93,10 +94,14 @@ def provenance(results: Result | Sequence[Result]) -> str:
     )
 
 
-def caption(text: str, results: Result | Sequence[Result] | None = None) -> str:
-    """A figure or table caption, with provenance appended when results are given."""
+def caption(text: str, results: Result | Sequence[Result] | None = None, extra_html: str = "") -> str:
+    """A figure or table caption, with provenance appended when results are given.
+
+    ``extra_html`` is appended as is: it must be escaped already (``sources.sources_caption`` is).
+    """
     prov = f" {provenance(results)}" if results else ""
-    return f'<p class="gpucnn-caption">{html.escape(text)}{html.escape(prov)}</p>\n'
+    extra = f" {extra_html}" if extra_html else ""
+    return f'<p class="gpucnn-caption">{html.escape(text)}{html.escape(prov)}{extra}</p>\n'
 
 
 def no_accelerator_note(what: str = "GPU figures") -> str:
@@ -111,7 +116,12 @@ def no_accelerator_note(what: str = "GPU figures") -> str:
 
 @dataclass(frozen=True)
 class Series:
-    """One line on a chart: y against x, with an optional IQR band."""
+    """One line on a chart: y against x, with an optional IQR band.
+
+    ``source`` is ``live`` (measured in this build) or ``archived:<file>``; an
+    archived series is drawn dashed with hollow markers, and the SVG group of
+    every series carries its source as ``data-source`` for tests and readers.
+    """
 
     label: str
     x: Sequence[float]
@@ -119,9 +129,42 @@ class Series:
     low: Sequence[float] | None = None
     high: Sequence[float] | None = None
     style: dict = field(default_factory=dict)
+    source: str = "live"
+
+    @property
+    def archived(self) -> bool:
+        return self.source != "live"
 
 
-def sweep_series(label: str, sweep: Sweep | Sequence[Measurement], x: str = "n", y: str = "gflops") -> Series:
+def chart_text(text: object) -> str:
+    """A string (maybe from a record) safe as chart text: one line, no mathtext (``$``)."""
+    return " ".join(str(text).split()).replace("$", r"\$")
+
+
+def archived_style(style: dict) -> dict:
+    """How an archived series differs from a live one: dashed, hollow markers."""
+    return {**style, "linestyle": "--", "markerfacecolor": "none", "markeredgewidth": 1.2}
+
+
+def origin_style(origin_index: int, is_cpu: bool) -> dict:
+    """Colour per source (this build, each record), marker per device kind: a GPU and its host CPU match."""
+    return {"color": COLORS[origin_index % len(COLORS)], "marker": "s" if is_cpu else "o",
+            "linestyle": "-" if is_cpu else "-."}
+
+
+_SERIES_GID = "gpucnn-series-"
+
+
+def mark_sources(svg: str, sources: Sequence[str], uid: str) -> str:
+    """Give each series group (``gid`` ``gpucnn-series-<i>``) a unique id and its ``data-source``."""
+    for i, source in enumerate(sources):
+        svg = svg.replace(f'id="{_SERIES_GID}{i}"',
+                          f'id="{uid}-s{i}" data-source="{html.escape(source, quote=True)}"')
+    return svg
+
+
+def sweep_series(label: str, sweep: Sweep | Sequence[Measurement], x: str = "n", y: str = "gflops",
+                 source: str = "live") -> Series:
     """A Series from measured points; the band is the IQR (p25..p75 of the times).
 
     ``x``: ``n`` (first shape entry) or ``bytes`` (bytes moved); ``y``: ``gflops``,
@@ -131,16 +174,29 @@ def sweep_series(label: str, sweep: Sweep | Sequence[Measurement], x: str = "n",
     xs = [m.shape[0] if x == "n" else m.bytes_moved for m in points]
     work = {"gflops": lambda m: m.flops / 1e9, "gbps": lambda m: m.bytes_moved / 1e9}.get(y)
     if work is None:  # time: smaller is better, band is p25..p75
-        return Series(label, xs, [m.median for m in points], [m.p25 for m in points], [m.p75 for m in points])
+        return Series(label, xs, [m.median for m in points], [m.p25 for m in points], [m.p75 for m in points],
+                      source=source)
     return Series(
         label, xs, [work(m) / m.median for m in points],
-        [work(m) / m.p75 for m in points], [work(m) / m.p25 for m in points],
+        [work(m) / m.p75 for m in points], [work(m) / m.p25 for m in points], source=source,
     )
 
 
-def _svg_with_a11y(svg: str, title: str, desc: str) -> str:
+def source_series(found: Sequence[Source], points: Callable[[Source], Sweep | Sequence[Measurement]], *,
+                  x: str = "n", y: str = "gflops", suffix: str = "") -> list[Series]:
+    """One Series per source, coloured by origin (a GPU and its own host CPU share a colour)."""
+    origins = list(dict.fromkeys(s.origin for s in found))
+    return [
+        Series(**{**sweep_series(src.label + suffix, points(src), x=x, y=y, source=src.origin).__dict__,
+                  "style": origin_style(origins.index(src.origin), src.is_cpu)})
+        for src in found
+    ]
+
+
+def _svg_with_a11y(svg: str, title: str, desc: str, sources: Sequence[str] = ()) -> str:
     uid = "c" + hashlib.sha1((title + desc).encode()).hexdigest()[:10]
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype
+    svg = mark_sources(svg, sources, uid)
     svg = re.sub(r'<svg ', f'<svg role="img" aria-labelledby="{uid}-t {uid}-d" class="gpucnn-svg" ', svg, count=1)
     svg = re.sub(r'(<svg[^>]*>)', rf'\1<title id="{uid}-t">{html.escape(title)}</title>'
                                    rf'<desc id="{uid}-d">{html.escape(desc)}</desc>', svg, count=1)
@@ -157,7 +213,8 @@ def _svg_with_a11y(svg: str, title: str, desc: str) -> str:
 
 
 def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
-                results: Result | Sequence[Result] | None = None) -> str:
+                results: Result | Sequence[Result] | None = None, sources: Sequence[str] = (),
+                caption_html: str = "") -> str:
     """Render a matplotlib figure as accessible inline SVG with a caption."""
     buf = io.StringIO()
     # A legend box filled white (the default outside style_context) hides the
@@ -170,8 +227,8 @@ def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
     with plt.rc_context(_RC):
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
-    svg = _svg_with_a11y(buf.getvalue(), title, desc)
-    cap = caption(caption_text, results)
+    svg = _svg_with_a11y(buf.getvalue(), title, desc, sources)
+    cap = caption(caption_text, results, caption_html)
     # One line per element: Markdown must not treat the SVG as an indented block.
     return f'<figure class="gpucnn-chart">{svg.replace(chr(10), " ")}<figcaption>{cap}</figcaption></figure>\n'
 
@@ -203,6 +260,7 @@ def line_chart(
     vlines: Sequence[tuple[float, str]] = (),
     spans: Sequence[tuple[float, float, str]] = (),
     xticks: Sequence[tuple[float, str]] = (),
+    caption_html: str = "",
 ) -> str:
     """A line chart of one or more Series, with IQR bands, as accessible SVG.
 
@@ -215,9 +273,12 @@ def line_chart(
         for i, s in enumerate(series):
             style = {"color": COLORS[i % len(COLORS)], "marker": MARKERS[i % len(MARKERS)],
                      "linestyle": DASHES[i % len(DASHES)], "markersize": 4, "linewidth": 1.6, **s.style}
-            ax.plot(s.x, s.y, label=s.label, **style)
+            if s.archived:
+                style = archived_style(style)
+            ax.plot(s.x, s.y, label=chart_text(s.label), gid=f"{_SERIES_GID}{i}", **style)
             if s.low is not None and s.high is not None:
-                ax.fill_between(s.x, s.low, s.high, color=style["color"], alpha=0.25, linewidth=0)
+                ax.fill_between(s.x, s.low, s.high, color=style["color"], alpha=0.12 if s.archived else 0.25,
+                                linewidth=0)
         for value, label in hlines:
             ax.axhline(value, color=_INK, linestyle=":", linewidth=1)
             ax.annotate(label, xy=(0.01, value), xycoords=("axes fraction", "data"), va="bottom", fontsize=9)
@@ -245,7 +306,8 @@ def line_chart(
     default_desc = f"{title}. " + " ".join(
         f"{s.label}: {len(s.x)} points, from {fmt(min(s.y))} to {fmt(max(s.y))} {ylabel}." for s in series if s.y
     )
-    return figure_html(fig, title=title, desc=desc or default_desc, caption_text=caption_text, results=results)
+    return figure_html(fig, title=title, desc=desc or default_desc, caption_text=caption_text, results=results,
+                       sources=[s.source for s in series], caption_html=caption_html)
 
 
 def hardware_table(hw: HardwareReport) -> str:
@@ -311,6 +373,65 @@ def suite_table(results: Sequence[Result]) -> str:
                 m = r.data[key]
                 rows.append((label, m.name, fmt_time(m.median), "", m.runs))
     return table(["Device", "What", "Median", "% of peak", "Runs"], rows, align="llrrr")
+
+
+def short_bytes(n: float) -> str:
+    """A power-of-two size the short way: ``512 B``, ``4 KiB``, ``32 MiB``, ``1.5 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if float(n).is_integer() else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.0f} TiB"
+
+
+def size_ticks(lo: float, hi: float, step: int = 8) -> list[tuple[float, str]]:
+    """Tick marks at powers of ``step`` x 1 KiB between ``lo`` and ``hi``, labelled in KiB/MiB."""
+    ticks, v = [], 1024.0
+    while v > lo:
+        v /= step
+    while v <= hi:
+        if v >= lo:
+            ticks.append((v, short_bytes(v)))
+        v *= step
+    return ticks
+
+
+def runs_text(points: Sequence[Measurement]) -> str:
+    """'5 runs' or '5 to 43 runs': how many timed runs each point has."""
+    runs = [m.runs for m in points] or [0]
+    return f"{min(runs)} runs" if min(runs) == max(runs) else f"{min(runs)} to {max(runs)} runs"
+
+
+def rate(value: float) -> str:
+    """A rate such as samples/s: whole numbers with thousands separators from 100 up."""
+    return f"{value:,.0f}" if value >= 100 else fmt(value)
+
+
+def code_cell(text: object) -> str:
+    """An identifier from a result (an op or layer name, maybe from an archived record) as inline code, escaped."""
+    return f"<code>{one_line(text)}</code>"
+
+
+def profile_cells(rows: Sequence[dict], device: str) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of a profiler top-ops table. Device columns only where the profiler times the device:
+    on MPS it records CPU-side events only, so a device column would be all zeros."""
+    timed_device = device not in ("cpu", "mps") and any(row.get("self_device_s") for row in rows)
+    headers = ["Op", "Calls per step", "Self CPU time per step", "Share of CPU time"]
+    if timed_device:
+        headers += [f"Self {device.upper()} time per step", f"Share of {device.upper()} time"]
+    cells = []
+    for row in rows:
+        c = [code_cell(row["op"]), fmt(row["calls"]), fmt_time(row["self_cpu_s"]), f"{fmt(row['self_cpu_pct'], 2)} %"]
+        if timed_device:
+            c += [fmt_time(row["self_device_s"]), f"{fmt(row['self_device_pct'], 2)} %"]
+        cells.append(c)
+    return headers, cells
+
+
+def source_sweep_notes(found: Sequence[Source]) -> str:
+    """Why each source's sweep stopped early (memory, or the profile's time limit)."""
+    return "".join(f"\nThe sweep of {one_line(s.label)} {one_line(s.result.data['sweep'].stopped)}.\n"
+                   for s in found if s.result.data["sweep"].stopped)
 
 
 def sweep_notes(results: Sequence[Result], *, has_accelerator: bool, missing_gpu: str) -> str:

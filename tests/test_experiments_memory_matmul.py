@@ -18,8 +18,10 @@ from gpucnn.experiments.memory import (
     transfer_sizes,
 )
 from gpucnn.hardware import CacheLevel, cpu_caches, detect
-from gpucnn.pages.bandwidth import cache_tiers, overhead_region, short_bytes, size_ticks
-from gpucnn.pages.fast_memory import headline_n, roof, roofline_points
+from gpucnn.figures import HEADLINE_MATMUL_N
+from gpucnn.pages.bandwidth import cache_tiers, overhead_region
+from gpucnn.pages.fast_memory import roof, roofline_points
+from gpucnn.render import short_bytes, size_ticks
 from gpucnn.pages.parallelism import H100_SXM, crossover
 
 KIB, MIB = 1024, 1024**2
@@ -74,8 +76,10 @@ def test_transfer_sizes_are_powers_of_four() -> None:
     assert all(b == 4 * a for a, b in itertools.pairwise(sizes))
 
 
-def test_headline_matmul_size_is_in_the_sweep() -> None:
-    assert headline_n() in matmul_sizes(headline_n())
+def test_headline_matmul_size_is_in_the_full_sweep() -> None:
+    from gpucnn.profile import PROFILES
+
+    assert HEADLINE_MATMUL_N in matmul_sizes(PROFILES["full"].max_matmul_n)
 
 
 # --- hardware: cache tiers from sysfs ---

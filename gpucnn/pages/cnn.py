@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 
-from gpucnn.bench import Measurement
 from gpucnn.experiments.conv import (
     FILTERS,
     IMAGE,
@@ -16,21 +15,24 @@ from gpucnn.experiments.conv import (
     conv_channel_sweep,
     digit_filter_outputs,
 )
-from gpucnn.pages.ann import rate, runs_text
-from gpucnn.pages.common import accelerator, devices
 from gpucnn.render import (
     Series,
     caption,
+    code_cell,
     figure_html,
     fmt,
     fmt_time,
     line_chart,
-    no_accelerator_note,
+    origin_style,
+    profile_cells,
+    rate,
+    runs_text,
+    source_sweep_notes,
     style_context,
-    sweep_notes,
     table,
 )
-from gpucnn.results import Result, run
+from gpucnn.results import Result
+from gpucnn.sources import Source, no_gpu_note, sources, sources_caption
 
 FLOP_NOTE = (
     "FLOPs: 2 x N x Cout x Hout x Wout x Cin x k x k for the forward conv2d (a multiply-add counts as 2), "
@@ -80,87 +82,92 @@ def filters_table() -> str:
     return table(["Filter", "3x3 weights, row by row (top / middle / bottom)"], rows, align="ll")
 
 
-def _series(label: str, points: Sequence[Measurement], x: int) -> Series:
+def _series(src: Source, origin_index: int, x: int) -> Series:
     """GFLOP/s against shape entry ``x`` (0: batch, 1: channels), with the IQR band."""
-    return Series(label, [m.shape[x] for m in points], [m.gflops for m in points],
-                  [m.flops / m.p75 / 1e9 for m in points], [m.flops / m.p25 / 1e9 for m in points])
+    points = src.result.data["sweep"].points
+    return Series(src.label, [m.shape[x] for m in points], [m.gflops for m in points],
+                  [m.flops / m.p75 / 1e9 for m in points], [m.flops / m.p25 / 1e9 for m in points],
+                  style=origin_style(origin_index, src.is_cpu), source=src.origin)
 
 
-def batch_results() -> list[Result]:
-    return [run(conv_batch_sweep, device=d) for d in devices()]
+def batch_sources() -> list[Source]:
+    return sources(conv_batch_sweep)
 
 
-def channel_results() -> list[Result]:
-    return [run(conv_channel_sweep, device=d) for d in devices()]
+def channel_sources() -> list[Source]:
+    return sources(conv_channel_sweep)
 
 
-def _peak_lines(rs: Sequence[Result]) -> list[tuple[float, str]]:
-    peak = rs[0].hardware.cpu.peak_fp32
-    return [(peak.value / 1e9, "CPU FP32 peak (estimate)")] if peak else []
+def _live(found: Sequence[Source]) -> list[Result]:
+    return [s.result for s in found if not s.archived]
+
+
+def _peak_lines(found: Sequence[Source]) -> list[tuple[float, str]]:
+    peak = found[0].hardware.cpu.peak_fp32
+    return [(peak.value / 1e9, "this build's CPU FP32 peak (estimate)")] if peak else []
 
 
 def conv_charts() -> str:
     """GFLOP/s of conv2d forward+backward against batch size, and against channels."""
-    brs, crs = batch_results(), channel_results()
+    brs, crs = batch_sources(), channel_sources()
     out = ""
-    for rs, x, xlabel, fixed in (
-        (brs, 0, "batch size N (images)", f"Cin = Cout = {brs[0].data['channels']}"),
-        (crs, 1, "channels (Cin = Cout)", f"batch N = {crs[0].data['batch']}"),
+    for found, x, xlabel, fixed in (
+        (brs, 0, "batch size N (images)", f"Cin = Cout = {brs[0].result.data['channels']}"),
+        (crs, 1, "channels (Cin = Cout)", f"batch N = {crs[0].result.data['batch']}"),
     ):
-        pts = [m for r in rs for m in r.data["sweep"].points]
-        series = [_series(r.hardware.device_label(r.params["device"]), r.data["sweep"].points, x) for r in rs]
+        pts = [m for s in found for m in s.result.data["sweep"].points]
+        series = [_series(s, i, x) for i, s in enumerate(found)]
         what = "batch size" if x == 0 else "channels"
         out += line_chart(
             series, title=f"conv2d {KERNEL}x{KERNEL} forward + backward against {what} ({fixed})",
-            xlabel=xlabel, ylabel="GFLOP/s (10^9 FLOP per second)", logx=True, logy=True, hlines=_peak_lines(rs),
+            xlabel=xlabel, ylabel="GFLOP/s (10^9 FLOP per second)", logx=True, logy=True, hlines=_peak_lines(found),
             caption_text=(f"{IMAGE}x{IMAGE} images, {KERNEL}x{KERNEL} filters, stride 1, padding 1, fp32, TF32 off; "
                           f"{fixed}. Line: median; band: interquartile range of the timed runs "
                           f"({runs_text(pts)} per point). {FLOP_NOTE}"),
-            results=rs)
-    out += sweep_notes(brs + crs, has_accelerator=accelerator() is not None, missing_gpu="GPU lines of these charts")
+            results=_live(found), caption_html=sources_caption(found))
+    out += source_sweep_notes(brs + crs) + no_gpu_note(brs, "GPU lines of these charts")
     return out
 
 
 def conv_table() -> str:
     """Every conv2d point of both sweeps."""
     rows = []
-    for rs in (batch_results(), channel_results()):
-        for r in rs:
-            label = r.hardware.device_label(r.params["device"])
-            for m in r.data["sweep"].points:
-                n, c = m.shape[0], m.shape[1]
-                rows.append((label, n, c, fmt(m.flops / 1e9), fmt_time(m.median), fmt_time(m.iqr),
-                             rate(n / m.median), fmt(m.gflops),
-                             f"{fmt(m.pct_peak_flops, 2)} %" if m.pct_peak_flops else "no peak", m.runs))
+    shown = batch_sources() + channel_sources()
+    for s in shown:
+        label = s.cell()
+        for m in s.result.data["sweep"].points:
+            n, c = m.shape[0], m.shape[1]
+            rows.append((label, n, c, fmt(m.flops / 1e9), fmt_time(m.median), fmt_time(m.iqr),
+                         rate(n / m.median), fmt(m.gflops),
+                         f"{fmt(m.pct_peak_flops, 2)} %" if m.pct_peak_flops else "no peak", m.runs))
     out = table(["Device", "N", "C", "GFLOP per step", "Median", "IQR", "Images/s", "GFLOP/s", "% of FP32 peak",
                  "Runs"], rows, align="lrrrrrrrrr")
     out += caption(f"conv2d forward + backward, {IMAGE}x{IMAGE}, {KERNEL}x{KERNEL}, fp32, TF32 off. The first rows "
-                   f"are the batch sweep, then the channel sweep. {FLOP_NOTE}", batch_results() + channel_results())
+                   f"are the batch sweep, then the channel sweep. {FLOP_NOTE}", _live(shown), sources_caption(shown))
     return out
 
 
 def conv_findings() -> str:
     """Sentences quoting the ends of the two sweeps."""
     text = ""
-    for r in channel_results():
-        pts = r.data["sweep"].points
+    for s in channel_sources():
+        pts = s.result.data["sweep"].points
         if len(pts) >= 2:
             a, b = pts[0], pts[-1]
             text += (
-                f"On the {r.hardware.device_label(r.params['device'])}, a conv2d with {a.shape[1]} "
+                f"On {s.label}, a conv2d with {a.shape[1]} "
                 f"channel{'s' if a.shape[1] > 1 else ''} "
                 f"reaches **{fmt(a.gflops)} GFLOP/s**; with {b.shape[1]} channels, **{fmt(b.gflops)} GFLOP/s**"
                 + (f" ({fmt(b.pct_peak_flops, 2)} % of the FP32 peak)" if b.pct_peak_flops else "")
                 + ".\n\n"
             )
-    for r in batch_results():
-        pts = r.data["sweep"].points
+    for s in batch_sources():
+        pts = s.result.data["sweep"].points
         if len(pts) >= 2:
             a, b = pts[0], pts[-1]
             text += (
-                f"Against batch size, at {r.data['channels']} channels: **{fmt(a.gflops)} GFLOP/s** for one image, "
-                f"**{fmt(b.gflops)} GFLOP/s** for {b.shape[0]} on the "
-                f"{r.hardware.device_label(r.params['device'])}.\n\n"
+                f"Against batch size, at {s.result.data['channels']} channels: **{fmt(a.gflops)} GFLOP/s** for one "
+                f"image, **{fmt(b.gflops)} GFLOP/s** for {b.shape[0]} on {s.label}.\n\n"
             )
     return text
 
@@ -168,32 +175,22 @@ def conv_findings() -> str:
 def profile_tables() -> str:
     """torch.profiler's view of the small CNN's training step: per layer (forward), and top ops."""
     out = ""
-    for r in [run(cnn_profile, device=d) for d in devices()]:
-        dev = r.params["device"]
-        label = r.hardware.device_label(dev)
+    found = sources(cnn_profile)
+    for src in found:
+        r = src.result
         layers = r.data["layers"]
         total = sum(x["cpu_total_s"] for x in layers) or 1.0
         out += table(["Layer (forward)", "CPU time per step", "Share of forward"],
-                     [(f"`{x['layer']}`", fmt_time(x["cpu_total_s"]), f"{fmt(100 * x['cpu_total_s'] / total, 2)} %")
+                     [(code_cell(x["layer"]), fmt_time(x["cpu_total_s"]), f"{fmt(100 * x['cpu_total_s'] / total, 2)} %")
                       for x in layers])
-        out += caption(f"{label}: the forward pass of each layer of the small CNN (batch {r.data['batch']}), "
+        out += caption(f"{src.label}: the forward pass of each layer of the small CNN (batch {r.data['batch']}), "
                        f"mean of {r.data['steps']} profiled training steps, from torch.profiler labels. On a GPU "
-                       "this is the time to launch the layer's kernels, not to run them.", r)
-        gpu = dev != "cpu"
-        headers = ["Op", "Calls per step", "Self CPU time per step", "Share of CPU time"]
-        if gpu:
-            headers += [f"Self {dev.upper()} time per step", f"Share of {dev.upper()} time"]
-        rows = []
-        for row in r.data["ops"]:
-            cells = [f"`{row['op']}`", fmt(row["calls"]), fmt_time(row["self_cpu_s"]), f"{fmt(row['self_cpu_pct'], 2)} %"]
-            if gpu:
-                cells += [fmt_time(row["self_device_s"]), f"{fmt(row['self_device_pct'], 2)} %"]
-            rows.append(cells)
+                       "this is the time to launch the layer's kernels, not to run them.", _live([src]),
+                       sources_caption([src]))
+        headers, rows = profile_cells(r.data["ops"], src.device)
         out += "\n" + table(headers, rows, align="l" + "r" * (len(headers) - 1))
-        out += caption(f"{label}: the top ops of a whole training step (forward, backward, SGD update) by self "
+        out += caption(f"{src.label}: the top ops of a whole training step (forward, backward, SGD update) by self "
                        f"time, mean of {r.data['steps']} profiled steps after a warm-up step. A profile slows what "
-                       "it records: use it to rank ops, not as a timing.", r)
+                       "it records: use it to rank ops, not as a timing.", _live([src]), sources_caption([src]))
         out += "\n"
-    if accelerator() is None:
-        out += no_accelerator_note("GPU kernel times of this profile")
-    return out
+    return out + no_gpu_note(found, "GPU kernel times of this profile")

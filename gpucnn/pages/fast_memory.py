@@ -10,23 +10,22 @@ from gpucnn.bench import Measurement
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
 from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth
+from gpucnn.figures import HEADLINE_MATMUL_N, dram_point, matmul_at
 from gpucnn.hardware import GPU_DATASHEET
-from gpucnn.pages.bandwidth import dram_point
-from gpucnn.pages.common import accelerator, devices
-from gpucnn.profile import current_profile
 from gpucnn.render import (
     COLORS,
     MARKERS,
     caption,
+    chart_text,
     figure_html,
     fmt,
     fmt_time,
     new_figure,
-    no_accelerator_note,
     style_context,
     table,
 )
 from gpucnn.results import Result, run
+from gpucnn.sources import Source, no_gpu_note, pairs, sibling, sources, sources_caption
 
 # render.py turns this colour into currentColor: the roof follows light and dark mode.
 INK = "#010203"
@@ -34,16 +33,6 @@ INK = "#010203"
 MODAL_LAUNCH_S = 10e-6
 # H100 SXM: 132 SMs x 128 FP32 lanes = 16,896 "CUDA cores" (NVIDIA H100 architecture whitepaper).
 H100_FP32_LANES = 16_896
-
-
-def headline_n() -> int:
-    """The fixed matmul size quoted as a headline: the profile's largest (4096 full, 1024 quick)."""
-    return current_profile().max_matmul_n
-
-
-def matmul_at(result: Result, n: int) -> Measurement | None:
-    """The sweep's point at size ``n``, or None if the sweep stopped before it."""
-    return next((m for m in result.data["sweep"].points if m.shape[0] == n), None)
 
 
 @dataclass(frozen=True)
@@ -89,13 +78,23 @@ def roof(intensity: float, bandwidth_gbps: float, compute_gflops: float) -> floa
     return min(compute_gflops, bandwidth_gbps * intensity)
 
 
-def _device_results(device: str) -> tuple[Result, Result, Result]:
-    return run(matmul_sweep, device=device), run(elementwise_bandwidth, device=device), run(copy_bandwidth, device=device)
+def _live(found: Sequence[Source]) -> list[Result]:
+    return [s.result for s in found if not s.archived]
 
 
-def roofline_chart(device: str) -> str:
+def _trio(src: Source) -> tuple[Source, Source, Source] | None:
+    """The matmul sweep, elementwise and copy results of one device from one origin."""
+    ew, cp = sibling(src, elementwise_bandwidth), sibling(src, copy_bandwidth)
+    return (src, ew, cp) if ew and cp else None
+
+
+def roofline_chart(src: Source) -> str:
     """Measured matmuls, add and relu under the measured bandwidth and compute roofs."""
-    mm, ew, cp = _device_results(device)
+    trio = _trio(src)
+    if trio is None:
+        return ""
+    mm, ew, cp = (s.result for s in trio)
+    device = src.device
     items = [(f"matmul n={m.shape[0]}", m) for m in mm.data["sweep"].points]
     items += [("add", ew.data["add"]), ("relu", ew.data["relu"])]
     pts = roofline_points(items)
@@ -104,7 +103,7 @@ def roofline_chart(device: str) -> str:
     bw_point = max(streams, key=lambda m: m.gbps or 0)
     bw, top = bw_point.gbps, best.gflops
     peak = best.peak_flops / 1e9 if best.peak_flops else None
-    label = mm.hardware.device_label(device)
+    label = chart_text(src.label)
     lo_x = min(p.intensity for p in pts) / 2
     hi_x = max(p.intensity for p in pts) * 2
     xs = [lo_x * (hi_x / lo_x) ** (i / 200) for i in range(201)]
@@ -146,29 +145,33 @@ def roofline_chart(device: str) -> str:
                       f"Dashed: the peak FP32 figure ({'an estimate, not a measurement' if device == 'cpu' else 'datasheet'}). "
                       f"Matmul intensity uses its minimum traffic (3 n^2 x 4 bytes); add: 1 FLOP per 12 bytes, "
                       f"relu: 1 per 8. A plain copy does no arithmetic, so it is the slope of the roof, not a point."),
-        results=[mm, ew, cp],
+        results=_live(trio), caption_html=sources_caption(trio), sources=[src.origin],
     )
 
 
 def roofline_charts() -> str:
-    out = "\n".join(roofline_chart(d) for d in devices())
-    if accelerator() is None:
-        out += "\n" + no_accelerator_note("GPU roofline figures (its HBM roof and its compute roof sit far higher)")
-    return out
+    found = sources(matmul_sweep)
+    return "\n".join(roofline_chart(s) for s in found) + no_gpu_note(
+        found, "GPU roofline figures (its HBM roof and its compute roof sit far higher)")
 
 
 def reuse_table() -> str:
     """Matmul (reuse) against add and relu (no reuse) on the same device."""
-    n = headline_n()
     rows = []
-    results = []
-    for d in devices():
-        mm, ew, _ = _device_results(d)
-        results += [mm, ew]
-        label = mm.hardware.device_label(d)
-        m = matmul_at(mm, n)
+    shown: list[Source] = []
+    n = None
+    for src in sources(matmul_sweep, hosts=True):
+        ew_src = sibling(src, elementwise_bandwidth)
+        if ew_src is None:
+            continue
+        shown += [src, ew_src]
+        mm, ew = src.result, ew_src.result
+        label = src.cell()
+        m = matmul_at(mm)
+        n = m.shape[0] if m else n
         add = ew.data["add"]
-        for name, x, reuse in ((f"matmul n={n}", m, f"each input element used {n} times"),
+        for name, x, reuse in ((f"matmul n={m.shape[0] if m else '–'}", m,
+                                f"each input element used {m.shape[0] if m else '–'} times"),
                                ("add", add, "each element used once"),
                                ("relu", ew.data["relu"], "each element used once")):
             if x is None:
@@ -178,19 +181,19 @@ def reuse_table() -> str:
                          f"{x.gflops / add.gflops:,.0f}x" if add.gflops else "–"))
     out = table(["Device", "Op", "Data reuse", "FLOP per byte", "GFLOP/s (median)", "Against add"], rows,
                 align="lllrrr")
-    out += caption(f"fp32. Matmul at the fixed size n={n}; add and relu on tensors far beyond the last-level cache.",
-                   results)
-    if accelerator() is None:
-        out += "\n" + no_accelerator_note("GPU rows of this table")
-    return out
+    out += caption(f"fp32. Matmul at n = {HEADLINE_MATMUL_N}, or the largest size below it that a sweep reached "
+                   f"(the row names n); add and relu on tensors far beyond the last-level cache. "
+                   "The same gap appears on every device: it is the arithmetic intensity of the op, not a "
+                   "property of the GPU.", _live(shown), sources_caption(shown))
+    return out + no_gpu_note(shown, "GPU rows of this table")
 
 
 def reuse_findings() -> str:
-    n = headline_n()
-    mm, ew, _ = _device_results("cpu")
-    m, add = matmul_at(mm, n), ew.data["add"]
+    mm, ew = run(matmul_sweep, device="cpu"), run(elementwise_bandwidth, device="cpu")
+    m, add = matmul_at(mm), ew.data["add"]
     if m is None:
         return ""
+    n = m.shape[0]
     return (f"On the same CPU and the same memory, the n={n} matmul computes **{fmt(m.gflops)} GFLOP/s** and `add` "
             f"**{fmt(add.gflops, 2)} GFLOP/s**, {m.gflops / add.gflops:,.0f} times less. Both run on the same cores; "
             f"the difference is that the matmul's data, once in registers and cache, is used {n} times.\n")
@@ -198,11 +201,11 @@ def reuse_findings() -> str:
 
 def latency_table() -> str:
     """Small-op latency, single call + synchronize against back to back, on each device."""
-    rows, results = [], []
-    for d in devices():
-        r = run(small_op_latency, device=d)
-        results.append(r)
-        label = r.hardware.device_label(d)
+    rows = []
+    found = sources(small_op_latency, hosts=True)
+    for s in found:
+        r = s.result
+        label = s.cell()
         for op, what in (("add", "x + x, 1 element"), ("matmul2x2", "2x2 @ 2x2")):
             single, stream = r.data[f"{op}_single"], r.data[f"{op}_stream"]
             rows.append((label, what, fmt_time(single.median), f"{fmt_time(single.p25)}–{fmt_time(single.p75)}",
@@ -210,30 +213,31 @@ def latency_table() -> str:
     out = table(["Device", "Op", "One call + synchronize (median)", "IQR", "Runs", "Back to back, per call", "Runs"],
                 rows, align="llrrrrr")
     out += caption("Single: each timed run is one call followed by a synchronize. Back to back: many calls, "
-                   "one synchronize at the end, time divided by the calls.", results)
-    if accelerator() is None:
-        out += "\n" + no_accelerator_note("GPU rows (where one call + synchronize costs a kernel launch and a round trip)")
-    return out
+                   "one synchronize at the end, time divided by the calls.", _live(found), sources_caption(found))
+    return out + no_gpu_note(found, "GPU rows (where one call + synchronize costs a kernel launch and a round trip)")
 
 
 def latency_findings() -> str:
     cpu = run(small_op_latency, device="cpu").data
     one, stream = cpu["matmul2x2_single"], cpu["matmul2x2_stream"]
-    text = (f"On the CPU, a 2x2 matmul costs **{fmt_time(one.median)}** when you wait for each one, and "
+    text = (f"On this build's CPU, a 2x2 matmul costs **{fmt_time(one.median)}** when you wait for each one, and "
             f"**{fmt_time(stream.median)}** per call back to back. Its 16 FLOP take a few nanoseconds; the rest is "
             f"the price of a call through Python and torch's dispatcher. ")
-    acc = accelerator()
-    if acc:
-        g = run(small_op_latency, device=acc).data
-        text += (f"On the {acc.upper()} device, the same op costs **{fmt_time(g['matmul2x2_single'].median)}** "
-                 f"with a synchronize ({g['matmul2x2_single'].median / one.median:.1f}x the CPU) and "
-                 f"**{fmt_time(g['matmul2x2_stream'].median)}** per call back to back, where launches overlap "
-                 f"with execution.\n")
-    else:
-        text += ("A GPU adds to that a kernel launch and, when you wait for the result, a round trip to the "
-                 "device: \"on the order of 10 µs\" per launch (Modal GPU glossary), several times the "
-                 "whole CPU call above. This build has no GPU to measure it on.\n")
-    return text
+    found = pairs(small_op_latency)
+    if not found:
+        return text + ("A GPU adds to that a kernel launch and, when you wait for the result, a round trip to the "
+                       "device: \"on the order of 10 µs\" per launch (Modal GPU glossary). This build has no GPU "
+                       "to measure it on, and the archive holds no compatible record.\n")
+    text += "\n"
+    for p in found:
+        g, c = p.gpu.result.data, p.cpu.result.data
+        gs, cs = g["matmul2x2_single"].median, c["matmul2x2_single"].median
+        text += (f"\n- On {p.gpu.label}, the same op costs **{fmt_time(gs)}** with a synchronize, "
+                 + (f"**{gs / cs:.1f}x** as long as on {p.cpu.label} ({fmt_time(cs)})" if gs > cs else
+                    f"less than on {p.cpu.label} ({fmt_time(cs)})")
+                 + f", and **{fmt_time(g['matmul2x2_stream'].median)}** per call back to back, where launches "
+                 "overlap with execution.")
+    return text + "\n"
 
 
 def per_core_table() -> str:

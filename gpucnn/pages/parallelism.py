@@ -7,22 +7,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpucnn.bench import Measurement
+from gpucnn.datasheets import gpu_peaks
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
-from gpucnn.hardware import GPU_DATASHEET, detect
-from gpucnn.pages.common import accelerator, devices
-from gpucnn.render import caption, fmt, fmt_time, line_chart, no_accelerator_note, sweep_series, table
+from gpucnn.hardware import detect
+from gpucnn.render import (
+    Series,
+    caption,
+    fmt,
+    fmt_time,
+    line_chart,
+    origin_style,
+    source_series,
+    sweep_series,
+    table,
+)
 from gpucnn.results import Result, run
+from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, pairs, sources, sources_caption
 
 
-def sweep_results() -> list[Result]:
-    """fp32 matmul sweeps: the CPU, then the accelerator (inputs already on it)."""
-    return [run(matmul_sweep, device=d) for d in devices()]
+def sweep_sources(hosts: bool = False) -> list[Source]:
+    """fp32 matmul sweeps: this build's CPU and accelerator, then archived accelerators (and their host CPUs)."""
+    return sources(matmul_sweep, hosts=hosts)
 
 
-def with_copy_result() -> Result | None:
-    """The accelerator's sweep with the host-to-device copy of both inputs in each call."""
-    acc = accelerator()
-    return run(matmul_sweep, device=acc, with_copy=True) if acc else None
+def with_copy_sources() -> list[Source]:
+    """Each accelerator's sweep with the host-to-device copy of both inputs inside every call."""
+    return accelerators(matmul_sweep, with_copy=True)
 
 
 def crossover(cpu: Sequence[Measurement], other: Sequence[Measurement]) -> int | None:
@@ -43,98 +53,169 @@ def crossover(cpu: Sequence[Measurement], other: Sequence[Measurement]) -> int |
     return found
 
 
+def _points(src: Source) -> Sequence[Measurement]:
+    return src.result.data["sweep"].points
+
+
 def _ticks(ns: Sequence[int]) -> list[tuple[float, str]]:
     return [(n, str(n)) for n in ns]
 
 
-def _crossovers() -> list[tuple[str, int | None]]:
-    acc = accelerator()
-    if acc is None:
-        return []
-    cpu, gpu = (r.data["sweep"].points for r in sweep_results())
-    copy = with_copy_result()
-    return [("inputs on the GPU", crossover(cpu, gpu)),
-            ("with the copy of the inputs", crossover(cpu, copy.data["sweep"].points if copy else ()))]
+@dataclass(frozen=True)
+class Crossover:
+    """Where one accelerator overtakes the CPU of the same machine, within one source."""
+
+    pair: Pair
+    inputs_on_gpu: int | None
+    with_copy: int | None
+    copy_measured: bool
 
 
-def _all_results() -> list[Result]:
-    copy = with_copy_result()
-    return sweep_results() + ([copy] if copy else [])
-
-
-def _series(y: str) -> list:
-    series = [sweep_series(r.hardware.device_label(r.params["device"]), r.data["sweep"], y=y) for r in sweep_results()]
-    copy = with_copy_result()
-    if copy:
-        series.append(sweep_series(f"{copy.hardware.device_label(copy.params['device'])}, + host-to-device copy",
-                                   copy.data["sweep"], y=y))
-    return series
-
-
-def _caption(extra: str = "") -> str:
-    pts = [m for r in _all_results() for m in r.data["sweep"].points]
-    runs = sorted({m.runs for m in pts})
-    stops = "; ".join(f"{r.hardware.device_label(r.params['device'])}: {r.data['sweep'].stopped}"
-                      for r in _all_results() if r.data["sweep"].stopped)
-    return (f"Square fp32 matmul C = A @ B, n x n x n, 2n^3 FLOP per call. Line: median; band: IQR; "
-            f"{runs[0]}–{runs[-1]} timed runs per size.{extra}" + (f" Sweep stopped early: {stops}." if stops else ""))
-
-
-def time_chart() -> str:
-    """Median time per matmul against n, with the crossover sizes marked."""
-    vlines = [(n, f"GPU wins from n={n} ({what})") for what, n in _crossovers() if n]
-    ns = sorted({m.shape[0] for r in _all_results() for m in r.data["sweep"].points})
-    out = line_chart(
-        _series("time"), title="Matmul time against size", xlabel="n (matrix size, n x n)",
-        ylabel="median time per call (s)", caption_text=_caption(" Dashed lines: crossover sizes."),
-        results=_all_results(), logx=True, logy=True, vlines=vlines, xticks=_ticks(ns[::2] + ns[-1:]),
-    )
-    if accelerator() is None:
-        out += "\n" + no_accelerator_note("GPU lines and the CPU-GPU crossover sizes")
+def crossovers() -> list[Crossover]:
+    """One per accelerator shown: this build's, and each archived one against its own record's CPU."""
+    copies = {s.origin: s for s in with_copy_sources()}
+    out = []
+    for p in pairs(matmul_sweep):
+        copy = copies.get(p.gpu.origin)
+        out.append(Crossover(p, crossover(_points(p.cpu), _points(p.gpu)),
+                             crossover(_points(p.cpu), _points(copy)) if copy else None, copy is not None))
     return out
 
 
+def _caption(found: Sequence[Source], extra: str = "") -> str:
+    pts = [m for s in found for m in _points(s)]
+    runs = sorted({m.runs for m in pts}) or [0]
+    stops = "; ".join(f"{s.label}: {s.result.data['sweep'].stopped}" for s in found if s.result.data["sweep"].stopped)
+    return (f"Square fp32 matmul C = A @ B (TF32 off), n x n x n, 2n^3 FLOP per call; back-to-back time per call. "
+            f"Line: median; band: IQR; {runs[0]}–{runs[-1]} timed runs per size. Solid and dash-dot lines: measured "
+            f"in this build; dashed lines with hollow markers: archived.{extra}"
+            + (f" Sweep stopped early: {stops}." if stops else ""))
+
+
+def _live(found: Sequence[Source]) -> list[Result]:
+    return [s.result for s in found if not s.archived]
+
+
+def time_chart() -> str:
+    """Median time per matmul against n: every device, each archived GPU beside its own host CPU."""
+    found = sweep_sources(hosts=True)
+    ns = sorted({m.shape[0] for s in found for m in _points(s)})
+    out = line_chart(
+        source_series(found, lambda s: s.result.data["sweep"], y="time"), title="Matmul time against size",
+        xlabel="n (matrix size, n x n)", ylabel="median time per call (s)",
+        caption_text=_caption(found, " A GPU and its own host CPU share a colour (circles: GPU; squares: CPU)."),
+        results=_live(found), caption_html=sources_caption(found), logx=True, logy=True,
+        xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
+    )
+    return out + no_gpu_note(found, "GPU lines and the CPU-GPU crossover sizes")
+
+
 def gflops_chart() -> str:
-    """GFLOP/s against n, with the peaks (CPU: estimate; GPU: datasheet)."""
+    """GFLOP/s against n for this build's CPU and every accelerator, with the peaks."""
+    found = sweep_sources()
     hlines = []
-    for r in sweep_results():
-        pts = r.data["sweep"].points
-        if pts and pts[-1].peak_flops:
-            kind = "estimate" if r.params["device"] == "cpu" else "datasheet"
-            hlines.append((pts[-1].peak_flops / 1e9, f"{r.hardware.device_label(r.params['device'])} peak "
-                                                       f"({kind}) {fmt(pts[-1].peak_flops / 1e9)} GFLOP/s"))
-    ns = sorted({m.shape[0] for r in _all_results() for m in r.data["sweep"].points})
+    for s in found:
+        pts = _points(s)
+        if pts and pts[-1].peak_flops and not s.archived:
+            kind = "estimate" if s.is_cpu else "datasheet"
+            hlines.append((pts[-1].peak_flops / 1e9, f"{s.model} peak ({kind}) {fmt(pts[-1].peak_flops / 1e9)} GFLOP/s"))
+    ns = sorted({m.shape[0] for s in found for m in _points(s)})
     return line_chart(
-        _series("gflops"), title="Matmul throughput against size", xlabel="n (matrix size, n x n)",
-        ylabel="GFLOP/s (10^9 FLOP per second)",
-        caption_text=_caption(" Dotted lines: peak FP32 FLOP/s (CPU: an estimate from cores x clock x FLOP per "
-                              "cycle; GPU: datasheet)."),
-        results=_all_results(), logx=True, logy=True, hlines=hlines, xticks=_ticks(ns[::2] + ns[-1:]),
+        source_series(found, lambda s: s.result.data["sweep"], y="gflops"), title="Matmul throughput against size",
+        xlabel="n (matrix size, n x n)", ylabel="GFLOP/s (10^9 FLOP per second)",
+        caption_text=_caption(found, " Dotted lines: peak FP32 FLOP/s of this build's devices (CPU: an estimate "
+                                     "from cores x clock x FLOP per cycle; GPU: datasheet)."),
+        results=_live(found), caption_html=sources_caption(found), logx=True, logy=True, hlines=hlines,
+        xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
     )
 
 
+def copy_cost_chart() -> str:
+    """Each accelerator with and without copying the inputs from host memory inside every call."""
+    found = accelerators(matmul_sweep)
+    copies = {s.origin: s for s in with_copy_sources()}
+    if not found:
+        return no_gpu_note(found, "GPU lines with and without the host-to-device copy")
+    series = []
+    origins = list(dict.fromkeys(s.origin for s in found))
+    for s in found:
+        style = origin_style(origins.index(s.origin), False)
+        series.append(Series(**{**sweep_series(s.label, _points(s), y="time", source=s.origin).__dict__,
+                                "style": style}))
+        if s.origin in copies:
+            c = copies[s.origin]
+            series.append(Series(**{**sweep_series(f"{c.label} + host-to-device copy", _points(c), y="time",
+                                                   source=c.origin).__dict__,
+                                    "style": {**style, "marker": "^", "linestyle": ":"}}))
+    shown = found + [copies[s.origin] for s in found if s.origin in copies]
+    ns = sorted({m.shape[0] for s in shown for m in _points(s)})
+    return line_chart(
+        series, title="GPU matmul time with and without copying its inputs", xlabel="n (matrix size, n x n)",
+        ylabel="median time per call (s)",
+        caption_text=_caption(shown, " Triangles: both inputs copied from host memory to the GPU inside every call."),
+        results=_live(shown), caption_html=sources_caption(shown), logx=True, logy=True,
+        xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
+    ) + no_gpu_note(found)
+
+
+def crossover_table() -> str:
+    """From which n each accelerator beats the CPU of its own machine, inputs on the GPU or copied each call."""
+    found = crossovers()
+    if not found:
+        return ""
+    def at(n: int | None, measured: bool = True) -> str:
+        if not measured:
+            return "not in this source"
+        return f"from n = {n}" if n else "never at every larger size measured"
+    rows = [(c.pair.gpu.cell(), c.pair.cpu.cell(), at(c.inputs_on_gpu), at(c.with_copy, c.copy_measured))
+            for c in found]
+    out = table(["GPU", "CPU of the same machine", "GPU faster (inputs on the GPU)",
+                 "GPU faster (inputs copied each call)"], rows, align="llll")
+    shown = [s for c in found for s in (c.pair.gpu, c.pair.cpu)]
+    return out + caption("Each GPU is compared with the CPU of the machine that measured it, in the same build; "
+                         "never with another machine's.", _live(shown), sources_caption(shown))
+
+
 def crossover_findings() -> str:
-    """Sentences about the smallest and largest sizes, and the crossover."""
+    """Sentences about the smallest and largest sizes, and each crossover, from the data."""
     cpu = run(matmul_sweep, device="cpu").data["sweep"].points
     if not cpu:
         return ""
     small, big = cpu[0], cpu[-1]
     text = (
-        f"On the CPU, a {small.shape[0]}x{small.shape[0]} matmul takes **{fmt_time(small.median)}** "
+        f"On this build's CPU, a {small.shape[0]}x{small.shape[0]} matmul takes **{fmt_time(small.median)}** "
         f"(**{fmt(small.gflops, 2)} GFLOP/s**: the call's fixed cost, not arithmetic), while n={big.shape[0]} "
         f"runs at **{fmt(big.gflops)} GFLOP/s**"
         + (f", {fmt(big.pct_peak_flops, 2)} % of the estimated peak" if big.pct_peak_flops else "") + ".\n"
     )
-    acc = accelerator()
-    if acc is None:
-        text += ("\nThis build has no GPU, so there is no crossover to show: the chart has only the CPU line. "
-                 "On a GPU build, the GPU line starts above the CPU's at small n (a kernel launch costs "
-                 "microseconds) and crosses below it once the work is large enough to fill the GPU.\n")
-        return text
-    for what, n in _crossovers():
-        text += (f"\n- {what}: " + (f"the GPU is faster from **n = {n}** on." if n else
-                                    "the GPU is never faster at every larger size measured here."))
-    return text + "\n"
+    found = crossovers()
+    if not found:
+        return text + ("\nNo GPU was measured in this build and the archive holds no compatible record, so there "
+                       "is no crossover to show.\n")
+    for c in found:
+        g, h = c.pair.gpu, c.pair.cpu
+        gp, hp = _points(g), _points(h)
+        first = f"\n- **{g.label}** against {h.label}: "
+        if c.inputs_on_gpu is None:
+            text += first + "the GPU is not faster at every larger size measured.\n"
+            continue
+        smallest = gp[0] if gp else None
+        slower_small = smallest is not None and any(
+            m.shape[0] == smallest.shape[0] and m.median < smallest.median for m in hp)
+        text += first + (f"at n = {smallest.shape[0]} the GPU is slower ({fmt_time(smallest.median)} a call, "
+                         "a kernel launch and a wait), " if slower_small else "")
+        text += f"and it is faster from **n = {c.inputs_on_gpu}** on"
+        if c.copy_measured:
+            text += (f"; copying both inputs inside every call moves that to **n = {c.with_copy}**" if c.with_copy
+                     else "; copying both inputs inside every call, it is never faster at every larger size")
+        biggest = {m.shape[0]: m for m in hp}
+        common = [m for m in gp if m.shape[0] in biggest]
+        if common:
+            m = common[-1]
+            text += (f". At n = {m.shape[0]}, the largest size both measured, it is "
+                     f"**{biggest[m.shape[0]].median / m.median:,.0f}x** faster")
+        text += ".\n"
+    return text
 
 
 def threads_table() -> str:
@@ -181,7 +262,7 @@ class LittleExample:
 ASSUMED_LATENCY_S = 500e-9
 # Maximum resident warps per SM by CUDA compute capability (CUDA C++ Programming Guide).
 WARPS_PER_SM = {"7.0": 64, "7.5": 32, "8.0": 64, "8.6": 48, "8.7": 48, "8.9": 48, "9.0": 64}
-H100_SXM = LittleExample("H100 SXM", next(p.bandwidth for _k, label, p in GPU_DATASHEET if label == "H100 SXM 80GB"), 132, 64,
+H100_SXM = LittleExample("H100 SXM", gpu_peaks("NVIDIA H100 80GB HBM3").bandwidth, 132, 64,
                          ASSUMED_LATENCY_S)
 
 

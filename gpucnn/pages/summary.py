@@ -9,11 +9,9 @@ from gpucnn.bench import Measurement
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth
-from gpucnn.pages.bandwidth import dram_point, short_bytes
-from gpucnn.pages.common import accelerator, devices
-from gpucnn.pages.fast_memory import headline_n, matmul_at
-from gpucnn.render import caption, fmt, fmt_time, no_accelerator_note, table
-from gpucnn.results import Result, run
+from gpucnn.figures import dram_point, matmul_at
+from gpucnn.render import caption, fmt, fmt_time, short_bytes, table
+from gpucnn.sources import Source, no_gpu_note, sibling, sources, sources_caption
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,7 @@ class Headline:
     size: str
     kind: str  # "gflops", "gbps" or "time"
     point: Measurement | None
-    missing: str = "not measured"
+    missing: str = "none in this source"
 
     def value(self) -> str:
         m = self.point
@@ -49,52 +47,48 @@ class Headline:
         return f"{fmt(m.pct_peak_bandwidth, 2)} % of datasheet"
 
 
-def headlines(device: str) -> tuple[list[Headline], list[Result]]:
-    """The headline figures of ``device``, from the same experiment runs as the other pages."""
-    n = headline_n()
-    mm, cp = run(matmul_sweep, device=device), run(copy_bandwidth, device=device)
-    ew, lat = run(elementwise_bandwidth, device=device), run(small_op_latency, device=device)
-    copy = dram_point(cp)
-    size = short_bytes(ew.data["size_bytes"])
-    stopped = mm.data["sweep"].stopped or "the sweep stopped before this size"
+def headlines(src: Source) -> tuple[list[Headline], list[Source]]:
+    """The headline figures of one device from one source, from the same experiment runs as the other pages."""
+    mm = src
+    cp, ew, lat = (sibling(src, fn) for fn in (copy_bandwidth, elementwise_bandwidth, small_op_latency))
+    m = matmul_at(mm.result)
+    copy = dram_point(cp.result) if cp else None
+    size = short_bytes(ew.result.data["size_bytes"]) if ew else "–"
+    stopped = mm.result.data["sweep"].stopped or "the sweep stopped before this size"
     rows = [
-        Headline("fp32 matmul throughput", f"n = {n}", "gflops", matmul_at(mm, n), f"not measured ({stopped})"),
+        Headline("fp32 matmul throughput", f"n = {m.shape[0]}" if m else "–", "gflops", m, f"none ({stopped})"),
         Headline("DRAM copy bandwidth", f"{short_bytes(copy.shape[0])} per buffer" if copy else "–", "gbps", copy),
-        Headline("add bandwidth (elementwise)", f"{size} per tensor", "gbps", ew.data["add"]),
-        Headline("relu bandwidth (elementwise)", f"{size} per tensor", "gbps", ew.data["relu"]),
-        Headline("small-op latency: one add + synchronize", "1 element", "time", lat.data["add_single"]),
-        Headline("small-op dispatch: adds back to back", "1 element", "time", lat.data["add_stream"]),
-        Headline("2x2 matmul + synchronize", "n = 2", "time", lat.data["matmul2x2_single"]),
+        Headline("add bandwidth (elementwise)", f"{size} per tensor", "gbps", ew.result.data["add"] if ew else None),
+        Headline("relu bandwidth (elementwise)", f"{size} per tensor", "gbps", ew.result.data["relu"] if ew else None),
+        Headline("small-op latency: one add + synchronize", "1 element", "time",
+                 lat.result.data["add_single"] if lat else None),
+        Headline("small-op dispatch: adds back to back", "1 element", "time",
+                 lat.result.data["add_stream"] if lat else None),
+        Headline("2x2 matmul + synchronize", "n = 2", "time", lat.result.data["matmul2x2_single"] if lat else None),
     ]
-    return rows, [mm, cp, ew, lat]
+    return rows, [s for s in (mm, cp, ew, lat) if s is not None]
 
 
 def headline_table() -> str:
-    """The one table that Home and Summary both print."""
-    per_device = {d: headlines(d) for d in devices()}
-    acc = accelerator()
-    cpu_rows, results = per_device["cpu"]
-    if acc:
-        acc_rows, acc_results = per_device[acc]
-        results = results + acc_results
-    hw = results[0].hardware
-    headers = ["Figure", "Size", hw.device_label("cpu"), "% of peak",
-               hw.device_label(acc) if acc else "GPU", "% of peak"]
+    """The one table that Home and Summary both print: one column per device and source."""
+    found = sources(matmul_sweep, hosts=True)
+    per_source = [(s, *headlines(s)) for s in found]
+    shown = [x for _, _, used in per_source for x in used]
+    headers = ["Figure", *[s.cell() for s in found]]
     rows = []
-    for i, h in enumerate(cpu_rows):
-        if acc:
-            g = acc_rows[i]
-            rows.append((h.what, h.size if h.size == g.size else f"CPU {h.size}; GPU {g.size}", h.value(),
-                         h.pct_of_peak("cpu"), g.value(), g.pct_of_peak(acc)))
-        else:
-            rows.append((h.what, h.size, h.value(), h.pct_of_peak("cpu"), "no GPU in this build", "–"))
-    runs = sorted({h.point.runs for h in cpu_rows if h.point})
-    out = table(headers, rows, align="llrrrr")
+    for i, what in enumerate(h.what for h in per_source[0][1]):
+        cells = []
+        for s, hs, _ in per_source:
+            h = hs[i]
+            pct = h.pct_of_peak(s.device)
+            cells.append(f"{h.value()}<br><small>{h.size}" + (f"; {pct}" if pct != "–" else "") + "</small>")
+        rows.append((what, *cells))
+    runs = sorted({h.point.runs for _, hs, _ in per_source for h in hs if h.point}) or [0]
+    out = table(headers, rows, align="l" + "r" * len(found))
     out += caption(
-        f"Each figure is the median at the fixed size shown (never the best of a sweep), from {runs[0]}–{runs[-1]} "
-        f"timed runs. Bandwidth counts bytes read + written, GB = 10^9 bytes. The CPU's FLOP/s peak is an estimate "
-        f"(cores x clock x FLOP per cycle); a GPU's is its datasheet figure; gpucnn knows no memory-bandwidth peak "
-        f"for CPUs.", results)
-    if acc is None:
-        out += "\n" + no_accelerator_note("GPU figures of this table")
-    return out
+        f"Each figure is the median at the fixed size shown under it (never the best of a sweep), from "
+        f"{runs[0]}–{runs[-1]} timed runs. Bandwidth counts bytes read + written, GB = 10^9 bytes. % of peak: the "
+        f"CPU's FLOP/s peak is an estimated upper bound (cores x clock x FLOP per cycle); a GPU's is its datasheet "
+        f"figure; gpucnn knows no memory-bandwidth peak for CPUs. Compare a GPU only with the CPU of its own "
+        f"source.", [x.result for x in shown if not x.archived], sources_caption(shown))
+    return out + no_gpu_note(found, "GPU figures of this table")

@@ -1,0 +1,309 @@
+"""The one series source: every figure from every source that may be drawn.
+
+A page asks ``sources(fn, **params)`` for an experiment's results and gets this
+build's (live) results for each device it measured, then archived results from
+``results/`` for accelerators this build did not measure, each wrapped in a
+``Source`` that says where it came from and how to label it. A page never
+assembles sources itself, and never compares figures across sources: a ratio or
+a finding is taken within one ``origin`` (this build, or one record), through
+``pairs``.
+
+The rules (also on the Reproduce page):
+
+* live series are always drawn; an archived record of the same accelerator
+  model as this build's live one is not;
+* of the archived records of one accelerator model, the newest compatible one
+  is drawn; at most ``MAX_ACCELERATORS`` accelerators per chart;
+* an archived result whose experiment version differs from the code's is
+  superseded and not drawn; one whose code hash differs is drawn, labelled
+  "code changed since recording"; one more than a year older than the build
+  date is drawn, labelled as older, with its torch version.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import inspect
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from gpucnn.archive import Record, records
+from gpucnn.hardware import HardwareReport, detect
+from gpucnn.results import Result, run
+
+LIVE = "live"
+MAX_ACCELERATORS = 3
+# A record older than this (before the build date) is drawn, marked as older.
+OLDER_AFTER_DAYS = 365
+
+_VENDOR_WORDS = {"NVIDIA", "AMD", "INTEL", "GEFORCE", "RADEON", "TESLA", "INSTINCT", "APPLE", "QUADRO"}
+
+
+def one_line(text: object) -> str:
+    """A string from a record, safe anywhere on a page: one line, HTML-escaped, no Markdown table breaks."""
+    flat = " ".join(str(text).split())
+    return html.escape(flat, quote=True).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
+
+
+def short_model(name: str) -> str:
+    """``NVIDIA H100 80GB HBM3`` -> ``H100``; ``NVIDIA GeForce RTX 4090`` -> ``RTX 4090``; ``Apple M2 Max`` -> ``M2 Max``."""
+    words = [w for w in re.split(r"[\s_]+", name.strip()) if w and w.upper() not in _VENDOR_WORDS]
+    if not words:
+        return name.strip()[:20] or "GPU"
+    first = words[0].split("-")[0]
+    if first.upper() in {"RTX", "GTX", "MI", "ARC", "A", "M1", "M2", "M3", "M4", "M5"} and len(words) > 1:
+        second = words[1].split("-")[0]
+        if not re.fullmatch(r"\d+GB", second, re.I):
+            return f"{first} {second}"
+    return first[:24]
+
+
+def build_date() -> _dt.date:
+    """The build's date: ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else today (UTC)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).date()
+    return _dt.datetime.now(_dt.timezone.utc).date()
+
+
+@dataclass(frozen=True)
+class Source:
+    """One device's result of one experiment, from this build or from one archived record."""
+
+    device: str  # the torch device type it ran on: cpu, cuda, mps, xpu
+    result: Result
+    record: Record | None = None  # None: measured (or reused from the cache) in this build
+    status: str = LIVE  # live, ok, code-changed or older
+
+    @property
+    def archived(self) -> bool:
+        return self.record is not None
+
+    @property
+    def hardware(self) -> HardwareReport:
+        return self.result.hardware
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.device == "cpu"
+
+    @property
+    def origin(self) -> str:
+        """``live``, or ``archived:<file>``: what a ratio may be taken within. Also the page's marker."""
+        return LIVE if self.record is None else f"archived:{self.record.name}"
+
+    @property
+    def model(self) -> str:
+        """The accelerator's short model name (``H200``), or ``CPU``."""
+        acc = self.hardware.accelerator
+        return "CPU" if self.is_cpu or acc is None else short_model(acc.name)
+
+    @property
+    def full_name(self) -> str:
+        """The device's full hardware name, for captions (unescaped: use ``one_line`` to print it)."""
+        if self.is_cpu:
+            return f"{self.hardware.cpu.model} ({self.hardware.cpu.torch_threads} threads)"
+        acc = self.hardware.accelerator
+        return acc.name if acc else self.device
+
+    @property
+    def label(self) -> str:
+        """A short label, unique within a chart or table, that marks archived sources as archived."""
+        if not self.archived:
+            return f"{self.model} (this build)"
+        host = f"{short_model(self.hardware.accelerator.name)} host CPU" if self.is_cpu and self.hardware.accelerator \
+            else self.model
+        notes = ["archived"]
+        if self.status == "code-changed":
+            notes.append("code changed since recording")
+        elif self.status == "older":
+            notes.append(f"older: {self.result.date}, torch {self.result.torch.split('+')[0]}")
+        return f"{host} ({', '.join(notes)})"
+
+    @property
+    def provenance(self) -> str:
+        """``measured in this build``, or ``recorded on NVIDIA H200 · torch 2.11.0 · c1ae338 · 2026-11-26``."""
+        if not self.archived:
+            return "measured in this build"
+        r = self.result
+        parts = [self.full_name, f"torch {r.torch.split('+')[0]}"]
+        if r.commit:
+            parts.append(r.commit)
+        parts.append(r.date)
+        return "recorded on " + " · ".join(parts)
+
+    def cell(self, text: str | None = None) -> str:
+        """The label (or ``text``) as a table cell carrying the machine-readable source marker."""
+        return f'<span data-source="{one_line(self.origin)}">{one_line(text or self.label)}</span>'
+
+    def caption_entry(self) -> str:
+        """``label: provenance`` for a caption (escaped)."""
+        where = f" (results/{self.record.name})" if self.record else ""
+        return f"{self.label}: {self.provenance}{where}"
+
+
+def _status(record: Record, result: Result) -> str | None:
+    """ok, code-changed, older, or None when the result may not be drawn (superseded)."""
+    from gpucnn import archive
+
+    status = archive.status(record, result) if hasattr(archive, "status") else "ok"
+    if status == "superseded":
+        return None
+    if status == "ok" and (build_date() - _dt.date.fromisoformat(record.generated_at[:10])).days > OLDER_AFTER_DAYS:
+        return "older"
+    return status
+
+
+@lru_cache(maxsize=1)
+def _archive() -> tuple[Record, ...]:
+    return tuple(records())
+
+
+def reset() -> None:
+    """Forget the archive read in this process (a new build, or a test)."""
+    _archive.cache_clear()
+
+
+def _live_accelerator_models() -> set[str]:
+    acc = detect().accelerator
+    return {short_model(acc.name)} if acc else set()
+
+
+def archived_accelerators(fn: Callable[..., Any], **params: Any) -> list[tuple[Record, Result, str]]:
+    """(record, accelerator result, status) for each accelerator model this build did not measure.
+
+    The newest drawable record of each model; at most ``MAX_ACCELERATORS`` in all, live ones included.
+    """
+    live = _live_accelerator_models()
+    chosen: dict[str, tuple[Record, Result, str]] = {}
+    for record in sorted(_archive(), key=lambda r: r.generated_at, reverse=True):
+        acc = record.hardware.accelerator
+        if acc is None:
+            continue
+        model = short_model(acc.name)
+        if model in live or model in chosen:
+            continue
+        result = find(record, fn, device=acc.device_type, **params)
+        if result is None:
+            continue
+        status = _status(record, result)
+        if status is not None:
+            chosen[model] = (record, result, status)
+    return list(chosen.values())[: max(0, MAX_ACCELERATORS - len(live))]
+
+
+def _defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+
+
+def find(record: Record, fn: Callable[..., Any], **params: Any) -> Result | None:
+    """The record's result of ``fn`` with exactly these params (a param left out means its default)."""
+    defaults = _defaults(fn)
+    want = {**defaults, **params}
+    for r in record.results:
+        if r.experiment == fn.__name__ and {**defaults, **r.params} == want:
+            return r
+    return None
+
+
+def sources(fn: Callable[..., Any], *, hosts: bool = False, cpu: bool = True, **params: Any) -> list[Source]:
+    """Every drawable source of an experiment that takes a ``device`` parameter.
+
+    This build's devices first (CPU, then its accelerator), then each archived
+    accelerator; with ``hosts``, each archived accelerator is followed by its
+    own record's CPU result, for comparisons within that record.
+    """
+    out = [Source(d, run(fn, device=d, **params)) for d in detect().devices if cpu or d != "cpu"]
+    for record, result, status in archived_accelerators(fn, **params):
+        out.append(Source(result.params["device"], result, record, status))
+        if hosts:
+            host = find(record, fn, device="cpu", **params)
+            if host is not None:
+                out.append(Source("cpu", host, record, status))
+    return out
+
+
+def sibling(src: Source, fn: Callable[..., Any], **params: Any) -> Source | None:
+    """Another experiment's result from the same origin and device as ``src`` (for figures that combine them)."""
+    if src.record is None:
+        return Source(src.device, run(fn, device=src.device, **params))
+    result = find(src.record, fn, device=src.device, **params)
+    return Source(src.device, result, src.record, src.status) if result is not None else None
+
+
+def accelerators(fn: Callable[..., Any], **params: Any) -> list[Source]:
+    """The accelerator sources only: this build's, then archived ones."""
+    return [s for s in sources(fn, cpu=False, **params) if not s.is_cpu]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An accelerator and the CPU of the same machine and source: what a ratio may compare."""
+
+    gpu: Source
+    cpu: Source
+
+    @property
+    def archived(self) -> bool:
+        return self.gpu.archived
+
+    def where(self) -> str:
+        """Who ran both sides, for a sentence: ``this build's`` or ``the H200 record's``."""
+        return "this build's" if not self.archived else f"the archived {self.gpu.model} record's"
+
+
+def pairs(fn: Callable[..., Any], **params: Any) -> list[Pair]:
+    """(accelerator, same-origin CPU) for this build's accelerator and each archived one."""
+    found = sources(fn, hosts=True, **params)
+    by_origin: dict[str, dict[str, Source]] = {}
+    for s in found:
+        by_origin.setdefault(s.origin, {})["cpu" if s.is_cpu else "gpu"] = s
+    return [Pair(d["gpu"], d["cpu"]) for d in by_origin.values() if "gpu" in d and "cpu" in d]
+
+
+def live_has_accelerator() -> bool:
+    return detect().accelerator is not None
+
+
+def any_archived(found: Sequence[Source]) -> bool:
+    return any(s.archived for s in found)
+
+
+def sources_caption(found: Sequence[Source]) -> str:
+    """One sentence per archived record behind a figure, with its full hardware names (escaped HTML).
+
+    This build's own sources are described by ``render.provenance``.
+    """
+    by_record: dict[str, list[Source]] = {}
+    for s in found:
+        if s.record is not None:
+            by_record.setdefault(s.record.name, []).append(s)
+    parts = []
+    for name, group in by_record.items():
+        r = group[0].result
+        hw = group[0].hardware
+        machine = hw.accelerator.name if hw.accelerator else hw.cpu.model
+        host = f" with {hw.cpu.model} ({hw.cpu.torch_threads} threads)" if hw.accelerator else ""
+        labels = " and ".join(dict.fromkeys(s.label for s in group))
+        when = " · ".join([f"torch {r.torch.split('+')[0]}", *([r.commit] if r.commit else []), r.date])
+        text = f"{labels}: recorded on {machine}{host} · {when} (results/{name}), not in this build."
+        parts.append(f'<span data-source="{one_line("archived:" + name)}">{one_line(text)}</span>')
+    return " ".join(parts)
+
+
+def no_gpu_note(found: Sequence[Source] | None = None, what: str = "GPU figures") -> str:
+    """The note a CPU-only build prints where GPU figures stand: shorter when archived ones are shown."""
+    if live_has_accelerator():
+        return ""
+    if any_archived(found) if found is not None else bool(_archive()):
+        return ('!!! note "No GPU in this build"\n'
+                "    The GPU series shown are archived: recorded on other machines, each labelled with its "
+                "machine, torch version, commit and date. See [Results across hardware](results.md).\n")
+    return ('!!! note "No GPU in this build"\n'
+            f"    This build machine has no GPU, and the archive holds no compatible record, so the {what} "
+            "are not shown. See [Reproduce](reproduce.md) to add them.\n")
