@@ -1,17 +1,24 @@
 """The ``gpucnn`` command: hardware report, the standard benchmark suite, results.
 
 Bad input gets one line on stderr and exit code 2, checked before anything is
-measured, so that nothing measured is lost.
+measured, so that nothing measured is lost. Modules are imported per command:
+``results`` needs no torch (importing it costs seconds), and the commands that
+do import it with stderr captured, so that what torch prints at import (such as
+a CUDA build's "No CUDA runtime is found") never precedes the one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import stat
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_USAGE = 2
 
@@ -47,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     results_sub = results.add_subparsers(dest="results_command", required=True, parser_class=_Parser)
     add = results_sub.add_parser("add", help="validate a results.json record and add it to the archive")
     add.add_argument("file", metavar="FILE", help="a results.json from a build or from gpucnn bench --json")
+    add.add_argument("--force", action="store_true", help="add it even if the archive already holds the same record")
+    migrate = results_sub.add_parser(
+        "migrate", help="write a gpucnn-results/1 record as gpucnn-results/2 (code hashes from its commit, via git)")
+    migrate.add_argument("file", metavar="FILE", help="a gpucnn-results/1 results.json")
+    migrate.add_argument("--commit", help="the commit it was made at (default: the one the record names)")
+    migrate.add_argument("--output", "-o", metavar="PATH", help="where to write it (default: FILE.v2.json beside it)")
     results_sub.add_parser("list", help="list the archived records")
     return parser
 
@@ -76,19 +89,83 @@ def _devices(requested: str) -> list[str]:
     return [requested]
 
 
-def _check_writable(path: str) -> Path:
+def _check_json_path(path: str) -> Path:
+    """Refuse a ``--json`` path that could never be written, before anything is imported or measured.
+
+    A symlink is followed (the link stays, its target is written); a FIFO, a
+    device or a socket is refused, since the atomic rename that protects a
+    results file would replace it.
+    """
+    if not path:
+        raise UsageError("--json: the path is empty")
     target = Path(path)
-    if target.is_dir():
+    try:
+        info = target.stat()  # follows a symlink
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise UsageError(f"--json {path}: {exc.strerror}") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise UsageError(f"--json {path}: is a folder, not a file")
-    parent = target.parent if str(target.parent) else Path(".")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"--json {path}: not a regular file (a FIFO, device or socket); give a file path")
+    resolved = target.resolve() if target.is_symlink() else target
+    parent = resolved.parent if str(resolved.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--json {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise UsageError(f"--json {path}: not writable")
-    return target
+    return resolved
+
+
+def _claim_json_path(target: Path, shown: str) -> bool:
+    """Create (or open for appending) the ``--json`` file now, so a path that cannot be written fails before measuring.
+
+    Returns True when the file was created here, so that it can be removed
+    again if the run does not finish.
+    """
+    try:
+        with open(target, "x"):
+            return True
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"--json {shown}: cannot be created: {exc.strerror or exc}") from None
+    try:
+        with open(target, "a"):  # appends nothing: checks that the file may be written, keeps its content
+            return False
+    except OSError as exc:
+        raise UsageError(f"--json {shown}: not writable: {exc.strerror or exc}") from None
+
+
+def quiet_import(*names: str) -> list[Any]:
+    """Import modules with file descriptor 2 captured: torch's C++ and logging output at import goes to it.
+
+    The capture is dropped when the imports succeed, and written out before the
+    error when one fails, so that a failure is never hidden.
+    """
+    missing = [n for n in names if n not in sys.modules]
+    if not missing:
+        return [sys.modules[n] for n in names]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        failed = True
+        try:
+            modules = [importlib.import_module(n) for n in names]
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                capture.seek(0)
+                sys.stderr.write(capture.read().decode(errors="replace"))
+                sys.stderr.flush()
+    return modules
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    quiet_import("torch", "gpucnn.render")
     from gpucnn.hardware import detect
     from gpucnn.render import hardware_table
 
@@ -101,8 +178,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.quick:
         os.environ["GPUCNN_PROFILE"] = "quick"
     _check_profile()
+    json_path = _check_json_path(args.json) if args.json is not None else None
+    quiet_import("torch", "torch.utils.benchmark", "gpucnn.results", "gpucnn.render", "gpucnn.experiments.latency",
+                 "gpucnn.experiments.matmul", "gpucnn.experiments.memory")
     devices = _devices(args.device)
-    json_path = _check_writable(args.json) if args.json else None
 
     from gpucnn.experiments.latency import small_op_latency
     from gpucnn.experiments.matmul import matmul_sweep
@@ -110,17 +189,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from gpucnn.render import suite_table
     from gpucnn.results import run, write_results_json
 
-    jobs = [(fn, d) for d in devices for fn in (matmul_sweep, copy_bandwidth, small_op_latency)]
-    results = []
-    progress = _progress(len(jobs))
-    for i, (fn, device) in enumerate(jobs):
-        progress(i, f"{fn.__name__} on {device}")
-        results.append(run(fn, device=device, fresh=args.fresh or None))
-    progress(len(jobs), "done")
-    print(suite_table(results))
-    if json_path:
-        write_results_json(json_path, results)
-        print(f"wrote {json_path}")
+    created = _claim_json_path(json_path, args.json) if json_path else False
+    finished = False
+    try:
+        jobs = [(fn, d) for d in devices for fn in (matmul_sweep, copy_bandwidth, small_op_latency)]
+        results = []
+        progress = _progress(len(jobs))
+        for i, (fn, device) in enumerate(jobs):
+            progress(i, f"{fn.__name__} on {device}")
+            results.append(run(fn, device=device, fresh=args.fresh or None))
+        progress(len(jobs), "done")
+        print(suite_table(results))
+        if json_path:
+            try:
+                write_results_json(json_path, results)
+            except OSError as exc:  # e.g. a full disk: the measurements stay in the cache
+                print(f"gpucnn: error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+                return 1
+            print(f"wrote {args.json}")
+        finished = True
+    finally:
+        if created and not finished:
+            json_path.unlink(missing_ok=True)  # the empty file claimed before measuring
     return 0
 
 
@@ -128,8 +218,12 @@ def cmd_results(args: argparse.Namespace) -> int:
     from gpucnn import archive
 
     try:
+        if args.results_command == "migrate":
+            path = archive.migrate(Path(args.file), args.commit, Path(args.output) if args.output else None)
+            print(f"wrote {path}: {archive.SCHEMA}; add it with: gpucnn results add {path}")
+            return 0
         if args.results_command == "add":
-            path = archive.add(Path(args.file))
+            path = archive.add(Path(args.file), force=args.force)
             record = archive.read(path, path.name)
             print(f"added {path.name} to {path.parent}: {len(record.results)} experiments, {record.label()}")
             return 0
@@ -141,12 +235,22 @@ def cmd_results(args: argparse.Namespace) -> int:
     if not records:
         print(f"no archived records in {archive.archive_dir()}")
         return 0
-    from gpucnn.render import table
-
-    print(table(["File", "Recorded on", "Profile", "torch", "Experiments"],
-                [(r.name, r.label().removeprefix("recorded on "), r.document["profile"], r.document["torch"],
-                  len(r.results)) for r in records], align="lllll"), end="")
+    print(_columns(["File", "Recorded on", "Profile", "torch", "Experiments"],
+                   [(r.name, r.label().removeprefix("recorded on "), r.document["profile"], r.document["torch"],
+                     len(r.results)) for r in records]), end="")
     return 0
+
+
+def _one_line(value: object) -> str:
+    """A record's string for a terminal: control characters (escape sequences, newlines) shown as ?."""
+    return "".join(c if c.isprintable() else "?" for c in str(value))
+
+
+def _columns(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Plain aligned columns (gpucnn.render needs torch and matplotlib, which ``results`` must not import)."""
+    cells = [list(headers)] + [[_one_line(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in cells)
 
 
 def _progress(total: int):

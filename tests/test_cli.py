@@ -29,6 +29,9 @@ def test_info_json_is_the_report() -> None:
     [
         (["bench", "--device", "tpu"], {}, "unknown device 'tpu'"),
         (["bench", "--json", "/nonexistent-folder/x.json"], {}, "does not exist"),
+        (["bench", "--json", ""], {}, "the path is empty"),
+        (["bench", "--json", "/proc/y.json"], {}, "cannot be created"),
+        (["bench", "--json", "/dev/null"], {}, "not a regular file"),
         (["bench"], {"GPUCNN_PROFILE": "medium"}, "unknown profile 'medium'"),
         (["frobnicate"], {}, "invalid choice"),
     ],
@@ -43,10 +46,141 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], env: dict, message: s
 
 
 def test_absent_accelerator_is_refused() -> None:
-    if accelerator_type() == "cuda":
-        pytest.skip("this machine has CUDA")
-    proc = run_cli("bench", "--device", "cuda")
+    absent = next(d for d in ("cuda", "mps", "xpu") if d != accelerator_type())
+    proc = run_cli("bench", "--device", absent)
     assert proc.returncode == 2 and "not present" in proc.stderr
+
+
+# What a CUDA build of torch prints on a machine without a GPU, at import.
+NOISY_TORCH = """
+import importlib.abc, os, sys
+class Noisy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "torch":
+            os.write(2, b"W1126 05:00:00.000000 1 torch/utils/cpp_extension.py:183] No CUDA runtime is found\\n")
+            print("UserWarning: noise from python", file=sys.stderr)
+        return None
+sys.meta_path.insert(0, Noisy())
+from gpucnn.cli import main
+code = main(sys.argv[1:])
+print("torch imported:", "torch" in sys.modules)
+sys.exit(code)
+"""
+
+
+def run_noisy(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-c", NOISY_TORCH, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["bench", "--device", "tpu"], "unknown device 'tpu'"),
+    (["bench", "--json", "/proc/y.json"], "cannot be created"),
+])
+def test_torch_import_noise_never_precedes_the_one_line(args: list[str], message: str) -> None:
+    proc = run_noisy(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and message in proc.stderr
+    assert "No CUDA runtime" not in proc.stderr and "noise" not in proc.stderr
+
+
+def test_a_failed_import_shows_what_was_captured() -> None:
+    from gpucnn import cli
+
+    with pytest.raises(ModuleNotFoundError):
+        cli.quiet_import("gpucnn_no_such_module_for_this_test")
+
+
+def test_results_commands_do_not_import_torch(tmp_path) -> None:
+    env = {"GPUCNN_RESULTS_DIR": str(tmp_path / "archive")}
+    listed = run_noisy("results", "list", env=env)
+    assert listed.returncode == 0 and "torch imported: False" in listed.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    added = run_noisy("results", "add", str(bad), env=env)
+    assert added.returncode == 2 and len(added.stderr.strip().splitlines()) == 1
+    assert "torch imported: False" in added.stdout
+
+
+@pytest.fixture
+def fast_bench(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``gpucnn bench`` with its measurements replaced: the calls it made, and a results.json of ``{}``."""
+    import gpucnn.render as render
+    import gpucnn.results as results
+
+    calls: list[str] = []
+
+    def fake_run(fn, device: str, fresh=None):
+        calls.append(f"{fn.__name__} on {device}")
+        return fn.__name__
+
+    monkeypatch.setattr(results, "run", fake_run)
+    monkeypatch.setattr(render, "suite_table", lambda rs: "suite table")
+    monkeypatch.setattr(results, "write_results_json", lambda path, rs: results.atomic_write_text(path, "{}"))
+    return calls
+
+
+def test_json_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path, fast_bench) -> None:
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    assert main(["bench", "--device", "cpu", "--json", str(link)]) == 0
+    assert link.is_symlink() and target.read_text() == "{}"
+    assert fast_bench  # it measured
+
+
+def test_json_dangling_symlink_creates_its_target(tmp_path, fast_bench) -> None:
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "new.json")
+    assert main(["bench", "--device", "cpu", "--json", str(link)]) == 0
+    assert link.is_symlink() and (tmp_path / "new.json").read_text() == "{}"
+
+
+def test_json_fifo_is_refused_before_measuring(tmp_path, fast_bench, capsys) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    assert main(["bench", "--device", "cpu", "--json", str(fifo)]) == 2
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and len(err.strip().splitlines()) == 1
+    assert fast_bench == [] and fifo.exists()
+
+
+@pytest.mark.parametrize("path", ["/proc/y.json", "/sys/y.json", ""])
+def test_json_path_that_cannot_be_created_fails_before_measuring(path: str, fast_bench, capsys) -> None:
+    assert main(["bench", "--device", "cpu", "--json", path]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpucnn: error: --json") and len(err.strip().splitlines()) == 1
+    assert fast_bench == []
+
+
+def test_an_interrupted_run_removes_the_file_it_claimed(tmp_path, monkeypatch, capsys) -> None:
+    import gpucnn.results as results
+
+    def interrupted(fn, device, fresh=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "run", interrupted)
+    out = tmp_path / "out.json"
+    assert main(["bench", "--device", "cpu", "--json", str(out)]) == 2
+    assert not out.exists() and "interrupted" in capsys.readouterr().err
+
+
+def test_an_existing_json_file_is_kept_until_replaced(tmp_path, monkeypatch) -> None:
+    import gpucnn.results as results
+
+    def interrupted(fn, device, fresh=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "run", interrupted)
+    out = tmp_path / "out.json"
+    out.write_text("earlier results")
+    assert main(["bench", "--device", "cpu", "--json", str(out)]) == 2
+    assert out.read_text() == "earlier results"
 
 
 def test_unwritable_json_path(tmp_path) -> None:
