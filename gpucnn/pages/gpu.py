@@ -6,46 +6,67 @@ estimated and labelled so) and vendors' datasheets (with their sources).
 
 from __future__ import annotations
 
-from gpucnn.hardware import GPU_DATASHEET, HardwareReport, detect, format_bytes
+from gpucnn.experiments.matmul import matmul_sweep
+from gpucnn.hardware import GPU_DATASHEET, AcceleratorInfo, HardwareReport, detect, format_bytes
 from gpucnn.render import COLORS, caption, describe_hardware, figure_html, fmt, new_figure, table
+from gpucnn.sources import Source, archived_accelerators, one_line
 
 _NONE = "no accelerator in this build"
 
 
-def side_by_side(hw: HardwareReport | None = None) -> str:
-    """The build machine's CPU and accelerator in two columns."""
-    hw = hw or detect()
-    cpu, acc = hw.cpu, hw.accelerator
-    if cpu.peak_fp32:
-        cpu_peak = f"{fmt(cpu.peak_fp32.value / 1e9)} GFLOP/s ({cpu.peak_fp32.source})"
-    else:
-        cpu_peak = cpu.peak_note
-
-    def gpu(value: str) -> str:
-        return value if acc else "–"
-
-    if acc and acc.peaks:
+def _accelerator_column(acc: AcceleratorInfo | None) -> list[str]:
+    """One accelerator's cells for the side-by-side table (strings from a record are escaped)."""
+    if acc is None:
+        return [_NONE] + ["–"] * 6
+    if acc.peaks:
         p = acc.peaks
-        gpu_peak = f"{fmt(p.fp32 / 1e12)} TFLOP/s FP32 (datasheet: {p.source})"
-        gpu_bw = f"{fmt(p.bandwidth / 1e12)} TB/s (datasheet: {p.source})"
+        peak, bw = f"{fmt(p.fp32 / 1e12)} TFLOP/s FP32 (datasheet)", f"{fmt(p.bandwidth / 1e12)} TB/s (datasheet)"
     else:
-        gpu_peak = gpu_bw = "not in gpucnn's datasheet table: no peak shown"
-    rows = [
-        ("Device", cpu.model + (f" ({cpu.family})" if cpu.family else ""),
-         f"{acc.backend}: {acc.name}" + (f" x {acc.count}" if acc.count > 1 else "") if acc else _NONE),
-        ("Cores / streaming multiprocessors", f"{cpu.logical_cores} logical cores",
-         gpu(f"{acc.multiprocessors} SMs / compute units" if acc and acc.multiprocessors else "not reported")),
-        ("Clock", f"{fmt(cpu.reported_clock_ghz)} GHz reported, {fmt(cpu.max_clock_ghz)} GHz highest known",
-         gpu("not reported by torch")),
-        ("Memory", f"{format_bytes(cpu.ram_bytes)} RAM", gpu(format_bytes(acc.memory_bytes) if acc else "")),
-        ("Last-level cache", format_bytes(cpu.llc_bytes), gpu(f"L2 {format_bytes(acc.l2_bytes)}" if acc else "")),
-        ("Peak FP32", cpu_peak, gpu(gpu_peak)),
-        ("Peak memory bandwidth", "not known to gpucnn: measured on [Advantage 1](bandwidth.md)", gpu(gpu_bw)),
+        peak = bw = "not in gpucnn's datasheet table: no peak shown"
+    return [
+        one_line(f"{acc.backend}: {acc.name}" + (f" x {acc.count}" if acc.count > 1 else "")),
+        f"{acc.multiprocessors} SMs / compute units" if acc.multiprocessors else "not reported",
+        "not reported by torch",
+        format_bytes(acc.memory_bytes),
+        f"L2 {format_bytes(acc.l2_bytes)}",
+        peak,
+        bw,
     ]
-    out = table(["", "CPU", "Accelerator (GPU)"], rows, align="lll")
+
+
+def side_by_side(hw: HardwareReport | None = None) -> str:
+    """This build's CPU and accelerator, then each archived accelerator, in columns."""
+    hw = hw or detect()
+    cpu = hw.cpu
+    cpu_peak = (f"{fmt(cpu.peak_fp32.value / 1e9)} GFLOP/s ({cpu.peak_fp32.source})" if cpu.peak_fp32
+                else cpu.peak_note)
+    cpu_col = [
+        cpu.model + (f" ({cpu.family})" if cpu.family else ""),
+        f"{cpu.logical_cores} logical cores",
+        f"{fmt(cpu.reported_clock_ghz)} GHz reported, {fmt(cpu.max_clock_ghz)} GHz highest known",
+        f"{format_bytes(cpu.ram_bytes)} RAM",
+        format_bytes(cpu.llc_bytes),
+        cpu_peak,
+        "not known to gpucnn: measured on [Advantage 1](bandwidth.md)",
+    ]
+    archived = archived_accelerators(matmul_sweep)
+    columns = [("CPU (this build)", "live", cpu_col)]
+    if hw.accelerator or not archived:
+        columns.append(("GPU (this build)", "live", _accelerator_column(hw.accelerator)))
+    for record, result, status in archived:
+        src = Source(result.params["device"], result, record, status)
+        columns.append((src.label, src.origin, _accelerator_column(src.hardware.accelerator)))
+    names = ["Device", "Cores / streaming multiprocessors", "Clock", "Memory", "Last-level cache",
+             "Peak FP32", "Peak memory bandwidth"]
+    headers = ["", *[f'<span data-source="{one_line(origin)}">{one_line(label)}</span>'
+                     for label, origin, _ in columns]]
+    rows = [(name, *[col[i] for _, _, col in columns]) for i, name in enumerate(names)]
+    out = table(headers, rows, align="l" * len(headers))
     out += caption(
         f"Detected when this page was built, on {describe_hardware(hw)}. Peaks are not measurements: the CPU "
-        "peak is an estimate (cores x clock x FLOP per cycle), the GPU peaks are datasheet figures.")
+        "peak is an estimated upper bound (cores x clock x FLOP per cycle), the GPU peaks are datasheet figures. "
+        + ("Archived columns: the hardware report of a record in results/, not this build's machine."
+           if archived else ""))
     return out
 
 

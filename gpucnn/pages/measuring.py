@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from gpucnn.experiments.matmul import article_matmul
-from gpucnn.pages.common import accelerator, devices
-from gpucnn.render import COLORS, caption, figure_html, fmt, fmt_time, new_figure, no_accelerator_note, table
-from gpucnn.results import Result, run
+from gpucnn.render import COLORS, caption, figure_html, fmt, fmt_time, new_figure, table
+from gpucnn.results import run
+from gpucnn.sources import Source, no_gpu_note, pairs, sources, sources_caption
 
 # The seed article's own figures (Colab, %%timeit), quoted with their source.
 ARTICLE = {("cpu", 2): 4.31e-6, ("cpu", 2000): 198e-3, ("gpu", 2): 59.8e-6, ("gpu", 2000): 26.8e-3}
 
 
-def results() -> list[Result]:
-    return [run(article_matmul, device=d) for d in devices()]
+def article_sources() -> list[Source]:
+    """This build's devices, then each archived accelerator followed by its own host CPU."""
+    return sources(article_matmul, hosts=True)
 
 
 def comparison_table() -> str:
     """Article's figures, the article's method here, and the correct method here."""
     rows = []
-    for r in results():
-        d = r.data
-        dev = r.params["device"]
-        label = r.hardware.device_label(dev)
+    found = article_sources()
+    for s in found:
+        d = s.result.data
+        dev = s.device
+        label = s.cell()
         for n in (2, 2000):
             art = ARTICLE[("cpu" if dev == "cpu" else "gpu", n)]
             one = d.get(f"one_thread_{n}")
@@ -37,10 +39,9 @@ def comparison_table() -> str:
     )
     out += caption(
         "Median time per call. 'Article' column: the seed article's published %%timeit figures, measured on "
-        "Google Colab, not in this build. Every other column:", results())
-    if accelerator() is None:
-        out += "\n" + no_accelerator_note("GPU rows of this table")
-    return out
+        "Google Colab, not in this build. Every other column: back-to-back time per call, measured on the row's "
+        "device.", [s.result for s in found if not s.archived], sources_caption(found))
+    return out + no_gpu_note(found, "GPU rows of this table")
 
 
 def decomposition_chart() -> str:
@@ -84,19 +85,23 @@ def findings() -> str:
         f"Of that, **{fmt_time(rnd)}** ({100 * rnd / art:.0f} %) is `torch.randn` making the input, which is not "
         f"matrix multiplication at all. The matmul alone takes **{fmt_time(right)}** with all "
         f"{run(article_matmul, device='cpu').data['correct_2000'].threads} threads, and **{fmt_time(one)}** "
-        f"on the single thread that `torch.utils.benchmark.Timer` uses by default "
-        f"({one / right:.2f}x slower).\n"
+        f"on the single thread that `torch.utils.benchmark.Timer` uses by default ("
+        + (f"{one / right:.2f}x slower).\n" if one > right else
+           f"{one / right:.2f}x the all-threads time: on this machine the extra threads did not help this run).\n")
     )
-    acc = accelerator()
-    if acc:
-        g = run(article_matmul, device=acc).data
+    for p in pairs(article_matmul):
+        g, c = p.gpu.result.data, p.cpu.result.data
+        art, rnd = g["article_2000"].median, g["randn_2000"].median
         text += (
-            f"\nOn the {acc.upper()} device, the article's method gives **{fmt_time(g['article_2000'].median)}**, of which "
-            f"making the input on the CPU and copying it over takes **{fmt_time(g['randn_2000'].median)}**; "
-            f"the matmul itself, with inputs already on the device and a synchronize before the clock is read, "
+            f"\nOn {p.gpu.label}, the article's method gives **{fmt_time(art)}**, of which making the input on "
+            f"the CPU and copying it over takes **{fmt_time(rnd)}**"
+            + (" (more than the whole: the two were timed separately, and the article's method never waits for "
+               "the GPU to finish)" if rnd > art else f" ({100 * rnd / art:.0f} %)") +
+            f"; the matmul itself, with inputs already on the device and a synchronize before the clock is read, "
             f"takes **{fmt_time(g['correct_2000'].median)}** ({fmt(g['correct_2000'].gflops)} GFLOP/s). "
             f"For 2x2 the correct time is **{fmt_time(g['correct_2'].median)}** against "
-            f"**{fmt_time(run(article_matmul, device='cpu').data['correct_2'].median)}** on the CPU: "
-            f"launching work on a GPU has a fixed cost.\n"
+            f"**{fmt_time(c['correct_2'].median)}** on {p.cpu.label}"
+            + (": launching work on a GPU has a fixed cost.\n" if g["correct_2"].median > c["correct_2"].median
+               else ".\n")
         )
     return text
