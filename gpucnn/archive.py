@@ -3,35 +3,67 @@
 Each file is one ``results.json`` document (the format that every build writes
 to ``site/results.json`` and that ``gpucnn bench --json`` writes), named
 ``<device-slug>-<YYYY-MM-DD>.json`` after the machine and the date it was
-generated. ``add`` validates a record and stores it without ever overwriting
+generated. ``add`` checks a record and stores it without ever overwriting
 one: two records of the same machine and date get distinct names, also when
-two processes add at the same moment. ``records`` reads and validates them all.
+two processes add at the same moment. ``records`` reads and checks them all.
 
-The schema is checked by a small hand-written validator; a problem is reported
-as ``<field path>: <what is wrong>``, e.g. ``results[2].measured_at: expected
-an ISO 8601 date-time, got 'yesterday'``. The schema is documented on the
-Reproduce page (docs/reproduce.md).
+Records arrive by pull request: they are untrusted input. A record is read in
+this order, and the first problem is reported as one line,
+``<file>: <field path>: <what is wrong>``:
+
+1. at most ``MAX_BYTES`` (checked before parsing) and ``MAX_DEPTH`` levels of
+   nesting; strict JSON (no NaN or Infinity);
+2. the JSON Schema ``gpucnn/results.schema.json`` (Draft 2020-12, checked with
+   ``jsonschema``, date-times with a format checker): field types, and the
+   characters allowed in hardware names, versions and commits;
+3. no absolute local path in any string;
+4. every result's data read through its experiment's typed reader
+   (``gpucnn.specs``), so a valid schema with a broken shape is refused.
+
+Schema ``gpucnn-results/1`` documents (before experiment versions and code
+hashes) still load: their results count as version 1 with an unknown code
+hash. ``migrate`` upgrades one to ``gpucnn-results/2``, computing the code
+hashes from the commit it was made at.
+
+``status(record, result)`` says whether an archived result may be drawn; the
+rules are on the Reproduce page (docs/reproduce.md).
+
+Torch-free: ``gpucnn results add/list/migrate`` never import torch.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
 import math
 import os
 import re
-from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gpucnn.hardware import ACCELERATOR_TYPES, HardwareReport
-from gpucnn.profile import PROFILES
-from gpucnn.results import SCHEMAS, Result, write_temp_file
+from gpucnn import codehash, typed
+from gpucnn.hardware import HardwareReport
+from gpucnn.results import SCHEMA, SCHEMA_V1, Result, write_temp_file
+from gpucnn.specs import SPECS
+from gpucnn.typed import RecordError
 
+__all__ = [
+    "MAX_BYTES", "MAX_DEPTH", "OLDER_AFTER_DAYS", "Record", "RecordError", "add", "archive_dir", "beside",
+    "build_date", "migrate", "parse", "read", "record_files", "record_name", "records", "slug", "status",
+    "status_flags", "validate",
+]
 
-class RecordError(ValueError):
-    """A record that cannot be archived or read: the message names the field."""
+# The two real records are 0.6 MB each; 200 MB once took 15 s and 846 MB of RAM per build.
+MAX_BYTES = 5_000_000
+# Real records nest 9 levels deep; a deep document would exhaust the parser's recursion.
+MAX_DEPTH = 32
+# An archived result recorded more than this many days before the build date is "older".
+OLDER_AFTER_DAYS = 365
 
 
 def archive_dir() -> Path:
@@ -44,210 +76,245 @@ def archive_dir() -> Path:
     return Path.cwd() / "results"
 
 
-# --- the schema, as small checking functions --------------------------------
+# --- strict JSON ----------------------------------------------------------------
 
-Check = Callable[[Any, str], None]
+def _no_constant(name: str) -> float:
+    raise RecordError(f"{name} is not a number JSON allows (NaN and Infinity are refused)")
 
 
-def _fail(path: str, message: str) -> RecordError:
-    return RecordError(f"{path}: {message}" if path else message)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf
+        raise RecordError(f"{text[:20]} is too large a number")
+    return value
+
+
+def _depth(doc: Any) -> int:
+    """Nesting depth, without recursion (a deep document must not raise RecursionError)."""
+    deepest, todo = 0, deque([(doc, 1)])
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return depth
+            todo.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def loads(text: str) -> Any:
+    """Parse strict JSON within the size and depth limits; RecordError says what is wrong."""
+    if len(text) > MAX_BYTES:
+        raise RecordError(f"larger than the {MAX_BYTES // 1_000_000} MB a record may be")
+    try:
+        doc = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RecordError(f"nested more than {MAX_DEPTH} levels deep") from None
+    if _depth(doc) > MAX_DEPTH:
+        raise RecordError(f"nested more than {MAX_DEPTH} levels deep")
+    return doc
+
+
+# --- the JSON Schema ------------------------------------------------------------
+
+@cache
+def json_schema() -> dict[str, Any]:
+    """``results.schema.json``, shipped with the package."""
+    return json.loads(resources.files("gpucnn").joinpath("results.schema.json").read_text(encoding="utf-8"))
+
+
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+
+
+def is_date_time(value: object) -> bool:
+    """A full ISO 8601 / RFC 3339 date-time with an offset: ``2026-11-26T03:42:53+00:00``."""
+    if not isinstance(value, str):
+        return True  # the schema's "type" reports a non-string
+    if not _DATE_TIME.match(value):
+        return False
+    try:
+        _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # 2026-02-30T...
+        return False
+    return True
+
+
+@cache
+def _validator() -> Any:
+    # jsonschema imports in ~0.1 s; only reading records needs it.
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    checker = FormatChecker(formats=())  # only our own strict date-time check
+    checker.checks("date-time")(is_date_time)
+    schema = json_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=checker)
+
+
+def _path(parts: Any) -> str:
+    text = ""
+    for p in parts:
+        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
+    return text
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        text = repr(value)
+    elif isinstance(value, bool) or value is None:
+        text = json.dumps(value)
+    elif isinstance(value, (int, float)):
+        text = repr(value)
+    else:
+        text = {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+    text = text.encode("ascii", "backslashreplace").decode()  # one printable line
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+_TYPE_WORDS = {"object": "an object", "array": "an array", "string": "a string", "integer": "a whole number",
+               "number": "a number", "boolean": "true or false", "null": "null"}
 
 
-def string(value: Any, path: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(path, f"expected a non-empty string, got {_type_name(value)} {_show(value)}")
+def _message(error: Any) -> str:
+    """One jsonschema error as ``<path>: <what is wrong>``, in the words of the old validator."""
+    path = _path(error.absolute_path)
+    kind, expected, value = error.validator, error.validator_value, error.instance
+    where = path
+    if kind == "required":
+        missing = next(n for n in expected if n not in value)
+        return f"{_path([*error.absolute_path, missing])}: missing"
+    if kind == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - known)
+        return f"{_path([*error.absolute_path, unknown[0]])}: unknown field"
+    if kind == "type":
+        types = expected if isinstance(expected, list) else [expected]
+        what = " or ".join(_TYPE_WORDS.get(t, t) for t in types if t != "null")
+        if "null" in types:
+            what += " or null"
+        text = f"expected {what}, got {_show(value)}"
+    elif kind in ("enum", "const"):
+        choices = expected if kind == "enum" else [expected]
+        text = f"expected one of {', '.join(str(c) for c in choices)}, got {_show(value)}"
+    elif kind == "minItems":
+        text = f"expected at least {expected} item(s), got {len(value)}"
+    elif kind in ("minimum", "exclusiveMinimum"):
+        text = f"expected a number >= {expected}, got {_show(value)}"
+    elif kind == "minLength":
+        text = "expected a non-empty string"
+    elif kind == "maxLength":
+        text = f"longer than {expected} characters"
+    elif kind == "pattern":
+        text = f"expected {error.schema.get('description') or 'other characters'}, got {_show(value)}"
+    elif kind == "format":
+        text = f"expected a full ISO 8601 date-time such as 2026-11-26T03:42:53+00:00, got {_show(value)}"
+    elif kind in ("anyOf", "oneOf"):
+        # e.g. a name or null: report the name's problem, which is what the author meant
+        best = min(error.context, key=lambda e: (e.validator == "type", len(e.absolute_path)))
+        return _message(best)
+    else:
+        text = error.message.encode("ascii", "backslashreplace").decode()[:80]
+    return f"{where}: {text}" if where else text
 
 
-def integer(value: Any, path: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _fail(path, f"expected a whole number >= 0, got {_show(value)}")
-
-
-def number(value: Any, path: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise _fail(path, f"expected a finite number >= 0, got {_show(value)}")
-
-
-def boolean(value: Any, path: str) -> None:
-    if not isinstance(value, bool):
-        raise _fail(path, f"expected true or false, got {_show(value)}")
-
-
-def timestamp(value: Any, path: str) -> None:
-    string(value, path)
-    try:
-        _dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise _fail(path, f"expected an ISO 8601 date-time, got {_show(value)}") from None
-
-
-def anything(value: Any, path: str) -> None:
-    pass
-
-
-def optional(check: Check) -> Check:
-    def check_optional(value: Any, path: str) -> None:
-        if value is not None:
-            check(value, path)
-    return check_optional
-
-
-def one_of(*choices: str) -> Check:
-    def check_choice(value: Any, path: str) -> None:
-        if value not in choices:
-            raise _fail(path, f"expected one of {', '.join(choices)}, got {_show(value)}")
-    return check_choice
-
-
-def array(item: Check, min_items: int = 0) -> Check:
-    def check_array(value: Any, path: str) -> None:
-        if not isinstance(value, list):
-            raise _fail(path, f"expected an array, got {_type_name(value)}")
-        if len(value) < min_items:
-            raise _fail(path, f"expected at least {min_items} item(s), got {len(value)}")
-        for i, v in enumerate(value):
-            item(v, f"{path}[{i}]")
-    return check_array
-
-
-def obj(fields: dict[str, Check], optional_fields: dict[str, Check] | None = None) -> Check:
-    """An object with exactly these fields (``optional_fields`` may be absent)."""
-    extra = optional_fields or {}
-
-    def check_object(value: Any, path: str) -> None:
-        if not isinstance(value, dict):
-            raise _fail(path, f"expected an object, got {_type_name(value)}")
-        for name, check in fields.items():
-            where = f"{path}.{name}" if path else name
-            if name not in value:
-                raise _fail(where, "missing")
-            check(value[name], where)
-        for name, check in extra.items():
-            if name in value:
-                check(value[name], f"{path}.{name}" if path else name)
-        unknown = sorted(set(value) - set(fields) - set(extra))
-        if unknown:
-            raise _fail(f"{path}.{unknown[0]}" if path else unknown[0], "unknown field")
-    return check_object
-
-
-def free_object(value: Any, path: str) -> None:
-    if not isinstance(value, dict):
-        raise _fail(path, f"expected an object, got {_type_name(value)}")
-
-
-PEAK = obj({"value": number, "unit": string, "source": string, "estimate": boolean})
-CPU = obj({
-    "model": string, "family": optional(string), "logical_cores": integer, "torch_threads": integer,
-    "reported_clock_ghz": optional(number), "max_clock_ghz": optional(number), "ram_bytes": optional(integer),
-    "llc_bytes": optional(integer), "peak_fp32": optional(PEAK), "peak_note": string,
-}, {"usable_cores": optional(integer), "isa": optional(string), "peak_bf16": optional(PEAK)})  # newer reports
-GPU_PEAKS = obj({"fp32": number, "tf32": optional(number), "bf16": optional(number), "bandwidth": number,
-                 "source": string}, {"fp16": optional(number)})  # fp16: newer reports
-ACCELERATOR = obj({
-    "device_type": one_of(*ACCELERATOR_TYPES), "backend": string, "name": string, "count": integer,
-    "memory_bytes": optional(integer), "capability": optional(string), "multiprocessors": optional(integer),
-    "l2_bytes": optional(integer), "driver": optional(string), "runtime": optional(string),
-    "cudnn": optional(string), "tf32_matmul": optional(boolean), "mig": optional(string),
-    "peaks": optional(GPU_PEAKS),
-})
-HARDWARE = obj({"os": string, "python": string, "torch": string, "blas": string, "cpu": CPU,
-                "accelerator": optional(ACCELERATOR)})
-
-
-def positive_times(value: Any, path: str) -> None:
-    array(number, min_items=1)(value, path)
-    if any(t <= 0 for t in value):
-        raise _fail(path, "every time must be > 0 seconds")
-
-
-MEASUREMENT = obj(
-    {"name": string, "device": string, "dtype": string, "shape": array(integer), "threads": integer,
-     "times_s": positive_times, "number_per_run": integer, "flops": number, "bytes_moved": number,
-     "peak_flops": optional(number), "peak_bytes_per_s": optional(number)},
-    # derived from the fields above, for readers of the file; recomputed on load
-    {"median_s": anything, "p25_s": anything, "p75_s": anything, "runs": anything, "gflops": anything,
-     "gbps": anything},
+# Local paths must not be published (the user's name is often in them), and a
+# record has no business naming one: any absolute path is refused.
+_ABSOLUTE_PATH = re.compile(
+    r"(?:^|[\s'\"=(\[,;])"
+    r"(?:/[^\s/'\"]+/"  # /tmp/..., /opt/..., /home/alice/...
+    r"|/(?:tmp|home|root|opt|usr|var|etc|mnt|srv|work|private|Users|Volumes)\b"  # a bare root folder
+    r"|~[\\/]|[A-Za-z]:[\\/]|\\\\[^\s\\]+\\"  # ~/..., C:/Users, C:\Users, \\server\share
+    r"|file://)",
+    re.IGNORECASE,
 )
-
-
-def data_value(value: Any, path: str) -> None:
-    """Experiment data: any JSON, with tagged measurements and sweeps checked."""
-    if isinstance(value, dict):
-        if "__measurement__" in value:
-            MEASUREMENT(value["__measurement__"], f"{path}.__measurement__")
-        elif "__sweep__" in value:
-            obj({"points": array(data_value), "stopped": optional(string)})(value["__sweep__"], f"{path}.__sweep__")
-        else:
-            for k, v in value.items():
-                data_value(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            data_value(v, f"{path}[{i}]")
-
-
-PROFILE = one_of(*PROFILES)
-RESULT = obj(
-    {"experiment": string, "params": free_object, "key": string, "measured_at": timestamp, "profile": PROFILE,
-     "torch": string, "commit": optional(string), "hardware": HARDWARE, "data": free_object},
-    {"elapsed_s": optional(number), "version": integer, "code_hash": optional(string)},
-)
-DOCUMENT = obj({
-    "schema": one_of(*SCHEMAS), "generated_at": timestamp, "profile": PROFILE, "torch": string,
-    "commit": optional(string), "hardware": HARDWARE, "results": array(RESULT, min_items=1),
-})
-
-# Local paths must not be published (the user's name is often in them).
-_LOCAL_PATH = re.compile(r"(^|[\s'\"=(])(/home/|/root/|/Users/|/work/|[A-Za-z]:\\Users\\)")
 
 
 def _strings(value: Any, path: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, str):
-        return [(path, value)]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in _strings(v, f"{path}.{k}" if path else k)]
-    if isinstance(value, list):
-        return [s for i, v in enumerate(value) for s in _strings(v, f"{path}[{i}]")]
-    return []
+    """Every string in a document, keys included, with its path (iteratively: depth is checked before)."""
+    found: list[tuple[str, str]] = []
+    todo: list[tuple[Any, str]] = [(value, path)]
+    while todo:
+        v, p = todo.pop()
+        if isinstance(v, str):
+            found.append((p, v))
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                where = f"{p}.{k}" if p else str(k)
+                found.append((where, str(k)))
+                todo.append((x, where))
+        elif isinstance(v, list):
+            todo.extend((x, f"{p}[{i}]") for i, x in enumerate(v))
+    return sorted(found)
 
 
 def validate(doc: Any) -> None:
-    """Check a results document against the schema; raise RecordError naming the field."""
-    DOCUMENT(doc, "")
-    for i, r in enumerate(doc["results"]):
-        data_value(r["data"], f"results[{i}].data")
+    """Check a parsed results document; raise RecordError naming the first bad field.
+
+    The JSON Schema, then local paths, then each result read as its typed data.
+    """
+    _check(doc)
+
+
+def _check(doc: Any) -> tuple[HardwareReport, tuple[Result, ...]]:
+    errors = list(_validator().iter_errors(doc))
+    if errors:
+        from jsonschema.exceptions import best_match
+
+        # A wrong value says more than a missing neighbour (and the old validator, which checked
+        # fields in order, reported it): "missing" only when nothing else is wrong.
+        raise RecordError(_message(best_match([e for e in errors if e.validator != "required"] or errors)))
     for path, text in _strings(doc):
-        if _LOCAL_PATH.search(text):
-            raise _fail(path, "contains a local path; records must not name the machine's folders or users")
-    # What the site reads must also load (catches what the checks above cannot express).
+        if _ABSOLUTE_PATH.search(text):
+            raise RecordError(f"{path}: contains an absolute path; records must not name the machine's folders "
+                              "or users")
+    return _read_results(doc)
+
+
+def _current(result: dict[str, Any], schema: str) -> bool:
+    """Whether a stored result is of its experiment's current version (only those are read as typed data)."""
+    spec = SPECS.get(result["experiment"])
+    version = result.get("version", 1) if schema != SCHEMA_V1 else 1
+    return spec is not None and spec.version == version
+
+
+def _read_results(doc: dict[str, Any]) -> tuple[HardwareReport, tuple[Result, ...]]:
+    """The document's hardware and results, each current result's data read through its typed reader."""
+    out = []
     try:
-        HardwareReport.from_dict(doc["hardware"])
-        for r in doc["results"]:
-            Result.from_dict(r)
+        hardware = HardwareReport.from_dict(doc["hardware"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise RecordError(f"results: cannot be read ({type(exc).__name__}: {exc})") from None
+        raise RecordError(f"hardware: cannot be read ({type(exc).__name__}: {exc})") from None
+    for i, r in enumerate(doc["results"]):
+        data = None
+        if _current(r, doc["schema"]):
+            data = typed.read(SPECS[r["experiment"]].data, r["data"], f"results[{i}].data")
+        try:
+            result = Result.from_dict(r, reused=True)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # only a superseded result (not read as typed data) can get here
+            raise RecordError(f"results[{i}].data: cannot be read ({type(exc).__name__})") from None
+        if data is not None:
+            result.__dict__["typed"] = data  # Result.typed is a cached_property: already read
+        out.append(result)
+    return hardware, tuple(out)
 
 
 # --- records -----------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Record:
-    """One archived results document, read and validated."""
+    """One archived results document, read and checked."""
 
     name: str  # the file name in the archive
     document: dict[str, Any]
     hardware: HardwareReport
     results: tuple[Result, ...]
+
+    @property
+    def schema(self) -> str:
+        return self.document["schema"]
 
     @property
     def generated_at(self) -> str:
@@ -275,28 +342,26 @@ class Record:
 
 
 def parse(text: str, name: str, file_name: str | None = None) -> Record:
-    """Parse and validate one record; RecordError messages start with ``name``."""
+    """Parse and check one record; RecordError messages start with ``name``."""
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{name}: not valid JSON ({exc})") from None
-    try:
-        validate(doc)
+        doc = loads(text)
+        hardware, results = _check(doc)
     except RecordError as exc:
         raise RecordError(f"{name}: {exc}") from None
-    return Record(file_name or Path(name).name, doc, HardwareReport.from_dict(doc["hardware"]),
-                  tuple(Result.from_dict(r, reused=True) for r in doc["results"]))
+    return Record(file_name or Path(name).name, doc, hardware, results)
 
 
 def read(path: Path, name: str | None = None) -> Record:
-    """Read, parse and validate a record file."""
+    """Read and check a record file (its size is checked before it is read)."""
     name = name or str(path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise RecordError(f"{name}: larger than the {MAX_BYTES // 1_000_000} MB a record may be")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecordError(f"{name}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise RecordError(f"{name}: cannot be read ({exc.__class__.__name__}: {exc})") from None
+        raise RecordError(f"{name}: cannot be read ({exc.__class__.__name__})") from None
     return parse(text, name, path.name)
 
 
@@ -309,7 +374,7 @@ def record_files(directory: Path | None = None) -> list[Path]:
 
 
 def records(directory: Path | None = None) -> list[Record]:
-    """Every archived record, validated; the first bad file raises RecordError naming it."""
+    """Every archived record, checked; the first bad file raises RecordError naming it."""
     directory = directory or archive_dir()
     return [read(p, f"{directory.name}/{p.name}") for p in record_files(directory)]
 
@@ -328,27 +393,109 @@ def beside(experiment: str, **params: object) -> list[tuple[Record, Result]]:
     return found
 
 
+# --- may an archived result be drawn? -------------------------------------------
+
+def build_date() -> _dt.date:
+    """The build's date: ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else today (UTC)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).date()
+    return _dt.datetime.now(_dt.timezone.utc).date()
+
+
+@cache
+def _code_hash_now(experiment: str) -> str | None:
+    try:
+        return codehash.current_code_hash(experiment)
+    except codehash.CodeHashError:
+        return None
+
+
+def status_flags(record: Record, result: Result, today: _dt.date | None = None) -> frozenset[str]:
+    """Every flag that applies to an archived result: ``superseded``, ``code-changed``, ``older``.
+
+    * superseded: the result's experiment version differs from the code's
+      (``SPECS``), or the code no longer has the experiment;
+    * code-changed: same version, but its code hash differs from the code's, or
+      is unknown (a ``gpucnn-results/1`` record that was not migrated);
+    * older: the record was generated more than ``OLDER_AFTER_DAYS`` days before
+      ``today`` (default: ``build_date()``).
+    """
+    flags = set()
+    spec = SPECS.get(result.experiment)
+    if spec is None or result.version != spec.version:
+        flags.add("superseded")
+    else:
+        now = _code_hash_now(result.experiment)
+        if result.code_hash is None or now is None or result.code_hash != now:
+            flags.add("code-changed")
+    generated = _dt.date.fromisoformat(record.generated_at[:10])
+    if ((today or build_date()) - generated).days > OLDER_AFTER_DAYS:
+        flags.add("older")
+    return frozenset(flags)
+
+
+def status(record: Record, result: Result, today: _dt.date | None = None) -> str:
+    """``ok``, ``superseded``, ``code-changed`` or ``older``: the first of ``status_flags`` in that order.
+
+    A superseded result is not drawn; a code-changed or older one is drawn, so
+    marked in its label (use ``status_flags`` to mark both).
+    """
+    flags = status_flags(record, result, today)
+    return next((s for s in ("superseded", "code-changed", "older") if s in flags), "ok")
+
+
+# --- adding and migrating ---------------------------------------------------------
+
 def slug(text: str) -> str:
     """``NVIDIA H100 80GB HBM3`` -> ``nvidia-h100-80gb-hbm3``."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-") or "unknown"
 
 
 def record_name(doc: dict[str, Any]) -> str:
-    """``<device-slug>-<YYYY-MM-DD>.json``: the accelerator if any, else the CPU."""
+    """``<device-slug>-<YYYY-MM-DD>.json``: the accelerator if any, else the CPU; only [a-z0-9-]."""
     hw = doc["hardware"]
     device = hw["accelerator"]["name"] if hw.get("accelerator") else hw["cpu"]["model"]
-    return f"{slug(device)}-{doc['generated_at'][:10]}.json"
+    # generated_at is a checked full date-time; its date, re-formatted, is safe in a file name
+    date = _dt.datetime.fromisoformat(doc["generated_at"].replace("Z", "+00:00")).date().isoformat()
+    return f"{slug(device)}-{date}.json"
 
 
-def add(source: Path, directory: Path | None = None) -> Path:
-    """Validate the record in ``source`` and store it in the archive; return its path.
+def _canonical(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
-    Never overwrites: the file is written to a temporary name, then hard-linked
-    to ``<name>.json``, ``<name>-2.json``, ... ``os.link`` fails if the target
-    exists, so two processes adding at the same moment each get their own name.
+
+def _duplicate_of(doc: dict[str, Any], directory: Path) -> Path | None:
+    """An archive file holding exactly this document, if any."""
+    mine = _canonical(doc)
+    for path in record_files(directory):
+        try:
+            if path.stat().st_size <= MAX_BYTES and _canonical(json.loads(path.read_text(encoding="utf-8"))) == mine:
+                return path
+        except (OSError, ValueError, RecursionError):
+            continue  # a bad archive file is reported by records(), not here
+    return None
+
+
+def add(source: Path, directory: Path | None = None, force: bool = False) -> Path:
+    """Check the record in ``source`` and store it in the archive; return its path.
+
+    Refuses a record already in the archive, byte for byte as JSON, unless
+    ``force``. Never overwrites: the file is written to a temporary name, then
+    hard-linked to ``<name>.json``, ``<name>-2.json``, ... ``os.link`` fails if
+    the target exists, so two processes adding at the same moment each get
+    their own name.
     """
     record = read(Path(source))
+    for i, r in enumerate(record.document["results"]):
+        if r["experiment"] not in SPECS:
+            raise RecordError(f"{source}: results[{i}].experiment: unknown experiment {_show(r['experiment'])}")
     directory = directory or archive_dir()
+    if not force:
+        same = _duplicate_of(record.document, directory)
+        if same is not None:
+            raise RecordError(f"{source}: the archive already holds this record as {same.name} "
+                              "(add --force to add it again)")
     text = json.dumps(record.document, indent=1) + "\n"
     tmp = write_temp_file(directory, text, prefix=".add-")
     try:
@@ -369,3 +516,59 @@ def add(source: Path, directory: Path | None = None) -> Path:
         raise RecordError(f"{source}: more than 9999 records named {stem}*.json")
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def migrate_document(doc: dict[str, Any], commit: str | None = None, root: Path = codehash.REPO) -> dict[str, Any]:
+    """A ``gpucnn-results/1`` document as ``gpucnn-results/2``: figures untouched.
+
+    Each result gets ``version`` 1 (every result before versions existed) and the
+    ``code_hash`` of its experiment at the commit it was made at: its own
+    ``commit``, else the document's, else ``commit``. A ``commit`` that
+    contradicts the record's is refused.
+
+    Raises:
+        RecordError: not a version-1 document, no commit known, or git cannot show
+            the sources at that commit.
+    """
+    if doc["schema"] != SCHEMA_V1:
+        raise RecordError(f"schema: already {doc['schema']}; only {SCHEMA_V1} records need migrating")
+    if commit and doc.get("commit") and not (doc["commit"].startswith(commit) or commit.startswith(doc["commit"])):
+        raise RecordError(f"commit: the record says it was made at {doc['commit']}, not {commit}")
+    new = copy.deepcopy(doc)
+    new["schema"] = SCHEMA
+    results = []
+    for i, r in enumerate(new["results"]):
+        at = r.get("commit") or doc.get("commit") or commit
+        if not at:
+            raise RecordError(f"results[{i}].commit: unknown; pass the commit the record was made at")
+        try:
+            code = codehash.code_hash_at(r["experiment"], at, root) if r["experiment"] in SPECS else None
+        except codehash.CodeHashError as exc:
+            raise RecordError(f"results[{i}]: {exc}") from None
+        # version and code_hash next to the experiment's name, the rest in its order
+        results.append({"experiment": r["experiment"], "version": 1, "code_hash": code,
+                        **{k: v for k, v in r.items() if k != "experiment"}})
+    new["results"] = results
+    return new
+
+
+def migrate(source: Path, commit: str | None = None, output: Path | None = None) -> Path:
+    """Write ``source`` (a version-1 record) migrated to the current schema as a new file; return its path.
+
+    ``output`` defaults to ``<source stem>.v2.json`` beside it; an existing file is never replaced.
+    """
+    record = read(Path(source))
+    try:
+        new = migrate_document(record.document, commit)
+    except RecordError as exc:
+        raise RecordError(f"{source}: {exc}") from None
+    target = output or Path(source).with_name(f"{Path(source).stem}.v2.json")
+    parse(json.dumps(new), str(target))  # the migrated record must pass every check
+    try:
+        with open(target, "x", encoding="utf-8") as f:
+            f.write(json.dumps(new, indent=1) + "\n")
+    except FileExistsError:
+        raise RecordError(f"{target}: already exists; choose another --output") from None
+    except OSError as exc:
+        raise RecordError(f"{target}: cannot be written ({exc.__class__.__name__}: {exc.strerror})") from None
+    return target
