@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 
 from gpucnn.bench import Measurement
 from gpucnn.experiments.training import digits_training, training_throughput
-from gpucnn.pages.common import accelerator, devices
 from gpucnn.profile import current_profile
-from gpucnn.render import COLORS, DASHES, MARKERS, caption, fmt, fmt_time
+from gpucnn.render import COLORS, DASHES, MARKERS, caption, chart_text, fmt, fmt_time
 from gpucnn.results import Result, run
+from gpucnn.sources import Source, live_has_accelerator, sources, sources_caption
 
 TARGET_ACCURACY = 0.97
 # The fixed-seed run that the tests hold to TARGET_ACCURACY. It takes seconds, so
@@ -48,16 +48,38 @@ def throughput(device: str = "cpu") -> Result:
     return run(training_throughput, device=device)
 
 
+def digits_sources() -> list[Source]:
+    """The digits run on this build's devices, then on each archived accelerator."""
+    return sources(digits_training, **TRAIN_PARAMS)
+
+
+def throughput_sources() -> list[Source]:
+    return sources(training_throughput)
+
+
+def devices() -> list[str]:
+    """This build's devices, for the notebook's first line."""
+    return [s.device for s in digits_sources() if not s.archived]
+
+
 def all_results() -> list[Result]:
-    return [r for d in devices() for r in (digits(d), throughput(d))]
+    return [s.result for s in digits_sources() + throughput_sources() if not s.archived]
 
 
-def _label(result: Result) -> str:
-    return result.hardware.device_label(result.params["device"])
+def _live(found: Sequence[Source]) -> list[Result]:
+    return [s.result for s in found if not s.archived]
 
 
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
-    """An HTML table (a notebook output does not go through MkDocs' Markdown)."""
+def _caption(text: str, found: Sequence[Source]) -> str:
+    return caption(text, _live(found), sources_caption(found))
+
+
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None,
+               row_sources: Sequence[str] | None = None) -> str:
+    """An HTML table (a notebook output does not go through MkDocs' Markdown); every cell is escaped.
+
+    ``row_sources`` puts each row's source (``live`` or ``archived:<file>``) on its ``<tr>``.
+    """
     align = align or "l" + "r" * (len(headers) - 1)
     style = {"l": "left", "r": "right"}
 
@@ -66,7 +88,8 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: 
         return "".join(f'<{tag} style="text-align:{style[a]};padding:.5em .7em">{html.escape(str(v))}</{tag}>'
                        for a, v in zip(align, values, strict=True))
 
-    body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
+    marks = [f' data-source="{html.escape(s, quote=True)}"' for s in row_sources] if row_sources else [""] * len(rows)
+    body = "".join(f"<tr{mark}>{cells('td', r)}</tr>" for r, mark in zip(rows, marks, strict=True))
     # A fixed layout at 100 % wraps the cells instead of widening the output column past the page.
     return (f'<table style="display:table;width:100%;table-layout:fixed;font-size:.68rem">'
             f'<thead><tr>{cells("th", headers)}</tr></thead><tbody>{body}</tbody></table>\n')
@@ -80,11 +103,15 @@ def note(title: str, text: str) -> str:
 
 def accelerator_note(what: str) -> str:
     """Printed where an accelerator's figures would stand on a CPU-only build; empty with one."""
-    if accelerator() is not None:
+    if live_has_accelerator():
         return ""
+    if any(s.archived for s in digits_sources() + throughput_sources()):
+        return ('<div class="admonition note"><p class="admonition-title">No GPU in this build</p>'
+                "<p>The GPU figures shown are archived: recorded on other machines, each labelled with its machine, "
+                'torch version, commit and date. See <a href="../results/">Results across hardware</a>.</p></div>\n')
     return note("No GPU in this build",
-                f"This build machine has no accelerator (CUDA, ROCm, Apple MPS or Intel XPU), so the {what} "
-                "are not measured here; only the CPU was. Rebuild the site on a GPU machine to fill them in.")
+                f"This build machine has no accelerator, and the archive holds no compatible record, so the {what} "
+                "are not shown. Rebuild the site on a GPU machine to fill them in.")
 
 
 def rate(per_s: float) -> str:
@@ -116,23 +143,23 @@ def split_table() -> str:
 
 def training_table() -> str:
     rows = []
-    for d in devices():
-        r = digits(d)
+    found = digits_sources()
+    for s in found:
+        r = s.result
         m = r.data["epoch_time"]
-        rows.append((_label(r), f"{100 * r.data['test_accuracy']:.1f} %",
+        rows.append((s.label, f"{100 * r.data['test_accuracy']:.1f} %",
                      f"{r.data['best_epoch']} of {len(r.data['history'])}", _median_iqr(m),
                      rate(r.data["train_images"] / m.median)))
     out = html_table(["Device", "Test accuracy", "Epoch kept", "Time per epoch: median (IQR)",
-                      "Training images/s"], rows, align="lrrrr")
-    timed = "; ".join(f"{_label(digits(d))}: {digits(d).data['epoch_time'].runs} epochs timed, "
-                      f"{_threads(digits(d).data['epoch_time'].threads)}" for d in devices())
+                      "Training images/s"], rows, align="lrrrr", row_sources=[s.origin for s in found])
+    timed = "; ".join(f"{s.label}: {s.result.data['epoch_time'].runs} epochs timed, "
+                      f"{_threads(s.result.data['epoch_time'].threads)}" for s in found)
     first = digits("cpu")
-    out += caption(
+    out += _caption(
         f"One real training run per device: {first.params['epochs']} epochs of {first.data['train_images']} "
         f"images in batches of {first.params['batch_size']}, seed {first.params['seed']}. Epoch 1 is the "
         "harness's untimed warm-up; each later epoch is one timed run (shuffle, optimizer steps and the "
-        f"validation pass) ({timed}). Images/s = training images / median epoch time.",
-        [digits(d) for d in devices()])
+        f"validation pass) ({timed}). Images/s = training images / median epoch time.", found)
     return out
 
 
@@ -197,29 +224,31 @@ def loss_chart() -> Chart:
     series = []
     with plt.rc_context(_PNG_RC):
         fig, ax = _png_figure()
-        for i, d in enumerate(devices()):
-            r = digits(d).data
+        found = digits_sources()
+        for i, s in enumerate(found):
+            r = s.result.data
             spe = r["steps_per_epoch"]
             steps = [(k + 1) / spe for k in range(len(r["step_losses"]))]
             epochs = [h["epoch"] for h in r["history"]]
-            dev = _label(digits(d))
+            dev = chart_text(s.label)
             if i == 0:
                 ax.plot(steps, r["step_losses"], color=COLORS[0], alpha=0.45, linewidth=0.8,
                         label=f"training loss per batch ({dev})")
             lines = ((f"training loss, epoch mean ({dev})", [h["train_loss"] for h in r["history"]]),
                      (f"validation loss ({dev})", [h["val_loss"] for h in r["history"]]))
             for j, (label, ys) in enumerate(lines):
-                ax.plot(epochs, ys, color=COLORS[1 + j + 2 * i], marker=MARKERS[j + 2 * i],
-                        linestyle=DASHES[j + 2 * i], label=label)
+                k = (1 + j + 2 * i) % len(COLORS)
+                ax.plot(epochs, ys, color=COLORS[k], marker=MARKERS[k], markerfacecolor="none" if s.archived else None,
+                        linestyle="--" if s.archived else DASHES[k], label=label)
                 series.append((label, epochs, ys))
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel("cross-entropy loss (log scale)")
         ax.set_title("Loss while training the digits CNN")
-        return _finish(fig, ax, _series_alt("Loss against epoch, log scale", series, ""), caption(
+        return _finish(fig, ax, _series_alt("Loss against epoch, log scale", series, ""), _caption(
             "Faint line: the loss of each training batch; markers: the mean training loss of each epoch and "
-            "the loss on the validation images after it. One training run per device.",
-            [digits(d) for d in devices()]))
+            "the loss on the validation images after it. One training run per device; dashed lines with hollow "
+            "markers: archived.", found))
 
 
 def accuracy_chart() -> Chart:
@@ -227,16 +256,19 @@ def accuracy_chart() -> Chart:
     series = []
     with plt.rc_context(_PNG_RC):
         fig, ax = _png_figure()
-        for i, d in enumerate(devices()):
-            res = digits(d)
-            r = res.data
+        found = digits_sources()
+        for i, s in enumerate(found):
+            r = s.result.data
+            label = chart_text(s.label)
             epochs = [h["epoch"] for h in r["history"]]
             ys = [100 * h["val_accuracy"] for h in r["history"]]
-            ax.plot(epochs, ys, color=COLORS[i], marker=MARKERS[i], linestyle=DASHES[i],
-                    label=f"validation accuracy ({_label(res)})")
+            k = i % len(COLORS)
+            ax.plot(epochs, ys, color=COLORS[k], marker=MARKERS[k], linestyle="--" if s.archived else DASHES[k],
+                    markerfacecolor="none" if s.archived else None, label=f"validation accuracy ({label})")
             ax.plot([r["best_epoch"]], [100 * r["test_accuracy"]], linestyle="none", marker="*", markersize=14,
-                    color=COLORS[3 + i], label=f"test accuracy, epoch kept ({_label(res)})")
-            series.append((f"validation accuracy ({_label(res)})", epochs, ys))
+                    color=COLORS[(3 + i) % len(COLORS)], markerfacecolor="none" if s.archived else None,
+                    label=f"test accuracy, epoch kept ({label})")
+            series.append((f"validation accuracy ({label})", epochs, ys))
         ax.axhline(100 * TARGET_ACCURACY, color=_INK, linestyle=":", linewidth=1)
         ax.annotate(f"target {100 * TARGET_ACCURACY:.0f} %", xy=(1, 100 * TARGET_ACCURACY),
                     xytext=(0, -12), textcoords="offset points", fontsize=9)
@@ -245,26 +277,30 @@ def accuracy_chart() -> Chart:
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy (%)")
         ax.set_title("Accuracy on the digits")
-        tests = "; ".join(f"test accuracy {100 * digits(d).data['test_accuracy']:.1f} % at epoch "
-                          f"{digits(d).data['best_epoch']} ({_label(digits(d))})" for d in devices())
+        tests = "; ".join(f"test accuracy {100 * s.result.data['test_accuracy']:.1f} % at epoch "
+                          f"{s.result.data['best_epoch']} ({s.label})" for s in found)
         return _finish(fig, ax, _series_alt("Validation accuracy against epoch", series, "%") + " " + tests + ".",
-                       caption("Line: accuracy on the validation images after each epoch. Star: accuracy on the "
-                               "test images of the weights kept (the best validation epoch); dotted: the 97 % "
-                               "target.", [digits(d) for d in devices()]))
+                       _caption("Line: accuracy on the validation images after each epoch. Star: accuracy on the "
+                                "test images of the weights kept (the best validation epoch); dotted: the "
+                                f"{100 * TARGET_ACCURACY:.0f} % target. Dashed lines, hollow markers: archived.",
+                                found))
 
 
 # --- throughput and the standard speedups -----------------------------------------
 
-def _rate_lines(ax: Axes, results: Sequence[tuple[Result, Sequence[Measurement]]]) -> list:
-    """images/s (median, IQR band) against batch size, one line per device."""
+def _rate_lines(ax: Axes, results: Sequence[tuple[Source, Sequence[Measurement]]]) -> list:
+    """images/s (median, IQR band) against batch size, one line per source; archived ones dashed and hollow."""
     series = []
-    for i, (res, pts) in enumerate(results):
+    for i, (src, pts) in enumerate(results):
         xs = [m.shape[0] for m in pts]
         ys = [b / m.median for b, m in zip(xs, pts, strict=True)]
-        ax.plot(xs, ys, color=COLORS[i], marker=MARKERS[i], linestyle=DASHES[i], label=_label(res))
+        k = i % len(COLORS)
+        ax.plot(xs, ys, color=COLORS[k], marker=MARKERS[k], linestyle="--" if src.archived else DASHES[k],
+                markerfacecolor="none" if src.archived else None, label=chart_text(src.label))
         ax.fill_between(xs, [b / m.p75 for b, m in zip(xs, pts, strict=True)],
-                        [b / m.p25 for b, m in zip(xs, pts, strict=True)], color=COLORS[i], alpha=0.25, linewidth=0)
-        series.append((_label(res), xs, ys))
+                        [b / m.p25 for b, m in zip(xs, pts, strict=True)], color=COLORS[k],
+                        alpha=0.12 if src.archived else 0.25, linewidth=0)
+        series.append((src.label, xs, ys))
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     return series
@@ -274,7 +310,7 @@ def throughput_chart() -> Chart:
     """Training images/s against batch size, synthetic 3x64x64 images, with IQR bands."""
     with plt.rc_context(_PNG_RC):
         fig, ax = _png_figure()
-        series = _rate_lines(ax, [(throughput(d), throughput(d).data["sweep"].points) for d in devices()])
+        series = _rate_lines(ax, [(s, s.result.data["sweep"].points) for s in throughput_sources()])
         ax.set_xlabel("batch size (images per training step)")
         ax.set_ylabel("training images/s (log scale)")
         ax.set_title("Training throughput against batch size, 3x64x64 images")
@@ -283,35 +319,36 @@ def throughput_chart() -> Chart:
 
 
 def throughput_caption() -> str:
-    rs = [throughput(d) for d in devices()]
-    runs = "; ".join(f"{_label(r)}: {min(m.runs for m in r.data['sweep'].points)} or more runs per point"
-                     for r in rs if r.data["sweep"].points)
-    stops = " ".join(f"{_label(r)}: {r.data['sweep'].stopped}." for r in rs if r.data["sweep"].stopped)
-    return caption(f"One training step (forward, loss, backward, AdamW update) of the same CNN widened to "
-                   f"3x64x64 inputs, on one synthetic batch already in device memory. Line: median; band: "
-                   f"IQR ({runs}). {stops}", rs)
+    found = throughput_sources()
+    runs = "; ".join(f"{s.label}: {min(m.runs for m in s.result.data['sweep'].points)} or more runs per point"
+                     for s in found if s.result.data["sweep"].points)
+    stops = " ".join(f"{s.label}: {s.result.data['sweep'].stopped}." for s in found if s.result.data["sweep"].stopped)
+    return _caption(f"One training step (forward, loss, backward, AdamW update) of the same CNN widened to "
+                    f"3x64x64 inputs, on one synthetic batch already in device memory. Line: median; band: "
+                    f"IQR ({runs}). Dashed lines, hollow markers: archived. {stops}", found)
 
 
 def speedup_table() -> str:
-    rows, notes, runs, batches = [], [], [], []
-    for d in devices():
-        res = throughput(d)
+    rows, notes, runs, batches, marks = [], [], [], [], []
+    found = sources(training_throughput, hosts=True)
+    for s in found:
+        res = s.result
         sp = res.data["speedups"]
         base = sp["plain fp32"].median
         batch = res.data["speedup_batch"]
         for name, m in sp.items():
-            rows.append((_label(res), name, _median_iqr(m), rate(batch / m.median), f"{base / m.median:.2f}x"))
+            rows.append((s.label, name, _median_iqr(m), rate(batch / m.median), f"{base / m.median:.2f}x"))
+            marks.append(s.origin)
             runs.append(m.runs)
-        for name, why in res.data["skipped"].items():
-            rows.append((_label(res), name, "not measured", "", "see the note"))
-            where = "the CPU" if d == "cpu" else f"the {d.upper()} device"
-            notes.append(note(f"{name} on {where}", why.rstrip(".") + "."))
-        batches.append(f"{_label(res)}: batch {batch}")
+        for name, why in (res.data["skipped"].items() if not s.archived else ()):
+            # Not a row: a reader should not meet a "not measured" cell. The note says why.
+            notes.append(note(f"{name} on {s.label}", why.rstrip(".") + "."))
+        batches.append(f"{s.label}: batch {batch}")
     out = html_table(["Device", "Variant", "Step time: median (IQR)", "Images/s", "Speedup over plain"],
-                     rows, align="llrrr")
-    out += caption(f"One training step on synthetic 3x64x64 images ({'; '.join(batches)}), each variant alone "
-                   f"against the plain fp32 step; speedup = plain median / variant median; {min(runs)} or more "
-                   "timed runs per variant.", [throughput(d) for d in devices()])
+                     rows, align="llrrr", row_sources=marks)
+    out += _caption(f"One training step on synthetic 3x64x64 images ({'; '.join(batches)}), each variant alone "
+                    f"against the plain fp32 step of the same device and source; speedup = plain median / variant "
+                    f"median; {min(runs or [0])} or more timed runs per variant.", found)
     return out + "".join(notes)
 
 
@@ -319,50 +356,52 @@ def speedup_table() -> str:
 
 def storing_table() -> str:
     rows = []
-    for d in devices():
-        res = digits(d)
-        r = res.data
+    found = digits_sources()
+    for s in found:
+        r = s.result.data
         same = "/".join("yes" if r[k] else "NO" for k in ("reloaded_identical", "exported_identical"))
-        rows.append((_label(res), f"{r['checkpoint_bytes'] / 1e3:.0f} kB", f"{r['exported_bytes'] / 1e3:.0f} kB",
+        rows.append((s.label, f"{r['checkpoint_bytes'] / 1e3:.0f} kB", f"{r['exported_bytes'] / 1e3:.0f} kB",
                      same, f"{r['max_logit_difference']:.3g}"))
     return html_table(["Trained on", "Checkpoint (.pt)", "Exported (.pt2)", "Same predictions: reloaded/exported",
-                       "Largest logit difference"], rows, align="lrrrr")
+                       "Largest logit difference"], rows, align="lrrrr", row_sources=[s.origin for s in found])
 
 
 def deploy_chart() -> Chart:
     """Inference images/s of the exported model against batch size, one line per device."""
     with plt.rc_context(_PNG_RC):
         fig, ax = _png_figure()
-        series = _rate_lines(ax, [(digits(d), digits(d).data["deploy"].points) for d in devices()])
+        found = digits_sources()
+        series = _rate_lines(ax, [(s, s.result.data["deploy"].points) for s in found])
         ax.set_xlabel("batch size (images per call)")
         ax.set_ylabel("inference images/s (log scale)")
         ax.set_title("The exported digits CNN: one image at a time against batches")
-        rs = [digits(d) for d in devices()]
-        runs = "; ".join(f"{_label(r)}: {min(m.runs for m in r.data['deploy'].points)} or more runs per point"
-                         for r in rs if r.data["deploy"].points)
+        runs = "; ".join(f"{s.label}: {min(m.runs for m in s.result.data['deploy'].points)} or more runs per point"
+                         for s in found if s.result.data["deploy"].points)
         return _finish(fig, ax, _series_alt("Inference images per second against batch size", series, "images/s"),
-                       caption(f"Exported program (torch.export), batches of test images already in device "
-                               f"memory. Line: median; band: IQR ({runs}).", rs))
+                       _caption(f"Exported program (torch.export), batches of test images already in device "
+                                f"memory. Line: median; band: IQR ({runs}). Dashed lines, hollow markers: "
+                                "archived.", found))
 
 
 def deploy_table() -> str:
-    rows = []
-    for d in devices():
-        res = digits(d)
-        pts = res.data["deploy"].points
+    rows, marks = [], []
+    found = digits_sources()
+    for s in found:
+        pts = s.result.data["deploy"].points
         if not pts:
             continue
         one, best = pts[0], max(pts, key=lambda m: m.shape[0] / m.median)
-        rows.append((_label(res), _median_iqr(one), rate(1 / one.median),
+        marks.append(s.origin)
+        rows.append((s.label, _median_iqr(one), rate(1 / one.median),
                      f"{rate(best.shape[0] / best.median)} (batch {best.shape[0]})",
                      f"{best.shape[0] / best.median * one.median:.0f}x"))
     out = html_table(["Device", "Batch-1 latency: median (IQR)", "Images/s at batch 1", "Images/s, best batch",
-                      "Gain"], rows, align="lrrrr")
-    stops = " ".join(f"{_label(digits(d))}: {digits(d).data['deploy'].stopped}."
-                     for d in devices() if digits(d).data["deploy"].stopped)
-    out += caption("Inference of the exported program (torch.export, reloaded from its .pt2 file) under "
-                   "torch.inference_mode, on batches of test images already in device memory; at least "
-                   f"{current_profile().min_runs} timed runs per point. {stops}", [digits(d) for d in devices()])
+                      "Gain"], rows, align="lrrrr", row_sources=marks)
+    stops = " ".join(f"{s.label}: {s.result.data['deploy'].stopped}."
+                     for s in found if s.result.data["deploy"].stopped)
+    out += _caption("Inference of the exported program (torch.export, reloaded from its .pt2 file) under "
+                    "torch.inference_mode, on batches of test images already in device memory; at least "
+                    f"{current_profile().min_runs} timed runs per point. {stops}", found)
     return out
 
 
