@@ -173,6 +173,70 @@ def test_a_corrupt_cache_entry_is_measured_again_and_logged_at_info(
     json.loads(entry.read_text())  # replaced by a good entry
 
 
+@pytest.mark.parametrize("fault", ["impossible-times", "empty-data", "renamed-key", "no-shape"])
+def test_a_reused_entry_is_checked_like_a_new_one(fault: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A cache entry whose figures beat the hardware, or whose data lost its shape, is measured again."""
+    caplog.set_level(logging.INFO, logger="mkdocs.plugins.gpucnn")
+    first = run(counted, size=4)
+    entry = cache_dir() / f"counted-{first.key}.json"
+    doc = json.loads(entry.read_text())
+    point = doc["data"]["sum"]["__measurement__"]
+    if fault == "impossible-times":
+        point["times_s"] = [1e-12] * len(point["times_s"])  # 2-core CPU at 10^12 calls per second
+    elif fault == "empty-data":
+        doc["data"] = {}
+    elif fault == "renamed-key":
+        doc["data"]["total"] = doc["data"].pop("sum")
+    else:
+        point["shape"] = []
+    entry.write_text(json.dumps(doc))
+    next_build()
+    again = run(counted, size=4)
+    assert len(CALLS) == 2 and not again.reused
+    assert again.data["sum"].median > 1e-9
+    [line] = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert entry.name in line and "measuring again" in line
+    expected = {"impossible-times": "resolution", "empty-data": "data.sum: missing",
+                "renamed-key": "data.sum: missing", "no-shape": "data.sum.shape: expected at least 1 item"}[fault]
+    assert expected in line
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert json.loads(entry.read_text())["data"]["sum"]["__measurement__"]["times_s"][0] > 1e-9  # healed
+
+
+def test_a_reused_figure_beyond_the_peak_is_measured_again(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mkdocs.plugins.gpucnn")
+    first = run(counted, size=4)
+    entry = cache_dir() / f"counted-{first.key}.json"
+    doc = json.loads(entry.read_text())
+    point = doc["data"]["sum"]["__measurement__"]
+    point["flops"], point["peak_flops"] = 1e12, 1e9  # 1000x a 1 GFLOP/s peak
+    entry.write_text(json.dumps(doc))
+    next_build()
+    assert not run(counted, size=4).reused
+    assert "exceeds" in caplog.text and entry.name in caplog.text
+
+
+def test_a_new_result_that_does_not_fit_its_data_class_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    @dataclass(frozen=True)
+    class Other:
+        total: Measurement
+
+    monkeypatch.setitem(SPECS, "counted", Spec(__name__, 1, Other))
+    with pytest.raises(results.RecordError, match=r"counted\(size=4\) returned data that does not fit Other.*"
+                                                   r"data\.total: missing"):
+        run(counted, size=4)
+
+
+def test_a_result_records_its_experiment_version_and_code_hash() -> None:
+    from gpucnn import codehash
+
+    r = run(counted, size=4).to_dict()
+    assert r["version"] == 1
+    assert r["code_hash"] == codehash.code_hash((ROOT / "tests" / "test_results.py").read_text(), "counted",
+                                                (ROOT / "gpucnn" / "bench.py").read_text())
+    assert results.results_document([run(counted, size=4)])["schema"] == "gpucnn-results/2"
+
+
 def test_an_entry_under_the_wrong_key_is_not_shown_as_fresh(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="mkdocs.plugins.gpucnn")
     first = run(counted, size=4)
