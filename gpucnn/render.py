@@ -14,6 +14,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import matplotlib
 
@@ -22,6 +23,7 @@ import matplotlib.pyplot as plt
 
 from gpucnn.bench import Measurement, Sweep
 from gpucnn.hardware import HardwareReport, format_bytes
+from gpucnn.profiling import stored_layer_rows, stored_op_rows
 from gpucnn.results import Result
 from gpucnn.sources import Source, one_line
 
@@ -412,18 +414,41 @@ def code_cell(text: object) -> str:
     return f"<code>{one_line(text)}</code>"
 
 
-def profile_cells(rows: Sequence[dict], device: str) -> tuple[list[str], list[list[str]]]:
+def profile_cells(rows: Sequence[Any], device: str) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of a profiler top-ops table. Device columns only where the profiler times the device:
-    on MPS it records CPU-side events only, so a device column would be all zeros."""
-    timed_device = device not in ("cpu", "mps") and any(row.get("self_device_s") for row in rows)
+    on MPS it records CPU-side events only, so a device column would be all zeros. Rows archived before
+    ``gpucnn.profiling`` lose their kernel rows and device shares (``stored_op_rows``)."""
+    rows = stored_op_rows(rows)
+    timed_device = device not in ("cpu", "mps") and any(row["self_device_s"] for row in rows)
+    shares = timed_device and all(row["self_device_pct"] is not None for row in rows)
     headers = ["Op", "Calls per step", "Self CPU time per step", "Share of CPU time"]
     if timed_device:
-        headers += [f"Self {device.upper()} time per step", f"Share of {device.upper()} time"]
+        headers += [f"Self {device.upper()} time per step"] + ([f"Share of {device.upper()} time"] if shares else [])
     cells = []
     for row in rows:
         c = [code_cell(row["op"]), fmt(row["calls"]), fmt_time(row["self_cpu_s"]), f"{fmt(row['self_cpu_pct'], 2)} %"]
         if timed_device:
-            c += [fmt_time(row["self_device_s"]), f"{fmt(row['self_device_pct'], 2)} %"]
+            c += [fmt_time(row["self_device_s"])] + ([f"{fmt(row['self_device_pct'], 2)} %"] if shares else [])
+        cells.append(c)
+    return headers, cells
+
+
+def layer_cells(rows: Sequence[Any], device: str) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of a per-layer profile table: host time, and the device time of each layer's
+    kernels where the profile has it (one row per layer, also for records made before it had)."""
+    rows = stored_layer_rows(rows)
+    timed = device not in ("cpu", "mps") and any(r["device_total_s"] for r in rows)
+    key = "device_total_s" if timed else "cpu_total_s"
+    total = sum(r[key] or 0.0 for r in rows) or 1.0
+    headers = ["Layer (forward)", "Host (CPU) time per step"]
+    headers += [f"{device.upper()} kernel time per step", "Share of forward (kernel time)"] if timed else [
+        "Share of forward"]
+    cells = []
+    for r in rows:
+        c = [code_cell(r["layer"]), fmt_time(r["cpu_total_s"])]
+        if timed:
+            c.append(fmt_time(r["device_total_s"] or 0.0))
+        c.append(f"{fmt(100 * (r[key] or 0.0) / total, 2)} %")
         cells.append(c)
     return headers, cells
 

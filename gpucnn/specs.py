@@ -149,6 +149,7 @@ class ConvChannelSweepData:
 class LayerTime:
     layer: str
     cpu_total_s: float
+    device_total_s: float | None = None  # the layer's kernels, on an accelerator (gpucnn.profiling.layer_rows)
 
 
 @dataclass(frozen=True)

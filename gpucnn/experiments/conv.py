@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpucnn.bench import Measurement, measure, sweep
-from gpucnn.experiments.nn import batch_sizes, profile_rows, profiler
+from gpucnn.experiments.nn import batch_sizes, profiler
 from gpucnn.profile import current_profile
+from gpucnn.profiling import layer_rows, op_rows
 from gpucnn.results import experiment
 
 # Hand-made 3x3 filters, the kind a CNN's first layer learns.
@@ -149,9 +150,11 @@ class SmallCNN(nn.Module):
 def cnn_profile(device: str, batch: int | None = None, steps: int = 3) -> dict[str, Any]:
     """``torch.profiler`` view of a small CNN's training step (forward, backward, SGD update).
 
-    Returns plain rows: the top ops by self time, and the forward time of
-    each labelled layer (CPU wall time of the label's span). Profiler times
-    include its own overhead: they rank ops, they are not benchmark figures.
+    Returns plain rows: the top operators by self time (device time on an
+    accelerator), and for each labelled layer's forward pass its host time and,
+    on an accelerator, the device time of its kernels (``gpucnn.profiling``).
+    Profiler times include its own overhead: they rank ops, they are not
+    benchmark figures.
     """
     if batch is None:
         batch = 64 if current_profile().name == "full" else 16
@@ -174,11 +177,7 @@ def cnn_profile(device: str, batch: int | None = None, steps: int = 3) -> dict[s
             step()
         if device != "cpu":
             torch.accelerator.synchronize()
-    ops = [r for r in profile_rows(prof, steps, top=40, device=device) if not r["op"].startswith("layer ")][:10]
-    layers = [
-        {"layer": e.key.removeprefix("layer "), "cpu_total_s": e.cpu_time_total * 1e-6 / steps}
-        for e in prof.key_averages() if e.key.startswith("layer ")
-    ]
-    order = list(model.layers)
-    layers.sort(key=lambda r: order.index(r["layer"]))
+    events = prof.key_averages()
+    ops = op_rows(events, steps, top=10, device=device, skip_prefix="layer ")
+    layers = layer_rows(events, steps, "layer ", list(model.layers), device)
     return {"ops": ops, "layers": layers, "batch": batch, "steps": steps}

@@ -14,6 +14,7 @@ from torch import nn
 
 from gpucnn.bench import Measurement, measure, sweep
 from gpucnn.profile import current_profile
+from gpucnn.profiling import op_rows
 from gpucnn.results import experiment
 
 # The MLP the page times: a digit-sized input (28x28 = 784), two hidden layers.
@@ -140,42 +141,10 @@ def mlp_batch_sweep(device: str) -> dict[str, Any]:
     return {"sweep": result, "widths": list(MLP_WIDTHS)}
 
 
-def profile_rows(prof: Any, steps: int, top: int, device: str) -> list[dict[str, Any]]:
-    """The ``top`` ops by self CPU time of a finished ``torch.profiler`` run, per step.
-
-    Each row: op name, calls per step, self CPU time per step (s), its share of
-    all self CPU time, and self device time per step (s) on an accelerator.
-    """
-    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0 or _device_time(e) > 0]
-    total_cpu = sum(e.self_cpu_time_total for e in events) or 1.0
-    total_dev = sum(_device_time(e) for e in events) or 1.0
-    key = (lambda e: _device_time(e)) if device != "cpu" else (lambda e: e.self_cpu_time_total)
-    rows = []
-    for e in sorted(events, key=key, reverse=True)[:top]:
-        rows.append({
-            "op": short_op_name(e.key), "calls": e.count / steps,
-            "self_cpu_s": e.self_cpu_time_total * 1e-6 / steps,
-            "self_cpu_pct": 100.0 * e.self_cpu_time_total / total_cpu,
-            "self_device_s": _device_time(e) * 1e-6 / steps if device != "cpu" else None,
-            "self_device_pct": 100.0 * _device_time(e) / total_dev if device != "cpu" else None,
-        })
-    return rows
-
-
-def short_op_name(name: str, limit: int = 80) -> str:
-    """An op name fit for a table cell: CUDA kernel names are C++ template signatures hundreds of
-    characters long (``void at::native::elementwise_kernel<128, 4, ...>(...)``); keep their head."""
-    name = " ".join(name.split()).replace("`", "'").replace("|", "/")
-    return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
-def _device_time(event: Any) -> float:
-    """Self time on the accelerator in µs (the attribute's name changed across torch versions)."""
-    for name in ("self_device_time_total", "self_cuda_time_total"):
-        value = getattr(event, name, None)
-        if value is not None:
-            return float(value)
-    return 0.0
+def profile_rows(prof: Any, steps: int, top: int, device: str, skip_prefix: str | None = None) -> list[dict[str, Any]]:
+    """The ``top`` operators of a finished ``torch.profiler`` run, per step (see ``gpucnn.profiling.op_rows``:
+    kernels and labels are not rows, so no kernel is counted twice)."""
+    return op_rows(prof.key_averages(), steps, top, device, skip_prefix)
 
 
 def profiler(device: str) -> Any:

@@ -18,10 +18,10 @@ from gpucnn.experiments.conv import (
 from gpucnn.render import (
     Series,
     caption,
-    code_cell,
     figure_html,
     fmt,
     fmt_time,
+    layer_cells,
     line_chart,
     origin_style,
     profile_cells,
@@ -178,15 +178,15 @@ def profile_tables() -> str:
     found = sources(cnn_profile)
     for src in found:
         r = src.result
-        layers = r.data["layers"]
-        total = sum(x["cpu_total_s"] for x in layers) or 1.0
-        out += table(["Layer (forward)", "CPU time per step", "Share of forward"],
-                     [(code_cell(x["layer"]), fmt_time(x["cpu_total_s"]), f"{fmt(100 * x['cpu_total_s'] / total, 2)} %")
-                      for x in layers])
+        headers, rows = layer_cells(r.data["layers"], src.device)
+        out += table(headers, rows, align="l" + "r" * (len(headers) - 1))
+        on_gpu = (" Host time is the time to launch the layer's kernels; kernel time is the time they ran on the "
+                  "device." if len(headers) == 4 else
+                  " On a GPU, host time is the time to launch the layer's kernels, not to run them"
+                  + ("; this record has no kernel times." if src.device not in ("cpu", "mps") else "."))
         out += caption(f"{src.label}: the forward pass of each layer of the small CNN (batch {r.data['batch']}), "
-                       f"mean of {r.data['steps']} profiled training steps, from torch.profiler labels. On a GPU "
-                       "this is the time to launch the layer's kernels, not to run them.", _live([src]),
-                       sources_caption([src]))
+                       f"mean of {r.data['steps']} profiled training steps, from torch.profiler labels.{on_gpu}",
+                       _live([src]), sources_caption([src]))
         headers, rows = profile_cells(r.data["ops"], src.device)
         out += "\n" + table(headers, rows, align="l" + "r" * (len(headers) - 1))
         out += caption(f"{src.label}: the top ops of a whole training step (forward, backward, SGD update) by self "
