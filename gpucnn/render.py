@@ -322,6 +322,8 @@ def hardware_table(hw: HardwareReport) -> str:
         ("Last-level cache", format_bytes(cpu.llc_bytes)),
         ("RAM", format_bytes(cpu.ram_bytes)),
         ("CPU peak FP32", f"{fmt(cpu.peak_fp32.value / 1e9)} GFLOP/s ({cpu.peak_fp32.source})" if cpu.peak_fp32 else cpu.peak_note),
+        *([("CPU peak bf16", f"{fmt(cpu.peak_bf16.value / 1e9)} GFLOP/s ({cpu.peak_bf16.source})")]
+          if cpu.peak_bf16 else []),
         ("OS / Python", f"{hw.os} / {hw.python}"),
         ("torch / BLAS", f"{hw.torch} / {hw.blas}"),
     ]
