@@ -32,3 +32,9 @@ def matmul_at(result: Result, n: int | None = None) -> Measurement | None:
         return next((m for m in points if m.shape[0] == n), None)
     below = [m for m in points if m.shape[0] <= HEADLINE_MATMUL_N]
     return below[-1] if below else None
+
+
+def training_point(result: Result) -> Measurement | None:
+    """The training-step sweep's largest batch: the images/s a device reaches when it is given enough work."""
+    pts = result.data["sweep"].points
+    return pts[-1] if pts else None

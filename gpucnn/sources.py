@@ -22,24 +22,20 @@ The rules (also on the Reproduce page):
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import inspect
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from gpucnn.archive import Record, records
+from gpucnn.archive import Record, records, status_flags
 from gpucnn.hardware import HardwareReport, detect
 from gpucnn.results import Result, run
 
 LIVE = "live"
 MAX_ACCELERATORS = 3
-# A record older than this (before the build date) is drawn, marked as older.
-OLDER_AFTER_DAYS = 365
 
 _VENDOR_WORDS = {"NVIDIA", "AMD", "INTEL", "GEFORCE", "RADEON", "TESLA", "INSTINCT", "APPLE", "QUADRO"}
 
@@ -63,14 +59,6 @@ def short_model(name: str) -> str:
     return first[:24]
 
 
-def build_date() -> _dt.date:
-    """The build's date: ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else today (UTC)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if epoch.isdigit():
-        return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).date()
-    return _dt.datetime.now(_dt.timezone.utc).date()
-
-
 @dataclass(frozen=True)
 class Source:
     """One device's result of one experiment, from this build or from one archived record."""
@@ -78,7 +66,7 @@ class Source:
     device: str  # the torch device type it ran on: cpu, cuda, mps, xpu
     result: Result
     record: Record | None = None  # None: measured (or reused from the cache) in this build
-    status: str = LIVE  # live, ok, code-changed or older
+    flags: frozenset[str] = frozenset()  # of an archived result: code-changed, older (see archive.status_flags)
 
     @property
     def archived(self) -> bool:
@@ -119,9 +107,9 @@ class Source:
         host = f"{short_model(self.hardware.accelerator.name)} host CPU" if self.is_cpu and self.hardware.accelerator \
             else self.model
         notes = ["archived"]
-        if self.status == "code-changed":
+        if "code-changed" in self.flags:
             notes.append("code changed since recording")
-        elif self.status == "older":
+        if "older" in self.flags:
             notes.append(f"older: {self.result.date}, torch {self.result.torch.split('+')[0]}")
         return f"{host} ({', '.join(notes)})"
 
@@ -147,21 +135,20 @@ class Source:
         return f"{self.label}: {self.provenance}{where}"
 
 
-def _status(record: Record, result: Result) -> str | None:
-    """ok, code-changed, older, or None when the result may not be drawn (superseded)."""
-    from gpucnn import archive
-
-    status = archive.status(record, result) if hasattr(archive, "status") else "ok"
-    if status == "superseded":
-        return None
-    if status == "ok" and (build_date() - _dt.date.fromisoformat(record.generated_at[:10])).days > OLDER_AFTER_DAYS:
-        return "older"
-    return status
+def _flags(record: Record, result: Result) -> frozenset[str] | None:
+    """The result's flags (code-changed, older), or None when it may not be drawn (superseded)."""
+    flags = status_flags(record, result)
+    return None if "superseded" in flags else flags
 
 
 @lru_cache(maxsize=1)
 def _archive() -> tuple[Record, ...]:
     return tuple(records())
+
+
+def records_in_archive() -> list[Record]:
+    """Every record in the archive, read once per build."""
+    return list(_archive())
 
 
 def reset() -> None:
@@ -174,13 +161,13 @@ def _live_accelerator_models() -> set[str]:
     return {short_model(acc.name)} if acc else set()
 
 
-def archived_accelerators(fn: Callable[..., Any], **params: Any) -> list[tuple[Record, Result, str]]:
+def archived_accelerators(fn: Callable[..., Any], **params: Any) -> list[tuple[Record, Result, frozenset[str]]]:
     """(record, accelerator result, status) for each accelerator model this build did not measure.
 
     The newest drawable record of each model; at most ``MAX_ACCELERATORS`` in all, live ones included.
     """
     live = _live_accelerator_models()
-    chosen: dict[str, tuple[Record, Result, str]] = {}
+    chosen: dict[str, tuple[Record, Result, frozenset[str]]] = {}
     for record in sorted(_archive(), key=lambda r: r.generated_at, reverse=True):
         acc = record.hardware.accelerator
         if acc is None:
@@ -191,9 +178,9 @@ def archived_accelerators(fn: Callable[..., Any], **params: Any) -> list[tuple[R
         result = find(record, fn, device=acc.device_type, **params)
         if result is None:
             continue
-        status = _status(record, result)
-        if status is not None:
-            chosen[model] = (record, result, status)
+        flags = _flags(record, result)
+        if flags is not None:
+            chosen[model] = (record, result, flags)
     return list(chosen.values())[: max(0, MAX_ACCELERATORS - len(live))]
 
 
@@ -219,12 +206,12 @@ def sources(fn: Callable[..., Any], *, hosts: bool = False, cpu: bool = True, **
     own record's CPU result, for comparisons within that record.
     """
     out = [Source(d, run(fn, device=d, **params)) for d in detect().devices if cpu or d != "cpu"]
-    for record, result, status in archived_accelerators(fn, **params):
-        out.append(Source(result.params["device"], result, record, status))
+    for record, result, flags in archived_accelerators(fn, **params):
+        out.append(Source(result.params["device"], result, record, flags))
         if hosts:
             host = find(record, fn, device="cpu", **params)
-            if host is not None:
-                out.append(Source("cpu", host, record, status))
+            if host is not None and _flags(record, host) is not None:
+                out.append(Source("cpu", host, record, _flags(record, host)))
     return out
 
 
@@ -233,7 +220,9 @@ def sibling(src: Source, fn: Callable[..., Any], **params: Any) -> Source | None
     if src.record is None:
         return Source(src.device, run(fn, device=src.device, **params))
     result = find(src.record, fn, device=src.device, **params)
-    return Source(src.device, result, src.record, src.status) if result is not None else None
+    if result is None or _flags(src.record, result) is None:
+        return None
+    return Source(src.device, result, src.record, _flags(src.record, result))
 
 
 def accelerators(fn: Callable[..., Any], **params: Any) -> list[Source]:

@@ -126,9 +126,9 @@ def split_chart() -> str:
         for j, key in enumerate(("forward", "train")):
             m: Measurement = r.data[key]
             y = i * 2.8 + j
-            # Archived bars: hatched with dots and a dashed edge, so they never pass for this build's.
+            # Archived bars: cross-hatched with a dashed edge, so they never pass for this build's.
             ax.barh(y, m.median * 1e3, xerr=[[(m.median - m.p25) * 1e3], [(m.p75 - m.median) * 1e3]],
-                    color=COLORS[j], hatch=["", "//"][j] + ("..." if src.archived else ""), edgecolor="#010203",
+                    color=COLORS[j], hatch=["", "//"][j] + ("xx" if src.archived else ""), edgecolor="#010203",
                     ecolor="#010203", linewidth=0.8 if src.archived else 0.5, capsize=3,
                     linestyle="--" if src.archived else "-", gid=f"gpucnn-series-{2 * i + j}",
                     label=["forward only", "forward + backward"][j] if i == 0 else None)
@@ -149,7 +149,7 @@ def split_chart() -> str:
     return figure_html(
         fig, title=f"MLP forward against forward+backward time, batch {batch}", desc=desc,
         caption_text=f"Bars: median; whiskers: interquartile range ({runs} each). The forward is timed with "
-                     "autograd recording, as in training. fp32, TF32 off. Dotted, dashed-edged bars: archived.",
+                     "autograd recording, as in training. fp32, TF32 off. Cross-hatched, dashed-edged bars: archived.",
         results=_live(found), sources=[s.origin for s in found for _ in range(2)],
         caption_html=sources_caption(found)) + no_gpu_note(found, "GPU bars of this chart")
 

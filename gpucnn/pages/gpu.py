@@ -53,8 +53,8 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
     columns = [("CPU (this build)", "live", cpu_col)]
     if hw.accelerator or not archived:
         columns.append(("GPU (this build)", "live", _accelerator_column(hw.accelerator)))
-    for record, result, status in archived:
-        src = Source(result.params["device"], result, record, status)
+    for record, result, flags in archived:
+        src = Source(result.params["device"], result, record, flags)
         columns.append((src.label, src.origin, _accelerator_column(src.hardware.accelerator)))
     names = ["Device", "Cores / streaming multiprocessors", "Clock", "Memory", "Last-level cache",
              "Peak FP32", "Peak memory bandwidth"]

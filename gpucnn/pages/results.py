@@ -1,170 +1,150 @@
-"""Page "Results across hardware": this build's headline figures beside the archive.
+"""Page "Results across hardware": this build's headline figures beside every archived record.
 
-Every row says where its numbers come from: "measured in this build", or
-"recorded on <hardware>, <date>" for a record from ``results/``. An archived
-record is never shown as this build's.
+Every row says where its numbers come from, with a ``data-source`` marker:
+this build's rows are "measured in this build"; an archived row is labelled
+with its machine, torch version, commit and date, and the archive file. An
+archived record is never shown as this build's. Unlike the other pages, this
+one lists every record, also those the other pages do not draw (a superseded
+experiment, or an older record of a model that a newer one replaces).
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
-from gpucnn.archive import Record, records
-from gpucnn.bench import Measurement
+from gpucnn.archive import Record, status_flags
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth
-from gpucnn.hardware import format_bytes
-from gpucnn.pages.common import accelerator, devices
+from gpucnn.figures import dram_point, matmul_at
+from gpucnn.hardware import detect, format_bytes
+from gpucnn.measurement import Measurement
 from gpucnn.render import (
     COLORS,
     caption,
+    chart_text,
     figure_html,
     fmt,
     fmt_time,
-    no_accelerator_note,
     provenance,
     style_context,
     table,
 )
 from gpucnn.results import Result, run
+from gpucnn.sources import Source, archived_accelerators, find, no_gpu_note, one_line, records_in_archive
 
-# The matmul size compared across machines: in both profiles' sweeps.
-MATMUL_N = 1024
-THIS_BUILD = "measured in this build"
+HEADLINE_EXPERIMENTS = (matmul_sweep, copy_bandwidth, small_op_latency)
 
 
 @dataclass(frozen=True)
 class Headline:
     """The three figures compared across machines, for one device of one source."""
 
-    source: str  # "measured in this build" or "recorded on <hardware>, <date>"
-    archived: bool
-    file: str | None  # the archive file, for archived rows
-    device: str
-    device_label: str
+    source: Source  # the matmul source, or the first of the three found
     matmul: Measurement | None
     copy: Measurement | None
     latency: Measurement | None
-    results: tuple[Result, ...]
-
-    @property
-    def torch(self) -> str:
-        return self.results[0].torch if self.results else "–"
-
-    @property
-    def profile(self) -> str:
-        return self.results[0].profile if self.results else "–"
+    found: tuple[Source, ...]
 
 
-def _matmul_point(r: Result | None) -> Measurement | None:
-    """The sweep's point at ``MATMUL_N``, else its largest (the row says which n)."""
-    if r is None or not r.data["sweep"].points:
-        return None
-    points = r.data["sweep"].points
-    return next((m for m in points if m.shape[0] == MATMUL_N), points[-1])
-
-
-def _copy_point(r: Result | None) -> Measurement | None:
-    """The largest buffer of the copy sweep: well beyond the caches, so DRAM bandwidth."""
-    return r.data["sweep"].points[-1] if r is not None and r.data["sweep"].points else None
-
-
-def _headline(source: str, file: str | None, device: str, found: list[Result | None]) -> Headline:
+def _headline(found: list[Source | None]) -> Headline | None:
     mm, cp, lat = found
-    present = tuple(r for r in found if r is not None)
-    label = present[0].hardware.device_label(device) if present else device
-    return Headline(source, file is not None, file, device, label, _matmul_point(mm), _copy_point(cp),
-                    lat.data["add_single"] if lat is not None else None, present)
+    present = tuple(s for s in found if s is not None)
+    if not present:
+        return None
+    return Headline(present[0], matmul_at(mm.result) if mm else None, dram_point(cp.result) if cp else None,
+                    lat.result.data["add_single"] if lat else None, present)
 
 
 def this_build() -> list[Headline]:
     """This build's figures, from the same runs that `gpucnn bench` makes."""
-    out = []
-    for d in devices():
-        found: list[Result | None] = [run(fn, device=d) for fn in (matmul_sweep, copy_bandwidth, small_op_latency)]
-        out.append(_headline(THIS_BUILD, None, d, found))
-    return out
+    rows = [_headline([Source(d, run(fn, device=d)) for fn in HEADLINE_EXPERIMENTS]) for d in detect().devices]
+    return [h for h in rows if h is not None]
+
+
+def _archived_source(record: Record, fn, device: str) -> Source | None:
+    result = find(record, fn, device=device)
+    if result is None:
+        return None
+    flags = status_flags(record, result)
+    return None if "superseded" in flags else Source(device, result, record, flags)
 
 
 def archived(record: Record) -> list[Headline]:
-    """One archived record's figures, one row per device it measured."""
-    out = []
-    for d in record.hardware.devices:
-        found = [record.find(fn.__name__, device=d) for fn in (matmul_sweep, copy_bandwidth, small_op_latency)]
-        present = [r for r in found if r is not None]
-        if present:
-            out.append(_headline(record.label(present), record.name, d, found))
-    return out
+    """One archived record's figures, one row per device it measured (superseded results left out)."""
+    rows = [_headline([_archived_source(record, fn, d) for fn in HEADLINE_EXPERIMENTS])
+            for d in record.hardware.devices]
+    return [h for h in rows if h is not None]
 
 
 def all_rows() -> tuple[list[Headline], list[Record]]:
-    recs = records()
+    recs = records_in_archive()
     return this_build() + [h for rec in recs for h in archived(rec)], recs
 
 
-def _runs(m: Measurement | None) -> str:
-    return f"{m.runs} runs" if m else "none"
+def _live(rows: list[Headline]) -> list[Result]:
+    return [s.result for h in rows for s in h.found if not s.archived]
 
 
 def comparison_table() -> str:
-    """This build's rows first, then the archive's, each labelled with its source."""
+    """This build's rows first, then every record's, each labelled with its source."""
     rows_, recs = all_rows()
     rows = []
     for h in rows_:
-        source = f"**{h.source}**" if not h.archived else f"{h.source} (`results/{h.file}`)"
+        s = h.source
+        where = f"{s.provenance} (results/{s.record.name})" if s.archived else f"**{s.provenance}**"
         mm, cp, lat = h.matmul, h.copy, h.latency
         rows.append((
-            source, h.device_label,
-            f"{fmt(mm.gflops)} (n={mm.shape[0]})" if mm else "not in this record",
-            f"{fmt(cp.gbps)} ({format_bytes(cp.shape[0])})" if cp else "not in this record",
-            fmt_time(lat.median) if lat else "not in this record",
-            h.torch, h.profile,
+            s.cell(), one_line(where),
+            f"{fmt(mm.gflops)} (n={mm.shape[0]})" if mm else "–",
+            f"{fmt(cp.gbps)} ({format_bytes(cp.shape[0])})" if cp else "–",
+            fmt_time(lat.median) if lat else "–",
+            one_line(s.result.profile),
         ))
-    out = table(["Source", "Device", "fp32 matmul GFLOP/s (size)", "Copy GB/s (largest buffer)",
-                 "Tiny add, one call + sync", "torch", "Profile"], rows, align="llrrrll")
-    own = [r for h in rows_ if not h.archived for r in h.results]
+    out = table(["Device", "Source", "fp32 matmul GFLOP/s (size)", "Copy GB/s (largest buffer)",
+                 "Tiny add, one call + sync", "Profile"], rows, align="llrrrl")
     note = ("Medians of each point's timed runs (matmul and copy: at least 5 runs; the add: hundreds). "
-            "GB = 10^9 bytes, read + written. Rows 'measured in this build': ")
-    out += caption(note, own)
+            "GB = 10^9 bytes, read + written. A dash: the record holds no compatible result for that figure. ")
+    out += caption(note, _live(rows_))
     if recs:
-        out += ('<p class="gpucnn-caption">Rows "recorded on ...": measured on another machine, on the date '
-                "shown, and read from the archive file named in the row; they were not measured in this "
-                "build, and their torch version and profile are those of that machine's build.</p>\n")
-    if accelerator() is None:
-        out += "\n" + no_accelerator_note("GPU rows of this build")
-    return out
+        out += ('<p class="gpucnn-caption">Archived rows: measured on another machine, on the date shown, and read '
+                "from the archive file named in the row; they were not measured in this build, and their torch "
+                "version and profile are those of that machine's build.</p>\n")
+    return out + no_gpu_note([h.source for h in rows_])
 
 
 def comparison_chart() -> str:
     """Horizontal bars: matmul GFLOP/s and copy GB/s per row, archived rows hatched."""
     rows_, _ = all_rows()
-    labels = [f"{h.device_label}\n" + (f"recorded {h.results[0].date}" if h.archived else "this build")
+    rows_ = [h for h in rows_ if h.matmul or h.copy]
+    labels = [chart_text(h.source.label) + (f"\n{h.source.result.date}" if h.source.archived else "")
               for h in rows_]
     panels = [("matmul", "fp32 matmul GFLOP/s", "gflops"), ("copy", "copy GB/s, largest buffer", "gbps")]
     with style_context():
         plt.rcParams["hatch.color"] = "#010203"  # drawn in the page's text colour, like the axes
         fig, axs = plt.subplots(1, 2, sharey=True, figsize=(8.0, 1.8 + 0.7 * len(rows_)))
         for ax, (attr, xlabel, unit) in zip(axs, panels, strict=True):
+            rates = []
             for i, h in enumerate(rows_):
                 m: Measurement | None = getattr(h, attr)
                 if m is None:
                     continue
                 work = (m.flops if unit == "gflops" else m.bytes_moved) / 1e9
                 value = work / m.median
+                rates.append(value)
                 err = [[value - work / m.p75], [work / m.p25 - value]]
-                ax.barh(i, value, xerr=err, capsize=3, color=COLORS[1] if h.archived else COLORS[0],
-                        hatch="//" if h.archived else "", edgecolor="#010203", linewidth=0.5)
+                archived_ = h.source.archived
+                ax.barh(i, value, xerr=err, capsize=3, color=COLORS[1] if archived_ else COLORS[0],
+                        hatch="//" if archived_ else "", edgecolor="#010203", linewidth=0.5,
+                        linestyle="--" if archived_ else "-")
                 ax.annotate(fmt(value), (work / m.p25, i), xytext=(4, 0), textcoords="offset points", va="center",
                             fontsize=8)
-            values = [getattr(h, attr) for h in rows_]
-            rates = [(m.flops if unit == "gflops" else m.bytes_moved) / m.median / 1e9 for m in values if m]
             # A GPU beside a CPU spans decades: log scale then; linear for similar machines.
             if rates and max(rates) > 10 * min(rates):
                 ax.set_xscale("log")
+                ax.set_xlim(min(rates) / 2, max(rates) * 8)
                 xlabel += " (log scale)"
             else:
                 ax.set_xlim(0, max(rates or [1]) * 1.3)
@@ -172,33 +152,60 @@ def comparison_chart() -> str:
             ax.grid(True, axis="x", which="major")
         axs[0].set_yticks(range(len(rows_)), labels, fontsize=8)
         axs[0].invert_yaxis()
-        fig.suptitle("This build beside the archive (plain: this build; hatched: recorded elsewhere)", fontsize=11)
+        fig.suptitle("This build beside the archive (plain: this build; hatched: archived)", fontsize=11)
     desc = "; ".join(
-        f"{h.device_label}, {h.source}: matmul {fmt(h.matmul.gflops) if h.matmul else 'none'} GFLOP/s, "
+        f"{h.source.label}: matmul {fmt(h.matmul.gflops) if h.matmul else 'none'} GFLOP/s, "
         f"copy {fmt(h.copy.gbps) if h.copy else 'none'} GB/s" for h in rows_)
-    own = [r for h in rows_ if not h.archived for r in h.results]
-    runs = "; ".join(f"{h.device_label}, {h.source}: matmul {_runs(h.matmul)}, copy {_runs(h.copy)}"
-                     for h in rows_)
     return figure_html(
         fig, title="Matmul GFLOP/s and copy GB/s, this build and archived machines", desc=desc,
-        caption_text=f"Bars: median; whiskers: IQR (p25 to p75) of the timed runs ({runs}). Hatched bars were "
-                     f"recorded on the machine and date their label names, not in this build. Plain bars:",
-        results=own)
+        caption_text="Bars: median; whiskers: IQR (p25 to p75) of the timed runs. Hatched bars were recorded on "
+                     "the machine and date their label names (the table above gives the file), not in this build. "
+                     "Plain bars:",
+        results=_live(rows_))
+
+
+def _record_status(record: Record) -> str:
+    """What the other pages do with a record: drawn, or why not (escaped)."""
+    flags = [status_flags(record, r) for r in record.results]
+    superseded = sorted({r.experiment for r, f in zip(record.results, flags, strict=True) if "superseded" in f})
+    changed = sorted({r.experiment for r, f in zip(record.results, flags, strict=True) if "code-changed" in f})
+    parts = []
+    acc = record.hardware.accelerator
+    drawn_by = {rec.name for fn in HEADLINE_EXPERIMENTS for rec, _, _ in archived_accelerators(fn)}
+    live = detect().accelerator
+    if acc is None:
+        parts.append("CPU-only record: listed here only")
+    elif live is not None and Source(acc.device_type, record.results[0], record).model == Source(
+            live.device_type, record.results[0]).model:
+        parts.append("same GPU model as this build: this build's live figures are drawn instead")
+    elif record.name in drawn_by:
+        parts.append("drawn on the other pages")
+    else:
+        parts.append("not drawn: a newer record of the same GPU model is")
+    if superseded:
+        parts.append("superseded (the experiment changed since): " + ", ".join(superseded))
+    if changed:
+        parts.append("drawn as 'code changed since recording': " + ", ".join(changed))
+    if any("older" in f for f in flags):
+        parts.append("older than a year: drawn, marked as older")
+    return one_line("; ".join(parts))
 
 
 def archive_summary() -> str:
-    """What the archive holds, or that it is empty."""
-    recs = records()
+    """Every record in the archive, with what the site does with it."""
+    recs = records_in_archive()
     if not recs:
         return ("The archive (`results/` in the repository) holds no records yet, so the table shows only "
                 "this build's figures. To add your machine's, follow [Reproduce](reproduce.md).\n")
-    rows = [(f"`results/{r.name}`", html.escape(r.label().removeprefix("recorded on ")), r.document["profile"],
-             r.document["torch"], r.document.get("commit") or "–", len(r.results)) for r in recs]
+    rows = [(f'<span data-source="{one_line("archived:" + r.name)}"><code>results/{one_line(r.name)}</code></span>',
+             one_line(r.label().removeprefix("recorded on ")), one_line(r.document["profile"]),
+             one_line(r.document["torch"]), one_line(r.document.get("commit") or "–"), len(r.results),
+             _record_status(r)) for r in recs]
     return (f"The archive holds {len(recs)} record(s):\n\n"
-            + table(["File", "Machine, date measured", "Profile", "torch", "Commit", "Experiments"], rows,
-                    align="llllll"))
+            + table(["File", "Machine, date measured", "Profile", "torch", "Commit", "Experiments", "On this site"],
+                    rows, align="lllllrl"))
 
 
 def this_build_sentence() -> str:
     """One sentence naming this build's machine, with provenance."""
-    return f"{provenance([r for h in this_build() for r in h.results])}\n"
+    return f"{provenance(_live(this_build()))}\n"

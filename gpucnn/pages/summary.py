@@ -9,8 +9,19 @@ from gpucnn.bench import Measurement
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth
-from gpucnn.figures import dram_point, matmul_at
-from gpucnn.render import caption, fmt, fmt_time, short_bytes, table
+from gpucnn.experiments.training import training_throughput
+from gpucnn.figures import dram_point, matmul_at, training_point
+from gpucnn.render import (
+    COLORS,
+    caption,
+    chart_text,
+    figure_html,
+    fmt,
+    fmt_time,
+    short_bytes,
+    style_context,
+    table,
+)
 from gpucnn.sources import Source, no_gpu_note, sibling, sources, sources_caption
 
 
@@ -92,3 +103,94 @@ def headline_table() -> str:
         f"figure; gpucnn knows no memory-bandwidth peak for CPUs. Compare a GPU only with the CPU of its own "
         f"source.", [x.result for x in shown if not x.archived], sources_caption(shown))
     return out + no_gpu_note(found, "GPU figures of this table")
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of the home chart: one quantity, in its own unit."""
+
+    title: str
+    unit: str
+    better: str  # "higher" or "lower"
+    fn: object  # the experiment
+    value: object  # Source -> (value, what was measured) or None
+
+
+def _matmul(s: Source) -> tuple[float, str] | None:
+    m = matmul_at(s.result)
+    return (m.gflops, f"n = {m.shape[0]}") if m and m.gflops else None
+
+
+def _copy(s: Source) -> tuple[float, str] | None:
+    m = dram_point(s.result)
+    return (m.gbps, f"{short_bytes(m.shape[0])} buffers") if m and m.gbps else None
+
+
+def _train(s: Source) -> tuple[float, str] | None:
+    m = training_point(s.result)
+    return (m.shape[0] / m.median, f"batch {m.shape[0]}") if m else None
+
+
+def _tiny(s: Source) -> tuple[float, str] | None:
+    m = s.result.data["add_single"]
+    return (m.median * 1e6, "1-element add + sync")
+
+
+PANELS = (
+    Panel("Matrix multiply (fp32)", "GFLOP/s", "higher", matmul_sweep, _matmul),
+    Panel("Memory copy", "GB/s (read + written)", "higher", copy_bandwidth, _copy),
+    Panel("Training step (CNN, 3x64x64)", "images/s", "higher", training_throughput, _train),
+    Panel("One tiny op", "µs per call", "lower", small_op_latency, _tiny),
+)
+
+
+def home_chart() -> str:
+    """Four panels, each in its own unit: this build's CPU beside each GPU, each archived GPU beside its host CPU."""
+    columns = []  # per panel: [(source, value, what)]
+    for panel in PANELS:
+        bars = []
+        for src in sources(panel.fn, hosts=True):
+            got = panel.value(src)
+            if got is not None:
+                bars.append((src, *got))
+        columns.append(bars)
+    origins = list(dict.fromkeys(src.origin for bars in columns for src, _, _ in bars))
+    height = 1.2 + 0.36 * max(len(b) for b in columns) * 2
+    with style_context():
+        import matplotlib.pyplot as plt
+
+        plt.rcParams["hatch.color"] = "#010203"
+        fig, axes = plt.subplots(2, 2, figsize=(9.0, height))
+        gids = []
+        for ax, panel, bars in zip(axes.flat, PANELS, columns, strict=True):
+            for i, (src, value, what) in enumerate(bars):
+                k = origins.index(src.origin) % len(COLORS)
+                ax.barh(i, value, color=COLORS[k], edgecolor="#010203", linewidth=0.6,
+                        hatch="\\\\" if src.archived else "", alpha=0.55 if src.archived else 1.0,
+                        linestyle="--" if src.archived else "-", gid=f"gpucnn-series-{len(gids)}")
+                gids.append(src.origin)
+                ax.annotate(f"{fmt(value)}", (value, i), xytext=(3, 0), textcoords="offset points", va="center",
+                            fontsize=8)
+            ax.set_yticks(range(len(bars)), [chart_text(src.label) for src, _, _ in bars], fontsize=8)
+            ax.invert_yaxis()
+            values = [v for _, v, _ in bars]
+            if values:
+                ax.set_xscale("log")
+                ax.set_xlim(min(values) / 3, max(values) * 12)
+            ax.set_xlabel(f"{panel.unit}, log scale ({panel.better} is better)", fontsize=9)
+            ax.set_title(panel.title, fontsize=10)
+            ax.grid(True, axis="x", which="major")
+        fig.tight_layout()
+    shown = [src for bars in columns for src, _, _ in bars]
+    desc = " ".join(f"{panel.title}: " + "; ".join(f"{src.label} {fmt(v)} {panel.unit} ({what})"
+                                                     for src, v, what in bars) + "."
+                    for panel, bars in zip(PANELS, columns, strict=True))
+    whats = "; ".join(f"{panel.title}: " + ", ".join(dict.fromkeys(what for _, _, what in bars))
+                      for panel, bars in zip(PANELS, columns, strict=True))
+    return figure_html(
+        fig, title="CPU against GPU at a glance: four quantities, each in its own unit", desc=desc,
+        caption_text=(f"Medians. Sizes: {whats}. Each colour is one source: this build, or one archived record "
+                      "(a GPU and the CPU of its own machine share a colour; hatched, dashed-edged bars are archived). Compare a GPU only with the CPU of its own colour: no ratio "
+                      "is taken across machines."),
+        results=[s.result for s in shown if not s.archived], sources=gids,
+        caption_html=sources_caption(shown)) + no_gpu_note(shown)
