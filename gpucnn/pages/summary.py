@@ -163,7 +163,7 @@ def home_chart() -> str:
         fig, axes = plt.subplots(2, 2, figsize=(9.0, height))
         gids = []
         for ax, panel, bars in zip(axes.flat, PANELS, columns, strict=True):
-            for i, (src, value, what) in enumerate(bars):
+            for i, (src, value, _what) in enumerate(bars):
                 k = origins.index(src.origin) % len(COLORS)
                 ax.barh(i, value, color=COLORS[k], edgecolor="#010203", linewidth=0.6,
                         hatch="\\\\" if src.archived else "", alpha=0.55 if src.archived else 1.0,
