@@ -28,10 +28,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from gpucnn.archive import Record, records, status_flags
-from gpucnn.hardware import HardwareReport, detect
+from gpucnn import hardware
+from gpucnn.archive import Record, archive_dir, records, status_flags
+from gpucnn.hardware import HardwareReport
 from gpucnn.results import Result, run
 
 LIVE = "live"
@@ -141,9 +143,14 @@ def _flags(record: Record, result: Result) -> frozenset[str] | None:
     return None if "superseded" in flags else flags
 
 
-@lru_cache(maxsize=1)
 def _archive() -> tuple[Record, ...]:
-    return tuple(records())
+    """The archive's records, read once per folder (``GPUCNN_RESULTS_DIR`` may point elsewhere)."""
+    return _read_archive(str(archive_dir()))
+
+
+@lru_cache(maxsize=4)
+def _read_archive(directory: str) -> tuple[Record, ...]:
+    return tuple(records(Path(directory)))
 
 
 def records_in_archive() -> list[Record]:
@@ -153,11 +160,11 @@ def records_in_archive() -> list[Record]:
 
 def reset() -> None:
     """Forget the archive read in this process (a new build, or a test)."""
-    _archive.cache_clear()
+    _read_archive.cache_clear()
 
 
 def _live_accelerator_models() -> set[str]:
-    acc = detect().accelerator
+    acc = hardware.detect().accelerator
     return {short_model(acc.name)} if acc else set()
 
 
@@ -205,7 +212,7 @@ def sources(fn: Callable[..., Any], *, hosts: bool = False, cpu: bool = True, **
     accelerator; with ``hosts``, each archived accelerator is followed by its
     own record's CPU result, for comparisons within that record.
     """
-    out = [Source(d, run(fn, device=d, **params)) for d in detect().devices if cpu or d != "cpu"]
+    out = [Source(d, run(fn, device=d, **params)) for d in hardware.detect().devices if cpu or d != "cpu"]
     for record, result, flags in archived_accelerators(fn, **params):
         out.append(Source(result.params["device"], result, record, flags))
         if hosts:
@@ -256,7 +263,7 @@ def pairs(fn: Callable[..., Any], **params: Any) -> list[Pair]:
 
 
 def live_has_accelerator() -> bool:
-    return detect().accelerator is not None
+    return hardware.detect().accelerator is not None
 
 
 def any_archived(found: Sequence[Source]) -> bool:

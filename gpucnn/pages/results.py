@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
+from gpucnn import hardware
 from gpucnn.archive import Record, status_flags
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth
 from gpucnn.figures import dram_point, matmul_at
-from gpucnn.hardware import detect, format_bytes
+from gpucnn.hardware import format_bytes
 from gpucnn.measurement import Measurement
 from gpucnn.render import (
     COLORS,
@@ -60,7 +61,7 @@ def _headline(found: list[Source | None]) -> Headline | None:
 
 def this_build() -> list[Headline]:
     """This build's figures, from the same runs that `gpucnn bench` makes."""
-    rows = [_headline([Source(d, run(fn, device=d)) for fn in HEADLINE_EXPERIMENTS]) for d in detect().devices]
+    rows = [_headline([Source(d, run(fn, device=d)) for fn in HEADLINE_EXPERIMENTS]) for d in hardware.detect().devices]
     return [h for h in rows if h is not None]
 
 
@@ -172,7 +173,7 @@ def _record_status(record: Record) -> str:
     parts = []
     acc = record.hardware.accelerator
     drawn_by = {rec.name for fn in HEADLINE_EXPERIMENTS for rec, _, _ in archived_accelerators(fn)}
-    live = detect().accelerator
+    live = hardware.detect().accelerator
     if acc is None:
         parts.append("CPU-only record: listed here only")
     elif live is not None and Source(acc.device_type, record.results[0], record).model == Source(
