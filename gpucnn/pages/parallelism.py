@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import gpu_peaks
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
-from gpucnn.hardware import detect
 from gpucnn.render import (
     Series,
     caption,
@@ -22,7 +21,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, pairs, sources, sources_caption
+from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, one_line, pairs, sources, sources_caption
 
 
 def sweep_sources(hosts: bool = False) -> list[Source]:
@@ -269,11 +268,13 @@ H100_SXM = LittleExample("H100 SXM", gpu_peaks("NVIDIA H100 80GB HBM3").bandwidt
 def littles_law_table() -> str:
     """Bytes in flight and loads per warp for the H100 SXM example (and this build's GPU if known)."""
     examples = [H100_SXM]
-    acc = detect().accelerator
-    warps = WARPS_PER_SM.get(acc.capability or "") if acc and acc.backend == "CUDA" else None
-    if acc and acc.peaks and acc.multiprocessors and warps:
-        examples.append(LittleExample(f"this build: {acc.name}", acc.peaks.bandwidth, acc.multiprocessors, warps,
-                                      ASSUMED_LATENCY_S))
+    # This build's GPU and each archived one: their SM counts come from the hardware report.
+    for src in accelerators(matmul_sweep):
+        acc = src.hardware.accelerator
+        warps = WARPS_PER_SM.get(acc.capability or "") if acc and acc.backend == "CUDA" else None
+        if acc and acc.peaks and acc.multiprocessors and warps:
+            examples.append(LittleExample(f"{src.label}: {one_line(acc.name)}", acc.peaks.bandwidth,
+                                          acc.multiprocessors, warps, ASSUMED_LATENCY_S))
     rows = [(e.name, f"{fmt(e.bandwidth / 1e12)} TB/s", fmt_time(e.latency_s), f"{fmt(e.bytes_in_flight / 1e6)} MB",
              f"{e.sms} x {e.warps_per_sm} = {e.resident_warps:,}", fmt(e.loads_per_warp(128), 2),
              fmt(e.loads_per_warp(512), 2)) for e in examples]
