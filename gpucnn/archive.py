@@ -351,18 +351,29 @@ def parse(text: str, name: str, file_name: str | None = None) -> Record:
     return Record(file_name or Path(name).name, doc, hardware, results)
 
 
+# Pages ask for the archive many times per build: a file unchanged since it was
+# read (same size and modification time) is not parsed and checked again.
+_READ: dict[tuple[str, str, int, int], Record] = {}
+
+
 def read(path: Path, name: str | None = None) -> Record:
     """Read and check a record file (its size is checked before it is read)."""
     name = name or str(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
+        info = path.stat()
+        if info.st_size > MAX_BYTES:
             raise RecordError(f"{name}: larger than the {MAX_BYTES // 1_000_000} MB a record may be")
+        seen = (str(path.resolve()), name, info.st_size, info.st_mtime_ns)
+        if seen in _READ:
+            return _READ[seen]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecordError(f"{name}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordError(f"{name}: cannot be read ({exc.__class__.__name__})") from None
-    return parse(text, name, path.name)
+    record = parse(text, name, path.name)
+    _READ[seen] = record
+    return record
 
 
 def record_files(directory: Path | None = None) -> list[Path]:
