@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,23 @@ from mkdocs.plugins import event_priority
 log = logging.getLogger("mkdocs.plugins.gpucnn")
 
 
+def _end_render_recorders() -> None:
+    """A page that raised never reached on_page_content: put warnings and logging back as they were."""
+    while _RENDER_WARNINGS:
+        _RENDER_WARNINGS.popitem()[1].__exit__(None, None, None)
+
+
+def on_build_error(error: Exception, **_: Any) -> None:
+    _end_render_recorders()
+    from gpucnn.results import SHARE_ENV
+
+    share = os.environ.pop(SHARE_ENV, "")
+    if share:
+        shutil.rmtree(share, ignore_errors=True)
+
+
 def on_pre_build(config: Any) -> None:
+    _end_render_recorders()
     # `mkdocs serve` keeps one process: without this, an edit to gpucnn would not
     # take effect, and old code's results would be cached under the new code's key.
     for name in [m for m in sys.modules if m == "gpucnn" or m.startswith("gpucnn.")]:
@@ -125,8 +142,61 @@ _PAGE_TIMES: dict[str, float] = {}
 _PAGE_START: dict[str, float] = {}
 
 
+class _WarningsDuringRender:
+    """Records the Python warnings and library log warnings raised while one page renders.
+
+    markdown-exec captures only a block's print: a warning from a block or
+    from gpucnn's page code goes to the build log, and the page then silently
+    shows a figure made under it. Recording them lets the build fail, naming
+    the page. mkdocs' own warnings are left to strict mode.
+    """
+
+    class _Handler(logging.Handler):
+        def __init__(self, records: list[str]) -> None:
+            super().__init__(logging.WARNING)
+            self.records = records
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if not record.name.startswith("mkdocs"):
+                self.records.append(f"{record.name}: {record.getMessage()}")
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+        self._catcher = warnings.catch_warnings(record=True)
+        self._caught: list[warnings.WarningMessage] = []
+        self._handler = self._Handler(self.found)
+        # torch's loggers do not propagate to the root logger: listen on both.
+        self._loggers = [logging.getLogger(), logging.getLogger("torch")]
+
+    def __enter__(self) -> _WarningsDuringRender:
+        # The filters in force stay (catch_warnings copies them); only where warnings go changes.
+        self._caught = self._catcher.__enter__()
+        for logger in self._loggers:
+            logger.addHandler(self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for logger in self._loggers:
+            logger.removeHandler(self._handler)
+        self._catcher.__exit__(*exc)
+        for w in self._caught:
+            where = f"{Path(w.filename).name}:{w.lineno}"
+            if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
+                # A library's deprecation is not on the page, and a newer library
+                # must not break a reader's build: logged, as mkdocs itself does.
+                log.info("gpucnn: %s: %s (%s)", w.category.__name__, w.message, where)
+            else:
+                self.found.append(f"{w.category.__name__}: {w.message} ({where})")
+
+
+_RENDER_WARNINGS: dict[str, _WarningsDuringRender] = {}
+
+
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
+    # Markdown rendering (markdown-exec's blocks, mkdocs-jupyter's execution)
+    # runs between this event and on_page_content.
     _PAGE_START[page.file.src_uri] = time.perf_counter()
+    _RENDER_WARNINGS[page.file.src_uri] = _WarningsDuringRender().__enter__()
     return markdown
 
 
@@ -134,7 +204,26 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     start = _PAGE_START.pop(page.file.src_uri, None)
     if start is not None:
         _PAGE_TIMES[page.file.src_uri] = time.perf_counter() - start
+    recorder = _RENDER_WARNINGS.pop(page.file.src_uri, None)
+    if recorder is not None:
+        recorder.__exit__(None, None, None)
+        if recorder.found:
+            raise PluginError(f"page {page.file.src_uri}: a warning was raised while it was built "
+                              "(remove it at its cause):\n  " + "\n  ".join(recorder.found))
+    if page.file.src_uri.endswith((".py", ".ipynb")):
+        _fail_on_notebook_stderr(html, page.file.src_uri)
     return _rewrite_printed_links(html, page, files) if files is not None else html
+
+
+def _fail_on_notebook_stderr(html: str, src_uri: str) -> None:
+    """A notebook cell's stderr (a warning, a log line) would be published: fail instead, naming the cell."""
+    from gpucnn.site_guard import SHOWS_STDERR_TAG, notebook_stderr_cells
+
+    cells = notebook_stderr_cells(html)
+    if cells:
+        raise PluginError(f"page {src_uri}: these cells wrote to stderr, which the page would show (remove it at "
+                          f"its cause, or tag a cell that shows it on purpose with {SHOWS_STDERR_TAG!r}):\n  "
+                          + "\n  ".join(cells))
 
 
 # Markdown printed by an executed block is rendered by markdown-exec, which does

@@ -18,8 +18,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["build_machine_paths", "check_site", "leaked_paths", "offsite_urls_in_css", "offsite_urls_in_html",
-           "offsite_urls_in_js"]
+__all__ = [
+    "SHOWS_STDERR_TAG",
+    "build_machine_paths",
+    "check_site",
+    "leaked_paths",
+    "notebook_stderr_cells",
+    "offsite_urls_in_css",
+    "offsite_urls_in_html",
+    "offsite_urls_in_js",
+]
 
 # Namespace names are identifiers that a browser never fetches (SVG, MathML,
 # XHTML), so they may appear anywhere: in xmlns attributes, in SVG data URIs, in scripts.
@@ -152,6 +160,37 @@ def offsite_urls_in_js(js: str, site_host: str | None) -> list[str]:
     return [url for m in _JS_REQUEST.finditer(js) for url in _urls(m.group(1), site_host)]
 
 
+# A notebook cell tagged with this (jupytext: `# %% tags=["shows-stderr"]`) shows its stderr on purpose.
+SHOWS_STDERR_TAG = "shows-stderr"
+_CELL = re.compile(r'<div\b[^>]*\bclass="jp-Cell jp-(Code|Markdown)Cell\b([^"]*)"')
+_STDERR = re.compile(r'data-mime-type="application/vnd\.jupyter\.stderr"')
+_INPUT = re.compile(r'<div class="jp-InputArea jp-Cell-inputArea">(.*?)</textarea>|<pre>(.*?)</pre>', re.S)
+
+
+def notebook_stderr_cells(html: str) -> list[str]:
+    """The code cells of an nbconvert page that show stderr output, each as "code cell N: <first line>".
+
+    A cell whose tags include ``SHOWS_STDERR_TAG`` is left out.
+    """
+    from html import unescape
+
+    found = []
+    starts = list(_CELL.finditer(html))
+    code_cells = 0
+    for i, m in enumerate(starts):
+        if m.group(1) != "Code":
+            continue
+        code_cells += 1
+        body = html[m.start():starts[i + 1].start() if i + 1 < len(starts) else len(html)]
+        if not _STDERR.search(body) or f"celltag_{SHOWS_STDERR_TAG}" in m.group(2).split():
+            continue
+        source = _INPUT.search(body)
+        text = unescape(re.sub(r"<[^>]+>", "", next(g for g in source.groups() if g is not None))) if source else ""
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        found.append(f"code cell {code_cells}: {first[:80]}")
+    return found
+
+
 def build_machine_paths(checkout: Path | None = None) -> list[str]:
     """Folders whose names say where and by whom the site was built; none may reach a page.
 
@@ -189,9 +228,12 @@ def leaked_paths(text: str, paths: Iterable[str]) -> list[str]:
     """Which of ``paths`` appear in ``text`` as a whole path (``/tmp/x`` counts, ``/tmpfile`` and ``a/tmp`` do not)."""
     text = _DATA_URL.sub("", text)
     found = []
-    for p in paths:
-        if re.search(r"(?<![\w.~-])" + re.escape(p) + r"(?![\w.~-])", text):
+    # Longest first, each removed once found: a site-packages path is not reported again as the checkout.
+    for p in sorted(paths, key=len, reverse=True):
+        pattern = re.compile(r"(?<![\w.~-])" + re.escape(p) + r"(?![\w.~-])")
+        if pattern.search(text):
             found.append(p)
+            text = pattern.sub("", text)
     return found
 
 

@@ -107,3 +107,21 @@ def test_unchanged_rebuild_reuses_every_measurement(built_site: Path, tmp_path: 
     assert "Cache hit" in proc.stderr
     doc = json.loads((tmp_path / "site" / "results.json").read_text())
     assert {"digits_training", "matmul_sweep"} <= {r["experiment"] for r in doc["results"]}
+
+
+def test_no_page_nor_results_json_holds_a_build_machine_path(built_site: Path) -> None:
+    # The build fails on this itself (gpucnn.site_guard); this checks that the guard ran and held.
+    from gpucnn.site_guard import build_machine_paths, leaked_paths
+
+    paths = build_machine_paths(ROOT)
+    checked = [f for f in built_site.rglob("*") if f.suffix in (".html", ".json")]
+    assert built_site / "results.json" in checked
+    for f in checked:
+        assert leaked_paths(f.read_text(), paths) == [], f"{f} names a folder of the build machine"
+
+
+def test_no_page_makes_a_request_off_the_site(built_site: Path) -> None:
+    from gpucnn.site_guard import check_site
+
+    problems = check_site(built_site, "gpucnn.github.io", [])
+    assert problems == {}

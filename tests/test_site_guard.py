@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,9 +11,11 @@ from types import SimpleNamespace
 import pytest
 
 from gpucnn.site_guard import (
+    SHOWS_STDERR_TAG,
     build_machine_paths,
     check_site,
     leaked_paths,
+    notebook_stderr_cells,
     offsite_urls_in_css,
     offsite_urls_in_html,
     offsite_urls_in_js,
@@ -148,3 +151,59 @@ def test_an_offsite_script_fails_the_build_naming_page_and_url(tmp_path: Path) -
     assert proc.returncode != 0
     assert "index.html: off-site URL https://cdn.example.com/tracker.js" in proc.stderr
     assert not (tmp_path / "site" / "index.html").exists(), "the offending page must not stay in site/"
+
+
+def test_notebook_cells_with_stderr_are_named() -> None:
+    # The H200 page: torch.export's "buffer is not writable" and inductor's TF32 advice, each in a cell's stderr.
+    html = (FIXTURES / "training-mkdocs-jupyter-0.27.html").read_text()
+    assert notebook_stderr_cells(html) == ["code cell 4: display(HTML(page.split_table()))",
+                                           "code cell 14: display(page.throughput_chart())"]
+
+
+def test_a_cell_tagged_to_show_stderr_is_allowed() -> None:
+    stderr = '<div class="jp-RenderedText" data-mime-type="application/vnd.jupyter.stderr"><pre>w</pre></div>'
+    cell = ('<div class="jp-Cell jp-CodeCell jp-Notebook-cell {tags}"><div class="jp-InputArea jp-Cell-inputArea">'
+            "<pre>print(1)</pre></div>" + stderr + "</div>")
+    assert notebook_stderr_cells(cell.format(tags=f"celltag_{SHOWS_STDERR_TAG}")) == []
+    assert notebook_stderr_cells(cell.format(tags="celltag_other")) == ["code cell 1: print(1)"]
+
+
+def test_torch_toolkit_guess_is_not_logged() -> None:
+    # On a CUDA build of torch without a GPU, importing torch.utils.benchmark logs this through
+    # torch.utils.cpp_extension's logger; importing gpucnn drops that one line and nothing else.
+    code = ("import logging, gpucnn; log = logging.getLogger('torch.utils.cpp_extension');"
+            "log.warning(\"No CUDA runtime is found, using CUDA_HOME='%s'\", '/usr/local');"
+            "log.warning('another warning')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "CUDA_HOME" not in proc.stderr and "/usr/local" not in proc.stderr
+    assert "another warning" in proc.stderr
+
+
+@pytest.mark.site
+def test_a_warning_in_a_block_fails_the_build_naming_the_page(tmp_path: Path) -> None:
+    # The warning carries a site-packages path, as torch's did on the H200; it must reach no page.
+    site_packages = next(p for p in sys.path if p.endswith("site-packages"))
+    config = _mini_site(tmp_path, '# Home\n\n```python exec="on"\nimport warnings\n'
+                                  f'warnings.warn("from {site_packages}/torch/x.py")\nprint("figure")\n```\n')
+    proc = build_site(tmp_path / "site", tmp_path / "cache", config=config)
+    assert proc.returncode != 0
+    assert "page index.md: a warning was raised" in proc.stderr
+    assert "UserWarning" in proc.stderr
+    _assert_no_build_machine_path(tmp_path / "site", tmp_path)
+
+
+@pytest.mark.site
+def test_a_printed_build_machine_path_fails_the_build(tmp_path: Path) -> None:
+    config = _mini_site(tmp_path, '# Home\n\n```python exec="on"\nimport sys\nprint("built with", sys.prefix)\n```\n')
+    proc = build_site(tmp_path / "site", tmp_path / "cache", config=config)
+    assert proc.returncode != 0
+    assert f"index.html: build-machine path {sys.prefix}" in proc.stderr
+    _assert_no_build_machine_path(tmp_path / "site", tmp_path)
+
+
+def _assert_no_build_machine_path(site_dir: Path, checkout: Path) -> None:
+    paths = build_machine_paths(checkout)
+    for f in site_dir.rglob("*"):
+        if f.suffix in (".html", ".json"):
+            assert leaked_paths(f.read_text(), paths) == [], f

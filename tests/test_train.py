@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickletools
+import re
 import zipfile
 from pathlib import Path
 
@@ -66,7 +67,9 @@ def test_each_speedup_variant_trains_on_the_cpu(variant) -> None:
 
 
 def test_compile_is_skipped_on_the_cpu_with_a_reason() -> None:
-    assert "21 s" in COMPILE_SKIPPED_ON_CPU and "torch.compile" in COMPILE_SKIPPED_ON_CPU
+    assert "torch.compile" in COMPILE_SKIPPED_ON_CPU
+    # prose carries no measured figure: it would be wrong on every other machine
+    assert not re.search(r"\d\s*(?:s|ms|µs)\b", COMPILE_SKIPPED_ON_CPU)
 
 
 # --- storing and exporting ------------------------------------------------------------

@@ -27,6 +27,7 @@ from gpucnn.train import (
     TrainConfig,
     export_model,
     load_checkpoint,
+    load_exported,
     make_inference,
     make_train_step,
     predict,
@@ -78,7 +79,7 @@ def digits_training(device: str, epochs: int = 15, batch_size: int = 32, lr: flo
         exported = export_model(model, x_test[:8])
         pt2 = Path(tmp) / "digits_cnn.pt2"
         torch.export.save(exported, pt2)
-        deployed = torch.export.load(pt2).module()
+        deployed = load_exported(pt2)
         same_reloaded = bool(torch.equal(predict(reloaded, x_test), reference))
         same_exported = bool(torch.equal(predict(deployed, x_test), reference))
         with torch.no_grad():
