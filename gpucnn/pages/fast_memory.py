@@ -245,7 +245,7 @@ def per_core_table() -> str:
     r = run(matmul_threads)
     one = next(m for m in r.data["points"] if m.threads == 1)
     hw = r.hardware
-    cpu_core = hw.cpu.peak_fp32.value / hw.cpu.logical_cores if hw.cpu.peak_fp32 else None
+    cpu_core = hw.cpu.peak_fp32.value / (hw.cpu.usable_cores or hw.cpu.logical_cores) if hw.cpu.peak_fp32 else None
     h100 = next(p for _k, label, p in GPU_DATASHEET if label == "H100 SXM 80GB")
     rows = [
         (f"one core of this CPU ({hw.cpu.model})", fmt(hw.cpu.max_clock_ghz) + " GHz (highest known)",

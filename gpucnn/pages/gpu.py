@@ -103,7 +103,7 @@ def peaks_chart(hw: HardwareReport | None = None) -> str:
         values.append(p.fp32 / 1e12)
         kinds.append("datasheet")
     if hw.cpu.peak_fp32:
-        names.append(f"this build's CPU ({hw.cpu.logical_cores} cores)")
+        names.append(f"this build's CPU ({hw.cpu.usable_cores or hw.cpu.logical_cores} cores)")
         values.append(hw.cpu.peak_fp32.value / 1e12)
         kinds.append("estimate")
     fig, ax = new_figure(7.0, 0.42 * len(names) + 1.2)
