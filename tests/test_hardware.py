@@ -277,3 +277,38 @@ def test_fingerprint_changes_with_threads(monkeypatch) -> None:
                            hardware.CpuInfo(**{**hw.cpu.__dict__, "torch_threads": hw.cpu.torch_threads + 1}),
                            hw.accelerator)
     assert other.fingerprint() != hw.fingerprint()
+
+
+def _fake_cuda_device(monkeypatch, name: str, sms: int, memory: int, hip: str | None = None) -> None:
+    import types
+
+    props = types.SimpleNamespace(name=name, total_memory=memory, major=9, minor=0, multi_processor_count=sms,
+                                  L2_cache_size=0, uuid="5a4b3c2d", gcnArchName="gfx942")
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda *a, **k: torch.device("cuda"))
+    monkeypatch.setattr(torch.accelerator, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda *_: props)
+    monkeypatch.setattr(torch.version, "hip", hip)
+    monkeypatch.setattr(torch.backends.cudnn, "is_available", lambda: False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def test_a_detected_mig_slice_gets_scaled_peaks(monkeypatch) -> None:
+    _fake_cuda_device(monkeypatch, "NVIDIA H100 80GB HBM3 MIG 3g.40gb", 60, 40 * 2**30)
+    acc = hardware.detect_accelerator()
+    whole = gpu_peaks("NVIDIA H100 80GB HBM3")
+    assert acc is not None and acc.mig.startswith("enabled")
+    assert acc.peaks.fp32 == pytest.approx(whole.fp32 * 60 / 132)
+    assert acc.peaks.bandwidth == pytest.approx(whole.bandwidth / 2)
+
+
+def test_a_detected_rocm_gpu_gets_its_datasheet_row(monkeypatch) -> None:
+    _fake_cuda_device(monkeypatch, "AMD Instinct MI300X", 304, 192 * 2**30, hip="6.2")
+    acc = hardware.detect_accelerator()
+    assert acc is not None and acc.backend == "ROCm" and acc.peaks == gpu_peaks("AMD Instinct MI300X")
+
+
+def test_a_detected_unknown_gpu_has_no_peaks(monkeypatch) -> None:
+    _fake_cuda_device(monkeypatch, "NVIDIA GH200 480GB", 132, 96 * 2**30)
+    acc = hardware.detect_accelerator()
+    assert acc is not None and acc.peaks is None
