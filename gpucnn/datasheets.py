@@ -234,9 +234,11 @@ def cpu_family(vendor: str, family: int, model: int) -> CpuFamily | None:
 class IsaBound:
     """Upper bounds per core and cycle that a CPU's instruction-set flags allow.
 
-    Flags cannot show how many FMA units a core has, so two are assumed (four
-    128-bit pipes on Arm, where the common server and Apple cores have four):
-    an upper bound for a guard against impossible results, not a spec figure.
+    Flags cannot show how many FMA units a core has, so two are assumed on
+    x86. On Arm, four 128-bit pipes are assumed: Neoverse V1 and V2 have four
+    (Arm's software optimization guides for them), as do Apple's performance
+    cores, so two would be a bound that real results beat. An upper bound for a
+    guard against impossible results, not a spec figure.
     """
 
     isa: str
@@ -246,8 +248,9 @@ class IsaBound:
     note: str
 
 
-# Intel: AMX-BF16 does 1024 bf16 ops (FLOP) per cycle per core ("Intel AMX ... 1024
-# bfloat16 operations per cycle", Intel Architecture Day 2021, Sapphire Rapids).
+# Intel: a 4th Gen Xeon Scalable (Sapphire Rapids) core performs "2048 INT8 or 1024
+# BF16 operations per cycle" on its AMX tile unit (Intel's AMX overview; an
+# operation is a multiply or an add, so this counts FLOP).
 AMX_BF16_FLOP_PER_CYCLE = 1024
 
 
