@@ -184,3 +184,114 @@ def profile_table() -> str:
             sources_caption([src]))
         out += "\n"
     return out + no_gpu_note(found, "GPU kernel times of this profile")
+
+
+# --- the three regimes (compute, memory, overhead), diagnosed from the batch sweep ---
+
+# Doubling the batch doubles the work. Time that grows by less than FLAT was
+# mostly a fixed cost per step (overhead); time that grows by PROPORTIONAL or
+# more is paid for the work itself (compute or memory). Both leave room for
+# noise on a shared machine.
+FLAT = 1.25
+PROPORTIONAL = 1.7
+# A step at this share of the FLOP peak or more is called compute-bound.
+COMPUTE_BOUND_PCT = 30.0
+
+
+def weight_bytes(widths: Sequence[int] = MLP_WIDTHS, elem: int = 4) -> int:
+    """Bytes of the MLP's weights and biases (fp32)."""
+    return elem * sum((widths[i] + 1) * widths[i + 1] for i in range(len(widths) - 1))
+
+
+def doubling_ratios(points: Sequence[Measurement]) -> list[tuple[int, float]]:
+    """(b, time at 2b / time at b) for each pair of measured batches b and 2b."""
+    t = {m.shape[0]: m.median for m in points}
+    return [(b, t[2 * b] / t[b]) for b in sorted(t) if 2 * b in t]
+
+
+def flat_until(points: Sequence[Measurement], factor: float = 1.5) -> int | None:
+    """The largest batch up to which every step takes less than ``factor`` x the smallest batch's time."""
+    if not points:
+        return None
+    base, found = points[0].median, None
+    for m in points:
+        if m.median >= factor * base:
+            break
+        found = m.shape[0]
+    return found
+
+
+def regime(ratio: float, pct_peak: float | None) -> str:
+    """The regime that one doubling of the batch shows: overhead, in between, compute or memory/other."""
+    if ratio < FLAT:
+        return "overhead-bound"
+    if ratio < PROPORTIONAL:
+        return "between regimes"
+    if pct_peak is not None and pct_peak >= COMPUTE_BOUND_PCT:
+        return "compute-bound"
+    return "bound by work below the FLOP peak (memory, or kernels that do not reach peak)"
+
+
+def regime_table() -> str:
+    """Per device: the diagnostic "double the batch; does the time grow?" at the smallest and largest batches."""
+    rows, found = [], sweep_sources()
+    for s in found:
+        pts = s.result.data["sweep"].points
+        ratios = doubling_ratios(pts)
+        if not ratios:
+            continue
+        (b0, r0), (b1, r1) = ratios[0], ratios[-1]
+        last = pts[-1]
+        rows.append((s.cell(), fmt_time(pts[0].median), f"{fmt_time(last.median)} (batch {last.shape[0]:,})",
+                     f"{fmt(last.median / pts[0].median, 3)}x for {fmt(last.shape[0] / pts[0].shape[0])}x the work",
+                     f"{fmt(r0, 3)}x ({b0} -> {2 * b0})", f"{fmt(r1, 3)}x ({b1:,} -> {2 * b1:,})",
+                     regime(r1, last.pct_peak_flops)))
+    out = table(["Device", "Step, smallest batch", "Step, largest batch", "Time grew", "Doubling the batch, first",
+                 "... last", "Regime at the largest batch"], rows, align="lrrrrrl")
+    out += caption(
+        f"From the batch sweep above. Doubling the batch doubles the work: a time ratio under {FLAT} means the "
+        f"step mostly pays a fixed cost (overhead: Python, dispatch, kernel launches); {PROPORTIONAL} or more means "
+        f"it pays for the work, and then it is compute-bound at {COMPUTE_BOUND_PCT:.0f} % of the FLOP peak or "
+        "more.", _live(found), sources_caption(found))
+    return out
+
+
+def regime_findings() -> str:
+    """Sentences chosen from the data: is each device's step overhead-bound, and can weight reads explain it?"""
+    text = ""
+    for s in sweep_sources():
+        pts = s.result.data["sweep"].points
+        flat = flat_until(pts)
+        if len(pts) < 2 or flat is None:
+            continue
+        first, last = pts[0], pts[-1]
+        if flat >= last.shape[0]:
+            text += (f"On {s.label}, the step takes {fmt_time(first.median)} at batch {first.shape[0]} and "
+                     f"{fmt_time(last.median)} at batch {last.shape[0]:,}: **{fmt(last.shape[0] / first.shape[0])}x "
+                     f"the work in {fmt(last.median / first.median, 2)}x the time**. Over the whole sweep the step "
+                     "is **overhead-bound**: it costs about the same whatever work it does.")
+        elif flat > first.shape[0]:
+            text += (f"On {s.label}, the step time stays under 1.5x batch {first.shape[0]}'s up to batch "
+                     f"**{flat:,}**: up to there it is **overhead-bound**; beyond, the time grows with the work.")
+        else:
+            text += (f"On {s.label}, the step time grows from the smallest batches on: the work, not a fixed "
+                     "cost, sets the time.")
+        acc = s.hardware.accelerator
+        if not s.is_cpu and acc and acc.peaks:
+            w = weight_bytes()
+            read = w / acc.peaks.bandwidth
+            text += (f" It is not limited by reading the weights: the {fmt(w / 1e6, 2)} MB of fp32 weights take "
+                     f"{fmt_time(read)} to read at the datasheet's {fmt(acc.peaks.bandwidth / 1e12, 3)} TB/s, "
+                     f"{fmt(100 * read / first.median, 2)} % of the batch-{first.shape[0]} step"
+                     + (f", and they fit in the {acc.l2_bytes / 2**20:.0f} MiB L2 cache" if acc.l2_bytes and
+                        w < acc.l2_bytes else "") + ".")
+        text += "\n\n"
+    for s in split_sources():
+        f, t = s.result.data["forward"], s.result.data["train"]
+        back = (t.median - f.median) / f.median
+        if back > 2.5:
+            text += (f"The backward pass on {s.label} costs {fmt(back, 2)}x the forward, more than the 2x its "
+                     "FLOPs predict: it launches more, smaller kernels (two matmuls per layer, the ReLU and bias "
+                     "gradients, autograd's bookkeeping), and where overhead sets the time, every launch counts "
+                     "whatever its FLOPs.\n\n")
+    return text

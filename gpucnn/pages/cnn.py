@@ -32,7 +32,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result
-from gpucnn.sources import Source, no_gpu_note, sources, sources_caption
+from gpucnn.sources import Source, no_gpu_note, one_line, sources, sources_caption
 
 FLOP_NOTE = (
     "FLOPs: 2 x N x Cout x Hout x Wout x Cin x k x k for the forward conv2d (a multiply-add counts as 2), "
@@ -194,3 +194,33 @@ def profile_tables() -> str:
                        "it records: use it to rank ops, not as a timing.", _live([src]), sources_caption([src]))
         out += "\n"
     return out + no_gpu_note(found, "GPU kernel times of this profile")
+
+
+# --- what the GPU kernel names in the profile say ---
+
+def kernel_name_findings() -> str:
+    """Sentences on the accelerators' profiled kernels: implicit GEMM, and the sm80_ prefix on newer GPUs.
+
+    Kernel names come from records and are escaped before they are printed.
+    """
+    text = ""
+    for src in sources(cnn_profile):
+        acc = src.hardware.accelerator
+        if src.is_cpu or acc is None:
+            continue
+        names = [row.op for row in src.result.typed.ops]
+        implicit = [n for n in names if "implicit_gemm" in n]
+        sm80 = [n for n in names if n.startswith("sm80_")]
+        if not implicit and not sm80:
+            continue
+        text += f"In the {one_line(src.label)} profile above, "
+        if implicit:
+            text += (f"{len(implicit)} of the top kernels {'is' if len(implicit) == 1 else 'are'} cuDNN's implicit "
+                     f"GEMM (<code>{one_line(implicit[0].split('_tilesize')[0])}</code>)")
+        if sm80:
+            cap = acc.capability or "unknown"
+            text += ("; " if implicit else "") + (
+                f"{len(sm80)} kernel name{'s start' if len(sm80) > 1 else ' starts'} with <code>sm80_</code> on a device of "
+                f"compute capability {one_line(cap)}")
+        text += ".\n\n"
+    return text

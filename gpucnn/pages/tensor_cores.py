@@ -1,0 +1,316 @@
+"""Tensor cores and reduced precision, for the "What is a GPU" and "Advantage 2" pages.
+
+One module for both pages, because both explain the same units: the
+datasheet factors (tensor-core peak over FP32 peak) and ridge points (peak
+over bandwidth) per precision, and this build's matmul sweeps in fp32, bf16,
+fp16 and TF32 with every point set against its own precision's peak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gpucnn.bench import Measurement
+from gpucnn.datasheets import GPU_MODELS, GpuPeaks
+from gpucnn.experiments.matmul import matmul_sweep
+from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisions_for
+from gpucnn.pages.common import devices
+from gpucnn.render import caption, fmt, line_chart, sweep_series, table
+from gpucnn.results import Result, run
+from gpucnn.sources import Source, archived_accelerators, no_gpu_note, one_line, sources, sources_caption
+
+# The datasheet columns, in the order a reader meets them.
+_PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+_NAMES = {"fp32": "FP32", "tf32": "TF32", "bf16": "BF16", "fp16": "FP16"}
+# Bytes per element that an elementwise op moves, by precision (TF32 keeps fp32 storage).
+_ELEM = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+
+
+def _peak(p: GpuPeaks, precision: str) -> float | None:
+    return getattr(p, precision)
+
+
+def _sources(models: Sequence) -> list[str]:
+    found: list[str] = []
+    for m in models:
+        if m.peaks.source not in found:
+            found.append(m.peaks.source)
+    return found
+
+
+def _nvidia_models() -> list:
+    """Datasheet rows with tensor cores that have a TF32 or BF16 rate (AMD's matrix FP32 figures differ in kind)."""
+    return [m for m in GPU_MODELS if "Instinct" not in m.label]
+
+
+def factor_table() -> str:
+    """Per datasheet GPU: each tensor-core precision's dense peak, and its factor over the FP32 peak."""
+    models = _nvidia_models()
+    sources = _sources(models)
+    rows = []
+    for m in models:
+        p = m.peaks
+        cells = [m.label, fmt(p.fp32 / 1e12, 3)]
+        for prec in _PRECISIONS[1:]:
+            v = _peak(p, prec)
+            cells.append(f"{fmt(v / 1e12, 4)} ({fmt(v / p.fp32, 2)}x)" if v else "none")
+        cells.append(f"[{sources.index(p.source) + 1}]")
+        rows.append(cells)
+    out = table(["GPU", "FP32 TFLOP/s", "TF32 TFLOP/s (x FP32)", "BF16 TFLOP/s (x FP32)", "FP16 TFLOP/s (x FP32)",
+                 "Source"], rows, align="lrrrrr")
+    out += caption(
+        "Datasheet figures, not measured in this build: dense peaks (no sparsity) at boost clock; TF32, BF16 and "
+        "FP16 run on tensor cores, FP32 on the ordinary lanes. The factor in brackets is that peak divided by the "
+        "FP32 peak. Sources: " + "; ".join(f"[{i}] {s}" for i, s in enumerate(sources, 1)) + ".")
+    return out
+
+
+@dataclass(frozen=True)
+class FactorRange:
+    """The smallest and largest tensor-core factor over FP32 in the datasheet table, with their GPUs."""
+
+    precision: str
+    low: float
+    low_gpu: str
+    high: float
+    high_gpu: str
+
+
+def factor_range(precision: str) -> FactorRange:
+    """Range of (precision peak / FP32 peak) over the datasheet GPUs that have the precision."""
+    found = [(_peak(m.peaks, precision) / m.peaks.fp32, m.label) for m in _nvidia_models() if _peak(m.peaks, precision)]
+    lo, hi = min(found), max(found)
+    return FactorRange(precision, lo[0], lo[1], hi[0], hi[1])
+
+
+def factor_summary() -> str:
+    """Sentences on the spread of the tensor-core factors, computed from the datasheet table."""
+    bf16, tf32 = factor_range("bf16"), factor_range("tf32")
+    return (
+        f"Across this table, dense BF16 is **{fmt(bf16.low, 2)}x** ({bf16.low_gpu}) to **{fmt(bf16.high, 2)}x** "
+        f"({bf16.high_gpu}) the FP32 peak, and TF32 {fmt(tf32.low, 2)}x ({tf32.low_gpu}) to {fmt(tf32.high, 2)}x "
+        f"({tf32.high_gpu})."
+        + (" The smallest factor is a GeForce card's: its FP32 lanes also serve graphics, and it gives a smaller "
+           "share of the chip to tensor cores than a datacenter part." if "GeForce" in bf16.low_gpu else "")
+        + "\n"
+    )
+
+
+def ridge_table() -> str:
+    """Ridge points (peak FLOP/s / memory bandwidth) per GPU and precision, from the datasheet table."""
+    models = _nvidia_models()
+    sources = _sources(models)
+    rows = []
+    for m in models:
+        p = m.peaks
+        rows.append([m.label, fmt(p.bandwidth / 1e12, 3)]
+                    + [fmt(v / p.bandwidth, 3) if (v := _peak(p, prec)) else "none" for prec in _PRECISIONS]
+                    + [f"[{sources.index(p.source) + 1}]"])
+    out = table(["GPU", "Memory TB/s", "FP32 ridge", "TF32 ridge", "BF16 ridge", "FP16 ridge", "Source"], rows,
+                align="lrrrrrr")
+    out += caption(
+        "Ridge point = peak FLOP/s / memory bandwidth, in FLOP per byte read or written from memory; from the "
+        "datasheet figures (dense peaks, boost clock), not measured. An operation that does fewer FLOP per byte "
+        "than the ridge point is limited by memory bandwidth; one that does more, by arithmetic. Sources: "
+        + "; ".join(f"[{i}] {s}" for i, s in enumerate(sources, 1)) + ".")
+    return out
+
+
+def ridge_findings() -> str:
+    """What the ridge points mean for elementwise ops and matmuls, computed from the datasheet table."""
+    models = _nvidia_models()
+    bf16 = [(m.peaks.bf16 / m.peaks.bandwidth, m.label) for m in models if m.peaks.bf16]
+    fp32 = [(m.peaks.fp32 / m.peaks.bandwidth, m.label) for m in models]
+    lo_bf16, hi_bf16 = min(bf16), max(bf16)
+    lo_fp32 = min(fp32)
+    # c = a + b: 1 FLOP per element, 3 elements moved (two read, one written).
+    add = {prec: 1 / (3 * _ELEM[prec]) for prec in ("fp32", "bf16")}
+    # A square n x n x n matmul moves at least 3 n^2 elements for 2 n^3 FLOP: 2n / (3 e) FLOP per byte.
+    # It is compute-bound once that passes the ridge point: n > ridge * 3e / 2.
+    n_bf16 = hi_bf16[0] * 3 * _ELEM["bf16"] / 2
+    return (
+        f"Elementwise operations sit far below every ridge point: `c = a + b` does one FLOP per three elements "
+        f"moved, {fmt(add['fp32'], 2)} FLOP per byte in fp32 and {fmt(add['bf16'], 2)} in bf16, while the lowest "
+        f"ridge point in the table is {fmt(lo_fp32[0], 3)} (FP32, {lo_fp32[1]}) and the BF16 ridge points run from "
+        f"{fmt(lo_bf16[0], 3)} ({lo_bf16[1]}) to {fmt(hi_bf16[0], 3)} ({hi_bf16[1]}). So additions, activations, "
+        f"normalizations, softmax and the optimizer's update are memory-bound on every GPU here, and the faster "
+        f"the tensor cores, the more operations fall below the ridge. Even a square bf16 matmul, with perfect "
+        f"reuse (each input read once), reaches the {hi_bf16[1]}'s BF16 ridge only from n ≈ "
+        f"{fmt(n_bf16, 3)}: only large matmuls and convolutions keep tensor cores busy.\n"
+    )
+
+
+# --- this build's sweeps -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrecisionSweep:
+    """One device's matmul sweep in one precision ("float32" is the TF32-off fp32 sweep), from one source."""
+
+    source: Source
+    precision: str
+
+    @property
+    def device(self) -> str:
+        return self.source.device
+
+    @property
+    def result(self) -> Result:
+        return self.source.result
+
+    @property
+    def points(self) -> tuple[Measurement, ...]:
+        return self.result.data["sweep"].points
+
+    @property
+    def label(self) -> str:
+        """``CPU bf16``, ``H200 TF32``, ``H100 bf16 (archived)``: unescaped, for a chart legend."""
+        return f"{self.source.model} {LABELS[self.precision]}" + (" (archived)" if self.source.archived else "")
+
+    def same_origin(self, other: PrecisionSweep) -> bool:
+        """Measured on the same device in the same build: the only pairs a ratio may compare."""
+        return self.source.origin == other.source.origin and self.device == other.device
+
+
+def precision_sweeps() -> list[PrecisionSweep]:
+    """The fp32 sweeps (TF32 off), then each reduced precision, for this build's devices and archived GPUs.
+
+    A precision is measured live only on a device that supports it (``precisions_for``); archived
+    accelerators come from ``gpucnn.sources``, which picks the records that may be drawn.
+    """
+    out = [PrecisionSweep(src, "float32") for src in sources(matmul_sweep)]
+    for p in ("bfloat16", "float16", "tf32"):
+        out += [PrecisionSweep(Source(d, run(precision_matmul_sweep, device=d, precision=p)), p)
+                for d in devices() if p in precisions_for(d)]
+        out += [PrecisionSweep(Source(result.params["device"], result, record, status), p)
+                for record, result, status in archived_accelerators(precision_matmul_sweep, precision=p)]
+    # Group by machine (this build first, then each record), CPU before GPU, fp32 first within each.
+    origins = list(dict.fromkeys(s.source.origin for s in out))
+    return sorted(out, key=lambda s: (origins.index(s.source.origin), not s.source.is_cpu))
+
+
+def _by_n(points: Sequence[Measurement]) -> dict[int, Measurement]:
+    return {m.shape[0]: m for m in points}
+
+
+def speedup_over_fp32(sweeps: Sequence[PrecisionSweep], s: PrecisionSweep) -> tuple[int, float] | None:
+    """(n, fp32 time / this time) at the largest n both sweeps measured on the same device, or None."""
+    fp32 = next((f for f in sweeps if f.precision == "float32" and f.same_origin(s)), None)
+    if fp32 is None:
+        return None
+    a, b = _by_n(fp32.points), _by_n(s.points)
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    n = common[-1]
+    return n, a[n].median / b[n].median
+
+
+def best_point(points: Sequence[Measurement], min_n: int = 0) -> Measurement | None:
+    """The point with the highest FLOP/s among sizes >= ``min_n``."""
+    cands = [m for m in points if m.shape[0] >= min_n and m.gflops]
+    return max(cands, key=lambda m: m.gflops) if cands else None
+
+
+def precision_chart() -> str:
+    """GFLOP/s against n for every device and precision of this build."""
+    sweeps = precision_sweeps()
+    series = [sweep_series(s.label, s.result.data["sweep"]) for s in sweeps]
+    ns = sorted({m.shape[0] for s in sweeps for m in s.points})
+    ticks = [(n, str(n)) for n in ns[::2] + ([ns[-1]] if len(ns) % 2 == 0 else [])]
+    return line_chart(
+        series, title="Matmul throughput by precision", xlabel="n (matrix size, n x n)",
+        ylabel="GFLOP/s (10^9 FLOP per second)",
+        caption_text="Square matmul C = A @ B, random normal inputs, 2n^3 FLOP per call; line: median, band: IQR. "
+                     "fp32 is the sweep of the charts above, with TF32 off; TF32 keeps fp32 inputs and lets "
+                     "tensor cores multiply at reduced precision. The table below gives each point as a % of its "
+                     "own precision's peak.",
+        results=[s.result for s in sweeps if not s.source.archived], logx=True, logy=True, xticks=ticks,
+    ) + no_gpu_note([s.source for s in sweeps], "GPU precision sweeps")
+
+
+def _peak_kind(s: PrecisionSweep) -> str:
+    return "estimated bound" if s.device == "cpu" else "datasheet"
+
+
+def precision_table() -> str:
+    """Per device and precision: the largest size, the best point and its % of that precision's peak."""
+    sweeps = precision_sweeps()
+    rows = []
+    for s in sweeps:
+        if not s.points:
+            continue
+        last, best = s.points[-1], best_point(s.points)
+        speed = speedup_over_fp32(sweeps, s) if s.precision != "float32" else None
+        pct = (f"{fmt(best.pct_peak_flops, 3)} % of {fmt(best.peak_flops / 1e9)} ({_peak_kind(s)})"
+               if best and best.pct_peak_flops else "no peak known")
+        device = s.source.cell(s.source.model + (" (archived)" if s.source.archived else ""))
+        rows.append((device, LABELS[s.precision], f"{last.shape[0]:,}",
+                     fmt(last.gflops), f"{fmt(best.gflops)} (n = {best.shape[0]:,})" if best else "–", pct,
+                     f"{fmt(speed[1], 3)}x (n = {speed[0]:,})" if speed else "–"))
+    out = table(["Device", "Precision", "Largest n", "GFLOP/s at largest n", "Best GFLOP/s", "Best, as % of its "
+                 "precision's peak (GFLOP/s)", "Speed-up over fp32"], rows, align="llrrrrr")
+    cpu = sweeps[0].result.hardware.cpu
+    bounds = f" CPU bf16 bound: {cpu.peak_bf16.source}." if cpu.peak_bf16 else ""
+    archived = sources_caption([s.source for s in sweeps])
+    out += caption(
+        "Each point is compared with the peak of its own precision: fp32 with the FP32 peak, bf16 with the bf16 "
+        "peak, TF32 with the TF32 peak (GPU: dense datasheet figures; CPU: an estimated upper bound from cores x "
+        "clock x FLOP per cycle of the units the CPU's flags show). Speed-up: fp32 median time / this precision's, "
+        "at the largest n both sweeps measured, on the same device in the same build." + bounds,
+        [s.result for s in sweeps if not s.source.archived])
+    return out + (f'<p class="gpucnn-caption">{archived}</p>\n' if archived else "")
+
+
+# Closer than this to 1x counts as "about as fast": run-to-run noise on a shared machine.
+SAME_SPEED = 1.15
+
+
+def cpu_bf16_sentence(n: int, ratio: float, bound: float | None) -> str:
+    """Whether bf16 beat fp32 on the CPU (``ratio`` = fp32 time / bf16 time at size ``n``), and what allows it.
+
+    ``bound``: the CPU's bf16 upper bound over its fp32 one (None if unknown).
+    """
+    if ratio >= SAME_SPEED:
+        verdict = f"bf16 ran **{fmt(ratio, 2)}x as fast** as fp32"
+    elif ratio > 1 / SAME_SPEED:
+        verdict = f"bf16 ran **about as fast** as fp32 ({fmt(ratio, 2)}x)"
+    else:
+        verdict = f"bf16 ran **slower** than fp32 ({fmt(ratio, 2)}x)"
+    why = ""
+    if bound is not None and bound <= 1:
+        why = (" This CPU's flags show no bf16 unit: bf16 is converted and multiplied in fp32, so it halves the "
+               "memory traffic but not the arithmetic.")
+    elif bound is not None and bound < 8:
+        why = (f" The bf16 dot-product instructions this CPU's flags show give it a bf16 peak of at most "
+               f"{fmt(bound, 2)}x its fp32 peak; a CPU with AMX tiles (Intel Xeon from Sapphire Rapids on) allows "
+               "far more.")
+    elif bound is not None:
+        why = (f" This CPU has AMX tiles, small matrix units like a GPU's tensor cores: they give it a bf16 peak of "
+               f"up to {fmt(bound, 2)}x its fp32 peak.")
+    return f"On this build's CPU, at n = {n:,}, {verdict}.{why}\n"
+
+
+def precision_findings() -> str:
+    """Sentences chosen from the data: did bf16 beat fp32 on this CPU, and how close did the GPU come to its peak?"""
+    sweeps = precision_sweeps()
+    text = ""
+    cpu_bf16 = next((s for s in sweeps if s.device == "cpu" and s.precision == "bfloat16"), None)
+    speed = speedup_over_fp32(sweeps, cpu_bf16) if cpu_bf16 else None
+    if cpu_bf16 and speed:
+        cpu = cpu_bf16.result.hardware.cpu
+        bound = cpu.peak_bf16.value / cpu.peak_fp32.value if cpu.peak_bf16 and cpu.peak_fp32 else None
+        text += cpu_bf16_sentence(*speed, bound)
+    for s in sweeps:
+        if s.device == "cpu" or s.precision == "float32":
+            continue
+        best = best_point(s.points, min_n=4096)
+        if best and best.pct_peak_flops:
+            where = f"the archived {s.source.model} record" if s.source.archived else f"this build's {s.source.model}"
+            text += (f"\nOn {one_line(where)}, the best {LABELS[s.precision]} point at "
+                     f"n ≥ 4,096 reached **{fmt(best.gflops / 1e3, 3)} TFLOP/s** (n = {best.shape[0]:,}), "
+                     f"**{fmt(best.pct_peak_flops, 3)} %** of the dense datasheet peak"
+                     + (f"; at n = {sp[0]:,} it ran {fmt(sp[1], 3)}x as fast as fp32 with TF32 off"
+                        if (sp := speedup_over_fp32(sweeps, s)) else "") + ".\n")
+    return text

@@ -1,0 +1,35 @@
+"""The ANN page's regime diagnostic ("double the batch; does the time grow?"), on synthetic measurements."""
+
+from __future__ import annotations
+
+from gpucnn.bench import Measurement
+from gpucnn.experiments.nn import MLP_WIDTHS
+from gpucnn.pages.ann import FLAT, PROPORTIONAL, doubling_ratios, flat_until, regime, weight_bytes
+
+
+def step(batch: int, seconds: float) -> Measurement:
+    return Measurement(name=f"b{batch}", device="cuda", dtype="float32", shape=(batch, *MLP_WIDTHS), threads=1,
+                       times_s=(seconds,) * 5, number_per_run=1, flops=1.0)
+
+
+def test_weight_bytes_counts_weights_and_biases() -> None:
+    assert weight_bytes((3, 4, 2)) == 4 * (3 * 4 + 4 + 4 * 2 + 2)
+
+
+def test_doubling_ratios_pair_each_batch_with_its_double() -> None:
+    pts = [step(1, 1.0), step(2, 1.0), step(4, 2.0), step(16, 8.0)]
+    assert doubling_ratios(pts) == [(1, 1.0), (2, 2.0)]  # 4 -> 8 was not measured
+
+
+def test_flat_until_finds_where_the_time_starts_to_grow() -> None:
+    assert flat_until([step(1, 1.0), step(2, 1.1), step(4, 1.4), step(8, 2.0)]) == 4
+    assert flat_until([step(1, 1.0), step(2, 1.0)]) == 2
+    assert flat_until([]) is None
+
+
+def test_regime_is_chosen_from_the_ratio_and_the_share_of_peak() -> None:
+    assert regime(1.0, None) == "overhead-bound"
+    assert regime(FLAT, 90.0) == "between regimes"
+    assert regime(PROPORTIONAL, 80.0) == "compute-bound"
+    assert regime(2.0, 5.0).startswith("bound by work below the FLOP peak")
+    assert regime(2.0, None).startswith("bound by work below the FLOP peak")
