@@ -89,6 +89,12 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:  # beyond any count or byte size; float() of it would overflow
+        raise RecordError(f"{text[:20]}... is too large a number")
+    return int(text)
+
+
 def _depth(doc: Any) -> int:
     """Nesting depth, without recursion (a deep document must not raise RecursionError)."""
     deepest, todo = 0, deque([(doc, 1)])
@@ -107,7 +113,7 @@ def loads(text: str) -> Any:
     if len(text) > MAX_BYTES:
         raise RecordError(f"larger than the {MAX_BYTES // 1_000_000} MB a record may be")
     try:
-        doc = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        doc = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         raise RecordError(f"not valid JSON ({exc})") from None
     except RecursionError:

@@ -118,6 +118,12 @@ def test_nan_and_infinite_numbers_are_refused(doc: dict, number: str) -> None:
         parse(text, "r.json")
 
 
+def test_a_huge_integer_is_refused_not_an_overflow(doc: dict) -> None:
+    text = json.dumps(doc).replace('"elapsed_s": ', '"elapsed_s": ' + "9" * 400 + ', "x": ', 1)
+    with pytest.raises(RecordError, match=r"^r\.json: .*too large a number"):
+        parse(text, "r.json")
+
+
 # --- dates and file names --------------------------------------------------------------------
 
 @pytest.mark.parametrize("when", ["20240101/0000", "2024-W01-1", "2024-01-01", "2024-01-01T00:00:00",
