@@ -16,7 +16,8 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -136,40 +137,49 @@ def _claim_json_path(target: Path, shown: str) -> bool:
         raise UsageError(f"--json {shown}: not writable: {exc.strerror or exc}") from None
 
 
-def quiet_import(*names: str) -> list[Any]:
-    """Import modules with file descriptor 2 captured: torch's C++ and logging output at import goes to it.
+@contextmanager
+def stderr_captured() -> Iterator[None]:
+    """Capture file descriptor 2 in the block: torch's C++ and logging output at import and at its first
+    device query (a CUDA build without a GPU prints "No CUDA runtime is found") go there, not through ``print``.
 
-    The capture is dropped when the imports succeed, and written out before the
-    error when one fails, so that a failure is never hidden.
+    The capture is dropped when the block succeeds or stops on bad input (its one
+    line says what is wrong), and written out when anything else fails, so that
+    a real failure is never hidden.
     """
-    missing = [n for n in names if n not in sys.modules]
-    if not missing:
-        return [sys.modules[n] for n in names]
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
-        failed = True
+        show = True
         try:
-            modules = [importlib.import_module(n) for n in names]
-            failed = False
+            yield
+            show = False
+        except UsageError:
+            show = False
+            raise
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-            if failed:
+            if show:
                 capture.seek(0)
                 sys.stderr.write(capture.read().decode(errors="replace"))
                 sys.stderr.flush()
-    return modules
+
+
+def quiet_import(*names: str) -> list[Any]:
+    """Import modules with stderr captured (``stderr_captured``)."""
+    with stderr_captured():
+        return [importlib.import_module(n) for n in names]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    quiet_import("torch", "gpucnn.render")
-    from gpucnn.hardware import detect
-    from gpucnn.render import hardware_table
+    with stderr_captured():
+        quiet_import("torch", "gpucnn.render")
+        from gpucnn.hardware import detect
+        from gpucnn.render import hardware_table
 
-    hw = detect()
+        hw = detect()
     print(json.dumps(hw.to_dict(), indent=2) if args.json else hardware_table(hw), end="\n")
     return 0
 
@@ -179,9 +189,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         os.environ["GPUCNN_PROFILE"] = "quick"
     _check_profile()
     json_path = _check_json_path(args.json) if args.json is not None else None
-    quiet_import("torch", "torch.utils.benchmark", "gpucnn.results", "gpucnn.render", "gpucnn.experiments.latency",
-                 "gpucnn.experiments.matmul", "gpucnn.experiments.memory")
-    devices = _devices(args.device)
+    with stderr_captured():
+        quiet_import("torch", "torch.utils.benchmark", "gpucnn.results", "gpucnn.render",
+                     "gpucnn.experiments.latency", "gpucnn.experiments.matmul", "gpucnn.experiments.memory")
+        devices = _devices(args.device)
 
     from gpucnn.experiments.latency import small_op_latency
     from gpucnn.experiments.matmul import matmul_sweep

@@ -93,6 +93,36 @@ def test_a_failed_import_shows_what_was_captured() -> None:
         cli.quiet_import("gpucnn_no_such_module_for_this_test")
 
 
+def test_noise_is_dropped_on_bad_input_and_shown_on_a_real_failure(capfd) -> None:
+    import os
+
+    from gpucnn import cli
+
+    with pytest.raises(cli.UsageError), cli.stderr_captured():
+        os.write(2, b"W noise before bad input\n")
+        raise cli.UsageError("bad")
+    assert "noise" not in capfd.readouterr().err
+    with pytest.raises(RuntimeError), cli.stderr_captured():
+        os.write(2, b"W what went wrong\n")
+        raise RuntimeError("real failure")
+    assert "what went wrong" in capfd.readouterr().err
+
+
+def test_noise_from_the_device_query_never_precedes_the_one_line(monkeypatch, capfd) -> None:
+    import os
+
+    import gpucnn.hardware as hardware
+
+    def noisy_query() -> None:
+        os.write(2, b"UserWarning: CUDA initialization: no NVIDIA driver\n")
+        return None
+
+    monkeypatch.setattr(hardware, "accelerator_type", noisy_query)
+    assert main(["bench", "--device", "cuda"]) == 2
+    err = capfd.readouterr().err
+    assert err.strip().splitlines() == ["gpucnn: error: device 'cuda' is not present on this machine (present: cpu)"]
+
+
 def test_results_commands_do_not_import_torch(tmp_path) -> None:
     env = {"GPUCNN_RESULTS_DIR": str(tmp_path / "archive")}
     listed = run_noisy("results", "list", env=env)
