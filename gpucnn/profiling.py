@@ -67,11 +67,10 @@ def op_rows(events: Iterable[Any], steps: int, top: int, device: str, skip_prefi
     share of all kernel time. Kernels and labels are not rows: their time is
     already in the operators'.
     """
-    events = list(events)
-    ops = [e for e in events if on_host(e) and not is_label(e)
-           and not (skip_prefix and e.key.startswith(skip_prefix))
-           and (e.self_cpu_time_total > 0 or _device_time(e) > 0)]
-    kernels = [e for e in events if not on_host(e) and not is_label(e) and _device_time(e) > 0]
+    # A label is known by is_user_annotation where torch sets it, else by its prefix.
+    events = [e for e in events if not is_label(e) and not (skip_prefix and e.key.startswith(skip_prefix))]
+    ops = [e for e in events if on_host(e) and (e.self_cpu_time_total > 0 or _device_time(e) > 0)]
+    kernels = [e for e in events if not on_host(e) and _device_time(e) > 0]
     total_cpu = sum(e.self_cpu_time_total for e in ops) or 1.0
     # The device's busy time is the kernels' sum; with no kernel rows (an older
     # profiler), the operators' self device times are not counted twice.

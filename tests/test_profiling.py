@@ -45,6 +45,13 @@ def test_gpu_ops_are_operators_only_and_shares_are_of_kernel_time() -> None:
     assert conv["self_cpu_pct"] == pytest.approx(100 * 200 / 350)  # shares of the operators' CPU time
 
 
+def test_labels_without_the_annotation_flag_are_known_by_their_prefix() -> None:
+    events = [SimpleNamespace(**{**vars(e), "is_user_annotation": False}) for e in gpu_profile()]
+    rows = op_rows(events, steps=1, top=10, device="cuda", skip_prefix="layer ")
+    assert [r["op"] for r in rows] == ["aten::cudnn_convolution", "aten::relu"]
+    assert rows[0]["self_device_pct"] == pytest.approx(75)
+
+
 def test_cpu_ops_have_no_device_columns() -> None:
     events = [event("aten::mm", self_cpu=300, cpu_total=300), event("aten::add", self_cpu=100, cpu_total=100),
               event("layer fc", label=True, self_cpu=10, cpu_total=410)]
