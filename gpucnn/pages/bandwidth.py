@@ -4,6 +4,7 @@ peak, host-to-device copies, and elementwise ops."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from gpucnn.bench import Measurement, Sweep
 from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth, host_to_device_bandwidth
@@ -267,3 +268,54 @@ def host_to_device_findings() -> str:
             f"**{device_copy.gbps / 2 / pinned[-1].gbps:,.0f}x** the pinned transfer.\n\n"
         )
     return text + ("Data that crosses the host link on every step is the first thing to remove.\n" if text else "")
+
+
+# --- pinned copies against the PCIe link's one-way limit ---
+
+@dataclass(frozen=True)
+class PcieLink:
+    """A PCIe x16 link, from the PCI-SIG base specification's per-lane rate and line encoding."""
+
+    generation: int
+    gt_per_s: float  # transfers per second per lane, in 10^9
+    lanes: int = 16
+    encoding: float = 128 / 130  # Gen3 to Gen5: 128b/130b
+
+    @property
+    def one_way_bytes_per_s(self) -> float:
+        """Payload bytes per second in one direction, after the line encoding (before packet headers)."""
+        return self.gt_per_s * 1e9 * self.lanes * self.encoding / 8
+
+
+# PCI Express Base Specification 4.0 (16 GT/s) and 5.0 (32 GT/s), both 128b/130b encoded. NVIDIA's
+# "128 GB/s" for an H100's PCIe Gen5 counts both directions together, before encoding.
+PCIE_GEN4 = PcieLink(4, 16.0)
+PCIE_GEN5 = PcieLink(5, 32.0)
+# A copy at this share of the encoded limit or more is "near the practical ceiling": with 256-byte
+# payloads, each packet's header and the link's flow control cost roughly a tenth of the link.
+NEAR_CEILING = 0.8
+
+
+def pcie_findings() -> str:
+    """The best pinned host-to-device copy of each accelerator against the one-way PCIe x16 limits."""
+    text = ""
+    g4, g5 = PCIE_GEN4.one_way_bytes_per_s, PCIE_GEN5.one_way_bytes_per_s
+    for s in accelerators(host_to_device_bandwidth):
+        pinned = [m for m in s.result.data["pinned"].points if m.gbps]
+        if not pinned:
+            continue
+        best = max(pinned, key=lambda m: m.gbps)
+        bps = best.gbps * 1e9
+        text += (f"On {s.label}, the best pinned copy moved **{fmt(best.gbps)} GB/s** "
+                 f"({short_bytes(best.shape[0])} per call): **{fmt(100 * bps / g5, 3)} %** of PCIe Gen5 x16's "
+                 f"one-way limit of {fmt(g5 / 1e9, 3)} GB/s after encoding")
+        if bps > g4:
+            text += (f", and more than a Gen4 x16 link's {fmt(g4 / 1e9, 3)} GB/s could carry, so this link runs "
+                     "at Gen5. " + ("Packet headers and flow control take roughly another tenth of the link, so "
+                                    "this is close to the practical ceiling.\n\n" if bps >= NEAR_CEILING * g5 else
+                                    "Packet headers and flow control take roughly a tenth of the link; the rest of "
+                                    "the gap is the copy's own cost.\n\n"))
+        else:
+            text += (f"; {fmt(100 * bps / g4, 3)} % of a Gen4 x16 link's {fmt(g4 / 1e9, 3)} GB/s. PCIe's "
+                     "generation is not visible to torch, so either may apply.\n\n")
+    return text

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from gpucnn.experiments.matmul import article_matmul
+from gpucnn.experiments.memory import copy_bandwidth
 from gpucnn.render import COLORS, caption, figure_html, fmt, fmt_time, new_figure, table
 from gpucnn.results import run
-from gpucnn.sources import Source, no_gpu_note, pairs, sources, sources_caption
+from gpucnn.sources import Source, accelerators, no_gpu_note, pairs, sources, sources_caption
 
 # The seed article's own figures (Colab, %%timeit), quoted with their source.
 ARTICLE = {("cpu", 2): 4.31e-6, ("cpu", 2000): 198e-3, ("gpu", 2): 59.8e-6, ("gpu", 2000): 26.8e-3}
@@ -104,4 +105,25 @@ def findings() -> str:
             + (": launching work on a GPU has a fixed cost.\n" if g["correct_2"].median > c["correct_2"].median
                else ".\n")
         )
+    return text
+
+
+def cache_caveat() -> str:
+    """Whether a copy that fits in an accelerator's L2 beat the HBM peak, from each accelerator's copy sweep.
+
+    A sentence is printed only where the data shows it: the fastest copy above the peak, and small
+    enough (source + destination) to stay in the L2 cache.
+    """
+    text = ""
+    for s in accelerators(copy_bandwidth):
+        acc = s.hardware.accelerator
+        pts = [m for m in s.result.data["sweep"].points if m.gbps]
+        if not pts or acc is None or acc.peaks is None or not acc.l2_bytes:
+            continue
+        best = max(pts, key=lambda m: m.gbps)
+        peak = acc.peaks.bandwidth
+        if best.gbps * 1e9 > peak and 2 * best.shape[0] <= acc.l2_bytes:
+            text += (f"On {s.label}, a copy of {best.shape[0] / 2**20:,.0f} MiB per buffer moved "
+                     f"**{fmt(best.gbps)} GB/s**, above the {fmt(peak / 1e9)} GB/s HBM peak: source and destination "
+                     f"fit in the {acc.l2_bytes / 2**20:,.0f} MiB L2 cache, so the bytes never went to HBM.\n\n")
     return text
