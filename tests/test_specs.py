@@ -20,7 +20,7 @@ from gpucnn.typed import RecordError
 from tests.conftest import ROOT
 
 RECORDS = sorted(Path("/work/shared/records").glob("*.json")) or sorted((ROOT / "results").glob("*.json"))
-EXPERIMENT_MODULES = ["matmul", "memory", "latency", "nn", "conv", "training"]
+EXPERIMENT_MODULES = sorted(p.stem for p in (ROOT / "gpucnn" / "experiments").glob("*.py") if p.stem != "__init__")
 
 
 def _m(shape: list[int] | None = None, times: list[float] | None = None) -> dict[str, Any]:
