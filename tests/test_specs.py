@@ -143,3 +143,36 @@ def test_specs_and_typed_reading_need_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_every_data_class_uses_only_types_the_reader_knows() -> None:
+    """A spec with an unsupported field type (a list, a set, a union of two classes) is a bug found here,
+    not when a record first holds that experiment."""
+    import dataclasses
+    import typing
+
+    known = {int, float, str, bool, type(None), Measurement, Sweep}
+
+    def walk(tp: Any, where: str) -> None:
+        args = typing.get_args(tp)
+        origin = typing.get_origin(tp)
+        if tp in known:
+            return
+        if dataclasses.is_dataclass(tp):
+            for name, hint in typed._hints(tp).items():
+                walk(hint, f"{where}.{name}")
+        elif origin is tuple:
+            assert len(args) == 2 and args[1] is Ellipsis, where
+            walk(args[0], where)
+        elif origin is dict:
+            assert args[0] is str, where
+            walk(args[1], where)
+        elif args and type(None) in args:
+            rest = [a for a in args if a is not type(None)]
+            assert len(rest) == 1, where
+            walk(rest[0], where)
+        else:
+            raise AssertionError(f"{where}: unsupported type {tp!r}")
+
+    for name, spec in SPECS.items():
+        walk(spec.data, name)
