@@ -295,7 +295,9 @@ def _read_results(doc: dict[str, Any]) -> tuple[HardwareReport, tuple[Result, ..
     for i, r in enumerate(doc["results"]):
         data = None
         if _current(r, doc["schema"]):
-            data = typed.read(SPECS[r["experiment"]].data, r["data"], f"results[{i}].data")
+            # each result's own hardware report, as Result.from_dict attaches it
+            data = typed.read(SPECS[r["experiment"]].data, r["data"], f"results[{i}].data",
+                              HardwareReport.from_dict(r["hardware"]))
         try:
             result = Result.from_dict(r, reused=True)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

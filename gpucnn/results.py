@@ -115,7 +115,7 @@ class Result:
         spec = SPECS.get(self.experiment)
         if spec is None:
             raise RecordError(f"experiment: unknown experiment {self.experiment!r}")
-        return typed.read(spec.data, encode(self.data), "data")
+        return typed.read(spec.data, encode(self.data), "data", self.hardware)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -22,9 +22,12 @@ import types
 import typing
 from collections.abc import Iterator
 from functools import cache
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from gpucnn.measurement import Measurement, Sweep
+
+if TYPE_CHECKING:
+    from gpucnn.hardware import HardwareReport
 
 T = TypeVar("T")
 
@@ -59,17 +62,20 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, localns={"Measurement": Measurement, "Sweep": Sweep})
 
 
-def read(cls: type[T], value: Any, path: str = "data") -> T:
+def read(cls: type[T], value: Any, path: str = "data", hardware: HardwareReport | None = None) -> T:
     """Read JSON ``value`` (already parsed) as the frozen dataclass ``cls``.
+
+    ``hardware``, the report of the machine that measured it, is attached to
+    every Measurement (``Measurement.hardware``), as ``results.decode`` does.
 
     Raises:
         RecordError: a field is missing, unknown, of the wrong type or shape;
             the message starts with its path below ``path``.
     """
-    return _read(cls, value, path)
+    return _read(cls, value, path, hardware)
 
 
-def _read(tp: Any, value: Any, path: str) -> Any:
+def _read(tp: Any, value: Any, path: str, hw: HardwareReport | None = None) -> Any:
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
@@ -79,24 +85,24 @@ def _read(tp: Any, value: Any, path: str) -> Any:
             return None
         rest = [o for o in options if o is not type(None)]
         if len(rest) == 1:
-            return _read(rest[0], value, path)
+            return _read(rest[0], value, path, hw)
         raise TypeError(f"unsupported union {tp}")  # a spec bug, found by the tests
     if tp is Measurement:
-        return _measurement(value, path)
+        return _measurement(value, path, hw)
     if tp is Sweep:
-        return _sweep(value, path)
+        return _sweep(value, path, hw)
     if dataclasses.is_dataclass(tp):
-        return _dataclass(tp, value, path)
+        return tp(**_fields(tp, value, path, hw))
     if origin is tuple:
         item = typing.get_args(tp)[0]
         if not isinstance(value, list):
             raise _fail(path, f"expected an array, got {_show(value)}")
-        return tuple(_read(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(_read(item, v, f"{path}[{i}]", hw) for i, v in enumerate(value))
     if origin is dict:
         _, item = typing.get_args(tp)
         if not isinstance(value, dict):
             raise _fail(path, f"expected an object, got {_show(value)}")
-        return {k: _read(item, v, f"{path}.{k}") for k, v in value.items()}
+        return {k: _read(item, v, f"{path}.{k}", hw) for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
             raise _fail(path, f"expected true or false, got {_show(value)}")
@@ -116,7 +122,7 @@ def _read(tp: Any, value: Any, path: str) -> Any:
     raise TypeError(f"unsupported field type {tp!r} at {path}")  # a spec bug, found by the tests
 
 
-def _fields(cls: type, value: Any, path: str) -> dict[str, Any]:
+def _fields(cls: type, value: Any, path: str, hw: HardwareReport | None = None) -> dict[str, Any]:
     """Read the fields of ``cls`` from the object ``value``: every field without a default is required."""
     if not isinstance(value, dict):
         raise _fail(path, f"expected an object, got {_show(value)}")
@@ -130,15 +136,11 @@ def _fields(cls: type, value: Any, path: str) -> dict[str, Any]:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise _fail(where, "missing")
             continue
-        out[f.name] = _read(hints[f.name], value[f.name], where)
+        out[f.name] = _read(hints[f.name], value[f.name], where, hw)
     unknown = sorted(set(value) - set(out) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise _fail(f"{path}.{unknown[0]}", "unknown field")
     return out
-
-
-def _dataclass(cls: type, value: Any, path: str) -> Any:
-    return cls(**_fields(cls, value, path))
 
 
 def _tagged(value: Any, tag: str, path: str) -> Any:
@@ -171,7 +173,7 @@ class _MeasurementFields:
     gbps: float | None = None
 
 
-def _measurement(value: Any, path: str) -> Measurement:
+def _measurement(value: Any, path: str, hw: HardwareReport | None) -> Measurement:
     # Paths leave the tag out: ``data.sweep.points[2].shape`` reads better than the JSON's nesting.
     m = _fields(_MeasurementFields, _tagged(value, "__measurement__", path), path)
     if not m["shape"]:
@@ -192,6 +194,7 @@ def _measurement(value: Any, path: str) -> Measurement:
         name=m["name"], device=m["device"], dtype=m["dtype"], shape=m["shape"], threads=m["threads"],
         times_s=m["times_s"], number_per_run=m["number_per_run"], flops=m["flops"],
         bytes_moved=m["bytes_moved"], peak_flops=m.get("peak_flops"), peak_bytes_per_s=m.get("peak_bytes_per_s"),
+        hardware=hw,
     )
 
 
@@ -201,8 +204,8 @@ class _SweepFields:
     stopped: str | None = None
 
 
-def _sweep(value: Any, path: str) -> Sweep:
-    s = _fields(_SweepFields, _tagged(value, "__sweep__", path), path)
+def _sweep(value: Any, path: str, hw: HardwareReport | None) -> Sweep:
+    s = _fields(_SweepFields, _tagged(value, "__sweep__", path), path, hw)
     return Sweep(s["points"], s.get("stopped"))
 
 
