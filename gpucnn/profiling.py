@@ -89,6 +89,23 @@ def op_rows(events: Iterable[Any], steps: int, top: int, device: str, skip_prefi
     return rows
 
 
+def kernel_rows(events: Iterable[Any], steps: int, top: int, skip_prefix: str | None = None) -> list[dict[str, Any]]:
+    """The ``top`` device kernels (and copies) of a profile, per step, by device time: a table of their own,
+    beside the operators that launched them, so that no time is counted twice in either.
+
+    Rows have the operator rows' fields (no CPU time: a kernel runs on the
+    device); shares are of all kernel time. Empty on the CPU and where the
+    profiler timed no kernels (MPS).
+    """
+    kernels = [e for e in events if not on_host(e) and not is_label(e) and _device_time(e) > 0
+               and not (skip_prefix and e.key.startswith(skip_prefix))]
+    total = sum(_device_time(e) for e in kernels)
+    return [{
+        "op": short_op_name(e.key), "calls": e.count / steps, "self_cpu_s": 0.0, "self_cpu_pct": 0.0,
+        "self_device_s": _device_time(e) * 1e-6 / steps, "self_device_pct": 100.0 * _device_time(e) / total,
+    } for e in sorted(kernels, key=_device_time, reverse=True)[:top]]
+
+
 def layer_rows(events: Iterable[Any], steps: int, prefix: str, order: Sequence[str], device: str
                ) -> list[dict[str, Any]]:
     """One row per ``record_function`` label ``prefix + name``: host time, and the device time of its kernels.
@@ -125,6 +142,10 @@ def _get(row: Any, name: str) -> Any:
     return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
 
 
+def _row(row: Any) -> dict[str, Any]:
+    return {k: _get(row, k) for k in ("op", "calls", "self_cpu_s", "self_cpu_pct", "self_device_s", "self_device_pct")}
+
+
 def stored_op_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Stored top-op rows, fit to show: operator rows only, device shares only where they are right.
 
@@ -133,12 +154,19 @@ def stored_op_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
     total that counted every kernel twice. Their kernel rows are dropped, and
     so are their device shares (set to None): the right total was not stored.
     """
-    rows = [{k: _get(r, k) for k in ("op", "calls", "self_cpu_s", "self_cpu_pct", "self_device_s", "self_device_pct")}
-            for r in rows]
+    rows = [_row(r) for r in rows]
     kernel_rows = [r for r in rows if not r["self_cpu_s"] and r["self_device_s"]]
     if not kernel_rows:
         return rows
     return [{**r, "self_device_pct": None} for r in rows if r not in kernel_rows]
+
+
+def stored_kernel_rows(ops: Sequence[Any], kernels: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The kernel rows of a stored profile: its own ``kernels`` list, or, in a record made before there was
+    one, the kernel rows mixed into ``ops`` (no CPU time), with their double-counted shares dropped."""
+    if kernels:
+        return [_row(r) for r in kernels]
+    return [{**r, "self_device_pct": None} for r in map(_row, ops) if not r["self_cpu_s"] and r["self_device_s"]]
 
 
 def stored_layer_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:

@@ -435,6 +435,17 @@ def profile_cells(rows: Sequence[Any], device: str) -> tuple[list[str], list[lis
     return headers, cells
 
 
+def kernel_cells(rows: Sequence[Any], device: str) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of a profiler top-kernels table (rows from ``gpucnn.profiling.stored_kernel_rows``);
+    the share column only where the record's shares are of all kernel time."""
+    shares = all(r["self_device_pct"] is not None for r in rows)
+    headers = ["Kernel", "Launches per step", f"{device.upper()} time per step"] + (
+        ["Share of kernel time"] if shares else [])
+    cells = [[code_cell(r["op"]), fmt(r["calls"]), fmt_time(r["self_device_s"])]
+             + ([f"{fmt(r['self_device_pct'], 2)} %"] if shares else []) for r in rows]
+    return headers, cells
+
+
 def layer_cells(rows: Sequence[Any], device: str) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of a per-layer profile table: host time, and the device time of each layer's
     kernels where the profile has it (one row per layer, also for records made before it had)."""

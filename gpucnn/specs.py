@@ -158,6 +158,7 @@ class CnnProfileData:
     layers: tuple[LayerTime, ...]
     batch: int
     steps: int
+    kernels: tuple[ProfileRow, ...] = ()  # on an accelerator (gpucnn.profiling.kernel_rows); older records: none
 
 
 @dataclass(frozen=True)

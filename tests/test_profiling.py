@@ -6,8 +6,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from gpucnn.profiling import layer_rows, op_rows, stored_layer_rows, stored_op_rows
-from gpucnn.render import layer_cells, profile_cells
+from gpucnn.profiling import (
+    kernel_rows,
+    layer_rows,
+    op_rows,
+    stored_kernel_rows,
+    stored_layer_rows,
+    stored_op_rows,
+)
+from gpucnn.render import kernel_cells, layer_cells, profile_cells
 
 
 def event(key: str, *, device_type: str = "DeviceType.CPU", label: bool = False, count: int = 1,
@@ -120,3 +127,21 @@ def test_layer_table_shows_kernel_time_where_measured() -> None:
     layers = layer_rows(gpu_profile(), steps=1, prefix="layer ", order=["conv1"], device="cuda")
     headers, cells = layer_cells(layers, "cuda")
     assert "CUDA kernel time per step" in headers and cells[0][-1] == "100 %"
+
+
+def test_kernels_are_a_table_of_their_own_with_shares_of_kernel_time() -> None:
+    rows = kernel_rows(gpu_profile(), steps=2, top=10, skip_prefix="layer ")
+    assert [r["op"] for r in rows] == ["sm80_xmma_fprop_implicit_gemm", "void at::native::vectorized_elementwise_kernel"]
+    assert rows[0]["self_device_s"] == pytest.approx(15e-6) and rows[0]["self_device_pct"] == pytest.approx(75)
+    assert kernel_rows([event("aten::mm", self_cpu=10, cpu_total=10)], steps=1, top=10) == []  # a CPU profile
+    assert stored_kernel_rows([], rows) == rows
+    headers, _cells = kernel_cells(rows, "cuda")
+    assert headers[-1] == "Share of kernel time"
+
+
+def test_archived_kernel_rows_come_from_the_mixed_ops_list() -> None:
+    rows = stored_kernel_rows(ARCHIVED_OPS)
+    assert [r["op"] for r in rows] == [ARCHIVED_OPS[1]["op"]]
+    assert rows[0]["self_device_pct"] is None
+    headers, cells = kernel_cells(rows, "cuda")
+    assert "Share of kernel time" not in headers and len(cells[0]) == len(headers)

@@ -11,7 +11,7 @@ from torch import nn
 from gpucnn.bench import Measurement, measure, sweep
 from gpucnn.experiments.nn import batch_sizes, profiler
 from gpucnn.profile import current_profile
-from gpucnn.profiling import layer_rows, op_rows
+from gpucnn.profiling import kernel_rows, layer_rows, op_rows
 from gpucnn.results import experiment
 
 # Hand-made 3x3 filters, the kind a CNN's first layer learns.
@@ -151,8 +151,10 @@ def cnn_profile(device: str, batch: int | None = None, steps: int = 3) -> dict[s
     """``torch.profiler`` view of a small CNN's training step (forward, backward, SGD update).
 
     Returns plain rows: the top operators by self time (device time on an
-    accelerator), and for each labelled layer's forward pass its host time and,
-    on an accelerator, the device time of its kernels (``gpucnn.profiling``).
+    accelerator), the top kernels on an accelerator (a table of their own, so
+    that no time is counted twice), and for each labelled layer's forward pass
+    its host time and, on an accelerator, the device time of its kernels
+    (``gpucnn.profiling``).
     Profiler times include its own overhead: they rank ops, they are not
     benchmark figures.
     """
@@ -180,4 +182,5 @@ def cnn_profile(device: str, batch: int | None = None, steps: int = 3) -> dict[s
     events = prof.key_averages()
     ops = op_rows(events, steps, top=10, device=device, skip_prefix="layer ")
     layers = layer_rows(events, steps, "layer ", list(model.layers), device)
-    return {"ops": ops, "layers": layers, "batch": batch, "steps": steps}
+    kernels = kernel_rows(events, steps, top=10, skip_prefix="layer ")
+    return {"ops": ops, "layers": layers, "batch": batch, "steps": steps, "kernels": kernels}

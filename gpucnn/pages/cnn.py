@@ -15,12 +15,14 @@ from gpucnn.experiments.conv import (
     conv_channel_sweep,
     digit_filter_outputs,
 )
+from gpucnn.profiling import stored_kernel_rows
 from gpucnn.render import (
     Series,
     caption,
     figure_html,
     fmt,
     fmt_time,
+    kernel_cells,
     layer_cells,
     line_chart,
     origin_style,
@@ -192,6 +194,13 @@ def profile_tables() -> str:
         out += caption(f"{src.label}: the top ops of a whole training step (forward, backward, SGD update) by self "
                        f"time, mean of {r.data['steps']} profiled steps after a warm-up step. A profile slows what "
                        "it records: use it to rank ops, not as a timing.", _live([src]), sources_caption([src]))
+        kernels = stored_kernel_rows(r.data["ops"], r.data.get("kernels") or ())
+        if kernels:
+            headers, rows = kernel_cells(kernels, src.device)
+            out += "\n" + table(headers, rows, align="l" + "r" * (len(headers) - 1))
+            out += caption(f"{src.label}: the top kernels of the same steps, by time on the device. Their time is "
+                           "already in the ops above, which launched them: the two tables are two views of one "
+                           "time, not parts of a sum.", _live([src]), sources_caption([src]))
         out += "\n"
     return out + no_gpu_note(found, "GPU kernel times of this profile")
 
@@ -208,7 +217,7 @@ def kernel_name_findings() -> str:
         acc = src.hardware.accelerator
         if src.is_cpu or acc is None:
             continue
-        names = [row.op for row in src.result.typed.ops]
+        names = [row["op"] for row in stored_kernel_rows(src.result.typed.ops, src.result.typed.kernels)]
         implicit = [n for n in names if "implicit_gemm" in n]
         sm80 = [n for n in names if n.startswith("sm80_")]
         if not implicit and not sm80:
