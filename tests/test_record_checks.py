@@ -17,7 +17,7 @@ import pytest
 from gpucnn import archive, codehash
 from gpucnn.archive import RecordError, add, migrate, parse, records, status, status_flags, validate
 from gpucnn.specs import SPECS, Spec
-from tests.conftest import ROOT
+from tests.conftest import ROOT, build_site
 
 REAL = sorted((ROOT / "results").glob("nvidia-*.json"))
 V1_SOURCES = sorted(Path("/work/shared/records").glob("*.json"))
@@ -185,6 +185,30 @@ def test_broken_data_already_in_the_archive_names_the_file(doc: dict, archive_di
     (archive_dir / "some-gpu-2026-01-01.json").write_text(json.dumps(doc))
     with pytest.raises(RecordError, match=r"^results/some-gpu-2026-01-01\.json: results\[1\]\.data\.sweep: missing$"):
         records()
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("data", "results[1].data.sweep: missing"),
+    ("script", "hardware.cpu.model: expected a hardware name"),
+    ("deep", "nested more than 32 levels deep"),
+])
+def test_a_bad_record_in_the_archive_fails_the_build_naming_it(doc: dict, tmp_path: Path, fault: str,
+                                                                message: str) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    text = "[" * 40 + "]" * 40
+    if fault == "data":
+        doc["results"][1]["data"] = {}
+    elif fault == "script":
+        doc["hardware"]["cpu"]["model"] = "<script>alert(1)</script>"
+    if fault != "deep":
+        text = json.dumps(doc)
+    (folder / "some-gpu-2026-01-01.json").write_text(text)
+    proc = build_site(tmp_path / "site", tmp_path / "cache", extra_env={"GPUCNN_RESULTS_DIR": str(folder)})
+    assert proc.returncode != 0
+    assert f"results archive: results/some-gpu-2026-01-01.json: {message}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "site" / "index.html").exists()
 
 
 def test_an_unknown_experiment_is_refused_at_add(doc: dict, tmp_path: Path, archive_dir: Path) -> None:
