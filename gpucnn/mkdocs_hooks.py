@@ -37,6 +37,71 @@ def on_build_error(error: Exception, **_: Any) -> None:
     share = os.environ.pop(SHARE_ENV, "")
     if share:
         shutil.rmtree(share, ignore_errors=True)
+    # The notebook cache keeps what it had: this build's entries are not trusted.
+    for _, work in _NOTEBOOK_CACHE:
+        shutil.rmtree(work, ignore_errors=True)
+    _NOTEBOOK_CACHE.clear()
+
+
+@event_priority(100)
+def on_config(config: Any) -> Any:
+    """Resolve paths against mkdocs.yml's folder, not the working folder, and name pages in errors."""
+    root = Path(config["config_file_path"]).resolve().parent if config.get("config_file_path") else Path.cwd()
+    # pymdownx.snippets reads base_path relative to the working folder, so
+    # `mkdocs build -f /elsewhere/mkdocs.yml` would miss every snippet. Before
+    # markdown-exec's on_config (priority 100), which saves the extension settings.
+    snippets = (config.get("mdx_configs") or {}).get("pymdownx.snippets")
+    if snippets is not None:
+        base = snippets.get("base_path", ["."])
+        snippets["base_path"] = [str(root / b) for b in ([base] if isinstance(base, str) else base)]
+    _name_pages_in_markdown_exec_errors()
+    return config
+
+
+def on_serve(server: Any, config: Any, builder: Any) -> Any:
+    # A record added to the archive while serving changes the Results page and others.
+    from gpucnn.archive import archive_dir
+
+    if archive_dir().is_dir():
+        server.watch(str(archive_dir()))
+    return server
+
+
+# The page being rendered, and the snippet files it includes, for error messages.
+_RENDERING: dict[str, Any] = {"page": None, "snippets": {}}
+_SNIPPET_INCLUDE = re.compile(r'^\s*--8<--\s+"([^"]+)"\s*$', re.M)
+
+
+def _normalized(text: str) -> str:
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+class _NamePage(logging.Filter):
+    """markdown-exec's error names only "session ann; n2": add the Markdown page and the snippet file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        page = _RENDERING["page"]
+        message = record.getMessage()
+        head, sep, rest = message.partition("Execution of ")
+        if page and sep and len(head) < 40:
+            code = _normalized(message)
+            files = [name for name, text in _RENDERING["snippets"].items() if text and _normalized(text) in code]
+            where = f"page {page}" + (f", snippet {', '.join(files)}" if files else "")
+            record.msg, record.args = f"{head}{where}: {sep}{rest}", None
+        return True
+
+
+def _name_pages_in_markdown_exec_errors() -> None:
+    # markdown-exec logs through one logger per module (mkdocs.plugins.markdown_exec...), and a
+    # logger's filters see only its own records: filter each of them.
+    try:
+        import markdown_exec  # noqa: F401 - its loggers exist once it is imported
+    except ImportError:
+        return
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("mkdocs.plugins.markdown_exec")]
+    for logger in map(logging.getLogger, names):
+        if not any(type(f).__name__ == _NamePage.__name__ for f in logger.filters):
+            logger.addFilter(_NamePage())
 
 
 def on_pre_build(config: Any) -> None:
@@ -67,13 +132,107 @@ def on_pre_build(config: Any) -> None:
     # it shares its results through this folder, so results.json lists them too.
     from gpucnn.results import SHARE_ENV
 
-    os.environ[SHARE_ENV] = tempfile.mkdtemp(prefix="gpucnn-shared-")
+    os.environ[SHARE_ENV] = _share_folder()
     _key_notebook_cache(config, profile.name)
+
+
+def _owner_gone(folder: Path, prefix: str) -> bool:
+    """True when the build that made ``<prefix><pid>-...`` has ended (a killed build never cleans up)."""
+    m = re.fullmatch(re.escape(prefix) + r"(\d+)-.*", folder.name)
+    if m is None:  # made before folders carried their build's pid
+        return time.time() - folder.stat().st_mtime > 3600
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's live process
+        return False
+    return False
+
+
+def _share_folder() -> str:
+    """A new folder for the notebook's results; those of killed builds are removed first."""
+    prefix = "gpucnn-shared-"
+    for old in Path(tempfile.gettempdir()).glob(prefix + "*"):
+        try:
+            if old.is_dir() and _owner_gone(old, prefix):
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
 
 
 # Where the executed notebook's results are kept beside mkdocs-jupyter's cache
 # of its page, so that a build that reuses the page still lists them in results.json.
 _NOTEBOOK_RESULTS: list[Path] = []
+# (keyed cache folder, this build's working copy of it): see _notebook_cache_working_copy.
+_NOTEBOOK_CACHE: list[tuple[Path, Path]] = []
+
+
+def _archive_digest() -> str:
+    """A digest of the archived records: a new record must not be hidden behind a cached page."""
+    import hashlib
+
+    from gpucnn.archive import archive_dir
+
+    digest = hashlib.sha256()
+    folder = archive_dir()
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _readable_entry(path: Path) -> bool:
+    import json
+
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(entry, dict) and isinstance(entry.get("content"), str) and isinstance(entry.get("toc_tokens"), list)
+
+
+def _notebook_cache_working_copy(folder: Path) -> Path:
+    """A private copy of the cache folder for mkdocs-jupyter to read and write during this build.
+
+    mkdocs-jupyter writes its entry in place: a killed build or a full disk
+    leaves half a file, which every later build then fails to read. Here it
+    writes into this copy; only a build that finishes puts entries back, each
+    by an atomic rename. An unreadable entry is dropped, so the notebook runs again.
+    Raises OSError when the folder cannot be written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = ".build-"
+    for old in folder.glob(prefix + "*"):
+        if _owner_gone(old, prefix):
+            shutil.rmtree(old, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder))
+    for entry in folder.glob("*.json"):
+        if _readable_entry(entry):
+            shutil.copy(entry, work / entry.name)
+        else:
+            log.info("gpucnn: notebook cache entry %s is unreadable: removed, the notebook runs again", entry.name)
+            entry.unlink(missing_ok=True)
+    return work
+
+
+def _commit_notebook_cache() -> None:
+    """Put this build's notebook cache entries in place atomically; drop the ones mkdocs-jupyter evicted."""
+    from gpucnn.results import atomic_write_text
+
+    for folder, work in _NOTEBOOK_CACHE:
+        try:
+            kept = {entry.name for entry in work.glob("*.json") if _readable_entry(entry)}
+            for name in kept:
+                atomic_write_text(folder / name, (work / name).read_text(encoding="utf-8"))
+            for entry in folder.glob("*.json"):
+                if entry.name not in kept:
+                    entry.unlink(missing_ok=True)
+        except OSError as exc:  # a full disk costs the next build its speed, not this build
+            log.info("gpucnn: the notebook cache was not updated (%s)", exc)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    _NOTEBOOK_CACHE.clear()
 
 
 def _key_notebook_cache(config: Any, profile: str) -> None:
@@ -94,15 +253,25 @@ def _key_notebook_cache(config: Any, profile: str) -> None:
 
     plugin = (config.get("plugins") or {}).get("mkdocs-jupyter")
     _NOTEBOOK_RESULTS.clear()
+    _NOTEBOOK_CACHE.clear()
     if plugin is None:
         return
     if fresh_requested():
         plugin.config["cache"] = False
         return
-    material = json.dumps([code_hash("gpucnn.pages.training"), detect().fingerprint(), torch.__version__, profile])
+    material = json.dumps([code_hash("gpucnn.pages.training"), detect().fingerprint(), torch.__version__, profile,
+                           _archive_digest()])
     folder = cache_dir() / "notebook" / hashlib.sha256(material.encode()).hexdigest()[:16]
+    try:
+        work = _notebook_cache_working_copy(folder)
+    except OSError as exc:
+        # An unwritable cache folder costs speed, not the build.
+        plugin.config["cache"] = False
+        log.info("gpucnn: no notebook cache (%s): the notebook runs in every build", exc)
+        return
     plugin.config["cache"] = True
-    plugin.config["cache_dir"] = str(folder)
+    plugin.config["cache_dir"] = str(work)
+    _NOTEBOOK_CACHE.append((folder, work))
     kept = folder / "results"
     _NOTEBOOK_RESULTS.append(kept)
     # If the page is reused, no kernel runs: hand its results to this build.
@@ -192,11 +361,19 @@ class _WarningsDuringRender:
 _RENDER_WARNINGS: dict[str, _WarningsDuringRender] = {}
 
 
-def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
+def on_page_markdown(markdown: str, page: Any, config: Any = None, **_: Any) -> str:
     # Markdown rendering (markdown-exec's blocks, mkdocs-jupyter's execution)
     # runs between this event and on_page_content.
     _PAGE_START[page.file.src_uri] = time.perf_counter()
     _RENDER_WARNINGS[page.file.src_uri] = _WarningsDuringRender().__enter__()
+    _RENDERING["page"] = page.file.src_uri
+    _RENDERING["snippets"] = {}
+    snippets = ((config.get("mdx_configs") if config else None) or {}).get("pymdownx.snippets") or {}
+    for base in snippets.get("base_path", []):
+        for name in _SNIPPET_INCLUDE.findall(markdown):
+            path = Path(base) / name
+            if path.is_file() and name not in _RENDERING["snippets"]:
+                _RENDERING["snippets"][name] = path.read_text(encoding="utf-8", errors="replace")
     return markdown
 
 
@@ -204,6 +381,7 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     start = _PAGE_START.pop(page.file.src_uri, None)
     if start is not None:
         _PAGE_TIMES[page.file.src_uri] = time.perf_counter() - start
+    _RENDERING["page"] = None
     recorder = _RENDER_WARNINGS.pop(page.file.src_uri, None)
     if recorder is not None:
         recorder.__exit__(None, None, None)
@@ -243,6 +421,7 @@ def _rewrite_printed_links(html: str, page: Any, files: Any) -> str:
     return _MD_HREF.sub(fix, html)
 
 
+@event_priority(-1000)  # after mkdocs-jupyter's eviction, and last: the guard sees the finished site
 def on_post_build(config: Any) -> None:
     from gpucnn.results import SHARE_ENV, build_results, shared_results, write_results_json
 
@@ -250,10 +429,16 @@ def on_post_build(config: Any) -> None:
         log.info("gpucnn: %s(%s) from the notebook page: measured %s in %.1f s", r.experiment,
                  ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())), r.measured_at, r.elapsed_s)
 
+    from gpucnn.results import atomic_write_text
+
     for kept in _NOTEBOOK_RESULTS:
-        kept.mkdir(parents=True, exist_ok=True)
-        for path in Path(os.environ[SHARE_ENV]).glob("*.json"):
-            shutil.copy(path, kept / path.name)
+        try:
+            kept.mkdir(parents=True, exist_ok=True)
+            for path in Path(os.environ[SHARE_ENV]).glob("*.json"):
+                atomic_write_text(kept / path.name, path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            log.info("gpucnn: the notebook's results were not kept with its cache (%s)", exc)
+    _commit_notebook_cache()
 
     path = Path(config["site_dir"]) / "results.json"
     write_results_json(path)

@@ -125,3 +125,94 @@ def test_no_page_makes_a_request_off_the_site(built_site: Path) -> None:
 
     problems = check_site(built_site, "gpucnn.github.io", [])
     assert problems == {}
+
+
+# --- faults: each test feeds one and checks the outcome -----------------------------------
+
+def _fault_site(tmp_path: Path, pages: dict[str, str], snippets: dict[str, str] | None = None) -> Path:
+    """A small strict site with gpucnn's hook and the real snippet settings (base_path ".")."""
+    root = tmp_path / "project"
+    (root / "docs").mkdir(parents=True)
+    for name, text in pages.items():
+        (root / "docs" / name).write_text(text)
+    for name, text in (snippets or {}).items():
+        (root / "snippets").mkdir(exist_ok=True)
+        (root / "snippets" / name).write_text(text)
+    (root / "mkdocs.yml").write_text(
+        "site_name: faults\nsite_url: https://gpucnn.github.io/gpucnn/\nstrict: true\n"
+        f"hooks:\n  - {ROOT / 'gpucnn' / 'mkdocs_hooks.py'}\n"
+        "theme:\n  name: material\n  font: false\n"
+        "plugins:\n  - markdown-exec:\n      languages: [python]\n"
+        "markdown_extensions:\n  - pymdownx.superfences\n  - pymdownx.snippets:\n"
+        "      base_path: [\".\"]\n      check_paths: true\n")
+    return root / "mkdocs.yml"
+
+
+def _build_elsewhere(config: Path, dest: Path, cwd: Path, env: dict[str, str] | None = None):
+    """`mkdocs build -f /abs/mkdocs.yml` run from another folder."""
+    import os
+    import subprocess
+    import sys
+
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(dest)],
+                          cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "GPUCNN_PROFILE": "quick", "NO_MKDOCS_2_WARNING": "1",
+                               "GPUCNN_CACHE_DIR": str(dest.parent / "cache"), **(env or {})})
+
+
+def test_a_build_from_another_folder_finds_the_snippets(tmp_path: Path) -> None:
+    config = _fault_site(tmp_path, {"index.md": '# Home\n\n```python exec="on"\n--8<-- "snippets/hello.py"\n```\n'},
+                         {"hello.py": 'print("hello from a snippet")\n'})
+    proc = _build_elsewhere(config, tmp_path / "site", tmp_path / "elsewhere")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "hello from a snippet" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_a_raising_snippet_or_fence_names_its_page_and_file(tmp_path: Path) -> None:
+    # json.loads raising inside the standard library: its traceback holds the interpreter's path.
+    config = _fault_site(
+        tmp_path,
+        {"index.md": '# Home\n\n```python exec="on"\n--8<-- "snippets/broken.py"\n```\n',
+         "other.md": '# Other\n\n```python exec="on"\nraise RuntimeError("fence failed on purpose")\n```\n'},
+        {"broken.py": 'import json\n\nprint(json.loads("{not json"))\n'})
+    proc = _build_elsewhere(config, tmp_path / "site", tmp_path / "elsewhere")
+    assert proc.returncode != 0
+    assert "page index.md, snippet snippets/broken.py: Execution of python code block exited with errors" in proc.stderr
+    assert "page other.md: Execution of python code block exited with errors" in proc.stderr
+    # The failed build leaves no path-bearing traceback in its output.
+    from gpucnn.site_guard import build_machine_paths, leaked_paths
+
+    paths = build_machine_paths(config.parent)
+    for f in (tmp_path / "site").rglob("*"):
+        if f.suffix in (".html", ".json"):
+            assert leaked_paths(f.read_text(), paths) == [], f
+
+
+def test_a_killed_build_leaves_no_shared_folder_behind(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    slow = _fault_site(tmp_path / "slow", {"index.md": '# Slow\n\n```python exec="on"\nimport time\ntime.sleep(120)\n```\n'})
+    env = {**os.environ, "TMPDIR": str(tmp), "GPUCNN_PROFILE": "quick", "NO_MKDOCS_2_WARNING": "1",
+           "GPUCNN_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "mkdocs", "build", "-f", str(slow), "-d", str(tmp_path / "s1")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp.glob("gpucnn-shared-*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list(tmp.glob("gpucnn-shared-*")), "the build never made its shared folder"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert list(tmp.glob("gpucnn-shared-*")), "kill -9 runs no cleanup: the folder is still there"
+    ok = _fault_site(tmp_path / "ok", {"index.md": "# Fine\n"})
+    again = _build_elsewhere(ok, tmp_path / "s2", tmp_path / "ok", env={"TMPDIR": str(tmp)})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert list(tmp.glob("gpucnn-shared-*")) == [], "the next build must remove the killed build's folder"

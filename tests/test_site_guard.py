@@ -140,7 +140,8 @@ def _mini_site(tmp_path: Path, page: str) -> Path:
     config = tmp_path / "mkdocs.yml"
     config.write_text(f"site_name: mini\nsite_url: https://{HOST}/gpucnn/\nstrict: true\n"
                       f"hooks:\n  - {ROOT / 'gpucnn' / 'mkdocs_hooks.py'}\n"
-                      "plugins:\n  - markdown-exec\nmarkdown_extensions:\n  - md_in_html\n  - pymdownx.superfences\n")
+                      "theme:\n  name: material\n  font: false\n"
+                      "plugins:\n  - markdown-exec:\n      languages: [python]\nmarkdown_extensions:\n  - md_in_html\n  - pymdownx.superfences\n")
     return config
 
 
