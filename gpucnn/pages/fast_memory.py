@@ -25,7 +25,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, no_gpu_note, pairs, sibling, sources, sources_caption
+from gpucnn.sources import Source, no_gpu_note, one_line, pairs, sibling, sources, sources_caption
 
 # render.py turns this colour into currentColor: the roof follows light and dark mode.
 INK = "#010203"
@@ -260,3 +260,96 @@ def per_core_table() -> str:
     out += caption("A GPU lane is not faster than a CPU core: it is slower, and there are many thousands of them. "
                    "H100 figures: NVIDIA H100 datasheet and architecture whitepaper (132 SMs x 128 FP32 lanes).", r)
     return out
+
+
+# --- on-chip memory, GPU SM against CPU core: the real differences, from cited figures ---
+
+@dataclass(frozen=True)
+class OnChip:
+    """On-chip storage and L1 bandwidth of one SM or one core, from vendor documents."""
+
+    name: str
+    registers_bytes: int  # architectural register file for data
+    shared_bytes: int  # programmer-managed on-chip memory (0: none)
+    l1_bytes: int  # L1 data cache (on a GPU, combined with shared memory)
+    l1_bytes_per_clock: int  # bytes the L1 / shared memory delivers per cycle
+    fp32_flop_per_clock: int
+    source: str
+
+    @property
+    def bytes_per_flop(self) -> float:
+        """Bytes the L1 can deliver per FP32 FLOP the unit can do."""
+        return self.l1_bytes_per_clock / self.fp32_flop_per_clock
+
+
+KIB, MIB = 1024, 1024**2
+# NVIDIA H100 Tensor Core GPU Architecture whitepaper (65,536 32-bit registers and 256 KiB of combined L1
+# cache / shared memory per SM, 128 FP32 lanes per SM, 132 SMs and 50 MB L2 on the SXM5); NVIDIA Hopper
+# Tuning Guide (up to 228 KiB of it as shared memory); CUDA C++ Programming Guide (shared memory: 32 banks,
+# 4 bytes each per clock, so 128 bytes per clock per SM).
+H100_SM = OnChip("H100 SXM: one SM", 65_536 * 4, 228 * KIB, 256 * KIB, 128, 128 * 2,
+                 "NVIDIA H100 architecture whitepaper; Hopper Tuning Guide; CUDA C++ Programming Guide")
+H100_SMS = 132
+H100_L2_BYTES = 50 * 10**6
+# Intel 64 and IA-32 Architectures Optimization Reference Manual, Golden Cove / Sapphire Rapids server core:
+# 48 KiB L1 data cache, two 64-byte loads per cycle, two 512-bit FMA units (2 x 16 lanes x 2 FLOP); AVX-512
+# has 32 architectural 64-byte zmm registers.
+XEON_CORE = OnChip("Xeon (Sapphire Rapids): one core", 32 * 64, 0, 48 * KIB, 2 * 64, 2 * 16 * 2,
+                   "Intel 64 and IA-32 Architectures Optimization Reference Manual")
+# An FMA reads two 4-byte operands (the accumulator stays in a register) for 2 FLOP.
+FMA_BYTES_PER_FLOP = 8 / 2
+
+
+def onchip_table() -> str:
+    """Registers, shared memory, L1 and L1 bandwidth per FLOP: an H100 SM against a Xeon core."""
+    def size(b: int) -> str:
+        return "none: caches only, managed by the hardware" if b == 0 else (
+            f"{b / MIB:,.1f} MiB" if b >= MIB else f"{b / KIB:,.0f} KiB")
+
+    g, c = H100_SM, XEON_CORE
+    rows = [
+        ("Registers (data)", size(g.registers_bytes), size(g.registers_bytes * H100_SMS), size(c.registers_bytes)),
+        ("Programmer-managed memory", f"up to {size(g.shared_bytes)} shared memory",
+         size(g.shared_bytes * H100_SMS), size(c.shared_bytes)),
+        ("L1 data cache", f"{size(g.l1_bytes)} (with shared memory)", size(g.l1_bytes * H100_SMS), size(c.l1_bytes)),
+        ("L1 / shared memory bytes per clock", f"{g.l1_bytes_per_clock}", f"{g.l1_bytes_per_clock * H100_SMS:,}",
+         f"{c.l1_bytes_per_clock}"),
+        ("FP32 FLOP per clock", f"{g.fp32_flop_per_clock}", f"{g.fp32_flop_per_clock * H100_SMS:,}",
+         f"{c.fp32_flop_per_clock}"),
+        ("L1 bytes per FP32 FLOP", fmt(g.bytes_per_flop, 2), fmt(g.bytes_per_flop, 2), fmt(c.bytes_per_flop, 2)),
+    ]
+    out = table(["", g.name, f"H100 SXM: all {H100_SMS} SMs", c.name], rows, align="lrrr")
+    out += caption("Vendor figures, not measured in this build. H100: " + g.source + ". Xeon: " + c.source
+                   + ". Bytes per FLOP = L1 bytes per clock / FP32 FLOP per clock.")
+    return out
+
+
+def onchip_findings() -> str:
+    """What the on-chip table and this build's (and archived hosts') caches say, computed."""
+    g, c = H100_SM, XEON_CORE
+    gpu_total = (g.registers_bytes + g.l1_bytes) * H100_SMS + H100_L2_BYTES
+    text = (f"Added up, an H100 SXM holds about **{gpu_total / MIB:,.0f} MiB** on chip: registers, L1 / shared "
+            f"memory and the {H100_L2_BYTES / 10**6:.0f} MB L2.")
+    hosts = {}
+    for s in sources(copy_bandwidth, hosts=True):
+        if s.is_cpu and s.hardware.cpu.llc_bytes:
+            hosts[one_line("this build's CPU" if not s.archived else s.label)] = s.hardware.cpu.llc_bytes
+    bigger = {k: v for k, v in hosts.items() if v >= gpu_total}
+    if hosts:
+        text += " The last-level cache the operating system reports: " + "; ".join(
+            f"{k}, {v / MIB:,.0f} MiB" for k, v in hosts.items()) + "."
+    if bigger:
+        text += (" So the GPU's advantage is **not more on-chip memory in total**: a server CPU's last-level "
+                 "cache (shared by all the cores of its socket, and in a cloud VM with other tenants) can hold "
+                 "more.")
+    text += (f" The differences are elsewhere. Each SM has a {g.registers_bytes // KIB} KiB register file and up to "
+             f"{g.shared_bytes // KIB} KiB of shared memory that the kernel itself fills and reads, where a CPU "
+             f"core has {c.registers_bytes // KIB} KiB of vector registers and caches it does not control. And the "
+             f"GPU has far more on-chip bandwidth in all ({g.l1_bytes_per_clock * H100_SMS:,} bytes per clock "
+             f"across its SMs) but **less per FLOP**: {fmt(g.bytes_per_flop, 2)} byte per FP32 FLOP from L1 against "
+             f"{fmt(c.bytes_per_flop, 2)} on the Xeon core. An FMA needs {fmt(FMA_BYTES_PER_FLOP, 2)} bytes of "
+             f"operands per FLOP, so on the GPU each value loaded from shared memory must be reused from registers "
+             f"at least {fmt(FMA_BYTES_PER_FLOP / g.bytes_per_flop, 2)} times ({fmt(FMA_BYTES_PER_FLOP / c.bytes_per_flop, 2)} "
+             "on the CPU core). That is why GPU kernels tile: a block of threads copies a tile of each input into "
+             "shared memory, and each thread keeps a small block of the output in registers.\n")
+    return text
