@@ -123,3 +123,134 @@ def test_the_notebook_cache_is_keyed_on_profile_and_turned_off_by_fresh(monkeypa
     plugin = _Plugin()
     mkdocs_hooks._key_notebook_cache({"plugins": {"mkdocs-jupyter": plugin}}, "quick")
     assert plugin.config["cache"] is False
+
+
+def _keyed(monkeypatch: pytest.MonkeyPatch, cache: Path) -> tuple[_Plugin, Path]:
+    """Run the hook's notebook-cache setup with ``cache`` as GPUCNN_CACHE_DIR: (plugin, keyed folder)."""
+    import tempfile
+
+    from gpucnn import mkdocs_hooks
+    from gpucnn.results import SHARE_ENV
+
+    monkeypatch.setenv("GPUCNN_CACHE_DIR", str(cache))
+    monkeypatch.setenv(SHARE_ENV, tempfile.mkdtemp())
+    plugin = _Plugin()
+    mkdocs_hooks._key_notebook_cache({"plugins": {"mkdocs-jupyter": plugin}}, "quick")
+    folder = mkdocs_hooks._NOTEBOOK_CACHE[0][0] if mkdocs_hooks._NOTEBOOK_CACHE else cache
+    return plugin, folder
+
+
+def test_an_unreadable_notebook_cache_entry_is_dropped_and_a_good_one_kept(tmp_path: Path, monkeypatch) -> None:
+    from gpucnn import mkdocs_hooks
+
+    _, folder = _keyed(monkeypatch, tmp_path / "cache")
+    mkdocs_hooks._commit_notebook_cache()
+    (folder / "half.json").write_text('{"content": "<div>cut off by kill -9')
+    (folder / "good.json").write_text(json.dumps({"content": "<p>page</p>", "toc_tokens": [], "title": "T"}))
+    plugin, again = _keyed(monkeypatch, tmp_path / "cache")
+    assert again == folder
+    work = Path(plugin.config["cache_dir"])
+    assert sorted(p.name for p in work.glob("*.json")) == ["good.json"]
+    assert not (folder / "half.json").exists()
+    mkdocs_hooks._commit_notebook_cache()
+    assert not work.exists()
+
+
+def test_notebook_cache_entries_are_put_back_only_by_a_finished_build(tmp_path: Path, monkeypatch) -> None:
+    from gpucnn import mkdocs_hooks
+
+    plugin, folder = _keyed(monkeypatch, tmp_path / "cache")
+    work = Path(plugin.config["cache_dir"])
+    entry = json.dumps({"content": "<p>new</p>", "toc_tokens": [], "title": None})
+    (work / "new.json").write_text(entry)          # what mkdocs-jupyter writes during the build
+    mkdocs_hooks.on_build_error(RuntimeError("build failed"))
+    assert not (folder / "new.json").exists() and not work.exists()
+
+    plugin, folder = _keyed(monkeypatch, tmp_path / "cache")
+    work = Path(plugin.config["cache_dir"])
+    (work / "new.json").write_text(entry)
+    (work / "torn.json").write_text('{"content": ')  # a write cut short inside this build
+    mkdocs_hooks._commit_notebook_cache()
+    assert (folder / "new.json").read_text() == entry
+    assert not (folder / "torn.json").exists()
+
+
+def test_an_unwritable_notebook_cache_folder_costs_speed_not_the_build(monkeypatch) -> None:
+    plugin, _ = _keyed(monkeypatch, Path("/proc/nope"))
+    assert plugin.config["cache"] is False
+
+
+def test_a_new_archived_record_changes_the_notebook_cache_key(tmp_path: Path, monkeypatch) -> None:
+    from gpucnn import mkdocs_hooks
+
+    archive = tmp_path / "results"
+    archive.mkdir()
+    monkeypatch.setenv("GPUCNN_RESULTS_DIR", str(archive))
+    _, before = _keyed(monkeypatch, tmp_path / "cache")
+    mkdocs_hooks._commit_notebook_cache()
+    (archive / "h100-2026-01-01.json").write_text("{}")
+    _, after = _keyed(monkeypatch, tmp_path / "cache")
+    mkdocs_hooks._commit_notebook_cache()
+    assert before != after
+
+
+def test_stale_shared_folders_of_dead_builds_are_removed(tmp_path: Path, monkeypatch) -> None:
+    import os
+    import tempfile
+
+    from gpucnn import mkdocs_hooks
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / "gpucnn-shared-999999999-abc"   # above any pid_max: no such process
+    live = tmp_path / f"gpucnn-shared-{os.getpid()}-def"
+    dead.mkdir()
+    live.mkdir()
+    new = Path(mkdocs_hooks._share_folder())
+    assert not dead.exists() and live.exists()
+    assert new.parent == tmp_path and new.name.startswith(f"gpucnn-shared-{os.getpid()}-")
+
+
+def test_serve_watches_the_archive(tmp_path: Path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from gpucnn import mkdocs_hooks
+
+    monkeypatch.setenv("GPUCNN_RESULTS_DIR", str(tmp_path))
+    watched: list[str] = []
+    mkdocs_hooks.on_serve(SimpleNamespace(watch=watched.append), config=None, builder=None)
+    assert watched == [str(tmp_path)]
+
+
+def _notebook_site(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# Home\n")
+    (docs / "nb.py").write_text("# %% [markdown]\n# # Notebook\n\n# %%\nprint('cell ran')\n")
+    opts = {**jupyter_options(), "include": ["docs/nb.py"]}
+    config = {"site_name": "nb", "site_url": "https://gpucnn.github.io/gpucnn/", "strict": True,
+              "theme": {"name": "material", "font": False}, "nav": ["index.md", "nb.py"],
+              "hooks": [str(ROOT / "gpucnn" / "mkdocs_hooks.py")], "plugins": [{"mkdocs-jupyter": opts}]}
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config))
+    return tmp_path / "mkdocs.yml"
+
+
+def test_a_torn_notebook_cache_entry_heals_in_the_next_build(tmp_path: Path) -> None:
+    config = _notebook_site(tmp_path)
+    cache = tmp_path / "cache"
+    first = build_site(tmp_path / "site", cache, config=config)
+    assert first.returncode == 0, first.stderr[-3000:]
+    entries = list((cache / "notebook").glob("*/*.json"))
+    assert len(entries) == 1 and not list((cache / "notebook").glob("*/.build-*"))
+    entries[0].write_text(entries[0].read_text()[:100])  # what a kill -9 or a full disk leaves
+    second = build_site(tmp_path / "site", cache, config=config)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "unreadable: removed, the notebook runs again" in second.stderr
+    assert "cell ran" in (tmp_path / "site" / "nb" / "index.html").read_text()
+    assert json.loads(entries[0].read_text())["content"]
+
+
+def test_a_notebook_build_with_an_unwritable_cache_folder_passes(tmp_path: Path) -> None:
+    config = _notebook_site(tmp_path)
+    proc = build_site(tmp_path / "site", Path("/proc/nope"), config=config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cell ran" in (tmp_path / "site" / "nb" / "index.html").read_text()
