@@ -25,3 +25,21 @@ def test_onchip_table_and_findings_show_the_computed_reuse() -> None:
     text = onchip_findings()
     assert "less per FLOP" in text
     assert f"at least {FMA_BYTES_PER_FLOP / H100_SM.bytes_per_flop:g} times" in text
+
+
+def test_lanes_count_physical_cores_and_sms() -> None:
+    import dataclasses
+
+    from gpucnn.hardware import AcceleratorInfo, Peak, detect
+    from gpucnn.pages.gpu import FP32_LANES_PER_SM, cpu_lanes, gpu_lanes
+
+    hw = detect()
+    cpu = dataclasses.replace(hw.cpu, usable_cores=4, max_clock_ghz=2.0,
+                              peak_fp32=Peak(4 * 2.0e9 * 32, "FLOP/s", "test", True))
+    assert cpu_lanes(dataclasses.replace(hw, cpu=cpu)) == (4, 16)
+    assert cpu_lanes(dataclasses.replace(hw, cpu=dataclasses.replace(cpu, usable_cores=None))) is None
+    acc = AcceleratorInfo(device_type="cuda", backend="CUDA", name="x", count=1, memory_bytes=None,
+                          capability="8.0", multiprocessors=108, l2_bytes=None, driver=None, runtime=None,
+                          cudnn=None, tf32_matmul=None, mig=None, peaks=None)
+    assert gpu_lanes(acc) == 108 * FP32_LANES_PER_SM["8.0"]
+    assert gpu_lanes(dataclasses.replace(acc, capability="12.0")) is None  # unknown: no guess

@@ -9,7 +9,8 @@ from __future__ import annotations
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.hardware import GPU_DATASHEET, AcceleratorInfo, HardwareReport, detect, format_bytes
 from gpucnn.render import COLORS, caption, describe_hardware, figure_html, fmt, new_figure, table
-from gpucnn.sources import Source, archived_accelerators, one_line
+from gpucnn.results import Result
+from gpucnn.sources import Source, archived_accelerators, one_line, pairs
 
 _NONE = "no accelerator in this build"
 
@@ -144,3 +145,69 @@ def cpu_gpu_ratio(hw: HardwareReport | None = None) -> str:
         f"**{fmt(lo / cpu)}x to {fmt(hi / cpu)}x** this CPU, before their tensor cores (TF32, BF16) are counted. "
         f"A server CPU with many more cores narrows the gap, but does not close it.\n"
     )
+
+
+# --- FP32 lanes: the prediction a lane count makes, against measured matmuls ---
+
+# 32-bit FMA results per clock per SM, by compute capability (CUDA C++ Programming Guide,
+# "Arithmetic Instructions" throughput table): the FP32 lanes of one SM.
+FP32_LANES_PER_SM = {"7.0": 64, "7.5": 64, "8.0": 64, "8.6": 128, "8.7": 128, "8.9": 128, "9.0": 128}
+# H100 SXM: 132 SMs of compute capability 9.0 (NVIDIA H100 architecture whitepaper).
+H100_SXM_SMS = 132
+
+
+def cpu_lanes(hw: HardwareReport) -> tuple[int, int] | None:
+    """(physical cores, FP32 FMA lanes per core) behind the CPU's peak, or None when they are not known.
+
+    Physical cores, not threads: two SMT threads share one core's FMA units.
+    """
+    cpu = hw.cpu
+    if not cpu.peak_fp32 or not cpu.max_clock_ghz or not cpu.usable_cores:
+        return None
+    per_core = cpu.peak_fp32.value / cpu.usable_cores / (cpu.max_clock_ghz * 1e9) / 2
+    return cpu.usable_cores, round(per_core)
+
+
+def gpu_lanes(acc: AcceleratorInfo | None) -> int | None:
+    """FP32 lanes of a CUDA GPU: SMs x lanes per SM for its compute capability, or None."""
+    if acc is None or acc.backend != "CUDA" or not acc.multiprocessors:
+        return None
+    per_sm = FP32_LANES_PER_SM.get(acc.capability or "")
+    return acc.multiprocessors * per_sm if per_sm else None
+
+
+def _best_gflops(result: Result) -> float | None:
+    pts = [m.gflops for m in result.data["sweep"].points if m.gflops]
+    return max(pts) if pts else None
+
+
+def lanes_findings(hw: HardwareReport | None = None) -> str:
+    """FP32 lanes of an H100 against this CPU's, the peak ratio they predict, and measured ratios within one machine."""
+    hw = hw or detect()
+    mine = cpu_lanes(hw)
+    h100 = next(p for _k, label, p in GPU_DATASHEET if label == "H100 SXM 80GB")
+    h100_lanes = H100_SXM_SMS * FP32_LANES_PER_SM["9.0"]
+    text = ""
+    if mine and hw.cpu.peak_fp32:
+        cores, per_core = mine
+        lanes = cores * per_core
+        text += (f"Count FP32 lanes. An H100 SXM has {H100_SXM_SMS} SMs x {FP32_LANES_PER_SM['9.0']} = "
+                 f"**{h100_lanes:,}**. This build's CPU has {cores} physical core{'s' if cores > 1 else ''} x "
+                 f"{per_core} FMA lanes = **{lanes:,}** (threads do not count: two hyper-threads share one core's "
+                 f"FMA units). The H100 has {fmt(h100_lanes / lanes)}x as many. With the clocks, the peaks predict "
+                 f"**{fmt(h100.fp32 / hw.cpu.peak_fp32.value)}x** (datasheet {fmt(h100.fp32 / 1e12)} TFLOP/s "
+                 f"against the CPU's estimated {fmt(hw.cpu.peak_fp32.value / 1e9)} GFLOP/s).")
+    for pair in pairs(matmul_sweep):
+        g, c = _best_gflops(pair.gpu.result), _best_gflops(pair.cpu.result)
+        if not g or not c:
+            continue
+        acc = pair.gpu.hardware.accelerator
+        host = pair.cpu.hardware
+        predicted = (acc.peaks.fp32 / host.cpu.peak_fp32.value
+                     if acc and acc.peaks and host.cpu.peak_fp32 else None)
+        text += (f" Measured on {one_line(pair.where())} machine, the best fp32 matmul of the "
+                 f"{one_line(pair.gpu.model)} ran **{fmt(g / c)}x** as fast as the best on its own host CPU "
+                 f"({one_line(host.cpu.model)}, {host.cpu.torch_threads} threads)"
+                 + (f", against the {fmt(predicted)}x its peaks predict." if predicted else
+                    "; that record has no CPU peak to predict it from."))
+    return text + "\n" if text else ""
