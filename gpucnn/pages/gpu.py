@@ -10,7 +10,7 @@ from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.hardware import GPU_DATASHEET, AcceleratorInfo, HardwareReport, detect, format_bytes
 from gpucnn.render import COLORS, caption, describe_hardware, figure_html, fmt, new_figure, table
 from gpucnn.results import Result
-from gpucnn.sources import Source, archived_accelerators, one_line, pairs
+from gpucnn.sources import Source, archived_accelerators, one_line, short_model, pairs
 
 _NONE = "no accelerator in this build"
 
@@ -53,7 +53,8 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
     archived = archived_accelerators(matmul_sweep)
     columns = [("CPU (this build)", "live", cpu_col)]
     if hw.accelerator or not archived:
-        columns.append(("GPU (this build)", "live", _accelerator_column(hw.accelerator)))
+        label = f"{short_model(hw.accelerator.name)} (this build)" if hw.accelerator else "GPU"
+        columns.append((label, "live", _accelerator_column(hw.accelerator)))
     for record, result, flags in archived:
         src = Source(result.params["device"], result, record, flags)
         columns.append((src.label, src.origin, _accelerator_column(src.hardware.accelerator)))
