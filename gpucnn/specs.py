@@ -206,6 +206,14 @@ class TrainingThroughputData:
     parameters: int
 
 
+@dataclass(frozen=True)
+class ReuseRatioData:
+    """The same n x n x n product as a tiled matmul and as a broadcast multiply and sum (no reuse)."""
+
+    matmul: Sweep
+    broadcast: Sweep
+
+
 _M = "gpucnn.experiments."
 
 SPECS: dict[str, Spec] = {
@@ -226,4 +234,5 @@ SPECS: dict[str, Spec] = {
     "cnn_profile": Spec(_M + "conv", 1, CnnProfileData),
     "digits_training": Spec(_M + "training", 1, DigitsTrainingData),
     "training_throughput": Spec(_M + "training", 1, TrainingThroughputData),
+    "reuse_ratio": Spec(_M + "reuse", 1, ReuseRatioData),
 }
