@@ -24,7 +24,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result
-from gpucnn.sources import Source, accelerators, no_gpu_note, pairs, sources, sources_caption
+from gpucnn.sources import Source, accelerators, no_gpu_note, one_line, pairs, sources, sources_caption
 
 # A call is "overhead-dominated" while it takes less than this many times the
 # smallest size's time: the fixed per-call cost is then at least half of it.
@@ -169,7 +169,8 @@ def dram_table() -> str:
         if s.is_cpu:
             peak, pct = "none: gpucnn has no datasheet memory bandwidth for CPUs", "–"
         elif acc and acc.peaks:
-            peak, pct = f"{fmt(acc.peaks.bandwidth / 1e9)} GB/s (datasheet)", f"{fmt(m.pct_peak_bandwidth)} %"
+            peak = f"{fmt(acc.peaks.bandwidth / 1e9)} GB/s (datasheet: {one_line(acc.peaks.source)})"
+            pct = f"{fmt(m.pct_peak_bandwidth)} %"
         else:
             peak, pct = "not in gpucnn's datasheet table", "–"
         rows.append((s.cell(), short_bytes(m.shape[0]), gbps_iqr(m), peak, pct, m.runs))
