@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from gpucnn.bench import Measurement, measure, sweep
+from gpucnn.profile import current_profile
 from gpucnn.results import experiment
 
 # Small n: the broadcast's n^3 intermediate is 4 n^3 bytes (64 MiB at n = 256).
@@ -23,7 +24,9 @@ GPU_SIZES = (16, 32, 64, 128, 256, 512)
 
 
 def reuse_sizes(device: str) -> tuple[int, ...]:
-    return CPU_SIZES if device == "cpu" else GPU_SIZES
+    """The sizes for ``device``, none above the profile's largest matmul (tests shrink it)."""
+    limit = current_profile().max_matmul_n
+    return tuple(n for n in (CPU_SIZES if device == "cpu" else GPU_SIZES) if n <= limit)
 
 
 def broadcast_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
