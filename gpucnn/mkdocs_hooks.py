@@ -1,4 +1,10 @@
-"""MkDocs hooks: fresh gpucnn code on every (re)build, and site/results.json.
+"""MkDocs hooks: fresh gpucnn code on every (re)build, site/results.json, and the build's guards.
+
+The guards fail the build on what must never be published: a warning raised
+while a page renders, a notebook cell's stderr, an off-site request or a
+build-machine path anywhere in the output (``gpucnn.site_guard``). They also
+keep a build working from any folder, and its caches and temporary folders
+healthy after a kill.
 
 Loaded by path from mkdocs.yml (``hooks:``), so it is not part of the package
 import graph and survives the reload it performs.
