@@ -207,6 +207,15 @@ class TrainingThroughputData:
 
 
 @dataclass(frozen=True)
+class TrainingCombinedData:
+    """The speedups together (and TF32 on CUDA), at ``batch``; the plain step is ``training_throughput``'s."""
+
+    variants: dict[str, Measurement]
+    skipped: dict[str, str]
+    batch: int
+
+
+@dataclass(frozen=True)
 class ReuseRatioData:
     """The same n x n x n product as a tiled matmul and as a broadcast multiply and sum (no reuse)."""
 
@@ -234,5 +243,7 @@ SPECS: dict[str, Spec] = {
     "cnn_profile": Spec(_M + "conv", 1, CnnProfileData),
     "digits_training": Spec(_M + "training", 1, DigitsTrainingData),
     "training_throughput": Spec(_M + "training", 1, TrainingThroughputData),
+    # A new experiment rather than new rows in training_throughput, whose archived records keep their meaning.
+    "training_combined": Spec(_M + "training", 1, TrainingCombinedData),
     "reuse_ratio": Spec(_M + "reuse", 1, ReuseRatioData),
 }

@@ -193,12 +193,17 @@ def data_config(data: DigitsSplit) -> CNNConfig:
 
 @dataclass(frozen=True)
 class Variant:
-    """One way of running the same step: the standard speedups, alone."""
+    """One way of running the same step: the standard speedups, alone or together.
+
+    ``tf32`` is not applied by ``make_train_step``: the harness sets it around
+    the measurement (``gpucnn.bench.measure(allow_tf32=...)``) and restores it.
+    """
 
     name: str
     channels_last: bool = False
     amp: bool = False
     compile: bool = False
+    tf32: bool = False
 
 
 VARIANTS = (
@@ -206,6 +211,17 @@ VARIANTS = (
     Variant("channels_last", channels_last=True),
     Variant("bf16 autocast", amp=True),
     Variant("torch.compile", compile=True),
+)
+# The speedups together, and TF32 (CUDA only), each against the plain fp32 step of VARIANTS.
+COMBINED = (
+    Variant("TF32", tf32=True),
+    Variant("channels_last + bf16 autocast", channels_last=True, amp=True),
+    Variant("channels_last + bf16 autocast + torch.compile", channels_last=True, amp=True, compile=True),
+)
+# Why the CPU has no TF32 figure. No measured number here: prose must hold on every machine.
+TF32_ONLY_ON_CUDA = (
+    "TF32 does not exist on the CPU: it is a tensor-core format of NVIDIA GPUs (Ampere and later), and "
+    "torch's TF32 switches change only CUDA matmuls and convolutions"
 )
 
 

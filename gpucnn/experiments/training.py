@@ -5,6 +5,8 @@
   deployment (batch-1 latency and batched throughput of the exported model).
 * ``training_throughput``: one training step on synthetic 3x64x64 batches,
   against batch size, and with each standard speedup against the plain step.
+* ``training_combined``: the same step with the speedups together, and with
+  TF32 on a CUDA GPU, at ``training_throughput``'s speedup batch.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import torch
 
 from gpucnn.bench import ImpossibleResult, Measurement, measure, sweep
 from gpucnn.data import load_digits_split, synthetic_batch
+from gpucnn.hardware import detect
 from gpucnn.models import SYNTHETIC, build_model, forward_flops, parameter_count
 from gpucnn.profile import current_profile
 from gpucnn.results import experiment
 from gpucnn.train import (
+    COMBINED,
     COMPILE_SKIPPED_ON_CPU,
+    TF32_ONLY_ON_CUDA,
     VARIANTS,
     TrainConfig,
     export_model,
@@ -50,6 +55,21 @@ def train_batches(device: str) -> list[int]:
     if device == "cpu":
         return [2, 4] if quick else [1, 4, 16, 64]
     return [8, 64] if quick else [1, 4, 16, 64, 256, 1024]
+
+
+def _tf32_skipped(device: str) -> str | None:
+    """Why TF32 is not measured on ``device``, or None where it is (an NVIDIA GPU through CUDA)."""
+    if device == "cpu":
+        return TF32_ONLY_ON_CUDA
+    acc = detect().accelerator
+    if acc is None or acc.backend != "CUDA":
+        return "TF32 is measured on NVIDIA GPUs only: torch's TF32 switches are CUDA settings"
+    return None
+
+
+def _compile_failed(exc: Exception) -> str:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return f"torch.compile failed on this machine ({type(exc).__name__}: {first})"
 
 
 def _point_limit() -> float:
@@ -164,3 +184,46 @@ def training_throughput(device: str) -> dict[str, Any]:
             skipped[variant.name] = f"torch.compile failed on this machine ({type(exc).__name__}: {first})"
     return {"sweep": batch_sweep, "speedups": speedups, "skipped": skipped, "speedup_batch": speed_batch,
             "parameters": parameter_count(build_model(config))}
+
+
+@experiment
+def training_combined(device: str) -> dict[str, Any]:
+    """The training step of ``training_throughput`` with the speedups together, and with TF32 on CUDA.
+
+    Timed at that experiment's speedup batch (its largest), so that the page
+    divides each figure by the plain fp32 step of the same build or record
+    (``gpucnn.sources.sibling``) instead of timing the plain step twice: on the
+    CPU a step of that batch is slow, and the build's time matters.
+    torch.compile is skipped on the CPU, as there.
+    """
+    config = SYNTHETIC
+    batch = train_batches(device)[-1]
+    variants: dict[str, Measurement] = {}
+    skipped: dict[str, str] = {}
+    for variant in COMBINED:
+        if variant.tf32 and (why := _tf32_skipped(device)):
+            skipped[variant.name] = why
+            continue
+        if variant.compile and device == "cpu":
+            skipped[variant.name] = COMPILE_SKIPPED_ON_CPU
+            continue
+        x, y = synthetic_batch(batch, channels=config.in_channels, size=config.image_size, device=device)
+        model = build_model(config).to(device)
+        try:
+            variants[variant.name] = measure(
+                make_train_step(model, x, y, variant), name=f"train step {variant.name}, batch {batch}",
+                device=device, shape=(batch, config.in_channels, config.image_size, config.image_size),
+                flops=3 * forward_flops(config, batch),
+                dtype=torch.bfloat16 if variant.amp else torch.float32,
+                # Off unless this is the TF32 variant: cuDNN's default (on) would make every fp32 row TF32.
+                allow_tf32=variant.tf32,
+                # A CPU step is slow: one untimed warm-up call, then the profile's runs,
+                # without a second call to size the runs (there is nothing to amortize at that length).
+                number_per_run=1 if device == "cpu" else None)
+        except ImpossibleResult:
+            raise
+        except Exception as exc:  # inductor/Triton errors have no common base class
+            if not variant.compile:
+                raise
+            skipped[variant.name] = _compile_failed(exc)
+    return {"variants": variants, "skipped": skipped, "batch": batch}

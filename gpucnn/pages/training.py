@@ -19,11 +19,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gpucnn.bench import Measurement
-from gpucnn.experiments.training import digits_training, training_throughput
+from gpucnn.experiments.training import digits_training, training_combined, training_throughput
 from gpucnn.profile import current_profile
 from gpucnn.render import COLORS, DASHES, MARKERS, caption, chart_text, fmt, fmt_time
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, live_has_accelerator, sources, sources_caption
+from gpucnn.sources import Source, live_has_accelerator, sibling, sources, sources_caption
 
 TARGET_ACCURACY = 0.97
 # The fixed-seed run that the tests hold to TARGET_ACCURACY. It takes seconds, so
@@ -328,28 +328,193 @@ def throughput_caption() -> str:
                     f"IQR ({runs}). Dashed lines, hollow markers: archived. {stops}", found)
 
 
+def _combined(src: Source, batch: int) -> Source | None:
+    """``training_combined`` from the same origin and device as ``src``, if it ran at the same batch."""
+    found = sibling(src, training_combined)
+    return found if found is not None and found.result.data["batch"] == batch else None
+
+
 def speedup_table() -> str:
+    """Each speedup alone, then together (and TF32 on CUDA), against the plain fp32 step of the same source."""
     rows, notes, runs, batches, marks = [], [], [], [], []
     found = sources(training_throughput, hosts=True)
     for s in found:
         res = s.result
-        sp = res.data["speedups"]
-        base = sp["plain fp32"].median
         batch = res.data["speedup_batch"]
-        for name, m in sp.items():
+        steps = dict(res.data["speedups"])
+        skipped = dict(res.data["skipped"])
+        together = _combined(s, batch)
+        if together is not None:
+            steps.update(together.result.data["variants"])
+            skipped.update(together.result.data["skipped"])
+        base = steps["plain fp32"].median
+        for name, m in steps.items():
             rows.append((s.label, name, _median_iqr(m), rate(batch / m.median), f"{base / m.median:.2f}x"))
             marks.append(s.origin)
             runs.append(m.runs)
-        for name, why in (res.data["skipped"].items() if not s.archived else ()):
-            # Not a row: a reader should not meet a "not measured" cell. The note says why.
-            notes.append(note(f"{name} on {s.label}", why.rstrip(".") + "."))
+        reasons: list[str] = []
+        for name, why in (skipped.items() if not s.archived else ()):
+            # Not a row: a reader should not meet a "not measured" cell. The note says why, once per
+            # reason (torch.compile alone and with the others are skipped on the CPU for the same one).
+            if why not in reasons:
+                reasons.append(why)
+                notes.append(note(f"{name} on {s.label}", why.rstrip(".") + "."))
         batches.append(f"{s.label}: batch {batch}")
     out = html_table(["Device", "Variant", "Step time: median (IQR)", "Images/s", "Speedup over plain"],
                      rows, align="llrrr", row_sources=marks)
-    out += _caption(f"One training step on synthetic 3x64x64 images ({'; '.join(batches)}), each variant alone "
-                    f"against the plain fp32 step of the same device and source; speedup = plain median / variant "
-                    f"median; {min(runs or [0])} or more timed runs per variant.", found)
+    out += _caption(f"One training step on synthetic 3x64x64 images ({'; '.join(batches)}), each variant "
+                    "against the plain fp32 step of the same device and source; speedup = plain median / variant "
+                    "median. The first rows of each device time each speedup alone; rows joined with + time them "
+                    "together, in a separate run of the same build or record at the same batch. Every fp32 row has "
+                    f"TF32 off, except the TF32 row. {min(runs or [0])} or more timed runs per variant.", found)
     return out + "".join(notes)
+
+
+# --- why each speedup gains what it gains, from one source's figures ---------------
+
+# A ratio within 10 % of 1 is "about the same": step times of a loaded CPU vary that much.
+_SAME = 0.10
+
+
+def _verdict(ratio: float) -> str:
+    """``faster``, ``same`` or ``slower`` for a speedup ratio."""
+    if ratio >= 1 + _SAME:
+        return "faster"
+    return "slower" if ratio <= 1 / (1 + _SAME) else "same"
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.2f}x"
+
+
+def _peak_factor(fast: Measurement, plain: Measurement) -> float | None:
+    """The datasheet peak of ``fast``'s precision over the FP32 peak, both recorded with the figures."""
+    if fast.peak_flops and plain.peak_flops:
+        return fast.peak_flops / plain.peak_flops
+    return None
+
+
+def _cpu_bf16_factor(src: Source) -> float | None:
+    """The CPU's estimated bf16 peak over its FP32 peak (1 without bf16 units), from the source's own report."""
+    cpu = src.hardware.cpu
+    if cpu.peak_bf16 is None or cpu.peak_fp32 is None or not cpu.peak_fp32.value:
+        return None
+    return cpu.peak_bf16.value / cpu.peak_fp32.value
+
+
+def _channels_last_reason(src: Source, ratio: float) -> str:
+    verdict = _verdict(ratio)
+    if src.is_cpu:
+        return {
+            "faster": "oneDNN's convolution kernels work on channels-last (or blocked) data, so in the default "
+                      "NCHW layout each convolution reorders its input and output; channels_last saves those copies",
+            "same": "the reorders it saves are a small part of this step on this CPU",
+            "slower": "some of this network's layers have slower channels-last kernels on this CPU than NCHW ones",
+        }[verdict]
+    return {
+        "faster": "cuDNN has faster kernels for channels-last data on this GPU even in fp32",
+        "same": "in fp32 with TF32 off the tensor cores are idle, and cuDNN's fp32 kernels run about as fast on "
+                "either layout; the layout matters to its tensor-core kernels (bf16, fp16, TF32), which want "
+                "channels-last data",
+        "slower": "cuDNN's fp32 kernels for this network are slower on channels-last data here, or the layout is "
+                  "converted back and forth",
+    }[verdict]
+
+
+def _bf16_reason(src: Source, ratio: float, m: Measurement, plain: Measurement) -> str:
+    verdict = _verdict(ratio)
+    if src.is_cpu:
+        factor = _cpu_bf16_factor(src)
+        units = (f"this CPU's bf16 units have {_times(factor)} its FP32 peak (estimated from its instruction "
+                 "set)" if factor and factor > 1.01 else
+                 "this CPU has no bf16 arithmetic units (its bf16 peak is its FP32 peak)" if factor else
+                 "the record does not say whether this CPU has bf16 arithmetic units")
+        if verdict == "faster":
+            return f"the convolutions and matmuls run in bf16, which halves the bytes they move; {units}"
+        return f"{units}, and converting activations to bf16 and back costs about what bf16 saves"
+    factor = _peak_factor(m, plain)
+    peak = f", whose dense bf16 peak is {_times(factor)} the FP32 one (datasheet)" if factor else ""
+    if verdict == "faster":
+        return (f"the convolutions and matmuls move to the tensor cores{peak}; the step gains far less than the "
+                "peaks differ, because the rest of it (elementwise ops, pooling, the optimizer, kernel launches) "
+                "does not run on tensor cores")
+    return (f"the convolutions and matmuls move to the tensor cores{peak}, but at this size the step is not "
+            "limited by their arithmetic")
+
+
+def _compile_reason(ratio: float) -> str:
+    if _verdict(ratio) == "faster":
+        return ("inductor fuses the network's elementwise work into fewer kernels: fewer launches, and fewer "
+                "round trips of the activations through memory")
+    return "this small network has little to fuse, and the compiled kernels are no faster than the eager ones"
+
+
+def _tf32_reason(ratio: float, m: Measurement, plain: Measurement) -> str:
+    factor = _peak_factor(m, plain)
+    peak = f" (the TF32 peak is {_times(factor)} the FP32 one, datasheet)" if factor else ""
+    if _verdict(ratio) == "faster":
+        return (f"the fp32 convolutions and matmuls run on the tensor cores with 10-bit mantissas{peak}, with no "
+                "change to the code or the stored weights")
+    return f"the tensor cores{peak} speed up only the convolutions and matmuls, which do not bound this step"
+
+
+def _together_sentence(names: Sequence[str], ratio: float, alone: dict[str, float]) -> str:
+    product = 1.0
+    for name in names:
+        product *= alone[name]
+    best_name, best = max(((n, alone[n]) for n in names), key=lambda kv: kv[1])
+    joined = " + ".join(names)
+    head = f"together, {joined} gives {_times(ratio)}, against {_times(product)} if the single gains multiplied"
+    if ratio >= (1 - _SAME) * product:
+        return head + ": the gains add up, each saving on a different part of the step"
+    if ratio > (1 + _SAME) * best:
+        return head + ": more than each alone, less than their product, so they overlap, saving on the same work"
+    if ratio >= (1 - _SAME) * best:
+        return (head + f": about what the best of them gives alone ({best_name}, {_times(best)}), so combining "
+                "them adds nothing here")
+    return (head + f": less than {best_name} alone ({_times(best)}); together they run kernels that neither "
+            "runs alone (such as bf16 kernels for channels-last data), and here those are the slower ones")
+
+
+def speedup_findings() -> str:
+    """One paragraph per source: what each speedup gained there, and why, from that source's figures only."""
+    items = []
+    for s in sources(training_throughput, hosts=True):
+        data = s.result.data
+        batch = data["speedup_batch"]
+        plain = data["speedups"]["plain fp32"]
+        alone = {name: plain.median / m.median for name, m in data["speedups"].items() if name != "plain fp32"}
+        parts = []
+        if "channels_last" in alone:
+            r = alone["channels_last"]
+            parts.append(f"channels_last gives {_times(r)}: {_channels_last_reason(s, r)}")
+        if "bf16 autocast" in alone:
+            r = alone["bf16 autocast"]
+            parts.append(f"bf16 autocast gives {_times(r)}: "
+                         f"{_bf16_reason(s, r, data['speedups']['bf16 autocast'], plain)}")
+        if "torch.compile" in alone:
+            r = alone["torch.compile"]
+            parts.append(f"torch.compile gives {_times(r)}: {_compile_reason(r)}")
+        together = _combined(s, batch)
+        if together is not None:
+            more = together.result.data["variants"]
+            for name, m in more.items():
+                r = plain.median / m.median
+                if name == "TF32":
+                    parts.append(f"TF32 gives {_times(r)}: {_tf32_reason(r, m, plain)}")
+                    continue
+                names = [n.strip() for n in name.split("+")]
+                if all(n in alone for n in names):
+                    parts.append(_together_sentence(names, r, alone))
+        if not parts:
+            continue
+        text = "; ".join(parts)
+        items.append(f'<li data-source="{html.escape(s.origin, quote=True)}"><strong>{html.escape(s.label)}</strong> '
+                     f"(batch {batch}): {html.escape(text)}.</li>")
+    if not items:
+        return ""
+    return ("<p>Each finding below is taken within one source: this build, or one archived record "
+            "(a GPU and its own host CPU).</p><ul>" + "".join(items) + "</ul>\n")
 
 
 # --- storing and deployment ----------------------------------------------------------
