@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import functools
 import http.server
+import importlib
+import inspect
 import io
+import json
 import os
 import re
 import threading
@@ -576,3 +580,141 @@ def test_the_checks_catch_a_bad_page(browser, tmp_path: Path) -> None:
     assert "Black on dark" in problems[0] and "'1.5 ms'" in problems[0] and "(< 4.5)" in problems[0]
     assert "Light ink" in problems[1] and "'in a white box'" in problems[1]
     assert "black png" in problems[2]
+
+
+# ---------------------------------------------------------------- records are untrusted (issue 12)
+
+# One payload per string field a record carries, each a different attack, so a
+# leak names its field. Validation refuses all of them (test_record_checks); the
+# pages must be safe even if one got past it, so the Record here is built directly.
+_SCRIPT = "<script>alert(1)</script>"
+HOSTILE = {
+    ("hardware", "cpu", "model"): f"Xeon {_SCRIPT}\n| a | b |",
+    ("hardware", "accelerator", "name"): "NVIDIA Z9000 <img src=x onerror=alert(2)> [click](javascript:alert(3))",
+    ("hardware", "accelerator", "driver"): "[x](javascript:alert(4)) `code`",
+    ("hardware", "accelerator", "peaks", "source"): "datasheet <script>alert(5)</script>",
+    ("hardware", "cpu", "peak_note"): "note <iframe src=javascript:alert(6)>",
+    ("hardware", "os"): "Linux <b onmouseover=alert(7)>x</b>",
+    ("hardware", "torch"): "2.11.0 $x$ $y <script>alert(8)</script>",
+    ("torch",): "2.11.0 $x$ $y <script>alert(8)</script>",
+    ("commit",): "c1ae338\n<script>alert(9)</script> | x",
+    ("profile",): "full | <svg onload=alert(10)>",
+}
+HOSTILE_FILE = "z9000-\"'><svg onload=alert(11)>.json"
+_BENIGN_FILE = "z9000-2026-11-26.json"
+# The page builders that print record strings, as the pages call them.
+RECORD_PAGES = ("results", "summary", "bandwidth")
+
+
+def _set(doc: dict, where: tuple[str, ...], value: str) -> None:
+    for key in where[:-1]:
+        doc = doc[key]
+    doc[where[-1]] = value
+
+
+def _z9000_record(hostile: bool):
+    """The real H200 record as an unknown "Z9000" (never a live model), with or without the payloads."""
+    from gpucnn.archive import Record
+    from gpucnn.hardware import HardwareReport
+    from gpucnn.results import Result
+
+    doc = json.loads((ROOT / "results" / "nvidia-h200-2026-11-26.json").read_text())
+    doc = copy.deepcopy(doc)
+    for hw in [doc["hardware"], *(r["hardware"] for r in doc["results"])]:
+        hw["accelerator"]["name"] = "NVIDIA Z9000"
+    if hostile:
+        for where, value in HOSTILE.items():
+            _set(doc, where, value)
+            for r in doc["results"]:  # each result carries its own hardware, torch and commit
+                if where[0] in ("hardware", "torch", "commit"):
+                    _set(r, where, value)
+    results = tuple(Result.from_dict(r) for r in doc["results"])
+    return Record(HOSTILE_FILE if hostile else _BENIGN_FILE, doc, HardwareReport.from_dict(doc["hardware"]), results)
+
+
+def _pages_html(record) -> str:
+    """Every zero-argument builder of RECORD_PAGES with ``record`` as the whole archive, through the
+    site's Markdown extensions (as markdown-exec renders a fence's output), in one HTML page."""
+    import markdown
+    from mkdocs.config import load_config
+
+    import gpucnn.sources as sources
+
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    parts = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sources, "_archive", lambda: (record,))
+        for name in RECORD_PAGES:
+            module = importlib.import_module(f"gpucnn.pages.{name}")
+            for fname, fn in inspect.getmembers(module, inspect.isfunction):
+                params = inspect.signature(fn).parameters.values()
+                if fn.__module__ != module.__name__ or fname.startswith("_") or any(
+                        p.default is inspect.Parameter.empty for p in params):
+                    continue
+                value = fn()
+                if isinstance(value, str):
+                    md = markdown.Markdown(extensions=config["markdown_extensions"],
+                                           extension_configs=config["mdx_configs"])
+                    parts.append(f'<section data-builder="{name}.{fname}">{md.convert(value)}</section>')
+    return ('<!doctype html><html><head><meta charset="utf-8"><title>records</title></head><body>'
+            + "\n".join(parts) + "</body></html>")
+
+
+# Runs in the page: what a hostile string could have turned into, and every table's shape.
+_INJECTION_JS = r"""
+() => {
+  const handlers = [];
+  for (const el of document.querySelectorAll('*'))
+    for (const a of el.attributes)
+      if (a.name.toLowerCase().startsWith('on')) handlers.push(`<${el.tagName.toLowerCase()} ${a.name}>`);
+  const links = [...document.querySelectorAll('a[href], [*|href]')]
+    .map((a) => (a.getAttribute('href') || a.getAttribute('xlink:href') || '').trim())
+    .filter((h) => /^javascript:/i.test(h));
+  const tables = [...document.querySelectorAll('table')].map((t) => ({
+    builder: t.closest('section').dataset.builder,
+    rows: [...t.rows].map((r) => r.cells.length),
+  }));
+  return {scripts: document.querySelectorAll('script').length,
+          elements: [...document.querySelectorAll('img, iframe, b')].map((e) => e.outerHTML.slice(0, 80)),
+          handlers, links, tables, text: document.body.innerText};
+}
+"""
+
+
+def _open(browser, page_html: str, folder: Path) -> tuple[dict, list[str]]:
+    """Load the page in Chromium; return what it holds and every dialog that opened."""
+    folder.mkdir()
+    (folder / "index.html").write_text(page_html, encoding="utf-8")
+    dialogs: list[str] = []
+    with serve(folder) as url:
+        context = _new_context(browser, url, "light")
+        try:
+            page = context.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(url, wait_until="networkidle")
+            page.wait_for_timeout(300)  # an onload/onerror handler would have fired by now
+            page.mouse.move(5, 5)
+            found = page.evaluate(_INJECTION_JS)
+        finally:
+            context.close()
+    return found, dialogs
+
+
+def test_hostile_record_strings_stay_text_in_chromium(browser, tmp_path: Path) -> None:
+    """Issue 12: with markup, newlines, pipes, javascript: links and $ in every string of a record,
+    no script runs, nothing becomes an element, and every table has the shape a benign record gives."""
+    benign, _ = _open(browser, _pages_html(_z9000_record(hostile=False)), tmp_path / "benign")
+    hostile, dialogs = _open(browser, _pages_html(_z9000_record(hostile=True)), tmp_path / "hostile")
+    assert not dialogs, f"a record string ran script: dialogs {dialogs}"
+    assert hostile["scripts"] == 0, f"{hostile['scripts']} <script> elements came from record strings"
+    assert not hostile["handlers"], f"event handlers came from record strings: {hostile['handlers']}"
+    assert not hostile["links"], f"javascript: links came from record strings: {hostile['links']}"
+    assert not hostile["elements"], f"elements came from record strings: {hostile['elements']}"
+    assert benign["tables"], "the builders printed no table: the test would prove nothing"
+    assert hostile["tables"] == benign["tables"], (
+        "a record string changed a table's shape:\n" + "\n".join(
+            f"{b['builder']}: rows {b['rows']} -> {h['builder']}: rows {h['rows']}"
+            for b, h in zip(benign["tables"], hostile["tables"]) if b != h)
+        + f"\n({len(benign['tables'])} tables with a benign record, {len(hostile['tables'])} with a hostile one)")
+    # The payloads are shown, as text: escaped, not dropped.
+    assert _SCRIPT in hostile["text"] and "alert(9)" in hostile["text"], "record strings vanished from the page"
