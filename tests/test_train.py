@@ -179,3 +179,150 @@ def test_a_checkpoint_saved_on_cuda_loads_on_the_cpu(trained, data, tmp_path: Pa
     assert all(p.device.type == "cpu" for p in model.parameters())
     assert metadata == {"trained_on": "cuda"}
     assert torch.equal(predict(model, data.x_test), predict(trained, data.x_test))
+
+
+# --- the speedups together, and TF32 -------------------------------------------------
+
+def test_the_combined_step_runs_on_the_cpu_and_says_why_tf32_and_compile_are_not_there(monkeypatch) -> None:
+    from gpucnn.experiments import training as training_exp
+    from gpucnn.train import COMBINED, TF32_ONLY_ON_CUDA
+
+    monkeypatch.setenv("GPUCNN_PROFILE", "quick")
+    monkeypatch.setattr(training_exp, "train_batches", lambda device: [2])
+    out = training_exp.training_combined("cpu")
+    assert out["batch"] == 2
+    assert set(out["variants"]) == {"channels_last + bf16 autocast"}
+    assert out["variants"]["channels_last + bf16 autocast"].dtype == "bfloat16"
+    assert out["skipped"]["TF32"] == TF32_ONLY_ON_CUDA
+    assert out["skipped"]["channels_last + bf16 autocast + torch.compile"] == COMPILE_SKIPPED_ON_CPU
+    # every combined variant is measured or skipped with a reason: none vanishes silently
+    assert set(out["variants"]) | set(out["skipped"]) == {v.name for v in COMBINED}
+    for why in out["skipped"].values():
+        assert not re.search(r"\d\s*(?:s|ms|µs)\b", why)
+
+
+def test_tf32_is_measured_only_on_an_nvidia_gpu(monkeypatch) -> None:
+    import dataclasses
+
+    from gpucnn import hardware
+    from gpucnn.experiments import training as training_exp
+
+    real = hardware.detect()
+    acc = hardware.AcceleratorInfo(
+        device_type="cuda", backend="ROCm", name="AMD Instinct MI300X", count=1, memory_bytes=None, capability=None,
+        multiprocessors=None, l2_bytes=None, driver=None, runtime=None, cudnn=None, tf32_matmul=None, mig=None,
+        peaks=None)
+    monkeypatch.setattr(training_exp, "detect", lambda: dataclasses.replace(real, accelerator=acc))
+    assert "NVIDIA GPUs only" in training_exp._tf32_skipped("cuda")
+    monkeypatch.setattr(training_exp, "detect", lambda: dataclasses.replace(
+        real, accelerator=dataclasses.replace(acc, backend="CUDA", name="NVIDIA H100 80GB HBM3")))
+    assert training_exp._tf32_skipped("cuda") is None
+    assert "does not exist on the CPU" in training_exp._tf32_skipped("cpu")
+
+
+def test_a_failed_compile_loses_only_the_combined_row(monkeypatch) -> None:
+    from gpucnn.experiments import training as training_exp
+
+    def broken(model, *a, **k):
+        def forward(x):
+            raise RuntimeError("Failed to find C compiler. Please specify via CC environment variable.")
+        return forward
+
+    monkeypatch.setenv("GPUCNN_PROFILE", "quick")
+    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(torch.accelerator, "synchronize", lambda *a: None)
+    monkeypatch.setattr(training_exp, "train_batches", lambda device: [2])
+    monkeypatch.setattr(training_exp, "_tf32_skipped", lambda device: None)
+    out = training_exp.training_combined("cpu:0")  # not "cpu": the accelerator path, computed on the CPU
+    assert set(out["variants"]) == {"TF32", "channels_last + bf16 autocast"}
+    assert "C compiler" in out["skipped"]["channels_last + bf16 autocast + torch.compile"]
+    assert out["variants"]["TF32"].dtype == "float32"
+
+
+def _src(is_cpu: bool, bf16_factor: float | None = None):
+    from types import SimpleNamespace
+
+    from gpucnn.hardware import Peak
+
+    cpu = SimpleNamespace(peak_fp32=Peak(1e11, "FLOP/s", "test"),
+                          peak_bf16=Peak(bf16_factor * 1e11, "FLOP/s", "test") if bf16_factor else None)
+    return SimpleNamespace(is_cpu=is_cpu, hardware=SimpleNamespace(cpu=cpu))
+
+
+def test_each_interpretation_is_chosen_from_the_ratio() -> None:
+    from gpucnn.pages import training as page
+
+    assert page._verdict(1.3) == "faster" and page._verdict(1.05) == "same" and page._verdict(0.8) == "slower"
+    assert "oneDNN" in page._channels_last_reason(_src(True), 1.3)
+    assert "small part" in page._channels_last_reason(_src(True), 1.0)
+    assert "tensor cores are idle" in page._channels_last_reason(_src(False), 1.01)
+    assert "faster kernels" in page._channels_last_reason(_src(False), 1.5)
+
+
+def test_the_bf16_reason_reads_the_sources_own_peaks() -> None:
+    from gpucnn.measurement import Measurement
+    from gpucnn.pages import training as page
+
+    def m(peak: float | None) -> Measurement:
+        return Measurement(name="t", device="cuda", dtype="float32", shape=(1,), threads=1, times_s=(1.0,),
+                           number_per_run=1, flops=1.0, bytes_moved=0.0, peak_flops=peak, peak_bytes_per_s=None)
+
+    assert "2.00x its FP32 peak" in page._bf16_reason(_src(True, 2.0), 1.5, m(None), m(None))
+    assert "no bf16 arithmetic units" in page._bf16_reason(_src(True, 1.0), 1.0, m(None), m(None))
+    assert "does not say" in page._bf16_reason(_src(True), 1.5, m(None), m(None))
+    gpu = page._bf16_reason(_src(False), 1.6, m(30.0), m(2.0))
+    assert "15.00x the FP32 one (datasheet)" in gpu and "far less" in gpu
+
+
+def test_gains_together_are_set_against_their_product() -> None:
+    from gpucnn.pages.training import _together_sentence
+
+    alone = {"channels_last": 1.3, "bf16 autocast": 1.8}
+    names = ["channels_last", "bf16 autocast"]
+    assert "2.34x if the single gains multiplied: the gains add up" in _together_sentence(names, 2.3, alone)
+    assert "they overlap" in _together_sentence(names, 2.0, alone)
+    assert "adds nothing" in _together_sentence(names, 1.8, alone)
+    slower = _together_sentence(names, 0.6, alone)
+    assert "less than bf16 autocast alone (1.80x)" in slower
+
+
+def _h200_sources(batch: int):
+    """The archived H200 record's training step, and a made-up training_combined result from the same record."""
+    import dataclasses
+
+    from gpucnn.archive import records
+    from gpucnn.experiments.training import training_throughput
+    from gpucnn.measurement import Measurement
+    from gpucnn.sources import Source, find
+    from tests.conftest import ROOT
+
+    record = next(r for r in records(ROOT / "results") if r.name == "nvidia-h200-2026-11-26.json")
+    step = find(record, training_throughput, device="cuda")
+    plain = step.data["speedups"]["plain fp32"]
+    # TF32 at exactly half the plain time, with a TF32 peak 7x the FP32 one: made-up figures for the test.
+    tf32 = Measurement(name="train step TF32", device="cuda", dtype="float32", shape=plain.shape, threads=1,
+                       times_s=(plain.median / 2,), number_per_run=1, flops=plain.flops,
+                       peak_flops=7 * plain.peak_flops, peak_bytes_per_s=None)
+    combined = dataclasses.replace(step, experiment="training_combined",
+                                   data={"variants": {"TF32": tf32}, "skipped": {}, "batch": batch})
+    return Source("cuda", step, record), Source("cuda", combined, record)
+
+
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_combined_rows_come_from_the_same_record_at_the_same_batch(monkeypatch, same_batch: bool) -> None:
+    from gpucnn.pages import training as page
+
+    step, combined = _h200_sources(1024 if same_batch else 512)
+    assert step.result.data["speedup_batch"] == 1024
+    monkeypatch.setattr(page, "sources", lambda fn, **k: [step])
+    monkeypatch.setattr(page, "sibling", lambda src, fn, **k: combined if src.origin == step.origin else None)
+    table, findings = page.speedup_table(), page.speedup_findings()
+    row = re.search(r'<tr data-source="([^"]+)">(?:(?!</tr>).)*>TF32<(?:(?!</tr>).)*</tr>', table)
+    if not same_batch:
+        # a ratio is never taken across batches: no TF32 row, no TF32 sentence
+        assert row is None and "TF32 gives" not in findings
+        return
+    assert row is not None and row.group(1) == "archived:nvidia-h200-2026-11-26.json"
+    assert ">2.00x<" in row.group(0)
+    assert "TF32 gives 2.00x" in findings and "the TF32 peak is 7.00x the FP32 one" in findings
+    assert '<li data-source="archived:nvidia-h200-2026-11-26.json"><strong>H200 (archived)</strong>' in findings
