@@ -192,12 +192,16 @@ def _smoke(mp: pytest.MonkeyPatch) -> None:
     Measuring every page for real with the quick profile took about 120 s.
     """
     from gpucnn import profile
+    from gpucnn.experiments import training as training_exp
     from gpucnn.pages import training as training_page
 
     mp.setitem(profile.PROFILES, "quick", dataclasses.replace(
         profile.PROFILES["quick"], budget_s=0.002, min_runs=3, max_matmul_n=256, sweep_point_limit_s=0.002,
         max_precision_n_cpu=128, max_precision_n_gpu=256))
     mp.setitem(training_page.TRAIN_PARAMS, "epochs", 2)
+    # The fake GPU is the CPU: the GPU's batch sizes (64 images of 3x64x64 per training step) cost seconds each.
+    mp.setattr(training_exp, "train_batches", lambda device: [2, 4])
+    mp.setattr(training_exp, "deploy_batches", lambda device: [1, 16])
 
 
 @pytest.fixture(scope="module")
