@@ -601,15 +601,32 @@ HOSTILE = {
     ("profile",): "full | <svg onload=alert(10)>",
 }
 HOSTILE_FILE = "z9000-\"'><svg onload=alert(11)>.json"
+# Strings inside a result's data: op, kernel and layer names (real kernel names hold < and >, so
+# validation cannot refuse markup there; only escaping keeps them text) and measurement names.
+HOSTILE_DATA = {"op": " <script>alert(12)</script>\n| x |", "layer": " <img src=x onerror=alert(13)>",
+                "name": " [m](javascript:alert(14)) | y"}
 _BENIGN_FILE = "z9000-2026-11-26.json"
 # The page builders that print record strings, as the pages call them.
-RECORD_PAGES = ("results", "summary", "bandwidth")
+RECORD_PAGES = ("results", "summary", "bandwidth", "cnn", "ann")
 
 
 def _set(doc: dict, where: tuple[str, ...], value: str) -> None:
     for key in where[:-1]:
         doc = doc[key]
     doc[where[-1]] = value
+
+
+def _append_to_data_strings(value: object) -> None:
+    """Append HOSTILE_DATA's payload to every data string under its key (op, layer, name)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in HOSTILE_DATA and isinstance(item, str):
+                value[key] = item + HOSTILE_DATA[key]
+            else:
+                _append_to_data_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _append_to_data_strings(item)
 
 
 def _z9000_record(hostile: bool):
@@ -628,6 +645,8 @@ def _z9000_record(hostile: bool):
             for r in doc["results"]:  # each result carries its own hardware, torch and commit
                 if where[0] in ("hardware", "torch", "commit"):
                     _set(r, where, value)
+        for r in doc["results"]:
+            _append_to_data_strings(r["data"])
     results = tuple(Result.from_dict(r) for r in doc["results"])
     return Record(HOSTILE_FILE if hostile else _BENIGN_FILE, doc, HardwareReport.from_dict(doc["hardware"]), results)
 
@@ -717,4 +736,5 @@ def test_hostile_record_strings_stay_text_in_chromium(browser, tmp_path: Path) -
             for b, h in zip(benign["tables"], hostile["tables"]) if b != h)
         + f"\n({len(benign['tables'])} tables with a benign record, {len(hostile['tables'])} with a hostile one)")
     # The payloads are shown, as text: escaped, not dropped.
-    assert _SCRIPT in hostile["text"] and "alert(9)" in hostile["text"], "record strings vanished from the page"
+    for shown in (_SCRIPT, "alert(9)", "alert(12)"):
+        assert shown in hostile["text"], f"record string {shown!r} vanished from the page"
