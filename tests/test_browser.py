@@ -733,7 +733,7 @@ def test_hostile_record_strings_stay_text_in_chromium(browser, tmp_path: Path) -
     assert hostile["tables"] == benign["tables"], (
         "a record string changed a table's shape:\n" + "\n".join(
             f"{b['builder']}: rows {b['rows']} -> {h['builder']}: rows {h['rows']}"
-            for b, h in zip(benign["tables"], hostile["tables"]) if b != h)
+            for b, h in zip(benign["tables"], hostile["tables"], strict=False) if b != h)
         + f"\n({len(benign['tables'])} tables with a benign record, {len(hostile['tables'])} with a hostile one)")
     # The payloads are shown, as text: escaped, not dropped.
     for shown in (_SCRIPT, "alert(9)", "alert(12)"):
