@@ -39,7 +39,7 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", budget_s=0.03, min_runs=5, max_matmul_n=1024, sweep_point_limit_s=0.05),
     "full": Profile("full", budget_s=0.3, min_runs=5, max_matmul_n=4096, sweep_point_limit_s=1.5,
-                    max_precision_n_cpu=2048, max_precision_n_gpu=32768),
+                    max_precision_n_cpu=2048, max_precision_n_gpu=16384),
 }
 
 

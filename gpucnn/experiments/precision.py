@@ -85,6 +85,9 @@ def measure_precision_matmul(n: int, device: str, precision: str) -> Measurement
     return measure(
         fn, name=f"{LABELS[precision]} matmul n={n}", device=device, dtype=dt, shape=(n, n, n),
         flops=2.0 * n**3, bytes_moved=3.0 * n * n * elem,
+        # A third of the profile's time per point: a GPU sweeps three precisions, and a cold build
+        # has a time budget. Every point still gets at least the profile's minimum number of runs.
+        budget_s=current_profile().budget_s / 3,
         # A matmul reuses each input n times: only its FLOP/s is compared with a peak.
         working_set_bytes=0,
         # TF32 only for the TF32 sweep; measure restores the global setting afterwards.
