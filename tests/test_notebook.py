@@ -47,9 +47,23 @@ def test_the_training_page_is_executed_with_its_outputs(built_site: Path) -> Non
     page = built_site / "training" / "index.html"
     html = page.read_text()
     assert "Train, store and deploy a CNN" in html
-    # executed: outputs of the cells are there, charts are PNGs with alt text
+    # executed: outputs of the cells are there
     assert "Test accuracy" in html and "Time per epoch" in html
-    assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', html)) >= 4
+    # charts are inline SVG like every other page's, whose ink follows the palette (currentColor), each with
+    # a title and its series marked with their source; no PNG with its own white background
+    charts = re.findall(r'<figure class="gpucnn-chart"><svg [^>]*role="img"[^>]*>.*?</figure>', html, flags=re.S)
+    assert len(charts) >= 4
+    for chart in charts:
+        assert "currentColor" in chart and "<title" in chart and 'data-source="live"' in chart
+    assert "data:image/png" not in html
+    # the training loop is in a cell (its source is highlighted: compare the text), and its epochs are printed
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "loss.backward()" in text and "optimizer.step()" in text and "for epoch in range" in text
+    assert re.search(r"epoch 5: training loss \d+\.\d{3}, validation loss \d+\.\d{3}, validation accuracy "
+                     r"\d+\.\d %", html)
+    # the speedups together, and a finding per source, marked with the source
+    assert "channels_last + bf16 autocast" in html
+    assert '<li data-source="live"><strong>CPU (this build)</strong>' in html
     assert "Batch-1 latency" in html and "Same predictions" in html
     assert "yes/yes" in html, "reloaded and exported models must predict like the original"
     # no cell raised, and none wrote to stderr (a warning would show there)
@@ -61,12 +75,14 @@ def test_the_training_page_is_executed_with_its_outputs(built_site: Path) -> Non
     if accelerator() is None:
         assert "No GPU in this build" in html
         assert "torch.compile on the CPU" in html
+        assert "TF32 does not exist on the CPU" in html
 
 
 def test_the_fixed_seed_run_meets_the_target_in_the_build(built_site: Path) -> None:
     doc = json.loads((built_site / "results.json").read_text())
     runs = {r["experiment"]: r for r in doc["results"]}
-    assert {"digits_training", "training_throughput"} <= set(runs), "the notebook's results must reach results.json"
+    assert {"digits_training", "training_throughput", "training_combined"} <= set(runs), \
+        "the notebook's results must reach results.json"
     assert runs["digits_training"]["data"]["test_accuracy"] >= 0.97
     assert runs["digits_training"]["profile"] == "quick"
 

@@ -1,27 +1,41 @@
-"""Notebook page "Train a CNN" (docs/training.py): tables, findings and PNG charts.
+"""Notebook page "Train a CNN" (docs/training.py): tables, findings and charts.
 
-The notebook runs in a Jupyter kernel, so charts are matplotlib figures that
-the kernel turns into PNG. A PNG cannot follow the page's palette, so the
-charts carry their own white background and dark text: legible on the light
-and the dark page alike. Tables and notes are HTML strings for
-``IPython.display.HTML``.
+The notebook runs in a Jupyter kernel, but its charts are not the kernel's PNGs:
+a PNG has one background for both palettes. They are inline SVG made by
+``gpucnn.render`` like every other chart of the site, whose text and axes are
+``currentColor`` and so follow the light and the dark palette; mkdocs-jupyter
+passes a ``text/html`` output through as it is. Tables and notes are HTML
+strings for ``IPython.display.HTML``.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gpucnn.bench import Measurement
 from gpucnn.experiments.training import digits_training, training_combined, training_throughput
 from gpucnn.profile import current_profile
-from gpucnn.render import COLORS, DASHES, MARKERS, caption, chart_text, fmt, fmt_time
+from gpucnn.render import _SERIES_GID as SERIES_GID  # the group id figure_html marks with data-source
+from gpucnn.render import (
+    COLORS,
+    DASHES,
+    MARKERS,
+    Series,
+    archived_style,
+    caption,
+    chart_text,
+    figure_html,
+    fmt,
+    fmt_time,
+    line_chart,
+    new_figure,
+    origin_style,
+    style_context,
+)
 from gpucnn.results import Result, run
 from gpucnn.sources import Source, live_has_accelerator, sibling, sources, sources_caption
 
@@ -29,14 +43,6 @@ TARGET_ACCURACY = 0.97
 # The fixed-seed run that the tests hold to TARGET_ACCURACY. It takes seconds, so
 # both profiles train it in full; the quick profile shortens the sweeps only.
 TRAIN_PARAMS = {"epochs": 15, "batch_size": 32, "lr": 3e-3, "seed": 0}
-# A PNG has one background for both palettes: white, with near-black ink.
-_INK = "#1f1f1f"
-_PNG_RC = {
-    "figure.facecolor": "white", "savefig.facecolor": "white", "axes.facecolor": "white",
-    "text.color": _INK, "axes.labelcolor": _INK, "axes.edgecolor": _INK,
-    "xtick.color": _INK, "ytick.color": _INK, "grid.color": "#b0b0b0", "grid.alpha": 0.6,
-    "legend.frameon": False, "font.size": 11, "axes.titlesize": 12, "figure.dpi": 110,
-}
 
 
 def digits(device: str = "cpu") -> Result:
@@ -181,50 +187,55 @@ def training_findings() -> str:
 
 
 class Chart:
-    """A chart for a notebook: a PNG inside an HTML figure, with alt text and a caption.
+    """A chart for the notebook: inline SVG whose text and axes follow the page's light or dark palette.
 
-    Built on ``matplotlib.figure.Figure`` rather than pyplot, so that the
-    kernel's inline backend does not show it a second time.
+    Rendered by ``gpucnn.render.figure_html`` like every other chart of the site; an object with
+    ``_repr_html_`` so that a cell shows it with ``display(chart)``.
     """
 
-    def __init__(self, fig: Figure, alt: str, caption_html: str) -> None:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches="tight", metadata={"Software": None})
-        self.png = buf.getvalue()
-        self.alt = alt
-        self.caption_html = caption_html
+    def __init__(self, figure_html_text: str) -> None:
+        self.html = figure_html_text
 
     def _repr_html_(self) -> str:
-        data = base64.b64encode(self.png).decode()
-        return (f'<figure class="gpucnn-chart gpucnn-png"><img alt="{html.escape(self.alt)}" '
-                f'src="data:image/png;base64,{data}" style="max-width:100%;height:auto">'
-                f"<figcaption>{self.caption_html}</figcaption></figure>")
-
-
-def _png_figure(width: float = 7.0, height: float = 3.8) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, height), dpi=_PNG_RC["figure.dpi"])
-    return fig, fig.add_subplot()
-
-
-def _finish(fig: Figure, ax: Axes, alt: str, caption_html: str) -> Chart:
-    ax.grid(True, which="major")
-    ax.legend(loc="best", fontsize=9)
-    fig.tight_layout()
-    return Chart(fig, alt, caption_html)
+        return self.html
 
 
 def _series_alt(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], unit: str) -> str:
-    parts = [f"{label}: {len(ys)} points, from {fmt(min(ys))} to {fmt(max(ys))} {unit}" for label, _, ys in series
-             if ys]
+    parts = [f"{label}: {len(ys)} points, from {fmt(min(ys))} to {fmt(max(ys))} {unit}".rstrip()
+             for label, _, ys in series if ys]
     return f"{title}. " + "; ".join(parts) + "."
+
+
+class _Lines:
+    """Lines drawn on one axes, each in its own SVG group that carries its source (``data-source``)."""
+
+    def __init__(self, ax: Axes) -> None:
+        self.ax = ax
+        self.sources: list[str] = []
+
+    def plot(self, xs: Sequence[float], ys: Sequence[float], source: str, **style: object) -> None:
+        if source != "live":
+            style = archived_style(style)
+        self.ax.plot(xs, ys, gid=f"{SERIES_GID}{len(self.sources)}", **style)
+        self.sources.append(source)
+
+
+def _finish(fig: Figure, ax: Axes, lines: _Lines, title: str, desc: str, text: str, found: Sequence[Source]) -> Chart:
+    ax.set_title(title)
+    ax.grid(True, which="major")
+    # Below the axes: up to seven entries, with long archived labels, would cover the lines inside them.
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=9, borderaxespad=0.0)
+    return Chart(figure_html(fig, title=title, desc=desc, caption_text=text, results=_live(found),
+                             sources=lines.sources, caption_html=sources_caption(found)))
 
 
 def loss_chart() -> Chart:
     """Training loss per step (faint), per epoch, and validation loss per epoch."""
     series = []
-    with plt.rc_context(_PNG_RC):
-        fig, ax = _png_figure()
-        found = digits_sources()
+    found = digits_sources()
+    fig, ax = new_figure()
+    with style_context():
+        lines = _Lines(ax)
         for i, s in enumerate(found):
             r = s.result.data
             spe = r["steps_per_epoch"]
@@ -232,100 +243,96 @@ def loss_chart() -> Chart:
             epochs = [h["epoch"] for h in r["history"]]
             dev = chart_text(s.label)
             if i == 0:
-                ax.plot(steps, r["step_losses"], color=COLORS[0], alpha=0.45, linewidth=0.8,
-                        label=f"training loss per batch ({dev})")
-            lines = ((f"training loss, epoch mean ({dev})", [h["train_loss"] for h in r["history"]]),
+                lines.plot(steps, r["step_losses"], s.origin, color=COLORS[0], alpha=0.45, linewidth=0.8,
+                           label=f"training loss per batch ({dev})")
+            pairs = ((f"training loss, epoch mean ({dev})", [h["train_loss"] for h in r["history"]]),
                      (f"validation loss ({dev})", [h["val_loss"] for h in r["history"]]))
-            for j, (label, ys) in enumerate(lines):
+            for j, (label, ys) in enumerate(pairs):
                 k = (1 + j + 2 * i) % len(COLORS)
-                ax.plot(epochs, ys, color=COLORS[k], marker=MARKERS[k], markerfacecolor="none" if s.archived else None,
-                        linestyle="--" if s.archived else DASHES[k], label=label)
+                lines.plot(epochs, ys, s.origin, color=COLORS[k], marker=MARKERS[k], linestyle=DASHES[k],
+                           markersize=4, linewidth=1.6, label=label)
                 series.append((label, epochs, ys))
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel("cross-entropy loss (log scale)")
-        ax.set_title("Loss while training the digits CNN")
-        return _finish(fig, ax, _series_alt("Loss against epoch, log scale", series, ""), _caption(
-            "Faint line: the loss of each training batch; markers: the mean training loss of each epoch and "
-            "the loss on the validation images after it. One training run per device; dashed lines with hollow "
-            "markers: archived.", found))
+        return _finish(fig, ax, lines, "Loss while training the digits CNN",
+                       _series_alt("Loss against epoch, log scale", series, ""),
+                       "Faint line: the loss of each training batch; markers: the mean training loss of each epoch "
+                       "and the loss on the validation images after it. One training run per device; dashed lines "
+                       "with hollow markers: archived.", found)
 
 
 def accuracy_chart() -> Chart:
     """Validation accuracy per epoch, the epoch kept, the test score and the target."""
     series = []
-    with plt.rc_context(_PNG_RC):
-        fig, ax = _png_figure()
-        found = digits_sources()
+    found = digits_sources()
+    fig, ax = new_figure()
+    with style_context():
+        lines = _Lines(ax)
         for i, s in enumerate(found):
             r = s.result.data
             label = chart_text(s.label)
             epochs = [h["epoch"] for h in r["history"]]
             ys = [100 * h["val_accuracy"] for h in r["history"]]
             k = i % len(COLORS)
-            ax.plot(epochs, ys, color=COLORS[k], marker=MARKERS[k], linestyle="--" if s.archived else DASHES[k],
-                    markerfacecolor="none" if s.archived else None, label=f"validation accuracy ({label})")
-            ax.plot([r["best_epoch"]], [100 * r["test_accuracy"]], linestyle="none", marker="*", markersize=14,
-                    color=COLORS[(3 + i) % len(COLORS)], markerfacecolor="none" if s.archived else None,
-                    label=f"test accuracy, epoch kept ({label})")
+            lines.plot(epochs, ys, s.origin, color=COLORS[k], marker=MARKERS[k], linestyle=DASHES[k], markersize=4,
+                       linewidth=1.6, label=f"validation accuracy ({label})")
+            lines.plot([r["best_epoch"]], [100 * r["test_accuracy"]], s.origin, linestyle="none", marker="*",
+                       markersize=14, color=COLORS[(3 + i) % len(COLORS)],
+                       label=f"test accuracy, epoch kept ({label})")
             series.append((f"validation accuracy ({label})", epochs, ys))
-        ax.axhline(100 * TARGET_ACCURACY, color=_INK, linestyle=":", linewidth=1)
-        ax.annotate(f"target {100 * TARGET_ACCURACY:.0f} %", xy=(1, 100 * TARGET_ACCURACY),
-                    xytext=(0, -12), textcoords="offset points", fontsize=9)
+        # Black becomes currentColor in the SVG: the target line follows the palette like the axes.
+        ax.axhline(100 * TARGET_ACCURACY, color="#000000", linestyle=":", linewidth=1)
+        # At the left, under the line: the early epochs' accuracy is far below the target there.
+        ax.annotate(f"target {100 * TARGET_ACCURACY:.0f} %", xy=(0.01, 100 * TARGET_ACCURACY),
+                    xycoords=("axes fraction", "data"), xytext=(0, -4), textcoords="offset points", va="top",
+                    fontsize=9)
         low = min(min(ys) for _, _, ys in series)
         ax.set_ylim(max(0.0, min(low, 100 * TARGET_ACCURACY) - 2), 100.5)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy (%)")
-        ax.set_title("Accuracy on the digits")
         tests = "; ".join(f"test accuracy {100 * s.result.data['test_accuracy']:.1f} % at epoch "
                           f"{s.result.data['best_epoch']} ({s.label})" for s in found)
-        return _finish(fig, ax, _series_alt("Validation accuracy against epoch", series, "%") + " " + tests + ".",
-                       _caption("Line: accuracy on the validation images after each epoch. Star: accuracy on the "
-                                "test images of the weights kept (the best validation epoch); dotted: the "
-                                f"{100 * TARGET_ACCURACY:.0f} % target. Dashed lines, hollow markers: archived.",
-                                found))
+        return _finish(fig, ax, lines, "Accuracy on the digits",
+                       _series_alt("Validation accuracy against epoch", series, "%") + " " + tests + ".",
+                       "Line: accuracy on the validation images after each epoch. Star: accuracy on the test "
+                       "images of the weights kept (the best validation epoch); dotted: the "
+                       f"{100 * TARGET_ACCURACY:.0f} % target. Dashed lines, hollow markers: archived.", found)
 
 
 # --- throughput and the standard speedups -----------------------------------------
 
-def _rate_lines(ax: Axes, results: Sequence[tuple[Source, Sequence[Measurement]]]) -> list:
-    """images/s (median, IQR band) against batch size, one line per source; archived ones dashed and hollow."""
-    series = []
-    for i, (src, pts) in enumerate(results):
+def _rate_series(found: Sequence[Source], points: Callable[[Source], Sequence[Measurement]]) -> list[Series]:
+    """images/s (median, IQR band) against batch size, one Series per source, coloured by origin."""
+    origins = list(dict.fromkeys(s.origin for s in found))
+    out = []
+    for src in found:
+        pts = points(src)
         xs = [m.shape[0] for m in pts]
-        ys = [b / m.median for b, m in zip(xs, pts, strict=True)]
-        k = i % len(COLORS)
-        ax.plot(xs, ys, color=COLORS[k], marker=MARKERS[k], linestyle="--" if src.archived else DASHES[k],
-                markerfacecolor="none" if src.archived else None, label=chart_text(src.label))
-        ax.fill_between(xs, [b / m.p75 for b, m in zip(xs, pts, strict=True)],
-                        [b / m.p25 for b, m in zip(xs, pts, strict=True)], color=COLORS[k],
-                        alpha=0.12 if src.archived else 0.25, linewidth=0)
-        series.append((src.label, xs, ys))
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    return series
+        out.append(Series(src.label, xs, [b / m.median for b, m in zip(xs, pts, strict=True)],
+                          [b / m.p75 for b, m in zip(xs, pts, strict=True)],
+                          [b / m.p25 for b, m in zip(xs, pts, strict=True)],
+                          style=origin_style(origins.index(src.origin), src.is_cpu), source=src.origin))
+    return out
 
 
 def throughput_chart() -> Chart:
     """Training images/s against batch size, synthetic 3x64x64 images, with IQR bands."""
-    with plt.rc_context(_PNG_RC):
-        fig, ax = _png_figure()
-        series = _rate_lines(ax, [(s, s.result.data["sweep"].points) for s in throughput_sources()])
-        ax.set_xlabel("batch size (images per training step)")
-        ax.set_ylabel("training images/s (log scale)")
-        ax.set_title("Training throughput against batch size, 3x64x64 images")
-        return _finish(fig, ax, _series_alt("Training images per second against batch size", series, "images/s"),
-                       throughput_caption())
-
-
-def throughput_caption() -> str:
     found = throughput_sources()
+    series = _rate_series(found, lambda s: s.result.data["sweep"].points)
+    return Chart(line_chart(series, title="Training throughput against batch size, 3x64x64 images",
+                            xlabel="batch size (images per training step)", ylabel="training images/s (log scale)",
+                            caption_text=throughput_caption_text(found), results=_live(found), logx=True, logy=True,
+                            caption_html=sources_caption(found)))
+
+
+def throughput_caption_text(found: Sequence[Source]) -> str:
     runs = "; ".join(f"{s.label}: {min(m.runs for m in s.result.data['sweep'].points)} or more runs per point"
                      for s in found if s.result.data["sweep"].points)
     stops = " ".join(f"{s.label}: {s.result.data['sweep'].stopped}." for s in found if s.result.data["sweep"].stopped)
-    return _caption(f"One training step (forward, loss, backward, AdamW update) of the same CNN widened to "
-                    f"3x64x64 inputs, on one synthetic batch already in device memory. Line: median; band: "
-                    f"IQR ({runs}). Dashed lines, hollow markers: archived. {stops}", found)
+    return (f"One training step (forward, loss, backward, AdamW update) of the same CNN widened to 3x64x64 inputs, "
+            f"on one synthetic batch already in device memory. Line: median; band: IQR ({runs}). Dashed lines, "
+            f"hollow markers: archived. {stops}").rstrip()
 
 
 def _combined(src: Source, batch: int) -> Source | None:
@@ -533,19 +540,16 @@ def storing_table() -> str:
 
 def deploy_chart() -> Chart:
     """Inference images/s of the exported model against batch size, one line per device."""
-    with plt.rc_context(_PNG_RC):
-        fig, ax = _png_figure()
-        found = digits_sources()
-        series = _rate_lines(ax, [(s, s.result.data["deploy"].points) for s in found])
-        ax.set_xlabel("batch size (images per call)")
-        ax.set_ylabel("inference images/s (log scale)")
-        ax.set_title("The exported digits CNN: one image at a time against batches")
-        runs = "; ".join(f"{s.label}: {min(m.runs for m in s.result.data['deploy'].points)} or more runs per point"
-                         for s in found if s.result.data["deploy"].points)
-        return _finish(fig, ax, _series_alt("Inference images per second against batch size", series, "images/s"),
-                       _caption(f"Exported program (torch.export), batches of test images already in device "
-                                f"memory. Line: median; band: IQR ({runs}). Dashed lines, hollow markers: "
-                                "archived.", found))
+    found = digits_sources()
+    series = _rate_series(found, lambda s: s.result.data["deploy"].points)
+    runs = "; ".join(f"{s.label}: {min(m.runs for m in s.result.data['deploy'].points)} or more runs per point"
+                     for s in found if s.result.data["deploy"].points)
+    return Chart(line_chart(series, title="The exported digits CNN: one image at a time against batches",
+                            xlabel="batch size (images per call)", ylabel="inference images/s (log scale)",
+                            caption_text=f"Exported program (torch.export), batches of test images already in "
+                                         f"device memory. Line: median; band: IQR ({runs}). Dashed lines, hollow "
+                                         "markers: archived.", results=_live(found), logx=True, logy=True,
+                            caption_html=sources_caption(found)))
 
 
 def deploy_table() -> str:
