@@ -10,7 +10,7 @@ from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.hardware import GPU_DATASHEET, AcceleratorInfo, HardwareReport, detect, format_bytes
 from gpucnn.render import COLORS, caption, describe_hardware, figure_html, fmt, new_figure, table
 from gpucnn.results import Result
-from gpucnn.sources import Source, archived_accelerators, one_line, short_model, pairs
+from gpucnn.sources import Source, archived_accelerators, one_line, pairs, short_model
 
 _NONE = "no accelerator in this build"
 
