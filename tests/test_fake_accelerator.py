@@ -116,7 +116,7 @@ def test_h100_peaks_follow_dtype_and_tf32() -> None:
     hw = fake_report("cuda")
     assert bench.reference_peaks(hw, "cuda", "float32", tf32=False)[:2] == (67e12, 3.35e12)
     assert bench.reference_peaks(hw, "cuda", "float32", tf32=True)[0] == 494.5e12
-    assert bench.reference_peaks(hw, "cuda", "bfloat16", tf32=False)[0] == 989e12
+    assert bench.reference_peaks(hw, "cuda", "bfloat16", tf32=False)[0] == gpu_peaks(H100).bf16
     assert bench.cache_bytes(hw, "cuda") == L2
 
 
@@ -162,7 +162,7 @@ def test_out_of_memory_on_the_accelerator_empties_its_cache(monkeypatch) -> None
 # --- every page with a fake H100 ------------------------------------------------------
 
 PAGE_MODULES = ("measuring", "bandwidth", "parallelism", "fast_memory", "ann", "cnn", "summary", "results",
-                "gpu", "training")
+                "gpu", "training", "tensor_cores")
 
 
 def _render_all() -> dict[str, str]:

@@ -21,7 +21,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, one_line, pairs, sources, sources_caption
+from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, pairs, sources, sources_caption
 
 
 def sweep_sources(hosts: bool = False) -> list[Source]:
@@ -273,7 +273,7 @@ def littles_law_table() -> str:
         acc = src.hardware.accelerator
         warps = WARPS_PER_SM.get(acc.capability or "") if acc and acc.backend == "CUDA" else None
         if acc and acc.peaks and acc.multiprocessors and warps:
-            examples.append(LittleExample(f"{src.label}: {one_line(acc.name)}", acc.peaks.bandwidth,
+            examples.append(LittleExample(src.cell(f"{src.label}: {acc.name}"), acc.peaks.bandwidth,
                                           acc.multiprocessors, warps, ASSUMED_LATENCY_S))
     rows = [(e.name, f"{fmt(e.bandwidth / 1e12)} TB/s", fmt_time(e.latency_s), f"{fmt(e.bytes_in_flight / 1e6)} MB",
              f"{e.sms} x {e.warps_per_sm} = {e.resident_warps:,}", fmt(e.loads_per_warp(128), 2),
