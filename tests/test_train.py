@@ -284,6 +284,10 @@ def test_gains_together_are_set_against_their_product() -> None:
     assert "adds nothing" in _together_sentence(names, 1.8, alone)
     slower = _together_sentence(names, 0.6, alone)
     assert "less than bf16 autocast alone (1.80x)" in slower
+    # losses alone and together are not called gains that "add up"
+    losses = _together_sentence(names, 0.26, {"channels_last": 0.29, "bf16 autocast": 0.59})
+    assert "add up" not in losses and "none of them gains alone" in losses
+    assert "more than that product" in _together_sentence(names, 3.0, alone)
 
 
 def _h200_sources(batch: int):

@@ -438,7 +438,8 @@ def _bf16_reason(src: Source, ratio: float, m: Measurement, plain: Measurement) 
                  "the record does not say whether this CPU has bf16 arithmetic units")
         if verdict == "faster":
             return f"the convolutions and matmuls run in bf16, which halves the bytes they move; {units}"
-        return f"{units}, and converting activations to bf16 and back costs about what bf16 saves"
+        costs = "about what" if verdict == "same" else "more than"
+        return f"{units}, and converting activations to bf16 and back costs {costs} bf16 saves at this size"
     factor = _peak_factor(m, plain)
     peak = f", whose dense bf16 peak is {_times(factor)} the FP32 one (datasheet)" if factor else ""
     if verdict == "faster":
@@ -471,7 +472,14 @@ def _together_sentence(names: Sequence[str], ratio: float, alone: dict[str, floa
         product *= alone[name]
     best_name, best = max(((n, alone[n]) for n in names), key=lambda kv: kv[1])
     joined = " + ".join(names)
+    if _verdict(ratio) != "faster" and best < 1 + _SAME:
+        # No gain alone, none together: "add up" or "overlap" would describe gains that are not there.
+        return (f"together, {joined} gives {_times(ratio)}: none of them gains alone here "
+                f"(the best, {best_name}, gives {_times(best)}), and together they do not either")
     head = f"together, {joined} gives {_times(ratio)}, against {_times(product)} if the single gains multiplied"
+    if ratio > (1 + _SAME) * product:
+        return (head + ": more than that product; together they run kernels that neither runs alone (such as bf16 "
+                "kernels for channels-last data), and here those are the faster ones")
     if ratio >= (1 - _SAME) * product:
         return head + ": the gains add up, each saving on a different part of the step"
     if ratio > (1 + _SAME) * best:
