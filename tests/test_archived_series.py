@@ -46,7 +46,7 @@ RECORD = "fake-h100.json"
 MARK = f'data-source="archived:{RECORD}"'
 # Every page that shows a GPU series on a GPU build.
 GPU_PAGES = ("summary", "gpu", "ann", "cnn", "training", "bandwidth", "parallelism", "fast_memory", "measuring",
-             "results")
+             "results", "tensor_cores")
 
 
 def _render(modules: tuple[str, ...] = GPU_PAGES) -> dict[str, str]:

@@ -245,7 +245,7 @@ def precision_table() -> str:
         speed = speedup_over_fp32(sweeps, s) if s.precision != "float32" else None
         pct = (f"{fmt(best.pct_peak_flops, 3)} % of {fmt(best.peak_flops / 1e9)} ({_peak_kind(s)})"
                if best and best.pct_peak_flops else "no peak known")
-        device = s.source.cell(s.source.model + (" (archived)" if s.source.archived else ""))
+        device = s.source.cell()
         rows.append((device, LABELS[s.precision], f"{last.shape[0]:,}",
                      fmt(last.gflops), f"{fmt(best.gflops)} (n = {best.shape[0]:,})" if best else "–", pct,
                      f"{fmt(speed[1], 3)}x (n = {speed[0]:,})" if speed else "–"))
