@@ -289,6 +289,11 @@ def test_gpu_charts_and_sentences_render(pages) -> None:
     speed = pages["training.speedup_table"]
     assert speed.count("torch.compile") >= 2 and "torch.compile on CPU (this build)" in speed
     assert "torch.compile failed" not in speed
+    # on an NVIDIA GPU, TF32 and the three speedups together are rows of the GPU's own table, with a finding each
+    assert ">TF32<" in speed and ">channels_last + bf16 autocast + torch.compile<" in speed
+    found = pages["training.speedup_findings"]
+    assert f"<strong>{label}</strong>" in found and "TF32 gives" in found
+    assert "together, channels_last + bf16 autocast + torch.compile gives" in found
     assert label in pages["training.loss_chart"] and label in pages["training.deploy_chart"]
 
 
