@@ -155,6 +155,8 @@ def origin_style(origin_index: int, is_cpu: bool) -> dict:
 
 
 _SERIES_GID = "gpucnn-series-"
+_AREA_GID = "gpucnn-area-"
+_LABEL_GID = "gpucnn-label-"
 
 
 def mark_sources(svg: str, sources: Sequence[str], uid: str) -> str:
@@ -199,6 +201,8 @@ def _svg_with_a11y(svg: str, title: str, desc: str, sources: Sequence[str] = ())
     uid = "c" + hashlib.sha1((title + desc).encode()).hexdigest()[:10]
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype
     svg = mark_sources(svg, sources, uid)
+    svg = re.sub(rf'id="{_AREA_GID}(\d+)"', rf'id="{uid}-a\1" data-plot-area="\1"', svg)
+    svg = re.sub(rf'id="{_LABEL_GID}(\d+)-(\d+)"', rf'id="{uid}-l\1-\2" data-label-of="\1"', svg)
     svg = re.sub(r'<svg ', f'<svg role="img" aria-labelledby="{uid}-t {uid}-d" class="gpucnn-svg" ', svg, count=1)
     svg = re.sub(r'(<svg[^>]*>)', rf'\1<title id="{uid}-t">{html.escape(title)}</title>'
                                    rf'<desc id="{uid}-d">{html.escape(desc)}</desc>', svg, count=1)
@@ -224,6 +228,12 @@ def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
     for legend in [ax.get_legend() for ax in fig.axes] + list(fig.legends):
         if legend is not None and legend.get_frame() is not None:
             legend.get_frame().set_facecolor("none")
+    # Mark each plot area and the labels placed on it (ax.text/annotate: peaks, crossovers, cache
+    # sizes), so a browser test can check that every label stays inside its plot area.
+    for i, ax in enumerate(fig.axes):
+        ax.patch.set_gid(f"{_AREA_GID}{i}")
+        for j, text in enumerate(ax.texts):
+            text.set_gid(f"{_LABEL_GID}{i}-{j}")
     # svg.fonttype/hashsalt/transparent are read at save time: without the style
     # here, text would be saved as paths (no <text> for screen readers or search).
     with plt.rc_context(_RC):
@@ -245,6 +255,19 @@ def new_figure(width: float = 7.0, height: float = 4.2) -> tuple[plt.Figure, plt
 def style_context():
     """Use as ``with style_context():`` around custom figures."""
     return plt.rc_context(_RC)
+
+
+def _reference_labels(ax: plt.Axes, side: str, lines: Sequence[tuple[float, str]]) -> None:
+    """Label reference lines on a secondary axis (``right`` or ``top``): one tick label per line, no marks.
+
+    Top labels break before a parenthesis, so that neighbouring cache sizes do not run into each other.
+    """
+    secondary = ax.secondary_yaxis("right") if side == "right" else ax.secondary_xaxis("top")
+    axis = secondary.yaxis if side == "right" else secondary.xaxis
+    labels = [chart_text(label) for _, label in lines]
+    secondary.set_ticks([v for v, _ in lines], [t.replace(" (", "\n(") for t in labels] if side == "top" else labels)
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())
+    secondary.tick_params(length=0, labelsize=9)
 
 
 def line_chart(
@@ -281,17 +304,15 @@ def line_chart(
             if s.low is not None and s.high is not None:
                 ax.fill_between(s.x, s.low, s.high, color=style["color"], alpha=0.12 if s.archived else 0.25,
                                 linewidth=0)
-        for value, label in hlines:
+        # Reference lines are labelled on the axis opposite their own (peaks on the right, cache sizes
+        # on top), like tick labels, and shaded ranges in the legend: wherever the data run, no label
+        # sits on a line or a marker.
+        for value, _ in hlines:
             ax.axhline(value, color=_INK, linestyle=":", linewidth=1)
-            ax.annotate(label, xy=(0.01, value), xycoords=("axes fraction", "data"), va="bottom", fontsize=9)
-        for value, label in vlines:
+        for value, _ in vlines:
             ax.axvline(value, color=_INK, linestyle="--", linewidth=0.8, alpha=0.6)
-            ax.annotate(label, xy=(value, 0.98), xycoords=("data", "axes fraction"), rotation=90,
-                        va="top", ha="right", fontsize=9)
         for lo, hi, label in spans:
-            ax.axvspan(lo, hi, color=_INK, alpha=0.07, linewidth=0)
-            ax.annotate(label, xy=((lo * hi) ** 0.5 if logx else (lo + hi) / 2, 0.02),
-                        xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=9)
+            ax.axvspan(lo, hi, color=_INK, alpha=0.07, linewidth=0, label=chart_text(label))
         if logx:
             ax.set_xscale("log", base=2 if all(float(v).is_integer() for s in series for v in s.x) else 10)
         if logy:
@@ -303,6 +324,10 @@ def line_chart(
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(True, which="major")
+        if hlines:
+            _reference_labels(ax, "right", hlines)
+        if vlines:
+            _reference_labels(ax, "top", vlines)
         if len(series) > 0:
             ax.legend(loc="best", fontsize=9)
     default_desc = f"{title}. " + " ".join(

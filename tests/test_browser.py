@@ -273,6 +273,56 @@ _CHARTS_JS = r"""
 """
 
 
+# Runs in the page: for each chart, the box of every text and of every label placed on a plot area
+# (``data-label-of``, set by gpucnn.render.figure_html), the plot areas' boxes, and points sampled
+# along each data series (``data-source`` groups: lines every 2 px, and markers), in page pixels.
+_LAYOUT_JS = r"""
+() => {
+  const reveal = (el) => {
+    for (let a = el.parentElement; a; a = a.parentElement) {
+      if (a.tagName === 'DETAILS') a.open = true;
+      if (a.classList.contains('tabbed-block')) {
+        const i = [...a.parentElement.children].indexOf(a);
+        const inputs = a.closest('.tabbed-set').querySelectorAll(':scope > input');
+        if (inputs[i]) inputs[i].checked = true;
+      }
+    }
+  };
+  const box = (el) => { const r = el.getBoundingClientRect();
+                        return {x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}; };
+  const out = [];
+  document.querySelectorAll('figure.gpucnn-chart svg').forEach((svg, n) => {
+    reveal(svg);
+    const frame = box(svg);
+    if (frame.x1 - frame.x0 < 1) return;
+    const title = svg.querySelector('title');
+    const areas = {};
+    svg.querySelectorAll('[data-plot-area]').forEach((g) => { areas[g.dataset.plotArea] = box(g); });
+    const texts = [...svg.querySelectorAll('text')].filter((t) => t.textContent.trim())
+      .map((t) => ({text: t.textContent.trim(), box: box(t)}));
+    const labels = [...svg.querySelectorAll('[data-label-of]')].map((g) => {
+      const t = g.querySelector('text');
+      return t && t.textContent.trim() ? {text: g.textContent.trim(), area: g.dataset.labelOf, box: box(g)} : null;
+    }).filter(Boolean);
+    const points = [];
+    svg.querySelectorAll('g[data-source]').forEach((g) => {
+      g.querySelectorAll('path').forEach((path) => {
+        const m = path.getScreenCTM();
+        const len = path.getTotalLength();
+        for (let l = 0; l <= len; l += 2) {
+          const p = new DOMPoint(path.getPointAtLength(l).x, path.getPointAtLength(l).y).matrixTransform(m);
+          points.push([p.x, p.y]);
+        }
+      });
+      g.querySelectorAll('use').forEach((u) => { const b = box(u); points.push([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2]); });
+    });
+    out.push({name: (title && title.textContent) || `chart ${n + 1}`, frame, areas, texts, labels, points});
+  });
+  return out;
+}
+"""
+
+
 @dataclass
 class PageReport:
     """What one load of one page, in one colour mode, showed."""
@@ -289,6 +339,7 @@ class PageReport:
     copy: list[str] = field(default_factory=list)  # problems
     copied: list[str] = field(default_factory=list)  # texts copied
     toggle: list[str] = field(default_factory=list)  # problems
+    layout: list[dict] = field(default_factory=list)  # per chart: where its text and labels sit
 
     def where(self) -> str:
         return f"{self.page or '(home)'} [{self.mode}]"
@@ -375,6 +426,8 @@ def _load(context, url: str, report: PageReport, interact: bool) -> PageReport:
         page.goto(url, wait_until="networkidle")
         report.scheme = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
         report.charts = page.evaluate(_CHARTS_JS, NOTEBOOK_IMAGES)
+        if interact:  # geometry is the same in both modes: measured once, in the light pass
+            report.layout = page.evaluate(_LAYOUT_JS)
         if interact:
             _check_tabs(page, report)
             _check_copy(page, report)
@@ -494,6 +547,43 @@ def _chart_contrast_problems(report: PageReport, chart: dict) -> Iterator[str]:
 def test_chart_text_is_legible_in_both_modes(reports: list[PageReport]) -> None:
     problems = [p for r in reports for c in r.charts for p in _chart_contrast_problems(r, c)]
     assert not problems, "illegible chart text:\n" + "\n".join(problems)
+
+
+def _inside(inner: dict, outer: dict, tol: float = 1.0) -> bool:
+    return (inner["x0"] >= outer["x0"] - tol and inner["y0"] >= outer["y0"] - tol
+            and inner["x1"] <= outer["x1"] + tol and inner["y1"] <= outer["y1"] + tol)
+
+
+def _overlap(a: dict, b: dict, tol: float = 1.0) -> bool:
+    return (min(a["x1"], b["x1"]) - max(a["x0"], b["x0"]) > tol
+            and min(a["y1"], b["y1"]) - max(a["y0"], b["y0"]) > tol)
+
+
+def _layout_problems(report: PageReport, chart: dict) -> Iterator[str]:
+    """Text outside the chart, a label outside its plot area, on a data series, or on other text."""
+    where = f"{report.where()}: {chart['name']!r}"
+    for t in chart["texts"]:
+        if not _inside(t["box"], chart["frame"]):
+            yield f"{where}: text {t['text']!r} runs outside the chart"
+    for label in chart["labels"]:
+        b, area = label["box"], chart["areas"].get(label["area"])
+        if area is not None and not _inside(b, area):
+            yield f"{where}: label {label['text']!r} runs outside its plot area"
+        hits = sum(1 for x, y in chart["points"] if b["x0"] + 1 < x < b["x1"] - 1 and b["y0"] + 1 < y < b["y1"] - 1)
+        if hits:
+            yield f"{where}: label {label['text']!r} sits on a data series ({hits} sampled points under it)"
+        for t in chart["texts"]:
+            if t["text"] != label["text"] and _overlap(b, t["box"]):
+                yield f"{where}: label {label['text']!r} overlaps the text {t['text']!r}"
+
+
+def test_chart_labels_stay_inside_the_plot_area_and_off_the_data(reports: list[PageReport]) -> None:
+    """Issue 11: every chart text inside the chart; peak, crossover and cache labels inside their
+    plot area, off the lines and markers, and off other text."""
+    laid_out = [(r, c) for r in reports for c in r.layout]
+    assert any(c["labels"] for _, c in laid_out), "no chart has a label on its plot area: the check proves nothing"
+    problems = [p for r, c in laid_out for p in _layout_problems(r, c)]
+    assert not problems, "chart labels out of place:\n" + "\n".join(problems)
 
 
 def test_dark_mode_toggle_switches_the_palette(reports: list[PageReport]) -> None:
@@ -738,3 +828,30 @@ def test_hostile_record_strings_stay_text_in_chromium(browser, tmp_path: Path) -
     # The payloads are shown, as text: escaped, not dropped.
     for shown in (_SCRIPT, "alert(9)", "alert(12)"):
         assert shown in hostile["text"], f"record string {shown!r} vanished from the page"
+
+
+def test_the_layout_check_catches_misplaced_labels(browser, tmp_path: Path) -> None:
+    """A chart with a label past its plot area, one on its line, and one in a clear corner: only the
+    first two are reported."""
+    from gpucnn import render
+
+    fig, ax = render.new_figure()
+    ax.plot([1, 2, 3], [1, 2, 3], gid=f"{render._SERIES_GID}0")
+    ax.annotate("past the frame", xy=(1.0, 0.5), xycoords="axes fraction", ha="left")
+    ax.annotate("on the line", xy=(2, 2), ha="center", va="center")
+    ax.annotate("in the clear", xy=(0.02, 0.95), xycoords="axes fraction", va="top")
+    (tmp_path / "index.html").write_text("<!doctype html><html><body style='width: 800px'>" + render.figure_html(
+        fig, title="Misplaced", desc="labels", caption_text="c", sources=["live"]) + "</body></html>")
+    with serve(tmp_path) as url:
+        context = _new_context(browser, url, "light")
+        try:
+            page = context.new_page()
+            page.goto(url, wait_until="networkidle")
+            layout = page.evaluate(_LAYOUT_JS)
+        finally:
+            context.close()
+    report = PageReport("", "light", layout=layout)
+    problems = [p for c in layout for p in _layout_problems(report, c)]
+    assert len(problems) == 2, problems
+    assert "'past the frame' runs outside its plot area" in problems[0]
+    assert "'on the line' sits on a data series" in problems[1]

@@ -106,7 +106,7 @@ def roofline_chart(src: Source) -> str:
     peak = best.peak_flops / 1e9 if best.peak_flops else None
     label = chart_text(src.label)
     lo_x = min(p.intensity for p in pts) / 2
-    hi_x = max(p.intensity for p in pts) * 2
+    hi_x = max(p.intensity for p in pts) * 8  # room right of the largest matmul for its label
     xs = [lo_x * (hi_x / lo_x) ** (i / 200) for i in range(201)]
     with style_context():
         fig, ax = new_figure(7.0, 4.6)
