@@ -317,6 +317,13 @@ _PAGE_TIMES: dict[str, float] = {}
 _PAGE_START: dict[str, float] = {}
 
 
+# mkdocs' own warnings are counted by strict mode. The Jupyter machinery that
+# runs the notebook's kernel is not page code and writes nothing onto a page;
+# the kernel's own warnings reach the page as stderr, which fails the build there.
+_NOT_PAGE_CODE = frozenset({"mkdocs", "traitlets", "jupyter_client", "jupyter_core", "nbclient", "nbconvert",
+                            "ipykernel", "zmq", "tornado"})
+
+
 class _WarningsDuringRender:
     """Records the Python warnings and library log warnings raised while one page renders.
 
@@ -330,9 +337,15 @@ class _WarningsDuringRender:
         def __init__(self, records: list[str]) -> None:
             super().__init__(logging.WARNING)
             self.records = records
+            self.last: logging.LogRecord | None = None
 
         def emit(self, record: logging.LogRecord) -> None:
-            if not record.name.startswith("mkdocs"):
+            if record is self.last:  # a torch record that propagates reaches this handler twice
+                return
+            self.last = record
+            if record.name.split(".")[0] in _NOT_PAGE_CODE:
+                log.info("gpucnn: %s: %s", record.name, record.getMessage())
+            else:
                 self.records.append(f"{record.name}: {record.getMessage()}")
 
     def __init__(self) -> None:
@@ -356,7 +369,9 @@ class _WarningsDuringRender:
         self._catcher.__exit__(*exc)
         for w in self._caught:
             where = f"{Path(w.filename).name}:{w.lineno}"
-            if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
+            if _NOT_PAGE_CODE & set(Path(w.filename).parts):
+                log.info("gpucnn: %s: %s (%s)", w.category.__name__, w.message, where)
+            elif issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
                 # A library's deprecation is not on the page, and a newer library
                 # must not break a reader's build: logged, as mkdocs itself does.
                 log.info("gpucnn: %s: %s (%s)", w.category.__name__, w.message, where)

@@ -208,3 +208,22 @@ def _assert_no_build_machine_path(site_dir: Path, checkout: Path) -> None:
     for f in site_dir.rglob("*"):
         if f.suffix in (".html", ".json"):
             assert leaked_paths(f.read_text(), paths) == [], f
+
+
+def test_warnings_and_log_warnings_during_a_page_are_recorded() -> None:
+    import logging
+    import warnings
+
+    from gpucnn.mkdocs_hooks import _WarningsDuringRender
+
+    with _WarningsDuringRender() as recorder:
+        warnings.warn("a figure made under a warning", UserWarning, stacklevel=1)
+        warnings.warn("an old API", DeprecationWarning, stacklevel=1)   # a library's deprecation: logged only
+        logging.getLogger("torch.utils.cpp_extension").warning("something torch says")
+        logging.getLogger("nbclient.client").warning("kernel machinery")  # not page code
+        logging.getLogger("gpucnn.x").info("only info")
+    assert len(recorder.found) == 2
+    assert recorder.found[0].startswith("torch.utils.cpp_extension: something torch says")
+    assert recorder.found[1].startswith("UserWarning: a figure made under a warning (test_site_guard.py:")
+    # and everything is put back
+    assert not any(type(h).__name__ == "_Handler" for h in logging.getLogger().handlers)
