@@ -34,7 +34,15 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, archived_accelerators, find, no_gpu_note, one_line, records_in_archive
+from gpucnn.sources import (
+    Source,
+    archived_accelerators,
+    find,
+    no_gpu_note,
+    one_line,
+    records_in_archive,
+    sources_caption,
+)
 
 HEADLINE_EXPERIMENTS = (matmul_sweep, copy_bandwidth, small_op_latency)
 
@@ -126,6 +134,7 @@ def comparison_chart() -> str:
     with style_context():
         plt.rcParams["hatch.color"] = "#010203"  # drawn in the page's text colour, like the axes
         fig, axs = plt.subplots(1, 2, sharey=True, figsize=(8.0, 1.8 + 0.7 * len(rows_)))
+        gids: list[str] = []
         for ax, (attr, xlabel, unit) in zip(axs, panels, strict=True):
             rates = []
             for i, h in enumerate(rows_):
@@ -139,7 +148,8 @@ def comparison_chart() -> str:
                 archived_ = h.source.archived
                 ax.barh(i, value, xerr=err, capsize=3, color=COLORS[1] if archived_ else COLORS[0],
                         hatch="//" if archived_ else "", edgecolor="#010203", linewidth=0.5,
-                        linestyle="--" if archived_ else "-")
+                        linestyle="--" if archived_ else "-", gid=f"gpucnn-series-{len(gids)}")
+                gids.append(h.source.origin)
                 ax.annotate(fmt(value), (work / m.p25, i), xytext=(4, 0), textcoords="offset points", va="center",
                             fontsize=8)
             # A GPU beside a CPU spans decades: log scale then; linear for similar machines.
@@ -162,7 +172,7 @@ def comparison_chart() -> str:
         caption_text="Bars: median; whiskers: IQR (p25 to p75) of the timed runs. Hatched bars were recorded on "
                      "the machine and date their label names (the table above gives the file), not in this build. "
                      "Plain bars:",
-        results=_live(rows_))
+        results=_live(rows_), sources=gids, caption_html=sources_caption([h.source for h in rows_]))
 
 
 def _record_status(record: Record) -> str:
