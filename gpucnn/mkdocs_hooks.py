@@ -12,6 +12,7 @@ import graph and survives the reload it performs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import posixpath
@@ -38,6 +39,10 @@ def _end_render_recorders() -> None:
 
 def on_build_error(error: Exception, **_: Any) -> None:
     _end_render_recorders()
+    # Pages written before the error may hold a traceback with this machine's paths.
+    if _BUILD_CONFIG:
+        with contextlib.suppress(OSError):
+            _remove_unpublishable(_BUILD_CONFIG[0])
     from gpucnn.results import SHARE_ENV
 
     share = os.environ.pop(SHARE_ENV, "")
@@ -110,8 +115,13 @@ def _name_pages_in_markdown_exec_errors() -> None:
             logger.addFilter(_NamePage())
 
 
+# The config of the build under way, for on_build_error (which is not given it).
+_BUILD_CONFIG: list[Any] = []
+
+
 def on_pre_build(config: Any) -> None:
     _end_render_recorders()
+    _BUILD_CONFIG[:] = [config]
     # `mkdocs serve` keeps one process: without this, an edit to gpucnn would not
     # take effect, and old code's results would be cached under the new code's key.
     for name in [m for m in sys.modules if m == "gpucnn" or m.startswith("gpucnn.")]:
@@ -472,22 +482,28 @@ def on_post_build(config: Any) -> None:
 
 
 def _guard_site(config: Any) -> None:
-    """Fail the build on an off-site request or a build-machine path in the output, whichever plugin put it there.
+    """Fail the build on an off-site request or a build-machine path in the output, whichever plugin put it there."""
+    lines = _remove_unpublishable(config)
+    if lines:
+        raise PluginError("the built site must not contain these (the files were removed):\n  " + "\n  ".join(lines))
 
-    The offending files are removed, so that a failed build leaves nothing in
-    site/ that must not be published.
+
+def _remove_unpublishable(config: Any) -> list[str]:
+    """Remove each output file that holds an off-site URL or a build-machine path; say which and why.
+
+    Removed, so that a failed build leaves nothing in site/ that must not be published.
     """
     from urllib.parse import urlsplit
 
     from gpucnn.site_guard import build_machine_paths, check_site
 
     site_dir = Path(config["site_dir"])
+    if not site_dir.is_dir():
+        return []
     checkout = Path(config["config_file_path"]).resolve().parent if config.get("config_file_path") else None
     problems = check_site(site_dir, urlsplit(config.get("site_url") or "").hostname, build_machine_paths(checkout))
-    if not problems:
-        return
     lines = []
     for path, found in problems.items():
         path.unlink(missing_ok=True)
         lines += [f"{path.relative_to(site_dir).as_posix()}: {what}" for what in found]
-    raise PluginError("the built site must not contain these (the files were removed):\n  " + "\n  ".join(lines))
+    return lines

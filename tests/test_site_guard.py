@@ -227,3 +227,23 @@ def test_warnings_and_log_warnings_during_a_page_are_recorded() -> None:
     assert recorder.found[1].startswith("UserWarning: a figure made under a warning (test_site_guard.py:")
     # and everything is put back
     assert not any(type(h).__name__ == "_Handler" for h in logging.getLogger().handlers)
+
+
+def test_a_build_that_errors_leaves_no_path_bearing_page(tmp_path: Path) -> None:
+    # A page written before the error, with a traceback naming this interpreter's files.
+    from gpucnn import mkdocs_hooks
+
+    site_dir = tmp_path / "site"
+    (site_dir / "results").mkdir(parents=True)
+    page = site_dir / "results" / "index.html"
+    page.write_text(f'<pre>File "{sys.prefix}/lib/python3/x.py", line 1</pre>')
+    (site_dir / "index.html").write_text("<p>fine</p>")
+    config = {"site_dir": str(site_dir), "config_file_path": str(tmp_path / "mkdocs.yml"),
+              "site_url": f"https://{HOST}/gpucnn/"}
+    mkdocs_hooks._BUILD_CONFIG[:] = [config]
+    try:
+        mkdocs_hooks.on_build_error(RuntimeError("a plugin failed"))
+    finally:
+        mkdocs_hooks._BUILD_CONFIG.clear()
+    assert not page.exists()
+    assert (site_dir / "index.html").exists()
