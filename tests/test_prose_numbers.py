@@ -2,7 +2,7 @@
 
 Every figure a page shows from the build machine is computed when the site is
 built; a figure from elsewhere names its source. This scans the pages
-(docs/*.md, the training notebook docs/training.py) as text and every gpucnn
+(docs/*.md, the training notebook docs/training.py) and the snippets they include as text and every gpucnn
 module's string literals (docstrings included: they become captions and help
 texts, and are where a stale figure hides) for a number with a unit of time,
 rate or speed-up ("21 s", "300 GFLOP/s", "55 GB/s", "2.1 µs", "1.8x"). Each
@@ -87,8 +87,8 @@ def _string_literals(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def scanned() -> Iterator[tuple[str, int, str]]:
-    """(file, line, figure) for the pages' text and every gpucnn module's string literals."""
-    pages = [*sorted(ROOT.glob("docs/*.md")), ROOT / "docs" / "training.py"]
+    """(file, line, figure) for the pages' and snippets' text and every gpucnn module's string literals."""
+    pages = [*sorted(ROOT.glob("docs/*.md")), ROOT / "docs" / "training.py", *sorted(ROOT.glob("snippets/*.py"))]
     for path in pages:
         rel = path.relative_to(ROOT).as_posix()
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
