@@ -180,6 +180,9 @@ def notebook_stderr_cells(html: str) -> list[str]:
     for i, m in enumerate(starts):
         if m.group(1) != "Code":
             continue
+        # mkdocs-jupyter 0.26 wraps each code cell in a second div of the same class: count the inner one.
+        if i + 1 < len(starts) and not html[html.find(">", m.end()) + 1:starts[i + 1].start()].strip():
+            continue
         code_cells += 1
         body = html[m.start():starts[i + 1].start() if i + 1 < len(starts) else len(html)]
         if not _STDERR.search(body) or f"celltag_{SHOWS_STDERR_TAG}" in m.group(2).split():

@@ -237,11 +237,11 @@ def test_serve_watches_the_archive(tmp_path: Path, monkeypatch) -> None:
     assert watched == [str(tmp_path)]
 
 
-def _notebook_site(tmp_path: Path) -> Path:
+def _notebook_site(tmp_path: Path, cells: str = "# %%\nprint('cell ran')\n") -> Path:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "index.md").write_text("# Home\n")
-    (docs / "nb.py").write_text("# %% [markdown]\n# # Notebook\n\n# %%\nprint('cell ran')\n")
+    (docs / "nb.py").write_text("# %% [markdown]\n# # Notebook\n\n" + cells)
     opts = {**jupyter_options(), "include": ["docs/nb.py"]}
     config = {"site_name": "nb", "site_url": "https://gpucnn.github.io/gpucnn/", "strict": True,
               "theme": {"name": "material", "font": False}, "nav": ["index.md", "nb.py"],
@@ -270,3 +270,19 @@ def test_a_notebook_build_with_an_unwritable_cache_folder_passes(tmp_path: Path)
     proc = build_site(tmp_path / "site", Path("/proc/nope"), config=config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "cell ran" in (tmp_path / "site" / "nb" / "index.html").read_text()
+
+
+def test_a_cell_writing_to_stderr_fails_the_build_naming_page_and_cell(tmp_path: Path) -> None:
+    config = _notebook_site(tmp_path, "# %%\nprint('fine')\n\n# %%\nimport sys\nprint('a warning', file=sys.stderr)\n")
+    proc = build_site(tmp_path / "site", tmp_path / "cache", config=config)
+    assert proc.returncode != 0
+    assert "page nb.py: these cells wrote to stderr" in proc.stderr
+    assert "code cell 2: import sys" in proc.stderr
+    assert not (tmp_path / "site" / "nb" / "index.html").exists()
+
+
+def test_a_cell_tagged_to_show_its_stderr_passes(tmp_path: Path) -> None:
+    config = _notebook_site(tmp_path, '# %% tags=["shows-stderr"]\nimport sys\nprint("shown on purpose", file=sys.stderr)\n')
+    proc = build_site(tmp_path / "site", tmp_path / "cache", config=config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "shown on purpose" in (tmp_path / "site" / "nb" / "index.html").read_text()

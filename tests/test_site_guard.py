@@ -157,8 +157,8 @@ def test_an_offsite_script_fails_the_build_naming_page_and_url(tmp_path: Path) -
 def test_notebook_cells_with_stderr_are_named() -> None:
     # The H200 page: torch.export's "buffer is not writable" and inductor's TF32 advice, each in a cell's stderr.
     html = (FIXTURES / "training-mkdocs-jupyter-0.27.html").read_text()
-    assert notebook_stderr_cells(html) == ["code cell 4: display(HTML(page.split_table()))",
-                                           "code cell 14: display(page.throughput_chart())"]
+    assert notebook_stderr_cells(html) == ["code cell 2: display(HTML(page.split_table()))",
+                                           "code cell 7: display(page.throughput_chart())"]
 
 
 def test_a_cell_tagged_to_show_stderr_is_allowed() -> None:
