@@ -12,6 +12,7 @@ import hashlib
 import html
 import io
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -260,12 +261,18 @@ def style_context():
 def _reference_labels(ax: plt.Axes, side: str, lines: Sequence[tuple[float, str]]) -> None:
     """Label reference lines on a secondary axis (``right`` or ``top``): one tick label per line, no marks.
 
-    Top labels break before a parenthesis, so that neighbouring cache sizes do not run into each other.
+    Labels are wrapped short: a wide label would widen the SVG, and the whole chart, text included,
+    would then be drawn smaller to fit the column. Top labels break before a parenthesis, so that
+    neighbouring cache sizes do not run into each other; right ones before a closing figure and unit.
     """
     secondary = ax.secondary_yaxis("right") if side == "right" else ax.secondary_xaxis("top")
     axis = secondary.yaxis if side == "right" else secondary.xaxis
-    labels = [chart_text(label) for _, label in lines]
-    secondary.set_ticks([v for v, _ in lines], [t.replace(" (", "\n(") for t in labels] if side == "top" else labels)
+    labels = []
+    for _, label in lines:
+        text = chart_text(label)
+        text = text.replace(" (", "\n(") if side == "top" else re.sub(r" (?=[\d.,]+ \S+$)", "\n", text)
+        labels.append("\n".join(textwrap.fill(part, 22) for part in text.split("\n")))
+    secondary.set_ticks([v for v, _ in lines], labels)
     axis.set_minor_locator(matplotlib.ticker.NullLocator())
     secondary.tick_params(length=0, labelsize=9)
 
