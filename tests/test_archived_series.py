@@ -78,6 +78,11 @@ def situation(report: hardware.HardwareReport, archive: Path, cache: Path) -> It
         mp.delenv("GPUCNN_FRESH", raising=False)
         mp.delenv(results.SHARE_ENV, raising=False)
         _smoke(mp)
+        # Sweeps that stop on a time limit would make the set of figures depend on this machine's load:
+        # a figure drawn from two points in one run and absent in the next. Small sizes, no early stop.
+        from gpucnn import profile
+
+        mp.setitem(profile.PROFILES, "quick", dataclasses.replace(profile.PROFILES["quick"], sweep_point_limit_s=5.0))
         for page in GPU_PAGES:  # imported now, so that the loop below patches what they import
             importlib.import_module(f"gpucnn.pages.{page}")
         for name, module in list(sys.modules.items()):
