@@ -17,12 +17,12 @@ from gpucnn.experiments.memory import (
     measure_elementwise,
     transfer_sizes,
 )
-from gpucnn.hardware import CacheLevel, cpu_caches, detect
 from gpucnn.figures import HEADLINE_MATMUL_N
+from gpucnn.hardware import CacheLevel, cpu_caches, detect
 from gpucnn.pages.bandwidth import cache_tiers, overhead_region
 from gpucnn.pages.fast_memory import roof, roofline_points
-from gpucnn.render import short_bytes, size_ticks
 from gpucnn.pages.parallelism import H100_SXM, crossover
+from gpucnn.render import short_bytes, size_ticks
 
 KIB, MIB = 1024, 1024**2
 
