@@ -399,6 +399,9 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, **_: Any) -> 
     _RENDER_WARNINGS[page.file.src_uri] = _WarningsDuringRender().__enter__()
     _RENDERING["page"] = page.file.src_uri
     _RENDERING["snippets"] = {}
+    from gpucnn.sources import begin_page
+
+    begin_page(page.file.src_uri)  # the page's "No GPU in this build" note is printed once
     snippets = ((config.get("mdx_configs") if config else None) or {}).get("pymdownx.snippets") or {}
     for base in snippets.get("base_path", []):
         for name in _SNIPPET_INCLUDE.findall(markdown):

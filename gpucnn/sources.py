@@ -292,10 +292,25 @@ def sources_caption(found: Sequence[Source]) -> str:
     return " ".join(parts)
 
 
+# The page being rendered, and whether its note was printed: a page says "No GPU in this
+# build" once, at its first GPU figure, not under every chart. The MkDocs hook calls
+# ``begin_page``; outside a build (tests, a notebook) every call prints the note.
+_PAGE: dict[str, object] = {"name": None, "noted": False}
+
+
+def begin_page(name: str | None) -> None:
+    """A new page is rendered: its first ``no_gpu_note`` prints, later ones stay silent."""
+    _PAGE.update(name=name, noted=False)
+
+
 def no_gpu_note(found: Sequence[Source] | None = None, what: str = "GPU figures") -> str:
     """The note a CPU-only build prints where GPU figures stand: shorter when archived ones are shown."""
     if live_has_accelerator():
         return ""
+    if _PAGE["name"] is not None:
+        if _PAGE["noted"]:
+            return ""
+        _PAGE["noted"] = True
     if any_archived(found) if found is not None else bool(_archive()):
         return ('!!! note "No GPU in this build"\n'
                 "    The GPU series shown are archived: recorded on other machines, each labelled with its "

@@ -24,7 +24,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result
-from gpucnn.sources import Source, accelerators, no_gpu_note, one_line, pairs, sources, sources_caption
+from gpucnn.sources import Source, accelerators, no_gpu_note, pairs, sources, sources_caption
 
 # A call is "overhead-dominated" while it takes less than this many times the
 # smallest size's time: the fixed per-call cost is then at least half of it.
@@ -160,6 +160,7 @@ def copy_findings() -> str:
 def dram_table() -> str:
     """Measured DRAM copy bandwidth next to the peak (datasheet for a GPU; none for the CPU)."""
     rows = []
+    datasheets: set[str] = set()
     found = sources(copy_bandwidth, hosts=True)
     for s in found:
         m = dram_point(s.result)
@@ -169,7 +170,8 @@ def dram_table() -> str:
         if s.is_cpu:
             peak, pct = "none: gpucnn has no datasheet memory bandwidth for CPUs", "–"
         elif acc and acc.peaks:
-            peak = f"{fmt(acc.peaks.bandwidth / 1e9)} GB/s (datasheet: {one_line(acc.peaks.source)})"
+            peak = f"{fmt(acc.peaks.bandwidth / 1e9)} GB/s (datasheet)"
+            datasheets.add(acc.peaks.source)
             pct = f"{fmt(m.pct_peak_bandwidth)} %"
         else:
             peak, pct = "not in gpucnn's datasheet table", "–"
@@ -181,7 +183,7 @@ def dram_table() -> str:
         f"{p.cpu.label}."
         for p in pairs(copy_bandwidth) if dram_point(p.gpu.result) and dram_point(p.cpu.result))
     out += caption("Copy of the largest buffer of the sweep: read + written bytes, GB = 10^9 bytes. GPU peaks: "
-                   "the vendor's datasheet." + ratios, _live(found), sources_caption(found))
+                   + ("; ".join(sorted(datasheets)) or "none") + "." + ratios, _live(found), sources_caption(found))
     return out + no_gpu_note(found, "GPU figures (measured HBM bandwidth against its datasheet peak)")
 
 

@@ -136,7 +136,7 @@ def roofline_chart(src: Source) -> str:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
     runs = sorted({p.runs for p in pts})
     return figure_html(
-        fig, title=f"Roofline of this build's measured ops on {label}",
+        fig, title=f"Roofline of the measured ops on {label}",
         desc=(f"Log-log roofline. Bandwidth roof {fmt(bw)} GB/s (best measured beyond-cache stream); compute roof "
               f"{fmt(top)} GFLOP/s (best measured matmul, n={best.shape[0]}). "
               + " ".join(f"{p.label}: intensity {fmt(p.intensity)}, {fmt(p.gflops)} GFLOP/s." for p in pts)),

@@ -103,7 +103,7 @@ def comparison_table() -> str:
     rows = []
     for h in rows_:
         s = h.source
-        where = f"{s.provenance} (results/{s.record.name})" if s.archived else f"**{s.provenance}**"
+        where = f"results/{s.record.name}, {s.result.date}" if s.archived else f"**{s.provenance}**"
         mm, cp, lat = h.matmul, h.copy, h.latency
         rows.append((
             s.cell(), one_line(where),
@@ -116,7 +116,7 @@ def comparison_table() -> str:
                  "Tiny add, one call + sync", "Profile"], rows, align="llrrrl")
     note = ("Medians of each point's timed runs (matmul and copy: at least 5 runs; the add: hundreds). "
             "GB = 10^9 bytes, read + written. A dash: the record holds no compatible result for that figure. ")
-    out += caption(note, _live(rows_))
+    out += caption(note, _live(rows_), sources_caption([s for h in rows_ for s in h.found]))
     if recs:
         out += ('<p class="gpucnn-caption">Archived rows: measured on another machine, on the date shown, and read '
                 "from the archive file named in the row; they were not measured in this build, and their torch "
