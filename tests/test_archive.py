@@ -262,8 +262,10 @@ def test_the_page_labels_archived_rows_and_never_shows_them_as_this_builds(
     text = page.comparison_table()
     assert "**measured in this build**" in text
     assert f"(results/{stored.name})" in text
-    this_build_caption = text.split('<p class="gpucnn-caption">')[1]
+    # the caption describes this build, then each archived record in a span marked with its source
+    this_build_caption = text.split('<p class="gpucnn-caption">')[1].split('<span data-source="archived:')[0]
     assert "Example CPU 9000" not in this_build_caption and "2025-03-04" not in this_build_caption
+    assert f'<span data-source="archived:{stored.name}">' in text
     assert "Example CPU 9000" in page.archive_summary()
     assert "Hatched bars were recorded on" in page.comparison_chart()
 
