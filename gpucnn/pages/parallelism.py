@@ -182,7 +182,8 @@ def crossover_findings() -> str:
         return ""
     small, big = cpu[0], cpu[-1]
     text = (
-        f"On this build's CPU, a {small.shape[0]}x{small.shape[0]} matmul takes **{fmt_time(small.median)}** "
+        f"On this build's CPU, a {small.shape[0]}x{small.shape[0]} matmul takes **{fmt_time(small.median)}** per "
+        f"call back to back "
         f"(**{fmt(small.gflops, 2)} GFLOP/s**: the call's fixed cost, not arithmetic), while n={big.shape[0]} "
         f"runs at **{fmt(big.gflops)} GFLOP/s**"
         + (f", {fmt(big.pct_peak_flops, 2)} % of the estimated peak" if big.pct_peak_flops else "") + ".\n"
@@ -201,8 +202,8 @@ def crossover_findings() -> str:
         smallest = gp[0] if gp else None
         slower_small = smallest is not None and any(
             m.shape[0] == smallest.shape[0] and m.median < smallest.median for m in hp)
-        text += first + (f"at n = {smallest.shape[0]} the GPU is slower ({fmt_time(smallest.median)} a call, "
-                         "a kernel launch and a wait), " if slower_small else "")
+        text += first + (f"at n = {smallest.shape[0]} the GPU is slower ({fmt_time(smallest.median)} per call "
+                         "back to back: the cost of launching a kernel), " if slower_small else "")
         text += f"and it is faster from **n = {c.inputs_on_gpu}** on"
         if c.copy_measured:
             text += (f"; copying both inputs inside every call moves that to **n = {c.with_copy}**" if c.with_copy
