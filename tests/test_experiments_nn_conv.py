@@ -147,8 +147,11 @@ def test_conv_experiments_return_their_keys() -> None:
 
 # --- page builders ----------------------------------------------------------------------------
 
-def test_gpu_page_without_an_accelerator_says_so() -> None:
+def test_gpu_page_without_an_accelerator_says_so(tmp_path, monkeypatch) -> None:
     hw = dataclasses.replace(detect(), accelerator=None)
+    monkeypatch.setattr(gpu, "detect", lambda: hw)
+    monkeypatch.setattr("gpucnn.hardware.detect", lambda: hw)
+    monkeypatch.setenv("GPUCNN_RESULTS_DIR", str(tmp_path))  # an empty archive: nothing to show instead
     text = gpu.side_by_side(hw)
     assert "no accelerator in this build" in text and "| Peak FP32 |" in text
     sheet = gpu.datasheet_table()
@@ -165,6 +168,7 @@ def test_gpu_page_with_an_accelerator_fills_its_column() -> None:
     text = gpu.side_by_side(dataclasses.replace(detect(), accelerator=acc))
     assert "no accelerator" not in text
     assert "132 SMs" in text and "67 TFLOP/s" in text and "3.35 TB/s" in text and "test datasheet" in text
+    assert "H100 (this build)" in text
 
 
 def test_ann_page_has_charts_tables_and_the_gpu_note() -> None:

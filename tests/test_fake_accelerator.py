@@ -280,7 +280,8 @@ def test_gpu_charts_and_sentences_render(pages) -> None:
     assert f"{label}: {H100}" in pages["parallelism.littles_law_table"]
     assert f"Roofline: {label}" in pages["fast_memory.roofline_charts"]
     assert f"Copy bandwidth against size: {label}" in pages["bandwidth.copy_charts"]
-    assert "L2 50 MiB" in pages["bandwidth.copy_charts"] and "datasheet peak 3,350 GB/s" in pages["bandwidth.copy_charts"]
+    copy = pages["bandwidth.copy_charts"]
+    assert "L2 50 MiB" in copy and "datasheet peak" in copy and "3,350 GB/s" in copy
     assert "pinned host memory" in pages["bandwidth.host_to_device_chart"]
     assert "pageable memory gives" in pages["bandwidth.host_to_device_findings"]
     assert f"On {label}" in pages["measuring.findings"]

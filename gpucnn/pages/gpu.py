@@ -64,9 +64,12 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
                      for label, origin, _ in columns]]
     rows = [(name, *[col[i] for _, _, col in columns]) for i, name in enumerate(names)]
     out = table(headers, rows, align="l" * len(headers))
+    sheets = sorted({a.peaks.source for a in [hw.accelerator] + [r.hardware.accelerator for r, _, _ in archived]
+                     if a and a.peaks})
     out += caption(
         f"Detected when this page was built, on {describe_hardware(hw)}. Peaks are not measurements: the CPU "
-        "peak is an estimated upper bound (cores x clock x FLOP per cycle), the GPU peaks are datasheet figures. "
+        "peak is an estimated upper bound (cores x clock x FLOP per cycle), the GPU peaks are datasheet figures"
+        + (f" ({'; '.join(sheets)})" if sheets else "") + ". "
         + ("Archived columns: the hardware report of a record in results/, not this build's machine."
            if archived else ""))
     return out
