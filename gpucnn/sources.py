@@ -266,6 +266,11 @@ def live_has_accelerator() -> bool:
     return hardware.detect().accelerator is not None
 
 
+def live_results(found: Sequence[Source]) -> list[Result]:
+    """The results measured (or reused) in this build among ``found``: what ``render.provenance`` describes."""
+    return [s.result for s in found if not s.archived]
+
+
 def any_archived(found: Sequence[Source]) -> bool:
     return any(s.archived for s in found)
 

@@ -24,8 +24,7 @@ from gpucnn.render import (
     source_sweep_notes,
     table,
 )
-from gpucnn.results import Result
-from gpucnn.sources import Source, no_gpu_note, sources, sources_caption
+from gpucnn.sources import Source, live_results, no_gpu_note, sources, sources_caption
 
 FLOP_NOTE = (
     "FLOPs are the matmul FLOPs of one step (a multiply-add counts as 2): forward 2 x batch x in x out per "
@@ -41,10 +40,6 @@ def sweep_sources() -> list[Source]:
 
 def split_sources() -> list[Source]:
     return sources(mlp_time_split)
-
-
-def _live(found: Sequence[Source]) -> list[Result]:
-    return [s.result for s in found if not s.archived]
 
 
 def samples_series(src: Source, origin_index: int) -> Series:
@@ -72,12 +67,12 @@ def batch_charts() -> str:
     out = line_chart(
         samples, title=f"MLP ({_layers()}) training step: samples per second",
         xlabel="batch size (samples)", ylabel="samples per second (forward + backward)",
-        caption_text=band + "fp32, TF32 off.", results=_live(found), caption_html=sources_caption(found),
+        caption_text=band + "fp32, TF32 off.", results=live_results(found), caption_html=sources_caption(found),
         logx=True, logy=True)
     out += line_chart(
         gflops, title=f"MLP ({_layers()}) training step: GFLOP/s",
         xlabel="batch size (samples)", ylabel="GFLOP/s (10^9 FLOP per second)",
-        caption_text=band + FLOP_NOTE, results=_live(found), caption_html=sources_caption(found),
+        caption_text=band + FLOP_NOTE, results=live_results(found), caption_html=sources_caption(found),
         logx=True, logy=True, hlines=hlines)
     out += source_sweep_notes(found) + no_gpu_note(found, "GPU lines of these charts")
     return out
@@ -95,7 +90,7 @@ def batch_table() -> str:
                 rows, align="lrrrrrrr")
     out += caption(f"One training step (forward + backward, no optimizer step) of the {_layers()} MLP, fp32. "
                    "% of peak: against the CPU's estimated peak, or the GPU's datasheet peak. " + FLOP_NOTE,
-                   _live(found), sources_caption(found))
+                   live_results(found), sources_caption(found))
     return out
 
 
@@ -150,7 +145,7 @@ def split_chart() -> str:
         fig, title=f"MLP forward against forward+backward time, batch {batch}", desc=desc,
         caption_text=f"Bars: median; whiskers: interquartile range ({runs} each). The forward is timed with "
                      "autograd recording, as in training. fp32, TF32 off. Cross-hatched, dashed-edged bars: archived.",
-        results=_live(found), sources=[s.origin for s in found for _ in range(2)],
+        results=live_results(found), sources=[s.origin for s in found for _ in range(2)],
         caption_html=sources_caption(found)) + no_gpu_note(found, "GPU bars of this chart")
 
 
@@ -180,7 +175,7 @@ def profile_table() -> str:
         out += caption(
             f"The top ops of {r.data['steps']} profiled MLP training steps (batch {r.data['batch']}) on "
             f"{src.label}, by self time, from torch.profiler. A profile slows what it records: use it "
-            "to rank ops, and the timing figures above for how long a step takes.", _live([src]),
+            "to rank ops, and the timing figures above for how long a step takes.", live_results([src]),
             sources_caption([src]))
         out += "\n"
     return out + no_gpu_note(found, "GPU kernel times of this profile")
@@ -252,7 +247,7 @@ def regime_table() -> str:
         f"From the batch sweep above. Doubling the batch doubles the work: a time ratio under {FLAT} means the "
         f"step mostly pays a fixed cost (overhead: Python, dispatch, kernel launches); {PROPORTIONAL} or more means "
         f"it pays for the work, and then it is compute-bound at {COMPUTE_BOUND_PCT:.0f} % of the FLOP peak or "
-        "more.", _live(found), sources_caption(found))
+        "more.", live_results(found), sources_caption(found))
     return out
 
 

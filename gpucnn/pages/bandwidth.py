@@ -23,8 +23,7 @@ from gpucnn.render import (
     sweep_series,
     table,
 )
-from gpucnn.results import Result
-from gpucnn.sources import Source, accelerators, no_gpu_note, pairs, sources, sources_caption
+from gpucnn.sources import Source, accelerators, live_results, no_gpu_note, pairs, sources, sources_caption
 
 # A call is "overhead-dominated" while it takes less than this many times the
 # smallest size's time: the fixed per-call cost is then at least half of it.
@@ -67,10 +66,6 @@ def overhead_region(points: Sequence[Measurement], factor: float = OVERHEAD_FACT
             break
         end = m
     return (points[0].bytes_moved, end.bytes_moved) if end else None
-
-
-def _live(found: Sequence[Source]) -> list[Result]:
-    return [s.result for s in found if not s.archived]
 
 
 def copy_sources() -> list[Source]:
@@ -117,7 +112,7 @@ def copy_chart(src: Source) -> str:
     xs = [m.bytes_moved for m in pts]
     return line_chart(
         series, title=f"Copy bandwidth against size: {chart_text(src.label)}", xlabel="bytes read + written per call",
-        ylabel="GB/s (10^9 bytes per second)", caption_text=text, results=_live([src]),
+        ylabel="GB/s (10^9 bytes per second)", caption_text=text, results=live_results([src]),
         caption_html=sources_caption([src]), logx=True, logy=True,
         vlines=vlines, spans=spans, hlines=hlines, xticks=size_ticks(min(xs), max(xs)) if xs else (),
     )
@@ -183,7 +178,7 @@ def dram_table() -> str:
         f"{p.cpu.label}."
         for p in pairs(copy_bandwidth) if dram_point(p.gpu.result) and dram_point(p.cpu.result))
     out += caption("Copy of the largest buffer of the sweep: read + written bytes, GB = 10^9 bytes. GPU peaks: "
-                   + ("; ".join(sorted(datasheets)) or "none") + "." + ratios, _live(found), sources_caption(found))
+                   + ("; ".join(sorted(datasheets)) or "none") + "." + ratios, live_results(found), sources_caption(found))
     return out + no_gpu_note(found, "GPU figures (measured HBM bandwidth against its datasheet peak)")
 
 
@@ -209,7 +204,7 @@ def elementwise_table() -> str:
     out += caption("float32 tensors, output preallocated (relu runs as clamp_min(x, 0, out=y), what torch.relu "
                    "calls). Bytes counted = 4 x elements x (tensors read + written); 1 FLOP per element. "
                    "% of copy: against the same device's copy, from the same source.",
-                   _live(shown), sources_caption(shown))
+                   live_results(shown), sources_caption(shown))
     return out + no_gpu_note(ew, "GPU rows of this table")
 
 
@@ -249,7 +244,7 @@ def host_to_device_chart() -> str:
         caption_text=(f"dst.copy_(src) from host memory to the device; bytes counted once (they cross the link "
                       f"once). Line: median; band: IQR; {runs[0]}–{runs[-1]} timed runs per size."
                       + (f" {stopped}." if stopped else "")),
-        results=_live(found), caption_html=sources_caption(found), logx=True, logy=True,
+        results=live_results(found), caption_html=sources_caption(found), logx=True, logy=True,
         xticks=size_ticks(min(xs), max(xs), step=16) if xs else (),
     ) + no_gpu_note(found)
 
