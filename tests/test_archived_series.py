@@ -22,24 +22,19 @@ import importlib
 import inspect
 import json
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import torch
 
-import gpucnn.experiments.conv as conv_exp
 import gpucnn.experiments.memory as memory_exp
-import gpucnn.experiments.nn as nn_exp
 import gpucnn.hardware as hardware
 import gpucnn.results as results
 import gpucnn.sources as sources
+from gpucnn import profile
 from gpucnn.archive import read
-from tests.test_fake_accelerator import FAKE_DEVICE, _smoke, fake_report
-
-REAL_DETECT = hardware.detect
+from tests.test_fake_accelerator import FAKE_DEVICE, REAL_DETECT, fake_report, install_fake_gpu
 
 MODEL = "H100"
 RECORD = "fake-h100.json"
@@ -70,34 +65,13 @@ def _render(modules: tuple[str, ...] = GPU_PAGES) -> dict[str, str]:
 @contextmanager
 def situation(report: hardware.HardwareReport, archive: Path, cache: Path) -> Iterator[None]:
     """Pages see ``report`` as this build's hardware and ``archive`` as results/."""
-    real_profiler = nn_exp.profiler
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GPUCNN_PROFILE", "quick")
         mp.setenv("GPUCNN_CACHE_DIR", str(cache))
         mp.setenv("GPUCNN_RESULTS_DIR", str(archive))
-        mp.delenv("GPUCNN_FRESH", raising=False)
-        mp.delenv(results.SHARE_ENV, raising=False)
-        _smoke(mp)
+        install_fake_gpu(mp, report, GPU_PAGES)
         # Sweeps that stop on a time limit would make the set of figures depend on this machine's load:
         # a figure drawn from two points in one run and absent in the next. Small sizes, no early stop.
-        from gpucnn import profile
-
         mp.setitem(profile.PROFILES, "quick", dataclasses.replace(profile.PROFILES["quick"], sweep_point_limit_s=5.0))
-        for page in GPU_PAGES:  # imported now, so that the loop below patches what they import
-            importlib.import_module(f"gpucnn.pages.{page}")
-        for name, module in list(sys.modules.items()):
-            if (name == "gpucnn" or name.startswith("gpucnn.")) and getattr(module, "detect", None) is REAL_DETECT:
-                mp.setattr(module, "detect", lambda: report)
-        mp.setattr(results, "_BUILD", {})
-        mp.setattr(torch.accelerator, "synchronize", lambda *a: None)
-        mp.setattr(torch.accelerator, "empty_cache", lambda: None)
-        mp.setattr(torch.Tensor, "pin_memory", lambda self, *a, **k: self)
-        mp.setattr(torch, "compile", lambda model, *a, **k: model)
-        real_load = torch.load
-        mp.setattr(torch, "load", lambda *a, map_location=None, **k: real_load(
-            *a, map_location="cpu" if map_location == FAKE_DEVICE else map_location, **k))
-        for module in (nn_exp, conv_exp):
-            mp.setattr(module, "profiler", lambda device: real_profiler("cpu"))
         sources.reset()
         try:
             yield

@@ -204,38 +204,45 @@ def _smoke(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(training_exp, "deploy_batches", lambda device: [1, 16])
 
 
-@pytest.fixture(scope="module")
-def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+REAL_DETECT = hardware.detect
+
+
+def install_fake_gpu(mp: pytest.MonkeyPatch, report: HardwareReport, pages: tuple[str, ...] = PAGE_MODULES,
+                     synced: list[int] | None = None) -> None:
+    """Make every page see ``report`` as this build's hardware, with what a CPU cannot do stubbed."""
     import importlib
     import sys
 
-    report = fake_report()
     real_profiler = nn_exp.profiler
-    real_detect = hardware.detect
+    mp.setenv("GPUCNN_PROFILE", "quick")
+    mp.delenv("GPUCNN_FRESH", raising=False)
+    mp.delenv(results.SHARE_ENV, raising=False)
+    _smoke(mp)
+    for page in pages:  # imported now, so that the loop below patches what they import
+        importlib.import_module(f"gpucnn.pages.{page}")
+    # Every gpucnn module that took `detect` by name, wherever the pages' code moves to.
+    for name, module in list(sys.modules.items()):
+        if (name == "gpucnn" or name.startswith("gpucnn.")) and getattr(module, "detect", None) is REAL_DETECT:
+            mp.setattr(module, "detect", lambda: report)
+    mp.setattr(results, "_BUILD", {})  # keep the fake H100's results out of the other tests
+    mp.setattr(torch.accelerator, "synchronize", lambda *a: synced.append(1) if synced is not None else None)
+    mp.setattr(torch.accelerator, "empty_cache", lambda: None)
+    mp.setattr(torch.Tensor, "pin_memory", lambda self, *a, **k: self)
+    mp.setattr(torch, "compile", lambda model, *a, **k: model)
+    # torch.load knows "cuda" but has no deserializer for the tag "cpu:0"
+    real_load = torch.load
+    mp.setattr(torch, "load", lambda *a, map_location=None, **k: real_load(
+        *a, map_location="cpu" if map_location == FAKE_DEVICE else map_location, **k))
+    for module in (nn_exp, conv_exp):
+        mp.setattr(module, "profiler", lambda device: real_profiler("cpu"))
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     synced: list[int] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GPUCNN_PROFILE", "quick")
         mp.setenv("GPUCNN_CACHE_DIR", str(tmp_path_factory.mktemp("fake-gpu-cache")))
-        mp.delenv("GPUCNN_FRESH", raising=False)
-        mp.delenv(results.SHARE_ENV, raising=False)
-        _smoke(mp)
-        for page in PAGE_MODULES:  # imported now, so that the loop below patches what they import
-            importlib.import_module(f"gpucnn.pages.{page}")
-        # Every gpucnn module that took `detect` by name, wherever the pages' code moves to.
-        for name, module in list(sys.modules.items()):
-            if (name == "gpucnn" or name.startswith("gpucnn.")) and getattr(module, "detect", None) is real_detect:
-                mp.setattr(module, "detect", lambda: report)
-        mp.setattr(results, "_BUILD", {})  # keep the fake H100's results out of the other tests
-        mp.setattr(torch.accelerator, "synchronize", lambda *a: synced.append(1))
-        mp.setattr(torch.accelerator, "empty_cache", lambda: None)
-        mp.setattr(torch.Tensor, "pin_memory", lambda self, *a, **k: self)
-        mp.setattr(torch, "compile", lambda model, *a, **k: model)
-        # torch.load knows "cuda" but has no deserializer for the tag "cpu:0"
-        real_load = torch.load
-        mp.setattr(torch, "load", lambda *a, map_location=None, **k: real_load(
-            *a, map_location="cpu" if map_location == FAKE_DEVICE else map_location, **k))
-        for module in (nn_exp, conv_exp):
-            mp.setattr(module, "profiler", lambda device: real_profiler("cpu"))
+        install_fake_gpu(mp, fake_report(), synced=synced)
         rendered = _render_all()
         assert synced, "the accelerator's measurements never synchronized it"
     return rendered
