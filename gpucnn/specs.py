@@ -95,6 +95,29 @@ class HostToDeviceData:
 
 
 @dataclass(frozen=True)
+class L2CopyData:
+    """Copies with the launch cost removed: ``copies_per_call`` copies per timed call (a CUDA graph if ``graphs``)."""
+
+    sweep: Sweep
+    cache_bytes: int | None
+    graphs: bool
+    copies_per_call: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CopyComputeOverlapData:
+    """A pinned host-to-device copy and a matmul: alone, serial, and overlapped on a side stream."""
+
+    copy: Measurement
+    compute: Measurement
+    serial: Measurement
+    overlapped: Measurement
+    copy_bytes: int
+    matmul_n: int
+    side_stream: bool
+
+
+@dataclass(frozen=True)
 class SmallOpLatencyData:
     add_single: Measurement
     add_stream: Measurement
@@ -235,6 +258,9 @@ SPECS: dict[str, Spec] = {
     "copy_bandwidth": Spec(_M + "memory", 1, CopyBandwidthData),
     "elementwise_bandwidth": Spec(_M + "memory", 1, ElementwiseBandwidthData),
     "host_to_device_bandwidth": Spec(_M + "memory", 1, HostToDeviceData),
+    # New experiments beside copy_bandwidth and host_to_device_bandwidth, whose archived records keep their meaning.
+    "l2_copy_bandwidth": Spec(_M + "memory", 1, L2CopyData),
+    "copy_compute_overlap": Spec(_M + "memory", 1, CopyComputeOverlapData),
     "small_op_latency": Spec(_M + "latency", 1, SmallOpLatencyData),
     "mlp_batch_sweep": Spec(_M + "nn", 1, MlpBatchSweepData),
     "mlp_time_split": Spec(_M + "nn", 1, MlpTimeSplitData),
