@@ -4,6 +4,7 @@ sizes, the harness's cache guard, and both experiments on a fake accelerator (``
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -23,7 +24,7 @@ def test_l2_sizes_run_from_well_inside_the_l2_to_far_beyond_it() -> None:
         known = l2 or 64 * MIB
         assert 2 * sizes[0] <= known / 16  # source + destination well inside
         assert sizes[-1] >= 4 * known and sizes[-1] <= 8 * known  # far beyond: the HBM plateau
-        assert all(b == 2 * a for a, b in zip(sizes, sizes[1:], strict=False))
+        assert all(b == 2 * a for a, b in itertools.pairwise(sizes))
 
 
 def test_each_call_carries_enough_traffic_to_hide_a_launch() -> None:
