@@ -38,6 +38,7 @@ from gpucnn.data import load_digits_split
 from gpucnn.models import build_model
 from gpucnn.pages import training as page
 from gpucnn.profile import current_profile
+from gpucnn.render import section_sources
 from gpucnn.train import data_config, evaluate, random_shift
 
 print(f"profile: {current_profile().name}; devices measured: {', '.join(page.devices())}")
@@ -145,6 +146,9 @@ display(HTML(page.accelerator_note("GPU throughput points")))
 display(HTML(page.speedup_table()))
 display(HTML(page.speedup_findings()))
 
+# %%
+display(HTML(section_sources()))  # where this section's figures were measured: once, not under every chart
+
 # %% [markdown]
 # ## 3. Storing the model
 #
@@ -169,6 +173,7 @@ display(page.deploy_chart())
 display(HTML(page.deploy_table()))
 display(Markdown(page.deploy_findings()))
 display(HTML(page.accelerator_note("GPU deployment figures")))
+display(HTML(section_sources()))
 
 # %% [markdown]
 # ## Summary

@@ -424,6 +424,11 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
                               "(remove it at its cause):\n  " + "\n  ".join(recorder.found))
     if page.file.src_uri.endswith((".py", ".ipynb")):
         _fail_on_notebook_stderr(html, page.file.src_uri)
+    from gpucnn.sources import pending_sources
+
+    if pending_sources():
+        raise PluginError(f"page {page.file.src_uri}: figures at its end have no sources line: end each section "
+                          "that shows figures with a block that prints gpucnn.render.section_sources()")
     return _rewrite_printed_links(html, page, files) if files is not None else html
 
 

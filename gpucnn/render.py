@@ -26,7 +26,7 @@ from gpucnn.bench import Measurement, Sweep
 from gpucnn.hardware import HardwareReport, format_bytes
 from gpucnn.profiling import stored_layer_rows, stored_op_rows
 from gpucnn.results import Result
-from gpucnn.sources import Source, one_line
+from gpucnn.sources import Source, note, one_line, sources_caption, take_section
 
 # Drawn in this colour, then replaced by currentColor in the SVG text.
 _INK = "#010203"
@@ -97,14 +97,36 @@ def provenance(results: Result | Sequence[Result]) -> str:
     )
 
 
-def caption(text: str, results: Result | Sequence[Result] | None = None, extra_html: str = "") -> str:
-    """A figure or table caption, with provenance appended when results are given.
+# What a caption stands on: this build's results, or sources (this build's or archived ones).
+Cited = Result | Source | Sequence[Result | Source] | None
 
-    ``extra_html`` is appended as is: it must be escaped already (``sources.sources_caption`` is).
+
+def caption(text: str, results: Cited = None, extra_html: str = "") -> str:
+    """A figure or table caption: its own text only, short.
+
+    The sources it stands on (``results``) are not repeated under every figure: they are named once per page
+    section, in the line ``section_sources`` prints at the section's end. ``extra_html`` is appended as is:
+    it must be escaped already.
     """
-    prov = f" {provenance(results)}" if results else ""
+    note(results)
     extra = f" {extra_html}" if extra_html else ""
-    return f'<p class="gpucnn-caption">{html.escape(text)}{html.escape(prov)}{extra}</p>\n'
+    return f'<p class="gpucnn-caption">{html.escape(text)}{extra}</p>\n'
+
+
+def section_sources() -> str:
+    """One line naming this build's machine, torch, dates, profile and commit, then one line per archived
+    record (machine, torch, commit, date, file), for the figures shown since the last call; empty if none.
+
+    A page prints it at the end of each section (``##``) that shows figures; the build fails on a page
+    whose last figures' sources were never printed (``sources.pending_sources``).
+    """
+    live, archived = take_section()
+    lines = [f'<span data-source="live">{html.escape(provenance(live))}</span>'] if live else []
+    if archived:
+        lines.append(sources_caption(archived))
+    if not lines:
+        return ""
+    return '<p class="gpucnn-sources">Sources: ' + "<br>".join(lines) + "</p>\n"
 
 
 def no_accelerator_note(what: str = "GPU figures") -> str:
@@ -220,7 +242,7 @@ def _svg_with_a11y(svg: str, title: str, desc: str, sources: Sequence[str] = ())
 
 
 def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
-                results: Result | Sequence[Result] | None = None, sources: Sequence[str] = (),
+                results: Cited = None, sources: Sequence[str] = (),
                 caption_html: str = "") -> str:
     """Render a matplotlib figure as accessible inline SVG with a caption."""
     buf = io.StringIO()
@@ -285,7 +307,7 @@ def line_chart(
     xlabel: str,
     ylabel: str,
     caption_text: str,
-    results: Result | Sequence[Result] | None = None,
+    results: Cited = None,
     logx: bool = False,
     logy: bool = False,
     desc: str | None = None,

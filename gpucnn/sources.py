@@ -276,9 +276,9 @@ def any_archived(found: Sequence[Source]) -> bool:
 
 
 def sources_caption(found: Sequence[Source]) -> str:
-    """One sentence per archived record behind a figure, with its full hardware names (escaped HTML).
-
-    This build's own sources are described by ``render.provenance``.
+    """One line per archived record among ``found``: its labels, full hardware names, torch, commit, date
+    and file (escaped HTML, each line marked with its source). ``render.section_sources`` prints them once
+    per section; this build's own sources are described by ``render.provenance``.
     """
     by_record: dict[str, list[Source]] = {}
     for s in found:
@@ -292,9 +292,42 @@ def sources_caption(found: Sequence[Source]) -> str:
         host = f" with {hw.cpu.model} ({hw.cpu.torch_threads} threads)" if hw.accelerator else ""
         labels = " and ".join(dict.fromkeys(s.label for s in group))
         when = " · ".join([f"torch {r.torch.split('+')[0]}", *([r.commit] if r.commit else []), r.date])
-        text = f"{labels}: recorded on {machine}{host} · {when} (results/{name}), not in this build."
+        text = f"{labels}: recorded on {machine}{host} · {when} (results/{name})."
         parts.append(f'<span data-source="{one_line("archived:" + name)}">{one_line(text)}</span>')
-    return " ".join(parts)
+    return "<br>".join(parts)
+
+
+# The sources of the figures shown since the last ``render.section_sources()``: a page section (a ``##``
+# heading) names this build's machine and each archived record once, in one line each, after its figures,
+# instead of under every chart. Captions add to it (``note``); ``take_section`` empties it.
+_SECTION: dict[str, list[Any]] = {"live": [], "archived": []}
+
+
+def note(cited: Result | Source | Sequence[Result | Source] | None) -> None:
+    """Remember the sources a caption stands on, for its section's sources line."""
+    if cited is None:
+        return
+    for item in [cited] if isinstance(cited, (Result, Source)) else cited:
+        if isinstance(item, Source) and item.archived:
+            if all(s.origin != item.origin or s.label != item.label for s in _SECTION["archived"]):
+                _SECTION["archived"].append(item)
+        else:
+            result = item.result if isinstance(item, Source) else item
+            if all(r is not result for r in _SECTION["live"]):
+                _SECTION["live"].append(result)
+
+
+def take_section() -> tuple[list[Result], list[Source]]:
+    """This build's results and the archived sources noted since the last call; forgets them."""
+    live, archived = list(_SECTION["live"]), list(_SECTION["archived"])
+    _SECTION["live"].clear()
+    _SECTION["archived"].clear()
+    return live, archived
+
+
+def pending_sources() -> bool:
+    """Whether figures were shown whose sources no section line has named yet (checked at a page's end)."""
+    return bool(_SECTION["live"] or _SECTION["archived"])
 
 
 # The page being rendered, and whether its note was printed: a page says "No GPU in this
@@ -304,8 +337,9 @@ _PAGE: dict[str, object] = {"name": None, "noted": False}
 
 
 def begin_page(name: str | None) -> None:
-    """A new page is rendered: its first ``no_gpu_note`` prints, later ones stay silent."""
+    """A new page is rendered: its first ``no_gpu_note`` prints, later ones stay silent; no section sources yet."""
     _PAGE.update(name=name, noted=False)
+    take_section()
 
 
 def no_gpu_note(found: Sequence[Source] | None = None, what: str = "GPU figures") -> str:

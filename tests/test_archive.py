@@ -259,13 +259,24 @@ def test_the_page_labels_archived_rows_and_never_shows_them_as_this_builds(
     # the record's own numbers (this build reused the very run the record was made from)
     assert theirs[0].matmul.times_s == pytest.approx([t * 10 for t in own[0].matmul.times_s])
 
+    from gpucnn.render import section_sources
+
+    section_sources()  # what earlier pages left
     text = page.comparison_table()
     assert "**measured in this build**" in text
-    assert f"(results/{stored.name})" in text
-    # the caption describes this build, then each archived record in a span marked with its source
-    this_build_caption = text.split('<p class="gpucnn-caption">')[1].split('<span data-source="archived:')[0]
-    assert "Example CPU 9000" not in this_build_caption and "2025-03-04" not in this_build_caption
-    assert f'<span data-source="archived:{stored.name}">' in text
+    # the caption is short: the section's sources line names this build, then each archived record in a
+    # span marked with its source, once
+    caption = text.split('<p class="gpucnn-caption">')[1].split("</p>")[0]
+    assert "Example CPU 9000" not in caption and "Measured in this build" not in caption
+    line = section_sources()
+    assert line.count(f"(results/{stored.name})") == 1
+    this_build = line.split('<span data-source="live">')[1].split("</span>")[0]
+    assert "Measured in this build" in this_build
+    assert "Example CPU 9000" not in this_build and "2025-03-04" not in this_build
+    archived = line.split(f'<span data-source="archived:{stored.name}">')[1].split("</span>")[0]
+    assert "recorded on Example CPU 9000" in archived and "this build" not in archived
+    assert f'<span data-source="archived:{stored.name}">' in text  # the row itself
+    assert section_sources() == ""  # printed once: the next section starts empty
     assert "Example CPU 9000" in page.archive_summary()
     assert "Hatched bars were recorded on" in page.comparison_chart()
 

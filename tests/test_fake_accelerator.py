@@ -202,6 +202,9 @@ def _smoke(mp: pytest.MonkeyPatch) -> None:
     # The fake GPU is the CPU: the GPU's batch sizes (64 images of 3x64x64 per training step) cost seconds each.
     mp.setattr(training_exp, "train_batches", lambda device: [2, 4])
     mp.setattr(training_exp, "deploy_batches", lambda device: [1, 16])
+    # Two copies inside the fake 50 MiB L2, a few MiB per timed call: the launch-free copy sweep's branches.
+    mp.setattr(memory_exp, "l2_copy_sizes", lambda l2: [256 * 1024, 1024 * 1024])
+    mp.setattr(memory_exp, "LAUNCH_FREE_BYTES_PER_CALL", 4 * 1024 * 1024)
 
 
 REAL_DETECT = hardware.detect
@@ -291,6 +294,11 @@ def test_gpu_charts_and_sentences_render(pages) -> None:
     assert "L2 50 MiB" in copy and "datasheet peak" in copy and "3,350 GB/s" in copy
     assert "pinned host memory" in pages["bandwidth.host_to_device_chart"]
     assert "pageable memory gives" in pages["bandwidth.host_to_device_findings"]
+    assert f"L2 and HBM, launch cost removed: {label}" in pages["bandwidth.l2_copy_charts"]
+    assert "the L2 is" in pages["bandwidth.l2_findings"] and "many copies per call" in pages["bandwidth.l2_findings"]
+    assert label in pages["bandwidth.overlap_table"] and "Overlapped" in pages["bandwidth.overlap_table"]
+    assert f"On {label}, the copy" in pages["bandwidth.overlap_findings"]
+    assert "one stream" in pages["bandwidth.overlap_findings"]  # the fake device has no CUDA side stream
     assert f"On {label}" in pages["measuring.findings"]
     assert f"On {label}" in pages["fast_memory.latency_findings"]
     # torch.compile is measured on an accelerator, not skipped with the CPU's note

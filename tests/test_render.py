@@ -147,3 +147,102 @@ def test_palette_avoids_black_and_yellow() -> None:
         r, g, b = mcolors.to_rgb(c)
         assert max(r, g, b) > 0.2, f"{c} is nearly black"
         assert not (r > 0.8 and g > 0.8 and b < 0.4), f"{c} is yellow"
+
+
+# --- captions are short; each page section names its sources once (render.section_sources) ---
+
+
+def _result(hw: object, device: str = "cpu", date: str = "2026-01-02") -> object:
+    from gpucnn.results import Result
+
+    return Result("matmul_sweep", {"device": device}, {}, f"{date}T03:04:05+00:00", "quick", "2.11.0+cu130",
+                  "abc1234", hw, "k-" + device)
+
+
+def _archived(name: str = "nvidia-h100-2026-01-02.json", accelerator: str = "NVIDIA H100 80GB HBM3") -> list:
+    import dataclasses
+
+    from gpucnn.archive import Record
+    from gpucnn.sources import Source
+    from tests.test_fake_accelerator import fake_report
+
+    report = fake_report()
+    hw = dataclasses.replace(report, accelerator=dataclasses.replace(report.accelerator, name=accelerator))
+    gpu, cpu = _result(hw, "cuda"), _result(hw, "cpu")
+    record = Record(name, {}, hw, (gpu, cpu))
+    return [Source("cuda", gpu, record), Source("cpu", cpu, record)]
+
+
+@pytest.fixture
+def fresh_section() -> None:
+    render.section_sources()  # forget what an earlier test left
+
+
+def test_a_caption_is_its_text_only(fresh_section: None) -> None:
+    from gpucnn.hardware import detect
+
+    live = _result(detect())
+    cap = render.caption("fp32 matmul.", [live, *_archived()])
+    assert cap == '<p class="gpucnn-caption">fp32 matmul.</p>\n'
+
+
+def test_a_section_names_this_build_once_then_each_record_once(fresh_section: None) -> None:
+    from gpucnn.hardware import detect
+    from gpucnn.sources import Source
+
+    live = _result(detect())
+    archived = _archived()
+    render.caption("first chart", [Source("cpu", live), *archived])
+    render.caption("second chart", [live, archived[0]])
+    line = render.section_sources()
+    assert line.startswith('<p class="gpucnn-sources">') and line.count("<p") == 1
+    assert line.count("Measured in this build") == 1 and line.count("recorded on") == 1
+    this_build = re.search(r'<span data-source="live">(.*?)</span>', line).group(1)
+    assert detect().cpu.model in this_build and "2026-01-02" in this_build and "profile quick" in this_build
+    record = re.search(r'<span data-source="archived:nvidia-h100-2026-01-02.json">(.*?)</span>', line).group(1)
+    # both of the record's labels, its full machine name, torch, commit, date and file; never "this build"
+    assert "H100 (archived)" in record and "H100 host CPU (archived)" in record
+    for part in ("recorded on NVIDIA H100 80GB HBM3", "torch 2.11.0", "abc1234", "2026-01-02",
+                 "results/nvidia-h100-2026-01-02.json"):
+        assert part in record, part
+    assert "this build" not in record
+    assert render.section_sources() == ""  # the next section starts empty
+
+
+def test_a_section_with_only_archived_figures_has_no_this_build_line(fresh_section: None) -> None:
+    render.caption("a chart", _archived("a.json", "NVIDIA H100 80GB HBM3") + _archived("b.json", "NVIDIA H200"))
+    line = render.section_sources()
+    assert 'data-source="live"' not in line and "Measured in this build" not in line
+    assert line.count('data-source="archived:') == 2 and "<br>" in line
+
+
+def test_a_record_string_in_the_sources_line_is_escaped(fresh_section: None) -> None:
+    render.caption("a chart", _archived("x.json", "H100 <script>alert(1)</script>\n| x |"))
+    line = render.section_sources()
+    assert "<script>" not in line and "| x |" not in line and "\n" not in line.rstrip("\n")
+
+
+def test_sources_left_unprinted_at_a_page_end_are_reported_and_a_new_page_starts_clean(fresh_section: None) -> None:
+    from gpucnn import sources
+
+    assert not sources.pending_sources()
+    render.caption("a chart", _archived())
+    assert sources.pending_sources()  # the build's hook fails the page on this
+    sources.begin_page("next.md")
+    assert not sources.pending_sources()
+    sources.begin_page(None)
+
+
+def test_the_build_fails_on_a_page_whose_last_figures_have_no_sources_line(fresh_section: None) -> None:
+    from types import SimpleNamespace
+
+    from mkdocs.exceptions import PluginError
+
+    from gpucnn import mkdocs_hooks
+
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="ann.md"))
+    render.caption("a chart", _archived())
+    with pytest.raises(PluginError, match=r"^page ann\.md: figures at its end have no sources line"):
+        mkdocs_hooks.on_page_content("<p>page</p>", page)
+    render.section_sources()
+    assert mkdocs_hooks.on_page_content("<p>page</p>", page) == "<p>page</p>"

@@ -24,7 +24,7 @@ from gpucnn.render import (
     source_sweep_notes,
     table,
 )
-from gpucnn.sources import Source, live_results, no_gpu_note, sources, sources_caption
+from gpucnn.sources import Source, no_gpu_note, sources
 
 FLOP_NOTE = (
     "FLOPs are the matmul FLOPs of one step (a multiply-add counts as 2): forward 2 x batch x in x out per "
@@ -67,12 +67,12 @@ def batch_charts() -> str:
     out = line_chart(
         samples, title=f"MLP ({_layers()}) training step: samples per second",
         xlabel="batch size (samples)", ylabel="samples per second (forward + backward)",
-        caption_text=band + "fp32, TF32 off.", results=live_results(found), caption_html=sources_caption(found),
+        caption_text=band + "fp32, TF32 off.", results=found,
         logx=True, logy=True)
     out += line_chart(
         gflops, title=f"MLP ({_layers()}) training step: GFLOP/s",
         xlabel="batch size (samples)", ylabel="GFLOP/s (10^9 FLOP per second)",
-        caption_text=band + FLOP_NOTE, results=live_results(found), caption_html=sources_caption(found),
+        caption_text=band + FLOP_NOTE, results=found,
         logx=True, logy=True, hlines=hlines)
     out += source_sweep_notes(found) + no_gpu_note(found, "GPU lines of these charts")
     return out
@@ -90,7 +90,7 @@ def batch_table() -> str:
                 rows, align="lrrrrrrr")
     out += caption(f"One training step (forward + backward, no optimizer step) of the {_layers()} MLP, fp32. "
                    "% of peak: against the CPU's estimated peak, or the GPU's datasheet peak. " + FLOP_NOTE,
-                   live_results(found), sources_caption(found))
+                   found)
     return out
 
 
@@ -145,8 +145,7 @@ def split_chart() -> str:
         fig, title=f"MLP forward against forward+backward time, batch {batch}", desc=desc,
         caption_text=f"Bars: median; whiskers: interquartile range ({runs} each). The forward is timed with "
                      "autograd recording, as in training. fp32, TF32 off. Cross-hatched, dashed-edged bars: archived.",
-        results=live_results(found), sources=[s.origin for s in found for _ in range(2)],
-        caption_html=sources_caption(found)) + no_gpu_note(found, "GPU bars of this chart")
+        results=found, sources=[s.origin for s in found for _ in range(2)]) + no_gpu_note(found, "GPU bars of this chart")
 
 
 def split_findings() -> str:
@@ -175,8 +174,7 @@ def profile_table() -> str:
         out += caption(
             f"The top ops of {r.data['steps']} profiled MLP training steps (batch {r.data['batch']}) on "
             f"{src.label}, by self time, from torch.profiler. A profile slows what it records: use it "
-            "to rank ops, and the timing figures above for how long a step takes.", live_results([src]),
-            sources_caption([src]))
+            "to rank ops, and the timing figures above for how long a step takes.", [src])
         out += "\n"
     return out + no_gpu_note(found, "GPU kernel times of this profile")
 
@@ -247,7 +245,7 @@ def regime_table() -> str:
         f"From the batch sweep above. Doubling the batch doubles the work: a time ratio under {FLAT} means the "
         f"step mostly pays a fixed cost (overhead: Python, dispatch, kernel launches); {PROPORTIONAL} or more means "
         f"it pays for the work, and then it is compute-bound at {COMPUTE_BOUND_PCT:.0f} % of the FLOP peak or "
-        "more.", live_results(found), sources_caption(found))
+        "more.", found)
     return out
 
 

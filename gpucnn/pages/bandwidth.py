@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpucnn.bench import Measurement, Sweep
-from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth, host_to_device_bandwidth
+from gpucnn.experiments.memory import (
+    copy_bandwidth,
+    copy_compute_overlap,
+    elementwise_bandwidth,
+    host_to_device_bandwidth,
+    l2_copy_bandwidth,
+)
 from gpucnn.figures import dram_point
 from gpucnn.hardware import HardwareReport, cpu_caches
 from gpucnn.render import (
@@ -23,7 +29,7 @@ from gpucnn.render import (
     sweep_series,
     table,
 )
-from gpucnn.sources import Source, accelerators, live_results, no_gpu_note, pairs, sources, sources_caption
+from gpucnn.sources import Source, accelerators, no_gpu_note, pairs, sibling, sources
 
 # A call is "overhead-dominated" while it takes less than this many times the
 # smallest size's time: the fixed per-call cost is then at least half of it.
@@ -112,8 +118,7 @@ def copy_chart(src: Source) -> str:
     xs = [m.bytes_moved for m in pts]
     return line_chart(
         series, title=f"Copy bandwidth against size: {chart_text(src.label)}", xlabel="bytes read + written per call",
-        ylabel="GB/s (10^9 bytes per second)", caption_text=text, results=live_results([src]),
-        caption_html=sources_caption([src]), logx=True, logy=True,
+        ylabel="GB/s (10^9 bytes per second)", caption_text=text, results=[src], logx=True, logy=True,
         vlines=vlines, spans=spans, hlines=hlines, xticks=size_ticks(min(xs), max(xs)) if xs else (),
     )
 
@@ -178,7 +183,7 @@ def dram_table() -> str:
         f"{p.cpu.label}."
         for p in pairs(copy_bandwidth) if dram_point(p.gpu.result) and dram_point(p.cpu.result))
     out += caption("Copy of the largest buffer of the sweep: read + written bytes, GB = 10^9 bytes. GPU peaks: "
-                   + ("; ".join(sorted(datasheets)) or "none") + "." + ratios, live_results(found), sources_caption(found))
+                   + ("; ".join(sorted(datasheets)) or "none") + "." + ratios, found)
     return out + no_gpu_note(found, "GPU figures (measured HBM bandwidth against its datasheet peak)")
 
 
@@ -204,7 +209,7 @@ def elementwise_table() -> str:
     out += caption("float32 tensors, output preallocated (relu runs as clamp_min(x, 0, out=y), what torch.relu "
                    "calls). Bytes counted = 4 x elements x (tensors read + written); 1 FLOP per element. "
                    "% of copy: against the same device's copy, from the same source.",
-                   live_results(shown), sources_caption(shown))
+                   shown)
     return out + no_gpu_note(ew, "GPU rows of this table")
 
 
@@ -244,7 +249,7 @@ def host_to_device_chart() -> str:
         caption_text=(f"dst.copy_(src) from host memory to the device; bytes counted once (they cross the link "
                       f"once). Line: median; band: IQR; {runs[0]}–{runs[-1]} timed runs per size."
                       + (f" {stopped}." if stopped else "")),
-        results=live_results(found), caption_html=sources_caption(found), logx=True, logy=True,
+        results=found, logx=True, logy=True,
         xticks=size_ticks(min(xs), max(xs), step=16) if xs else (),
     ) + no_gpu_note(found)
 
@@ -316,4 +321,133 @@ def pcie_findings() -> str:
         else:
             text += (f"; {fmt(100 * bps / g4, 3)} % of a Gen4 x16 link's {fmt(g4 / 1e9, 3)} GB/s. PCIe's "
                      "generation is not visible to torch, so either may apply.\n\n")
+    return text
+
+
+# --- the L2 tier, with the launch cost removed ---
+
+def _per_copy_series(label: str, points: Sequence[Measurement], source: str, style: dict) -> Series:
+    """GB/s against one copy's bytes read + written (a call may run many copies: x is per copy)."""
+    return Series(label, [2.0 * m.shape[0] for m in points], [m.gbps for m in points],
+                  [m.bytes_moved / m.p75 / 1e9 for m in points], [m.bytes_moved / m.p25 / 1e9 for m in points],
+                  style=style, source=source)
+
+
+def _launch_free_how(src: Source) -> str:
+    return "CUDA-graph replay" if src.result.data["graphs"] else "many copies per call"
+
+
+def l2_copy_chart(src: Source) -> str:
+    """One accelerator: copies one per call against copies with the launch cost removed; L2 and HBM peak marked."""
+    pts = src.result.data["sweep"].points
+    if not pts:
+        return ""
+    style = origin_style(0, False)
+    series = []
+    plain = sibling(src, copy_bandwidth)
+    if plain and plain.result.data["sweep"].points:
+        series.append(_per_copy_series(f"{src.label}: one copy per call", plain.result.data["sweep"].points,
+                                       plain.origin, {**style, "marker": "v", "linestyle": ":"}))
+    series.append(_per_copy_series(f"{src.label}: {_launch_free_how(src)}", pts, src.origin, style))
+    hw = src.hardware
+    vlines = [(size, chart_text(name)) for size, name in cache_tiers(hw, src.device)]
+    acc = hw.accelerator
+    hlines = [(acc.peaks.bandwidth / 1e9, f"HBM datasheet peak {fmt(acc.peaks.bandwidth / 1e9)} GB/s")] \
+        if acc and acc.peaks else []
+    copies = src.result.data["copies_per_call"]
+    runs = sorted({m.runs for m in pts})
+    text = (f"dst.copy_(src), float32, against one copy's bytes read + written (source + destination: its working "
+            f"set); GB = 10^9 bytes. Solid: {len(pts)} sizes, each timed call running {min(copies):,}–"
+            f"{max(copies):,} copies ("
+            + ("captured once in a CUDA graph and replayed: one launch for all of them"
+               if src.result.data["graphs"] else "issued in a loop, so launches queue while earlier copies run")
+            + f"), {runs[0]}–{runs[-1]} timed runs each. Dotted: the copy sweep above, one copy per call. "
+            "Dashed vertical line: the L2 as torch reports it."
+            + (f" Dotted horizontal line: datasheet HBM peak ({acc.peaks.source})." if hlines else "")
+            + (f" Sweep note: {src.result.data['sweep'].stopped}." if src.result.data["sweep"].stopped else ""))
+    xs = [x for s in series for x in s.x]
+    shown = [src] + ([plain] if plain else [])
+    return line_chart(
+        series, title=f"L2 and HBM, launch cost removed: {chart_text(src.label)}",
+        xlabel="bytes read + written per copy", ylabel="GB/s (10^9 bytes per second)", caption_text=text,
+        results=shown, logx=True, logy=True, vlines=vlines, hlines=hlines,
+        xticks=size_ticks(min(xs), max(xs), step=16),
+    )
+
+
+def l2_copy_charts() -> str:
+    """One chart per accelerator that has the launch-free copy sweep; nothing where none has (no CPU figure)."""
+    return "\n".join(l2_copy_chart(s) for s in accelerators(l2_copy_bandwidth))
+
+
+def l2_findings() -> str:
+    """The L2 plateau against the HBM plateau of each accelerator, and against its datasheet HBM peak."""
+    text = ""
+    for s in accelerators(l2_copy_bandwidth):
+        pts, l2 = s.result.data["sweep"].points, s.result.data["cache_bytes"]
+        inside = [m for m in pts if l2 and 2 * m.shape[0] <= l2]
+        if not inside or len(pts) < 2:
+            continue
+        best, last = max(inside, key=lambda m: m.gbps or 0), pts[-1]
+        text += (f"On {s.label}, with the launch cost removed ({_launch_free_how(s)}), copies whose source and "
+                 f"destination fit in the {short_bytes(l2)} L2 reach **{fmt(best.gbps)} GB/s** "
+                 f"({short_bytes(best.shape[0])} per buffer), and the largest, {short_bytes(last.shape[0])} per "
+                 f"buffer, **{fmt(last.gbps)} GB/s**: the L2 is **{fmt(best.gbps / last.gbps)}x** as fast as HBM.")
+        acc = s.hardware.accelerator
+        peak = acc.peaks.bandwidth / 1e9 if acc and acc.peaks else None
+        if peak and best.gbps > peak:
+            text += (f" That L2 figure is above the {fmt(peak)} GB/s HBM datasheet peak: those bytes never "
+                     "leave the chip. It is why gpucnn's harness holds only copies far beyond the L2 to the HBM "
+                     "peak when it checks for impossible results.")
+        plain = sibling(s, copy_bandwidth)
+        same = next((m for m in plain.result.data["sweep"].points if m.shape[0] == best.shape[0]), None) \
+            if plain else None
+        if same is not None and same.gbps:
+            text += (f" One copy per call, the same {short_bytes(best.shape[0])} copy measured "
+                     f"**{fmt(same.gbps)} GB/s**: "
+                     + ("there, the launch, not the L2, set the time." if same.gbps < 0.5 * best.gbps else
+                        "at this size the launch was already a small part of the time."))
+        text += "\n\n"
+    return text
+
+
+# --- host-to-device copies overlapping compute ---
+
+def overlap_table() -> str:
+    """Each accelerator's pinned copy and matmul: alone, one after the other, overlapped; nothing without one."""
+    found = accelerators(copy_compute_overlap)
+    rows = []
+    for s in found:
+        d = s.result.data
+        copy, compute, serial, over = d["copy"], d["compute"], d["serial"], d["overlapped"]
+        rows.append((s.cell(), fmt_time(copy.median), fmt_time(compute.median), fmt_time(serial.median),
+                     fmt_time(over.median), f"**{fmt(serial.median / over.median)}x**",
+                     f"{fmt(serial.median / max(copy.median, compute.median))}x"))
+    if not rows:
+        return ""
+    d = found[0].result.data
+    out = table(["Device", "Pinned copy alone", "Matmul alone", "Copy, then matmul", "Overlapped",
+                 "Gain", "Best possible"], rows, align="lrrrrrr")
+    return out + caption(
+        f"Medians. Copy: {short_bytes(d['copy_bytes'])} from pinned host memory, non_blocking=True. Matmul: fp32 "
+        f"n = {d['matmul_n']:,}, TF32 off, on data already on the device. Copy, then matmul: a blocking copy, then "
+        "the matmul. Overlapped: the copy on a side stream while the matmul runs, then a wait for the copy. Gain: "
+        "copy-then-matmul time / overlapped time; best possible: copy-then-matmul time / the longer of the two "
+        "alone.", found)
+
+
+def overlap_findings() -> str:
+    """How much of the copy each accelerator hid behind the matmul, in words chosen from the figures."""
+    text = ""
+    for s in accelerators(copy_compute_overlap):
+        d = s.result.data
+        copy, compute, serial, over = (d[k].median for k in ("copy", "compute", "serial", "overlapped"))
+        hidden = (serial - over) / min(copy, compute)
+        how = ("almost all of the shorter one" if hidden >= 0.8 else
+               f"about {fmt(100 * hidden, 2)} % of the shorter one" if hidden >= 0.1 else "nothing measurable")
+        text += (f"On {s.label}, the copy ({fmt_time(copy)}) and the matmul ({fmt_time(compute)}) take "
+                 f"**{fmt_time(serial)}** one after the other and **{fmt_time(over)}** overlapped: overlap hid "
+                 f"{how}" + ("" if d["side_stream"] else
+                             " (this device ran both on one stream: torch gives gpucnn a side stream only with CUDA)")
+                 + ".\n\n")
     return text

@@ -33,7 +33,7 @@ from gpucnn.render import (
     style_context,
     table,
 )
-from gpucnn.sources import Source, live_results, no_gpu_note, one_line, sources, sources_caption
+from gpucnn.sources import Source, no_gpu_note, one_line, sources
 
 FLOP_NOTE = (
     "FLOPs: 2 x N x Cout x Hout x Wout x Cin x k x k for the forward conv2d (a multiply-add counts as 2), "
@@ -121,7 +121,7 @@ def conv_charts() -> str:
             caption_text=(f"{IMAGE}x{IMAGE} images, {KERNEL}x{KERNEL} filters, stride 1, padding 1, fp32, TF32 off; "
                           f"{fixed}. Line: median; band: interquartile range of the timed runs "
                           f"({runs_text(pts)} per point). {FLOP_NOTE}"),
-            results=live_results(found), caption_html=sources_caption(found))
+            results=found)
     out += source_sweep_notes(brs + crs) + no_gpu_note(brs, "GPU lines of these charts")
     return out
 
@@ -140,7 +140,7 @@ def conv_table() -> str:
     out = table(["Device", "N", "C", "GFLOP per step", "Median", "IQR", "Images/s", "GFLOP/s", "% of FP32 peak",
                  "Runs"], rows, align="lrrrrrrrrr")
     out += caption(f"conv2d forward + backward, {IMAGE}x{IMAGE}, {KERNEL}x{KERNEL}, fp32, TF32 off. The first rows "
-                   f"are the batch sweep, then the channel sweep. {FLOP_NOTE}", live_results(shown), sources_caption(shown))
+                   f"are the batch sweep, then the channel sweep. {FLOP_NOTE}", shown)
     return out
 
 
@@ -183,19 +183,19 @@ def profile_tables() -> str:
                   + ("; this record has no kernel times." if src.device not in ("cpu", "mps") else "."))
         out += caption(f"{src.label}: the forward pass of each layer of the small CNN (batch {r.data['batch']}), "
                        f"mean of {r.data['steps']} profiled training steps, from torch.profiler labels.{on_gpu}",
-                       live_results([src]), sources_caption([src]))
+                       [src])
         headers, rows = profile_cells(r.data["ops"], src.device)
         out += "\n" + table(headers, rows, align="l" + "r" * (len(headers) - 1))
         out += caption(f"{src.label}: the top ops of a whole training step (forward, backward, SGD update) by self "
                        f"time, mean of {r.data['steps']} profiled steps after a warm-up step. A profile slows what "
-                       "it records: use it to rank ops, not as a timing.", live_results([src]), sources_caption([src]))
+                       "it records: use it to rank ops, not as a timing.", [src])
         kernels = stored_kernel_rows(r.data["ops"], r.data.get("kernels") or ())
         if kernels:
             headers, rows = kernel_cells(kernels, src.device)
             out += "\n" + table(headers, rows, align="l" + "r" * (len(headers) - 1))
             out += caption(f"{src.label}: the top kernels of the same steps, by time on the device. Their time is "
                            "already in the ops above, which launched them: the two tables are two views of one "
-                           "time, not parts of a sum.", live_results([src]), sources_caption([src]))
+                           "time, not parts of a sum.", [src])
         out += "\n"
     return out + no_gpu_note(found, "GPU kernel times of this profile")
 

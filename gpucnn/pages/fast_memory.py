@@ -26,7 +26,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, live_results, no_gpu_note, one_line, pairs, sibling, sources, sources_caption
+from gpucnn.sources import Source, no_gpu_note, one_line, pairs, sibling, sources
 
 # render.py turns this colour into currentColor: the roof follows light and dark mode.
 INK = "#010203"
@@ -142,7 +142,7 @@ def roofline_chart(src: Source) -> str:
                       f"Dashed: the peak FP32 figure ({'an estimate, not a measurement' if device == 'cpu' else 'datasheet'}). "
                       f"Matmul intensity uses its minimum traffic (3 n^2 x 4 bytes); add: 1 FLOP per 12 bytes, "
                       f"relu: 1 per 8. A plain copy does no arithmetic, so it is the slope of the roof, not a point."),
-        results=live_results(trio), caption_html=sources_caption(trio), sources=[src.origin],
+        results=trio, sources=[src.origin],
     )
 
 
@@ -181,7 +181,7 @@ def reuse_table() -> str:
     out += caption(f"fp32. Matmul at n = {HEADLINE_MATMUL_N}, or the largest size below it that a sweep reached "
                    f"(the row names n); add and relu on tensors far beyond the last-level cache. "
                    "The same gap appears on every device: it is the arithmetic intensity of the op, not a "
-                   "property of the GPU.", live_results(shown), sources_caption(shown))
+                   "property of the GPU.", shown)
     return out + no_gpu_note(shown, "GPU rows of this table")
 
 
@@ -210,7 +210,7 @@ def latency_table() -> str:
     out = table(["Device", "Op", "One call + synchronize (median)", "IQR", "Runs", "Back to back, per call", "Runs"],
                 rows, align="llrrrrr")
     out += caption("Single: each timed run is one call followed by a synchronize. Back to back: many calls, "
-                   "one synchronize at the end, time divided by the calls.", live_results(found), sources_caption(found))
+                   "one synchronize at the end, time divided by the calls.", found)
     return out + no_gpu_note(found, "GPU rows (where one call + synchronize costs a kernel launch and a round trip)")
 
 
@@ -371,7 +371,7 @@ def reuse_ratio_table() -> str:
     out += caption("The same n x n x n product, 2n^3 FLOP, fp32, computed two ways: torch's matmul (a tiled BLAS "
                    "or cuBLAS kernel), and (A[:, :, None] * B[None, :, :]).sum(1), which writes all n^3 products "
                    "to memory and reads them back. Ratio: broadcast median time / matmul median time.",
-                   live_results(found), sources_caption(found))
+                   found)
     return out + no_gpu_note(found, "GPU rows of this table")
 
 

@@ -6,7 +6,7 @@ from gpucnn.experiments.matmul import article_matmul
 from gpucnn.experiments.memory import copy_bandwidth
 from gpucnn.render import COLORS, caption, figure_html, fmt, fmt_time, new_figure, table
 from gpucnn.results import run
-from gpucnn.sources import Source, accelerators, no_gpu_note, pairs, sources, sources_caption
+from gpucnn.sources import Source, accelerators, no_gpu_note, note, pairs, sources
 
 # The seed article's own figures (Colab, %%timeit), quoted with their source.
 ARTICLE = {("cpu", 2): 4.31e-6, ("cpu", 2000): 198e-3, ("gpu", 2): 59.8e-6, ("gpu", 2000): 26.8e-3}
@@ -41,7 +41,7 @@ def comparison_table() -> str:
     out += caption(
         "Median time per call. 'Article' column: the seed article's published %%timeit figures, measured on "
         "Google Colab, not in this build. Every other column: back-to-back time per call, measured on the row's "
-        "device.", [s.result for s in found if not s.archived], sources_caption(found))
+        "device.", found)
     return out + no_gpu_note(found, "GPU rows of this table")
 
 
@@ -123,6 +123,7 @@ def cache_caveat() -> str:
         best = max(pts, key=lambda m: m.gbps)
         peak = acc.peaks.bandwidth
         if best.gbps * 1e9 > peak and 2 * best.shape[0] <= acc.l2_bytes:
+            note(s)  # the section's sources line names where this copy ran
             text += (f"On {s.label}, a copy of {best.shape[0] / 2**20:,.0f} MiB per buffer moved "
                      f"**{fmt(best.gbps)} GB/s**, above the {fmt(peak / 1e9)} GB/s HBM peak: source and destination "
                      f"fit in the {acc.l2_bytes / 2**20:,.0f} MiB L2 cache, so the bytes never went to HBM.\n\n")

@@ -21,7 +21,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import run
-from gpucnn.sources import Pair, Source, accelerators, live_results, no_gpu_note, pairs, sources, sources_caption
+from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, pairs, sources
 
 
 def sweep_sources(hosts: bool = False) -> list[Source]:
@@ -99,7 +99,7 @@ def time_chart() -> str:
         source_series(found, lambda s: s.result.data["sweep"], y="time"), title="Matmul time against size",
         xlabel="n (matrix size, n x n)", ylabel="median time per call (s)",
         caption_text=_caption(found, " A GPU and its own host CPU share a colour (circles: GPU; squares: CPU)."),
-        results=live_results(found), caption_html=sources_caption(found), logx=True, logy=True,
+        results=found, logx=True, logy=True,
         xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
     )
     return out + no_gpu_note(found, "GPU lines and the CPU-GPU crossover sizes")
@@ -120,7 +120,7 @@ def gflops_chart() -> str:
         xlabel="n (matrix size, n x n)", ylabel="GFLOP/s (10^9 FLOP per second)",
         caption_text=_caption(found, " Dotted lines: peak FP32 FLOP/s of this build's devices (CPU: an estimate "
                                      "from cores x clock x FLOP per cycle; GPU: datasheet)."),
-        results=live_results(found), caption_html=sources_caption(found), logx=True, logy=True, hlines=hlines,
+        results=found, logx=True, logy=True, hlines=hlines,
         xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
     )
 
@@ -148,7 +148,7 @@ def copy_cost_chart() -> str:
         series, title="GPU matmul time with and without copying its inputs", xlabel="n (matrix size, n x n)",
         ylabel="median time per call (s)",
         caption_text=_caption(shown, " Triangles: both inputs copied from host memory to the GPU inside every call."),
-        results=live_results(shown), caption_html=sources_caption(shown), logx=True, logy=True,
+        results=shown, logx=True, logy=True,
         xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
     ) + no_gpu_note(found)
 
@@ -168,7 +168,7 @@ def crossover_table() -> str:
                  "GPU faster (inputs copied each call)"], rows, align="llll")
     shown = [s for c in found for s in (c.pair.gpu, c.pair.cpu)]
     return out + caption("Each GPU is compared with the CPU of the machine that measured it, in the same build; "
-                         "never with another machine's.", live_results(shown), sources_caption(shown))
+                         "never with another machine's.", shown)
 
 
 def crossover_findings() -> str:

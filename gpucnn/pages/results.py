@@ -41,7 +41,6 @@ from gpucnn.sources import (
     no_gpu_note,
     one_line,
     records_in_archive,
-    sources_caption,
 )
 
 HEADLINE_EXPERIMENTS = (matmul_sweep, copy_bandwidth, small_op_latency)
@@ -116,7 +115,7 @@ def comparison_table() -> str:
                  "Tiny add, one call + sync", "Profile"], rows, align="llrrrl")
     note = ("Medians of each point's timed runs (matmul and copy: at least 5 runs; the add: hundreds). "
             "GB = 10^9 bytes, read + written. A dash: the record holds no compatible result for that figure. ")
-    out += caption(note, _live(rows_), sources_caption([s for h in rows_ for s in h.found]))
+    out += caption(note, [s for h in rows_ for s in h.found])
     if recs:
         out += ('<p class="gpucnn-caption">Archived rows: measured on another machine, on the date shown, and read '
                 "from the archive file named in the row; they were not measured in this build, and their torch "
@@ -171,8 +170,8 @@ def comparison_chart() -> str:
         fig, title="Matmul GFLOP/s and copy GB/s, this build and archived machines", desc=desc,
         caption_text="Bars: median; whiskers: IQR (p25 to p75) of the timed runs. Hatched bars were recorded on "
                      "the machine and date their label names (the table above gives the file), not in this build. "
-                     "Plain bars:",
-        results=_live(rows_), sources=gids, caption_html=sources_caption([h.source for h in rows_]))
+                     "Plain bars: measured in this build.",
+        results=[h.source for h in rows_], sources=gids)
 
 
 def _record_status(record: Record) -> str:

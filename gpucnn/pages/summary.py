@@ -22,7 +22,7 @@ from gpucnn.render import (
     style_context,
     table,
 )
-from gpucnn.sources import Source, no_gpu_note, sibling, sources, sources_caption
+from gpucnn.sources import Source, no_gpu_note, sibling, sources
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def headline_table() -> str:
         f"{runs[0]}–{runs[-1]} timed runs. Bandwidth counts bytes read + written, GB = 10^9 bytes. % of peak: the "
         f"CPU's FLOP/s peak is an estimated upper bound (cores x clock x FLOP per cycle); a GPU's is its datasheet "
         f"figure; gpucnn knows no memory-bandwidth peak for CPUs. Compare a GPU only with the CPU of its own "
-        f"source.", [x.result for x in shown if not x.archived], sources_caption(shown))
+        f"source.", shown)
     return out + no_gpu_note(found, "GPU figures of this table")
 
 
@@ -192,5 +192,4 @@ def home_chart() -> str:
         caption_text=(f"Medians. Sizes: {whats}. Each colour is one source: this build, or one archived record "
                       "(a GPU and the CPU of its own machine share a colour; hatched, dashed-edged bars are archived). Compare a GPU only with the CPU of its own colour: no ratio "
                       "is taken across machines."),
-        results=[s.result for s in shown if not s.archived], sources=gids,
-        caption_html=sources_caption(shown)) + no_gpu_note(shown)
+        results=shown, sources=gids) + no_gpu_note(shown)

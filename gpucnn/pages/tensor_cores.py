@@ -18,7 +18,7 @@ from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisi
 from gpucnn.pages.common import devices
 from gpucnn.render import caption, fmt, line_chart, sweep_series, table
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, archived_accelerators, no_gpu_note, one_line, sources, sources_caption
+from gpucnn.sources import Source, archived_accelerators, no_gpu_note, one_line, sources
 
 # The datasheet columns, in the order a reader meets them.
 _PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
@@ -226,7 +226,7 @@ def precision_chart() -> str:
                      "fp32 is the sweep of the charts above, with TF32 off; TF32 keeps fp32 inputs and lets "
                      "tensor cores multiply at reduced precision. The table below gives each point as a % of its "
                      "own precision's peak.",
-        results=[s.result for s in sweeps if not s.source.archived], logx=True, logy=True, xticks=ticks,
+        results=[s.source for s in sweeps], logx=True, logy=True, xticks=ticks,
     ) + no_gpu_note([s.source for s in sweeps], "GPU precision sweeps")
 
 
@@ -253,14 +253,13 @@ def precision_table() -> str:
                  "precision's peak (GFLOP/s)", "Speed-up over fp32"], rows, align="llrrrrr")
     cpu = sweeps[0].result.hardware.cpu
     bounds = f" CPU bf16 bound: {cpu.peak_bf16.source}." if cpu.peak_bf16 else ""
-    archived = sources_caption([s.source for s in sweeps])
     out += caption(
         "Each point is compared with the peak of its own precision: fp32 with the FP32 peak, bf16 with the bf16 "
         "peak, TF32 with the TF32 peak (GPU: dense datasheet figures; CPU: an estimated upper bound from cores x "
         "clock x FLOP per cycle of the units the CPU's flags show). Speed-up: fp32 median time / this precision's, "
         "at the largest n both sweeps measured, on the same device in the same build." + bounds,
-        [s.result for s in sweeps if not s.source.archived])
-    return out + (f'<p class="gpucnn-caption">{archived}</p>\n' if archived else "")
+        [s.source for s in sweeps])
+    return out
 
 
 # Closer than this to 1x counts as "about as fast": run-to-run noise on a shared machine.

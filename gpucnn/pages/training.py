@@ -38,7 +38,7 @@ from gpucnn.render import (
     style_context,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, live_has_accelerator, live_results, sibling, sources, sources_caption
+from gpucnn.sources import Source, live_has_accelerator, sibling, sources
 
 TARGET_ACCURACY = 0.97
 # The fixed-seed run that the tests hold to TARGET_ACCURACY. It takes seconds, so
@@ -74,7 +74,7 @@ def all_results() -> list[Result]:
 
 
 def _caption(text: str, found: Sequence[Source]) -> str:
-    return caption(text, live_results(found), sources_caption(found))
+    return caption(text, found)
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None,
@@ -222,8 +222,8 @@ def _finish(fig: Figure, ax: Axes, lines: _Lines, title: str, desc: str, text: s
     ax.grid(True, which="major")
     # Below the axes: up to seven entries, with long archived labels, would cover the lines inside them.
     ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=9, borderaxespad=0.0)
-    return Chart(figure_html(fig, title=title, desc=desc, caption_text=text, results=live_results(found),
-                             sources=lines.sources, caption_html=sources_caption(found)))
+    return Chart(figure_html(fig, title=title, desc=desc, caption_text=text, results=found,
+                             sources=lines.sources))
 
 
 def loss_chart() -> Chart:
@@ -321,8 +321,7 @@ def throughput_chart() -> Chart:
     series = _rate_series(found, lambda s: s.result.data["sweep"].points)
     return Chart(line_chart(series, title="Training throughput against batch size, 3x64x64 images",
                             xlabel="batch size (images per training step)", ylabel="training images/s (log scale)",
-                            caption_text=throughput_caption_text(found), results=live_results(found), logx=True, logy=True,
-                            caption_html=sources_caption(found)))
+                            caption_text=throughput_caption_text(found), results=found, logx=True, logy=True))
 
 
 def throughput_caption_text(found: Sequence[Source]) -> str:
@@ -555,8 +554,7 @@ def deploy_chart() -> Chart:
                             xlabel="batch size (images per call)", ylabel="inference images/s (log scale)",
                             caption_text=f"Exported program (torch.export), batches of test images already in "
                                          f"device memory. Line: median; band: IQR ({runs}). Dashed lines, hollow "
-                                         "markers: archived.", results=live_results(found), logx=True, logy=True,
-                            caption_html=sources_caption(found)))
+                                         "markers: archived.", results=found, logx=True, logy=True))
 
 
 def deploy_table() -> str:
