@@ -101,7 +101,8 @@ def _mutate(doc: dict, path: str, value: Any) -> None:
         ("hardware.colour", "blue", "hardware.colour: unknown field"),
         ("results.0.hardware.torch", 2.1, "results[0].hardware.torch: expected a string, got 2.1"),
         ("results.2.data", [], "results[2].data: expected an object"),
-        ("results.0.params.device", "/home/alice/gpu", "results[0].params.device: contains an absolute path"),
+        ("results.0.params.device", "/home/alice/gpu", "results[0].params.device: expected one of"),
+        ("hardware.cpu.peak_note", "see /home/alice/gpu", "hardware.cpu.peak_note: contains an absolute path"),
     ],
 )
 def test_a_record_that_does_not_match_the_schema_names_the_field(record: dict, path: str, value: Any,
