@@ -114,14 +114,19 @@ def caption(text: str, results: Cited = None, extra_html: str = "") -> str:
 
 
 def section_sources() -> str:
-    """One line naming this build's machine, torch, dates, profile and commit, then one line per archived
-    record (machine, torch, commit, date, file), for the figures shown since the last call; empty if none.
+    """One line naming this build's labels, machine, torch, dates, profile and commit, then one line per
+    archived record (labels, machine, torch, commit, date, file), for the figures shown since the last call;
+    empty if none.
 
     A page prints it at the end of each section (``##``) that shows figures; the build fails on a page
     whose last figures' sources were never printed (``sources.pending_sources``).
     """
-    live, archived = take_section()
-    lines = [f'<span data-source="live">{html.escape(provenance(live))}</span>'] if live else []
+    live, labels, archived = take_section()
+    lines = []
+    if live:
+        # Labels first, as in the archived lines: the legend entry or row a reader looks at, then where it ran.
+        labelled = f"{' and '.join(labels)}: " if labels else ""
+        lines.append(f'<span data-source="live">{html.escape(labelled + provenance(live))}</span>')
     if archived:
         lines.append(sources_caption(archived))
     if not lines:

@@ -300,7 +300,7 @@ def sources_caption(found: Sequence[Source]) -> str:
 # The sources of the figures shown since the last ``render.section_sources()``: a page section (a ``##``
 # heading) names this build's machine and each archived record once, in one line each, after its figures,
 # instead of under every chart. Captions add to it (``note``); ``take_section`` empties it.
-_SECTION: dict[str, list[Any]] = {"live": [], "archived": []}
+_SECTION: dict[str, list[Any]] = {"live": [], "labels": [], "archived": []}
 
 
 def note(cited: Result | Source | Sequence[Result | Source] | None) -> None:
@@ -315,19 +315,21 @@ def note(cited: Result | Source | Sequence[Result | Source] | None) -> None:
             result = item.result if isinstance(item, Source) else item
             if all(r is not result for r in _SECTION["live"]):
                 _SECTION["live"].append(result)
+            if isinstance(item, Source) and item.label not in _SECTION["labels"]:
+                _SECTION["labels"].append(item.label)
 
 
-def take_section() -> tuple[list[Result], list[Source]]:
-    """This build's results and the archived sources noted since the last call; forgets them."""
-    live, archived = list(_SECTION["live"]), list(_SECTION["archived"])
-    _SECTION["live"].clear()
-    _SECTION["archived"].clear()
-    return live, archived
+def take_section() -> tuple[list[Result], list[str], list[Source]]:
+    """This build's results, their labels and the archived sources noted since the last call; forgets them."""
+    live, labels, archived = list(_SECTION["live"]), list(_SECTION["labels"]), list(_SECTION["archived"])
+    for noted in _SECTION.values():
+        noted.clear()
+    return live, labels, archived
 
 
 def pending_sources() -> bool:
     """Whether figures were shown whose sources no section line has named yet (checked at a page's end)."""
-    return bool(_SECTION["live"] or _SECTION["archived"])
+    return any(_SECTION.values())
 
 
 # The page being rendered, and whether its note was printed: a page says "No GPU in this

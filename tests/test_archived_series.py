@@ -45,7 +45,11 @@ GPU_PAGES = ("summary", "gpu", "ann", "cnn", "training", "bandwidth", "paralleli
 
 
 def _render(modules: tuple[str, ...] = GPU_PAGES) -> dict[str, str]:
-    """Every zero-argument builder of the page modules: {module.function: output}."""
+    """Every zero-argument builder of the page modules: {module.function: output}, each output followed by
+    the sources line its section would end with (``render.section_sources``)."""
+    from gpucnn.render import section_sources
+
+    section_sources()
     out: dict[str, str] = {}
     for name in modules:
         module = importlib.import_module(f"gpucnn.pages.{name}")
@@ -56,9 +60,11 @@ def _render(modules: tuple[str, ...] = GPU_PAGES) -> dict[str, str]:
                 continue
             value = fn()
             if isinstance(value, str):
-                out[f"{name}.{fname}"] = value
+                out[f"{name}.{fname}"] = value + section_sources()
             elif hasattr(value, "_repr_html_"):
-                out[f"{name}.{fname}"] = value._repr_html_()
+                out[f"{name}.{fname}"] = value._repr_html_() + section_sources()
+            else:
+                section_sources()
     return out
 
 

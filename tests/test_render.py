@@ -198,6 +198,7 @@ def test_a_section_names_this_build_once_then_each_record_once(fresh_section: No
     assert line.startswith('<p class="gpucnn-sources">') and line.count("<p") == 1
     assert line.count("Measured in this build") == 1 and line.count("recorded on") == 1
     this_build = re.search(r'<span data-source="live">(.*?)</span>', line).group(1)
+    assert this_build.startswith("CPU (this build): Measured in this build on")
     assert detect().cpu.model in this_build and "2026-01-02" in this_build and "profile quick" in this_build
     record = re.search(r'<span data-source="archived:nvidia-h100-2026-01-02.json">(.*?)</span>', line).group(1)
     # both of the record's labels, its full machine name, torch, commit, date and file; never "this build"
