@@ -20,6 +20,7 @@ Nothing measured is asserted: only that the GPU branches render.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import types
 from pathlib import Path
@@ -75,6 +76,8 @@ def _fake_cuda(monkeypatch: pytest.MonkeyPatch, name: str = H100) -> None:
         "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.124.06  Release Build  (dvs-builder@U16)\n"
         if p == "/proc/driver/nvidia/version" else real_read(p)))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    # A fresh report cache while faked: a faked CUDA report must not stay cached for the tests that follow.
+    monkeypatch.setattr(hardware, "_cached_report", functools.lru_cache(maxsize=1)(hardware._cached_report.__wrapped__))
 
 
 def test_detect_accelerator_reads_an_h100(monkeypatch) -> None:

@@ -4,12 +4,16 @@ small-op latency, per-core speed, and a roofline of this build's measured ops.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
+from gpucnn.experiments.conv import conv_channel_sweep
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
-from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth
+from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth, l2_copy_bandwidth
+from gpucnn.experiments.precision import precision_matmul_sweep, precisions_for
 from gpucnn.experiments.reuse import reuse_ratio
 from gpucnn.figures import HEADLINE_MATMUL_N, dram_point, matmul_at
 from gpucnn.hardware import GPU_DATASHEET
@@ -79,77 +83,188 @@ def roof(intensity: float, bandwidth_gbps: float, compute_gflops: float) -> floa
     return min(compute_gflops, bandwidth_gbps * intensity)
 
 
-def _trio(src: Source) -> tuple[Source, Source, Source] | None:
-    """The matmul sweep, elementwise and copy results of one device from one origin."""
+# --- the hierarchical roofline: measured memory roofs, datasheet or estimated compute ceilings ---
+
+# render.figure_html gives the SVG group with this gid its data-source (render.mark_sources).
+SERIES_GID = "gpucnn-series-"
+
+
+@dataclass(frozen=True)
+class Roof:
+    """A memory roof (GB/s: a slanted line) or a compute ceiling (GFLOP/s: a flat one), with how it was found."""
+
+    label: str
+    value: float
+
+
+def conv_min_bytes(batch: int, channels: int, image: int, kernel: int) -> float:
+    """The least traffic of one conv2d forward+backward (Cin = Cout): each tensor read or written once, fp32.
+
+    Input, output, output gradient and input gradient (batch x channels x image^2 each), and the
+    filters and their gradient (channels^2 x kernel^2 each). Any real kernel moves more: the point's
+    intensity is the highest it could have.
+    """
+    return 4.0 * (4 * batch * channels * image * image + 2 * channels * channels * kernel * kernel)
+
+
+def compute_ceilings(src: Source) -> list[Roof]:
+    """FP32, TF32 and bf16 peaks: datasheet figures for a GPU, the hardware report's estimates for a CPU."""
+    hw = src.hardware
+    if src.is_cpu:
+        pairs_ = (("FP32", hw.cpu.peak_fp32), ("bf16", hw.cpu.peak_bf16))
+        return [Roof(f"{name} peak", p.value / 1e9) for name, p in pairs_ if p]
+    peaks = hw.accelerator.peaks if hw.accelerator else None
+    if peaks is None:
+        return []
+    return [Roof(f"{name} peak", v / 1e9)
+            for name, v in (("FP32", peaks.fp32), ("TF32", peaks.tf32), ("bf16", peaks.bf16)) if v]
+
+
+def memory_roofs(src: Source) -> list[Roof]:
+    """The DRAM/HBM roof (best measured beyond-cache stream) and, above it, the L2/LLC roof where one was measured.
+
+    The cache roof is an accelerator's best launch-free copy inside its L2 (``l2_copy_bandwidth``), else the
+    copy sweep's best point whose source and destination fit in the last-level cache; it is left out when it
+    is no faster than the DRAM roof (on a GPU, one copy per call measures the launch there, not the L2).
+    """
     ew, cp = sibling(src, elementwise_bandwidth), sibling(src, copy_bandwidth)
-    return (src, ew, cp) if ew and cp else None
+    if ew is None or cp is None:
+        return []
+    dram = max(bandwidth_roof_points(cp.result, ew.result), key=lambda m: m.gbps or 0)
+    memory = "DRAM" if src.is_cpu else "HBM"
+    roofs = [Roof(f"{memory} roof: {fmt(dram.gbps)} GB/s, {dram.name.split()[0]} far beyond the caches", dram.gbps)]
+    cache = cp.result.data["cache_bytes"]
+    l2 = sibling(src, l2_copy_bandwidth) if not src.is_cpu else None
+    inside: list[Measurement] = []
+    how = "copy sweep"
+    if l2 is not None:
+        inside = [m for m in l2.result.data["sweep"].points if cache and 2 * m.shape[0] <= cache]
+        how = "copies, launch cost removed"
+    if not inside:
+        inside = [m for m in cp.result.data["sweep"].points if cache and 2 * m.shape[0] <= cache]
+        how = "copy sweep"
+    best = max(inside, key=lambda m: m.gbps or 0, default=None)
+    if best is not None and best.gbps and best.gbps > dram.gbps:
+        tier = "last-level cache" if src.is_cpu else "L2"
+        roofs.append(Roof(f"{tier} roof: {fmt(best.gbps)} GB/s, best copy inside it ({how})", best.gbps))
+    return roofs
+
+
+def _precision_sibling(src: Source) -> Source | None:
+    """The bf16 matmul sweep of the same device and origin, where one is measured (live) or recorded."""
+    if not src.archived and "bfloat16" not in precisions_for(src.device, src.hardware):
+        return None
+    return sibling(src, precision_matmul_sweep, precision="bfloat16")
+
+
+def roofline_groups(src: Source) -> list[tuple[str, list[RooflinePoint]]]:
+    """The measured points of one device: fp32 and bf16 matmuls, the CNN's conv layers, add and relu."""
+    groups: list[tuple[str, list[RooflinePoint]]] = []
+    mm = src.result.data["sweep"].points
+    if mm:
+        groups.append((f"fp32 matmul, n = {mm[0].shape[0]} … {mm[-1].shape[0]:,}",
+                       roofline_points([(f"n={m.shape[0]}", m) for m in mm])))
+    bf = _precision_sibling(src)
+    if bf is not None and bf.result.data["sweep"].points:
+        pts = bf.result.data["sweep"].points
+        groups.append((f"bf16 matmul, n = {pts[0].shape[0]} … {pts[-1].shape[0]:,}",
+                       roofline_points([(f"n={m.shape[0]}", m) for m in pts])))
+    conv = sibling(src, conv_channel_sweep)
+    if conv is not None and conv.result.data["sweep"].points:
+        d = conv.result.data
+        layers = [(f"C={m.shape[1]}", replace(m, bytes_moved=conv_min_bytes(d["batch"], m.shape[1], d["image"],
+                                                                           d["kernel"])))
+                  for m in d["sweep"].points]
+        span = layers[0][0][2:] + (f" … {layers[-1][0][2:]}" if len(layers) > 1 else "")
+        groups.append((f"conv2d layer fwd+bwd, C = {span}, batch {d['batch']}",
+                       roofline_points(layers)))
+    ew = sibling(src, elementwise_bandwidth)
+    if ew is not None:
+        groups += [("add (x + y)", roofline_points([("add", ew.result.data["add"])])),
+                   ("relu", roofline_points([("relu", ew.result.data["relu"])]))]
+    return [(label, pts) for label, pts in groups if pts]
 
 
 def roofline_chart(src: Source) -> str:
-    """Measured matmuls, add and relu under the measured bandwidth and compute roofs."""
-    trio = _trio(src)
-    if trio is None:
+    """One device's hierarchical roofline: measured memory roofs, compute ceilings, measured ops."""
+    roofs, ceilings, groups = memory_roofs(src), compute_ceilings(src), roofline_groups(src)
+    if not roofs or not groups:
         return ""
-    mm, ew, cp = (s.result for s in trio)
-    device = src.device
-    items = [(f"matmul n={m.shape[0]}", m) for m in mm.data["sweep"].points]
-    items += [("add", ew.data["add"]), ("relu", ew.data["relu"])]
-    pts = roofline_points(items)
-    streams = bandwidth_roof_points(cp, ew)
-    best = max(mm.data["sweep"].points, key=lambda m: m.gflops or 0)
-    bw_point = max(streams, key=lambda m: m.gbps or 0)
-    bw, top = bw_point.gbps, best.gflops
-    peak = best.peak_flops / 1e9 if best.peak_flops else None
     label = chart_text(src.label)
+    pts = [p for _, g in groups for p in g]
+    top = max([c.value for c in ceilings] + [p.high for p in pts])
+    ridge = max(top / r.value for r in roofs)  # where the slowest roof meets the highest ceiling
     lo_x = min(p.intensity for p in pts) / 2
-    hi_x = max(p.intensity for p in pts) * 8  # room right of the largest matmul for its label
+    hi_x = max(max(p.intensity for p in pts), ridge) * 4
     xs = [lo_x * (hi_x / lo_x) ** (i / 200) for i in range(201)]
+    sources_ = []
     with style_context():
-        fig, ax = new_figure(7.0, 4.6)
-        ax.plot(xs, [roof(x, bw, top) for x in xs], color=INK, linewidth=1.6,
-                label=f"roof: measured {fmt(bw)} GB/s ({bw_point.name.split()[0]}), best matmul {fmt(top)} GFLOP/s")
-        if peak:
-            kind = "estimate" if device == "cpu" else "datasheet"
-            ax.axhline(peak, color=COLORS[3], linestyle="--", linewidth=1.2, label=f"peak FP32 ({kind}) {fmt(peak)} GFLOP/s")
-        mats = [p for p in pts if p.label.startswith("matmul")]
-        for i, group in enumerate((mats, [p for p in pts if p.label == "add"], [p for p in pts if p.label == "relu"])):
-            if not group:
-                continue
-            ax.errorbar([p.intensity for p in group], [p.gflops for p in group],
-                        yerr=[[p.gflops - p.low for p in group], [p.high - p.gflops for p in group]],
-                        fmt=MARKERS[i], color=COLORS[i], markersize=5, capsize=2, linestyle="none",
-                        label={0: "matmul, n = 2 ... " + str(mats[-1].label.split("=")[1]) if mats else "matmul",
-                               1: "add (x + y)", 2: "relu"}[i])
-        for p in mats[-1:] + mats[:1]:
-            ax.annotate(p.label, (p.intensity, p.gflops), xytext=(4, -10), textcoords="offset points", fontsize=8)
+        fig, ax = new_figure(7.0, 5.0)
+        for i, (r, dash) in enumerate(zip(roofs, ("-", "--"), strict=False)):
+            ax.plot(xs, [min(r.value * x, top) for x in xs], color=INK, linestyle=dash, linewidth=1.6 - 0.4 * i,
+                    label=chart_text(r.label))
+        fast = max(r.value for r in roofs)
+        for c in ceilings:
+            start = c.value / fast  # a ceiling starts where it meets the fastest memory roof
+            ax.plot([start, hi_x], [c.value, c.value], color=INK, linestyle=":", linewidth=1.2)
+        for i, (name, group) in enumerate(groups):
+            style = {"fmt": MARKERS[i % len(MARKERS)], "color": COLORS[i % len(COLORS)], "markersize": 5}
+            if src.archived:
+                style["markerfacecolor"] = "none"
+            eb = ax.errorbar([p.intensity for p in group], [p.gflops for p in group],
+                             yerr=[[p.gflops - p.low for p in group], [p.high - p.gflops for p in group]],
+                             capsize=2, linestyle="none", label=chart_text(name), **style)
+            eb[0].set_gid(f"{SERIES_GID}{i}")
+            sources_.append(src.origin)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
+        ax.set_xlim(lo_x, hi_x)
+        ax.set_ylim(min(p.low for p in pts) / 2, top * 2)
+        ax.set_xlabel("arithmetic intensity (FLOP per byte, least possible traffic)")
         ax.set_ylabel("achieved GFLOP/s")
         ax.set_title(f"Roofline: {label}")
         ax.grid(True, which="major")
+        if ceilings:
+            # Ceilings are labelled on the right-hand axis, like tick labels: never on the data.
+            right = ax.secondary_yaxis("right")
+            right.set_ticks([c.value for c in ceilings], [c.label for c in ceilings])
+            right.yaxis.set_minor_locator(NullLocator())
+            right.tick_params(length=0, labelsize=8)
         # Below the axes: inside, it would cover points wherever they fall on a given machine.
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
     runs = sorted({p.runs for p in pts})
+    kind = "estimates from the hardware report (clock x cores x FLOP per cycle), not measurements" if src.is_cpu \
+        else "datasheet figures"
     return figure_html(
-        fig, title=f"Roofline of the measured ops on {label}",
-        desc=(f"Log-log roofline. Bandwidth roof {fmt(bw)} GB/s (best measured beyond-cache stream); compute roof "
-              f"{fmt(top)} GFLOP/s (best measured matmul, n={best.shape[0]}). "
-              + " ".join(f"{p.label}: intensity {fmt(p.intensity)}, {fmt(p.gflops)} GFLOP/s." for p in pts)),
-        caption_text=(f"Points: median GFLOP/s; error bars: IQR ({runs[0]}–{runs[-1]} timed runs each). Solid roof: "
-                      f"the highest DRAM bandwidth measured (copy, add or relu on buffers far beyond the last-level "
-                      f"cache) times intensity, capped by the best measured matmul of the sweep. "
-                      f"Dashed: the peak FP32 figure ({'an estimate, not a measurement' if device == 'cpu' else 'datasheet'}). "
-                      f"Matmul intensity uses its minimum traffic (3 n^2 x 4 bytes); add: 1 FLOP per 12 bytes, "
-                      f"relu: 1 per 8. A plain copy does no arithmetic, so it is the slope of the roof, not a point."),
-        results=trio, sources=[src.origin],
+        fig, title=f"Hierarchical roofline of the measured ops on {label}",
+        desc=(f"Log-log roofline. Memory roofs: {'; '.join(r.label for r in roofs)}. Compute ceilings: "
+              + ("; ".join(f"{c.label} {fmt(c.value)} GFLOP/s" for c in ceilings) or "none known") + ". "
+              + " ".join(f"{name}: " + ", ".join(f"{p.label} at {fmt(p.intensity)} FLOP/byte, {fmt(p.gflops)} "
+                                                 "GFLOP/s" for p in group) + "." for name, group in groups)),
+        caption_text=(f"Points: median GFLOP/s; error bars: IQR ({runs[0]}–{runs[-1]} timed runs each). Slanted "
+                      "roofs, measured in this figure's source: bandwidth x intensity, for the fastest stream far "
+                      "beyond the caches (copy, add or relu) and for the fastest copy inside the "
+                      + ("last-level cache" if src.is_cpu else "L2") + " where it beats it. Flat ceilings, dotted: "
+                      f"peak FP32, TF32 and bf16 rates (those the device has), {kind}; none is a measured matmul. Intensity uses each op's "
+                      "least traffic: a matmul reads A and B and writes C once (3 n^2 elements); a conv layer's "
+                      "forward+backward reads and writes each activation, gradient and filter tensor once; add "
+                      "moves 12 bytes per FLOP, relu 8. A plain copy does no arithmetic: it is a roof, not a point."),
+        results=[src, *_siblings(src)], sources=sources_,
     )
 
 
+def _siblings(src: Source) -> list[Source]:
+    """The other results one device's roofline stands on, for the section's sources line."""
+    found = [sibling(src, fn) for fn in (copy_bandwidth, elementwise_bandwidth, conv_channel_sweep)]
+    found += [sibling(src, l2_copy_bandwidth) if not src.is_cpu else None, _precision_sibling(src)]
+    return [s for s in found if s is not None]
+
+
 def roofline_charts() -> str:
+    """One hierarchical roofline per device shown (this build's, then archived accelerators)."""
     found = sources(matmul_sweep)
     return "\n".join(roofline_chart(s) for s in found) + no_gpu_note(
-        found, "GPU roofline figures (its HBM roof and its compute roof sit far higher)")
+        found, "GPU rooflines (their HBM and L2 roofs and tensor-core ceilings sit far higher)")
 
 
 def reuse_table() -> str:
