@@ -161,6 +161,7 @@ display(HTML(section_sources()))  # where this section's figures were measured: 
 
 # %%
 display(HTML(page.storing_table()))
+display(HTML(section_sources()))
 
 # %% [markdown]
 # ## 4. Deployment

@@ -71,10 +71,35 @@ def test_each_executed_block_prints_something(built_site: Path, monkeypatch: pyt
             # (this test failed on the H100/H200 builds for that block alone).
             if "no_gpu_note(" in code and live_has_accelerator():
                 assert not out.getvalue().strip(), f"{md.name}: a no-GPU note on a machine with a GPU"
+            elif "section_sources()" in code:
+                pass  # empty where a section's tables rest on no measurement and no record (a GPU build's own)
             else:
                 assert out.getvalue().strip(), f"a block in {md.name} (session {session!r}) prints nothing"
             checked += 1
     assert checked, "no executed blocks found"
+
+
+_SOURCES_LINE = re.compile(r'<p class="gpucnn-sources">.*?</p>', re.S)
+
+
+def test_each_section_names_the_records_it_draws_in_one_sources_line(built_site: Path) -> None:
+    """Captions are short; a section (an h2) names each archived record its figures draw, with its file, in one
+    line, and never calls it measured in this build."""
+    lines_seen = 0
+    for page in pages(built_site):
+        article = page.read_text().split("<article", 1)[-1]
+        for section in re.split(r"<h2[ >]", article):
+            lines = _SOURCES_LINE.findall(section)
+            assert len(lines) <= 1, f"{page}: a section with {len(lines)} sources lines"
+            lines_seen += len(lines)
+            for line in lines:
+                for span in re.findall(r'<span data-source="archived:[^"]+">(.*?)</span>', line):
+                    assert "recorded on" in span and "this build" not in span, f"{page}: {span}"
+            for name in set(re.findall(r'data-source="archived:([^"]+)"', _SOURCES_LINE.sub("", section))):
+                assert f"results/{name}" in section, f"{page}: a section draws {name} and does not name it"
+        for caption in re.findall(r'<p class="gpucnn-caption">(.*?)</p>', article, re.S):
+            assert "Measured in this build on" not in caption and "data-source=" not in caption, f"{page}: {caption}"
+    assert lines_seen, "no page has a sources line"
 
 
 def test_results_json_is_written(built_site: Path) -> None:

@@ -55,8 +55,10 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
     if hw.accelerator or not archived:
         label = f"{short_model(hw.accelerator.name)} (this build)" if hw.accelerator else "GPU"
         columns.append((label, "live", _accelerator_column(hw.accelerator)))
+    shown = []
     for record, result, flags in archived:
         src = Source(result.params["device"], result, record, flags)
+        shown.append(src)
         columns.append((src.label, src.origin, _accelerator_column(src.hardware.accelerator)))
     names = ["Device", "Cores / streaming multiprocessors", "Clock", "Memory", "Last-level cache",
              "Peak FP32", "Peak memory bandwidth"]
@@ -71,7 +73,7 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
         "peak is an estimated upper bound (cores x clock x FLOP per cycle), the GPU peaks are datasheet figures"
         + (f" ({'; '.join(sheets)})" if sheets else "") + ". "
         + ("Archived columns: the hardware report of a record in results/, not this build's machine."
-           if archived else ""))
+           if archived else ""), shown)
     return out
 
 

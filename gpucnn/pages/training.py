@@ -541,7 +541,9 @@ def storing_table() -> str:
         rows.append((s.label, f"{r['checkpoint_bytes'] / 1e3:.0f} kB", f"{r['exported_bytes'] / 1e3:.0f} kB",
                      same, f"{r['max_logit_difference']:.3g}"))
     return html_table(["Trained on", "Checkpoint (.pt)", "Exported (.pt2)", "Same predictions: reloaded/exported",
-                       "Largest logit difference"], rows, align="lrrrr", row_sources=[s.origin for s in found])
+                       "Largest logit difference"], rows, align="lrrrr", row_sources=[s.origin for s in found]) + _caption(
+        "Each row: the model trained on that device, saved with torch.save and exported with torch.export, then "
+        "reloaded there and run on every test image. kB = 1,000 bytes.", found)
 
 
 def deploy_chart() -> Chart:
