@@ -26,7 +26,7 @@ from gpucnn.bench import Measurement, Sweep
 from gpucnn.hardware import HardwareReport, format_bytes
 from gpucnn.profiling import stored_layer_rows, stored_op_rows
 from gpucnn.results import Result
-from gpucnn.sources import Source, note, one_line, sources_caption, take_section
+from gpucnn.sources import Source, and_list, note, one_line, sources_caption, take_section
 
 # Drawn in this colour, then replaced by currentColor in the SVG text.
 _INK = "#010203"
@@ -125,7 +125,7 @@ def section_sources() -> str:
     lines = []
     if live:
         # Labels first, as in the archived lines: the legend entry or row a reader looks at, then where it ran.
-        labelled = f"{' and '.join(labels)}: " if labels else ""
+        labelled = f"{and_list(labels)}: " if labels else ""
         lines.append(f'<span data-source="live">{html.escape(labelled + provenance(live))}</span>')
     if archived:
         lines.append(sources_caption(archived))

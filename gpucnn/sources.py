@@ -275,6 +275,11 @@ def any_archived(found: Sequence[Source]) -> bool:
     return any(s.archived for s in found)
 
 
+def and_list(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def sources_caption(found: Sequence[Source]) -> str:
     """One line per archived record among ``found``: its labels, full hardware names, torch, commit, date
     and file (escaped HTML, each line marked with its source). ``render.section_sources`` prints them once
@@ -290,7 +295,7 @@ def sources_caption(found: Sequence[Source]) -> str:
         hw = group[0].hardware
         machine = hw.accelerator.name if hw.accelerator else hw.cpu.model
         host = f" with {hw.cpu.model} ({hw.cpu.torch_threads} threads)" if hw.accelerator else ""
-        labels = " and ".join(dict.fromkeys(s.label for s in group))
+        labels = and_list(list(dict.fromkeys(s.label for s in group)))
         when = " · ".join([f"torch {r.torch.split('+')[0]}", *([r.commit] if r.commit else []), r.date])
         text = f"{labels}: recorded on {machine}{host} · {when} (results/{name})."
         parts.append(f'<span data-source="{one_line("archived:" + name)}">{one_line(text)}</span>')
