@@ -145,8 +145,9 @@ def memory_roofs(src: Source) -> list[Roof]:
         how = "copy sweep"
     best = max(inside, key=lambda m: m.gbps or 0, default=None)
     if best is not None and best.gbps and best.gbps > dram.gbps:
-        tier = "last-level cache" if src.is_cpu else "L2"
-        roofs.append(Roof(f"{tier} roof: {fmt(best.gbps)} GB/s, best copy inside it ({how})", best.gbps))
+        # On a CPU the fastest such copy may sit in L1 or L2: the roof is the caches', not the LLC's alone.
+        where = "cache roof: {}, best copy inside the last-level cache" if src.is_cpu else "L2 roof: {}, best copy inside it"
+        roofs.append(Roof(where.format(f"{fmt(best.gbps)} GB/s") + f" ({how})", best.gbps))
     return roofs
 
 
@@ -244,7 +245,7 @@ def roofline_chart(src: Source) -> str:
         caption_text=(f"Points: median GFLOP/s; error bars: IQR ({runs[0]}–{runs[-1]} timed runs each). Slanted "
                       "roofs, measured in this figure's source: bandwidth x intensity, for the fastest stream far "
                       "beyond the caches (copy, add or relu) and for the fastest copy inside the "
-                      + ("last-level cache" if src.is_cpu else "L2") + " where it beats it. Flat ceilings, dotted: "
+                      + ("last-level cache" if src.is_cpu else "L2") + " where it beats that. Flat ceilings, dotted: "
                       f"peak FP32, TF32 and bf16 rates (those the device has), {kind}; none is a measured matmul. Intensity uses each op's "
                       "least traffic: a matmul reads A and B and writes C once (3 n^2 elements); a conv layer's "
                       "forward+backward reads and writes each activation, gradient and filter tensor once; add "
