@@ -128,3 +128,25 @@ def test_each_archived_device_gets_its_own_roofline_with_labels_off_the_plot() -
         assert f"Roofline: {src.label}" in html and "FP32 peak" in html and "HBM roof" in html
         assert f'data-source="{src.origin}"' in html
         assert "data-label-of" not in html  # no text drawn on the plot area: ceilings on the axis, roofs in the legend
+
+
+# --- on a real CUDA GPU (`pytest -m gpu`): the graph and side-stream paths run, and pass the harness's checks ---
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_l2_sweep_replays_cuda_graphs_from_inside_the_l2_to_beyond_it() -> None:
+    r = memory_exp.l2_copy_bandwidth("cuda")  # raises ImpossibleResult if a point beyond the L2 beats HBM
+    l2 = r["cache_bytes"]
+    sizes = [m.shape[0] for m in r["sweep"].points]
+    assert r["graphs"] is True and not r["sweep"].stopped
+    assert 2 * sizes[0] <= l2 and sizes[-1] >= 4 * l2
+    assert all(m.bytes_moved == 2.0 * m.shape[0] * c for m, c in zip(r["sweep"].points, r["copies_per_call"],
+                                                                        strict=True))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_overlap_experiment_uses_a_side_stream() -> None:
+    r = memory_exp.copy_compute_overlap("cuda")
+    assert r["side_stream"] is True
+    assert all(r[k].median > 0 for k in ("copy", "compute", "serial", "overlapped"))

@@ -392,7 +392,9 @@ def l2_findings() -> str:
         text += (f"On {s.label}, with the launch cost removed ({_launch_free_how(s)}), copies whose source and "
                  f"destination fit in the {short_bytes(l2)} L2 reach **{fmt(best.gbps)} GB/s** "
                  f"({short_bytes(best.shape[0])} per buffer), and the largest, {short_bytes(last.shape[0])} per "
-                 f"buffer, **{fmt(last.gbps)} GB/s**: the L2 is **{fmt(best.gbps / last.gbps)}x** as fast as HBM.")
+                 f"buffer, **{fmt(last.gbps)} GB/s**: "
+                 + (f"the L2 is **{fmt(best.gbps / last.gbps)}x** as fast as HBM." if best.gbps >= 1.1 * last.gbps
+                    else f"the L2 is no faster than HBM here ({fmt(best.gbps / last.gbps)}x)."))
         acc = s.hardware.accelerator
         peak = acc.peaks.bandwidth / 1e9 if acc and acc.peaks else None
         if peak and best.gbps > peak:
