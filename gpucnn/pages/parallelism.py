@@ -265,16 +265,16 @@ H100_SXM = LittleExample("H100 SXM", gpu_peaks("NVIDIA H100 80GB HBM3").bandwidt
 def littles_law_table() -> str:
     """Bytes in flight and loads per warp for the H100 SXM example (and this build's GPU if known)."""
     examples = [H100_SXM]
-    records = []  # the archived hardware reports used, for the section's sources line
+    used = []  # the hardware reports used (this build's, archived ones), for the section's sources line
     # This build's GPU and each archived one: their SM counts come from the hardware report.
     for src in accelerators(matmul_sweep):
         acc = src.hardware.accelerator
         warps = WARPS_PER_SM.get(acc.capability or "") if acc and acc.backend == "CUDA" else None
         if acc and acc.peaks and acc.multiprocessors and warps:
-            examples.append(LittleExample(src.cell(f"{src.label}: {acc.name}"), acc.peaks.bandwidth,
-                                          acc.multiprocessors, warps, ASSUMED_LATENCY_S))
-            if src.archived:
-                records.append(src)
+            # A short label: the section's sources line names the full hardware.
+            examples.append(LittleExample(src.cell(), acc.peaks.bandwidth, acc.multiprocessors, warps,
+                                          ASSUMED_LATENCY_S))
+            used.append(src)
     rows = [(e.name, f"{fmt(e.bandwidth / 1e12)} TB/s", fmt_time(e.latency_s), f"{fmt(e.bytes_in_flight / 1e6)} MB",
              f"{e.sms} x {e.warps_per_sm} = {e.resident_warps:,}", fmt(e.loads_per_warp(128), 2),
              fmt(e.loads_per_warp(512), 2)) for e in examples]
@@ -286,5 +286,5 @@ def littles_law_table() -> str:
         "part) or, for this build's GPU, torch's device properties; resident warps per SM: CUDA C++ Programming "
         "Guide, by compute capability (64 for 9.0). The 500 ns DRAM latency is a round figure assumed for illustration "
         "(GPU memory latency is several hundred ns). A warp's load of 4 bytes per thread moves 128 bytes; "
-        "of 16 bytes per thread (float4), 512 bytes.", records)
+        "of 16 bytes per thread (float4), 512 bytes.", used)
     return out
