@@ -48,17 +48,30 @@ def one_line(text: object) -> str:
     return html.escape(flat, quote=True).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
 
 
+# Words in a device name that tell parts of one model apart (form factor, memory): kept in its short label.
+_VARIANT = re.compile(r"^(PCIE|NVL|SXM\d?|\d+GB)$", re.I)
+
+
 def short_model(name: str) -> str:
-    """``NVIDIA H100 80GB HBM3`` -> ``H100``; ``NVIDIA GeForce RTX 4090`` -> ``RTX 4090``; ``Apple M2 Max`` -> ``M2 Max``."""
+    """A short label that still tells parts apart.
+
+    ``NVIDIA H100 80GB HBM3`` -> ``H100``; ``NVIDIA H100 PCIe`` -> ``H100 PCIe``;
+    ``NVIDIA A100-SXM4-80GB`` -> ``A100 SXM4 80GB``; ``NVIDIA GeForce RTX 4090`` -> ``RTX 4090``.
+    A memory size is kept only beside a form factor (an A100 came in 40 and 80 GB of each).
+    """
     words = [w for w in re.split(r"[\s_]+", name.strip()) if w and w.upper() not in _VENDOR_WORDS]
     if not words:
         return name.strip()[:20] or "GPU"
-    first = words[0].split("-")[0]
-    if first.upper() in {"RTX", "GTX", "MI", "ARC", "A", "M1", "M2", "M3", "M4", "M5"} and len(words) > 1:
-        second = words[1].split("-")[0]
-        if not re.fullmatch(r"\d+GB", second, re.I):
-            return f"{first} {second}"
-    return first[:24]
+    parts = [p for w in words for p in w.split("-") if p]
+    base = parts[0]
+    rest = parts[1:]
+    if base.upper() in {"RTX", "GTX", "MI", "ARC", "A", "M1", "M2", "M3", "M4", "M5"} and rest \
+            and not _VARIANT.match(rest[0]):
+        base, rest = f"{base} {rest[0]}", rest[1:]
+    variants = [p for p in rest if _VARIANT.match(p)]
+    if not any(re.match(r"^(PCIE|NVL|SXM\d?)$", v, re.I) for v in variants):
+        variants = []  # "80GB HBM3" alone names the ordinary part
+    return " ".join([base, *variants])[:32]
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,10 @@ def reset() -> None:
 def _live_accelerator_models() -> set[str]:
     acc = hardware.detect().accelerator
     return {short_model(acc.name)} if acc else set()
+
+
+# Each accelerator model is drawn once: keyed by its short label, which keeps form factor and memory
+# variants apart (an H100 PCIe record does not hide behind an H100 SXM one).
 
 
 def archived_accelerators(fn: Callable[..., Any], **params: Any) -> list[tuple[Record, Result, frozenset[str]]]:
