@@ -348,7 +348,8 @@ def l2_copy_chart(src: Source) -> str:
     if plain and plain.result.data["sweep"].points:
         series.append(_per_copy_series(f"{src.label}: one copy per call", plain.result.data["sweep"].points,
                                        plain.origin, {**style, "marker": "v", "linestyle": ":"}))
-    series.append(_per_copy_series(f"{src.label}: {_launch_free_how(src)}", pts, src.origin, style))
+    series.append(_per_copy_series(f"{src.label}: {_launch_free_how(src)}", pts, src.origin,
+                                   {**style, "linestyle": "-"}))
     hw = src.hardware
     vlines = [(size, chart_text(name)) for size, name in cache_tiers(hw, src.device)]
     acc = hw.accelerator
@@ -386,9 +387,10 @@ def l2_findings() -> str:
     for s in accelerators(l2_copy_bandwidth):
         pts, l2 = s.result.data["sweep"].points, s.result.data["cache_bytes"]
         inside = [m for m in pts if l2 and 2 * m.shape[0] <= l2]
-        if not inside or len(pts) < 2:
+        beyond = [m for m in pts if l2 and 2 * m.shape[0] > l2]
+        if not inside or not beyond:  # a sweep stopped early: no HBM plateau to set the L2 against
             continue
-        best, last = max(inside, key=lambda m: m.gbps or 0), pts[-1]
+        best, last = max(inside, key=lambda m: m.gbps or 0), beyond[-1]
         text += (f"On {s.label}, with the launch cost removed ({_launch_free_how(s)}), copies whose source and "
                  f"destination fit in the {short_bytes(l2)} L2 reach **{fmt(best.gbps)} GB/s** "
                  f"({short_bytes(best.shape[0])} per buffer), and the largest, {short_bytes(last.shape[0])} per "
