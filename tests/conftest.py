@@ -41,3 +41,17 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail(f"mkdocs build --strict failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     (base / "build.log").write_text(proc.stderr)
     return base / "site"
+
+
+@pytest.fixture(scope="session")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One real `gpucnn bench --quick --json` per session, shared by the CLI and archive tests:
+    the record it wrote, and the cache it measured into (its stdout beside them, in ``stdout.txt``)."""
+    base = tmp_path_factory.mktemp("bench")
+    out = base / "results.json"
+    env = {**os.environ, "GPUCNN_PROFILE": "quick", "GPUCNN_CACHE_DIR": str(base / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "gpucnn.cli", "bench", "--quick", "--device", "cpu", "--json",
+                           str(out)], capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    (base / "stdout.txt").write_text(proc.stdout)
+    return out, base / "cache"

@@ -24,17 +24,6 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           env={**os.environ, **(env or {})}, timeout=300, cwd=ROOT)
 
 
-@pytest.fixture(scope="module")
-def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A real record: `gpucnn bench --quick --json`, and the cache it measured into."""
-    base = tmp_path_factory.mktemp("bench")
-    out = base / "results.json"
-    env = {"GPUCNN_PROFILE": "quick", "GPUCNN_CACHE_DIR": str(base / "cache")}
-    proc = cli("bench", "--quick", "--device", "cpu", "--json", str(out), env=env)
-    assert proc.returncode == 0, proc.stderr
-    return out, base / "cache"
-
-
 @pytest.fixture
 def record(bench_run: tuple[Path, Path]) -> dict[str, Any]:
     return json.loads(bench_run[0].read_text())

@@ -219,13 +219,13 @@ def test_unwritable_json_path(tmp_path) -> None:
     assert main(["bench", "--json", str(folder)]) == 2  # a folder, not a file
 
 
-def test_bench_quick_writes_results_json(tmp_path, capsys) -> None:
-    out = tmp_path / "bench.json"
-    assert main(["bench", "--quick", "--device", "cpu", "--json", str(out)]) == 0
+def test_bench_quick_writes_results_json(bench_run) -> None:
+    """The session's one real quick bench run (shared with the archive tests): its file and its table."""
+    out, _cache = bench_run
     doc = json.loads(out.read_text())
     assert doc["schema"].startswith("gpucnn-results/")
     assert {r["experiment"] for r in doc["results"]} == {"matmul_sweep", "copy_bandwidth", "small_op_latency"}
-    printed = capsys.readouterr().out
+    printed = (out.parent / "stdout.txt").read_text()
     assert "GFLOP/s" in printed and "GB/s" in printed
 
 
