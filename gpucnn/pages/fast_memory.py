@@ -112,7 +112,7 @@ def compute_ceilings(src: Source) -> list[Roof]:
     hw = src.hardware
     if src.is_cpu:
         pairs_ = (("FP32", hw.cpu.peak_fp32), ("bf16", hw.cpu.peak_bf16))
-        return [Roof(f"{name} peak", p.value / 1e9) for name, p in pairs_ if p]
+        return [Roof(f"{name} peak (est.)", p.value / 1e9) for name, p in pairs_ if p]
     peaks = hw.accelerator.peaks if hw.accelerator else None
     if peaks is None:
         return []
