@@ -1,4 +1,5 @@
-"""Memory bandwidth: copies against buffer size, host-to-device, elementwise ops."""
+"""Memory bandwidth: copies against buffer size (also with the launch cost removed, for a GPU's L2),
+host-to-device copies (also overlapping compute), elementwise ops."""
 
 from __future__ import annotations
 
