@@ -100,6 +100,8 @@ def test_each_section_names_the_records_it_draws_in_one_sources_line(built_site:
         for caption in re.findall(r'<p class="gpucnn-caption">(.*?)</p>', article, re.S):
             assert "Measured in this build on" not in caption and "data-source=" not in caption, f"{page}: {caption}"
     assert lines_seen, "no page has a sources line"
+    # the notebook runs in its own kernel: its sections print their sources lines there
+    assert _SOURCES_LINE.search((built_site / "training" / "index.html").read_text())
 
 
 def test_results_json_is_written(built_site: Path) -> None:
