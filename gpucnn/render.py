@@ -26,7 +26,7 @@ from gpucnn.bench import Measurement, Sweep
 from gpucnn.hardware import HardwareReport, format_bytes
 from gpucnn.profiling import stored_layer_rows, stored_op_rows
 from gpucnn.results import Result
-from gpucnn.sources import Source, and_list, note, one_line, sources_caption, take_section
+from gpucnn.sources import Source, and_list, note, one_line, record_lines, take_section
 
 # Drawn in this colour, then replaced by currentColor in the SVG text.
 _INK = "#010203"
@@ -128,7 +128,7 @@ def section_sources() -> str:
         labelled = f"{and_list(labels)}: " if labels else ""
         lines.append(f'<span data-source="live">{html.escape(labelled + provenance(live))}</span>')
     if archived:
-        lines.append(sources_caption(archived))
+        lines.append(record_lines(archived))
     if not lines:
         return ""
     return '<p class="gpucnn-sources">Sources: ' + "<br>".join(lines) + "</p>\n"

@@ -297,7 +297,7 @@ def and_list(items: Sequence[str]) -> str:
     return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def sources_caption(found: Sequence[Source]) -> str:
+def record_lines(found: Sequence[Source]) -> str:
     """One line per archived record among ``found``: its labels, full hardware names, torch, commit, date
     and file (escaped HTML, each line marked with its source). ``render.section_sources`` prints them once
     per section; this build's own sources are described by ``render.provenance``.

@@ -230,5 +230,5 @@ def test_strings_from_a_record_are_escaped_everywhere(live) -> None:
     record = Record(RECORD, document, hw, tuple(Result.from_dict(r) for r in document["results"]))
     result = next(r for r in record.results if r.experiment == "matmul_sweep" and r.params["device"] == "cuda")
     src = sources.Source("cuda", result, record, frozenset())
-    for html in (src.cell(), sources.sources_caption([src]), src.cell(src.provenance)):
+    for html in (src.cell(), sources.record_lines([src]), src.cell(src.provenance)):
         assert "<script>" not in html and "\n" not in html and "| x |" not in html
