@@ -397,7 +397,8 @@ def check_reused(result: Result, hardware: HardwareReport) -> None:
     from gpucnn import bench  # the harness's own check and margins; needs torch, as measuring does
 
     data = result.typed
-    unchecked = SPECS[result.experiment].unchecked
+    spec = SPECS[result.experiment]
+    unchecked = spec.unchecked
     resolution = time.get_clock_info("perf_counter").resolution
     for path, m in typed.measurements(data):
         if path.split(".")[1].split("[")[0] in unchecked:
@@ -405,7 +406,7 @@ def check_reused(result: Result, hardware: HardwareReport) -> None:
         try:
             bench.check_possible(
                 f"{path} ({m.name})", m.median, flops=m.flops, bytes_moved=m.bytes_moved,
-                working_set_bytes=m.bytes_moved, peak_flops=m.peak_flops, peak_bytes_per_s=m.peak_bytes_per_s,
+                working_set_bytes=spec.working_set(m) if spec.working_set else m.bytes_moved, peak_flops=m.peak_flops, peak_bytes_per_s=m.peak_bytes_per_s,
                 margin=bench.CPU_PEAK_MARGIN if m.device == "cpu" else bench.GPU_PEAK_MARGIN,
                 cache=bench.cache_bytes(hardware, m.device), resolution_s=resolution,
             )

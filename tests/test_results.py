@@ -367,3 +367,31 @@ def test_the_default_cache_is_the_checkouts_whatever_the_current_folder(
     monkeypatch.delenv("GPUCNN_CACHE_DIR")
     monkeypatch.chdir(tmp_path)  # e.g. the notebook's kernel, which runs in docs/
     assert cache_dir() == ROOT / ".cache" / "gpucnn"
+
+
+def test_a_reused_l2_sweep_is_held_to_the_working_set_of_one_copy() -> None:
+    """An L2 sweep's call repeats one copy many times in the same two buffers: its bytes moved
+    exceed the L2 many times over, but one copy's source and destination fit, so a point beyond the
+    HBM peak is the L2's speed (as when it was measured), not an impossible figure. The same point
+    with buffers four times the L2 is impossible, and the re-check says so."""
+    import dataclasses
+
+    from gpucnn import archive
+    from gpucnn.results import ImpossibleResultError, check_reused
+
+    found = [(rec, r) for rec in archive.records() for r in rec.results if r.experiment == "l2_copy_bandwidth"]
+    assert found, "the archive holds a GPU record with an L2 sweep (results/)"
+    record, result = found[0]
+    check_reused(result, record.hardware)  # as recorded: accepted
+
+    doc = result.to_dict()
+    points = doc["data"]["sweep"]["__sweep__"]["points"]
+    fastest = max(points, key=lambda p: p["__measurement__"]["bytes_moved"] / min(p["__measurement__"]["times_s"]))
+    m = fastest["__measurement__"]
+    peak = m["peak_bytes_per_s"]
+    big = 4 * record.hardware.accelerator.l2_bytes  # one copy's buffers: twice this, beyond the cache
+    m["shape"] = [big]
+    m["bytes_moved"] = 2.0 * big
+    m["times_s"] = [2.0 * big / (2 * peak)] * len(m["times_s"])  # twice the HBM peak
+    with pytest.raises(ImpossibleResultError, match="exceeds .* the memory peak"):
+        check_reused(dataclasses.replace(result, data=results.Result.from_dict(doc).data), record.hardware)
