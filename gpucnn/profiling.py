@@ -22,6 +22,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
+# Events the profiler records about itself (CUPTI asking for a trace buffer), not operators of the program.
+PROFILER_EVENTS = frozenset({"Activity Buffer Request"})
+
+
 def _device_time(event: Any) -> float:
     """Self time on the accelerator in µs (the attribute's name changed across torch versions)."""
     for name in ("self_device_time_total", "self_cuda_time_total"):
@@ -68,7 +72,8 @@ def op_rows(events: Iterable[Any], steps: int, top: int, device: str, skip_prefi
     already in the operators'.
     """
     # A label is known by is_user_annotation where torch sets it, else by its prefix.
-    events = [e for e in events if not is_label(e) and not (skip_prefix and e.key.startswith(skip_prefix))]
+    events = [e for e in events if not is_label(e) and e.key not in PROFILER_EVENTS
+              and not (skip_prefix and e.key.startswith(skip_prefix))]
     ops = [e for e in events if on_host(e) and (e.self_cpu_time_total > 0 or _device_time(e) > 0)]
     kernels = [e for e in events if not on_host(e) and _device_time(e) > 0]
     total_cpu = sum(e.self_cpu_time_total for e in ops) or 1.0
@@ -154,7 +159,7 @@ def stored_op_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
     total that counted every kernel twice. Their kernel rows are dropped, and
     so are their device shares (set to None): the right total was not stored.
     """
-    rows = [_row(r) for r in rows]
+    rows = [_row(r) for r in rows if _get(r, "op") not in PROFILER_EVENTS]
     kernel_rows = [r for r in rows if not r["self_cpu_s"] and r["self_device_s"]]
     if not kernel_rows:
         return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gpucnn.bench import Measurement
 from gpucnn.experiments.nn import MLP_WIDTHS
-from gpucnn.pages.ann import FLAT, PROPORTIONAL, doubling_ratios, flat_until, regime, weight_bytes
+from gpucnn.pages.ann import FLAT, PROPORTIONAL, device_busy_s, doubling_ratios, flat_until, regime, weight_bytes
 
 
 def step(batch: int, seconds: float) -> Measurement:
@@ -33,3 +33,18 @@ def test_regime_is_chosen_from_the_ratio_and_the_share_of_peak() -> None:
     assert regime(PROPORTIONAL, 80.0) == "compute-bound"
     assert regime(2.0, 5.0).startswith("bound by work below the FLOP peak")
     assert regime(2.0, None).startswith("bound by work below the FLOP peak")
+
+
+def op(name: str, cpu_s: float, dev_s: float | None, dev_pct: float | None) -> dict:
+    return {"op": name, "calls": 1.0, "self_cpu_s": cpu_s, "self_cpu_pct": 10.0, "self_device_s": dev_s,
+            "self_device_pct": dev_pct}
+
+
+def test_device_busy_time_is_an_ops_kernel_time_over_its_share() -> None:
+    rows = [op("aten::mm", 1e-4, 60e-6, 40.0), op("aten::addmm", 1e-4, 30e-6, 20.0)]
+    assert abs(device_busy_s(rows) - 150e-6) < 1e-12
+    # a CPU profile, and an old record whose kernel rows (no CPU time) made its shares wrong: no busy time
+    assert device_busy_s([op("aten::mm", 1e-4, None, None)]) is None
+    assert device_busy_s([op("aten::mm", 1e-4, 60e-6, 40.0), op("ampere_sgemm", 0.0, 60e-6, 40.0)]) is None
+    # the profiler's own buffer requests are not operators
+    assert device_busy_s([op("Activity Buffer Request", 6e-4, 4e-6, 100.0), *rows]) == device_busy_s(rows)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from gpucnn.bench import Measurement
 from gpucnn.experiments.nn import MLP_WIDTHS, mlp_batch_sweep, mlp_time_split
+from gpucnn.profiling import stored_op_rows
 from gpucnn.render import (
     COLORS,
     Series,
@@ -177,6 +178,39 @@ def profile_table() -> str:
             "to rank ops, and the timing figures above for how long a step takes.", [src])
         out += "\n"
     return out + no_gpu_note(found, "GPU kernel times of this profile")
+
+
+def device_busy_s(rows: Sequence[object]) -> float | None:
+    """Kernel time per profiled step, from the top-op rows: an op's device time over its share of all
+    kernel time. None on the CPU, and for records whose stored shares were wrong (see stored_op_rows)."""
+    for r in sorted(stored_op_rows(rows), key=lambda r: r["self_device_pct"] or 0.0, reverse=True):
+        if r["self_device_s"] and r["self_device_pct"]:
+            return r["self_device_s"] * 100.0 / r["self_device_pct"]
+    return None
+
+
+def idle_findings() -> str:
+    """The GPU's idle share of a training step: the profile's kernel time against the harness's step time."""
+    text = ""
+    for s in split_sources():
+        busy = device_busy_s(s.result.data["profile"])
+        if s.is_cpu or busy is None:
+            continue
+        step = s.result.data["train"].median
+        idle = max(0.0, 1.0 - busy / step)
+        text += (f"On {s.label}, the profiled steps keep the GPU's kernels running for **{fmt_time(busy)}** per "
+                 f"step, of a step that takes **{fmt_time(step)}** (the timing above, batch "
+                 f"{s.result.data['batch']}): the GPU is **idle {100 * idle:.0f} %** of the step. ")
+        if idle >= 0.5:
+            text += ("It waits for the host to launch the next kernel: the overhead regime, seen from the GPU's "
+                     "side. More work per launch (a larger batch, fused kernels, a CUDA graph) fills that idle "
+                     "time almost for free.\n\n")
+        else:
+            text += "Its kernels, not the launches, set the step time here.\n\n"
+    if not text:
+        return ""
+    return ("The profile also tells how long the GPU actually worked: the sum of its kernel times. Set against "
+            "the step's time, the rest is time the GPU sat idle.\n\n" + text)
 
 
 # --- the three regimes (compute, memory, overhead), diagnosed from the batch sweep ---
