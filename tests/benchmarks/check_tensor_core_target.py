@@ -47,6 +47,25 @@ def event_tflops(n: int) -> float:
     return 2.0 * n**3 / seconds / 1e12
 
 
+def sm_clock_and_power() -> str:
+    """The SM clock and board power now (just after a timed size), from nvidia-smi, or why they are unknown.
+
+    A datasheet peak assumes the boost clock. Under sustained tensor-core load a GPU can reach its power
+    limit and lower its clock, which caps every long benchmark below that peak; a short burst of matmuls
+    reads higher. This column says which case a run is in.
+    """
+    import subprocess
+
+    query = "clocks.sm,clocks.max.sm,power.draw,power.limit"
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits", "-i", "0"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        sm, sm_max, power, limit = (float(v) for v in out.split(","))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return "clock and power unknown (nvidia-smi did not answer)"
+    return f"SM {sm:.0f} of {sm_max:.0f} MHz, {power:.0f} of {limit:.0f} W"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192, 16384],
@@ -76,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: the target is defined for an H100 or H200; this is {acc.name}")
 
     print(f"{acc.name}: dense bf16 datasheet peak {peak / 1e12:.1f} TFLOP/s ({acc.peaks.source})")
-    print(f"{'n':>6}  {'gpucnn TFLOP/s':>15}  {'% of peak':>9}  {'runs':>4}  {'CUDA events TFLOP/s':>19}")
+    print(f"{'n':>6}  {'gpucnn TFLOP/s':>15}  {'% of peak':>9}  {'runs':>4}  {'CUDA events TFLOP/s':>19}"
+          "  clock and power after the events")
     best = 0.0
     for n in sizes:
         try:
@@ -89,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         tflops = m.flops / m.median / 1e12
         best = max(best, tflops)
-        print(f"{n:>6}  {tflops:>15.1f}  {100 * tflops * 1e12 / peak:>8.1f}%  {m.runs:>4}  {event_tflops(n):>19.1f}")
+        print(f"{n:>6}  {tflops:>15.1f}  {100 * tflops * 1e12 / peak:>8.1f}%  {m.runs:>4}  {event_tflops(n):>19.1f}"
+              f"  {sm_clock_and_power()}")
         torch.cuda.empty_cache()  # the next size needs 4x the memory
 
     fraction = best * 1e12 / peak
