@@ -85,3 +85,18 @@ def test_cpu_sentence_explains_the_unit_the_flags_show() -> None:
     assert "dot-product" in cpu_bf16_sentence(1024, 2.0, 2.0)
     assert "AMX tiles, small matrix units" in cpu_bf16_sentence(1024, 5.0, 16.0)
     assert "flags" not in cpu_bf16_sentence(1024, 2.0, None)
+
+
+def test_the_precision_chart_marks_each_series_with_its_own_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record's series is drawn as archived (data-source names its file), never as this build's."""
+    import re
+
+    from gpucnn import archive
+
+    live = sweep_source([point(2, 1e-6), point(4, 2e-6)], "float32")
+    record = archive.records()[0]
+    old = Source("cuda", live.result, record)
+    monkeypatch.setattr(tensor_cores, "precision_sweeps",
+                        lambda: [live, PrecisionSweep(old, "float32"), PrecisionSweep(old, "bfloat16")])
+    svg = tensor_cores.precision_chart()
+    assert re.findall(r'data-source="([^"]*)"', svg) == ["live", f"archived:{record.name}", f"archived:{record.name}"]

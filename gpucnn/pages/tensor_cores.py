@@ -9,14 +9,14 @@ fp16 and TF32 with every point set against its own precision's peak.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import GPU_MODELS, GpuPeaks
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisions_for
 from gpucnn.pages.common import devices
-from gpucnn.render import caption, fmt, line_chart, sweep_series, table
+from gpucnn.render import COLORS, caption, fmt, line_chart, sweep_series, table
 from gpucnn.results import Result, run
 from gpucnn.sources import Source, archived_accelerators, no_gpu_note, one_line, sources
 
@@ -216,9 +216,17 @@ def best_point(points: Sequence[Measurement], min_n: int = 0) -> Measurement | N
 def precision_chart() -> str:
     """GFLOP/s against n for every device and precision of this build."""
     sweeps = precision_sweeps()
-    series = [sweep_series(s.label, s.result.data["sweep"]) for s in sweeps]
+    # Colour per precision; marker per machine (this build's CPU, its GPU, each record's GPU); line style
+    # CPU solid, GPU dash-dot, and archived series dashed with hollow markers (render.archived_style).
+    machines = list(dict.fromkeys((s.source.origin, s.source.is_cpu) for s in sweeps))
+    series = []
+    for s in sweeps:
+        line = sweep_series(s.label, s.result.data["sweep"], source=s.source.origin)
+        series.append(replace(line, style={"color": COLORS[list(LABELS).index(s.precision) % len(COLORS)],
+                      "marker": "so^Dv<>"[machines.index((s.source.origin, s.source.is_cpu)) % 7],
+                      "linestyle": "-" if s.source.is_cpu else "-."}))
     ns = sorted({m.shape[0] for s in sweeps for m in s.points})
-    ticks = [(n, str(n)) for n in ns[::2] + ([ns[-1]] if len(ns) % 2 == 0 else [])]
+    ticks = [(n, str(n)) for n in ns[::-2][::-1]]  # every other size, ending on the largest
     return line_chart(
         series, title="Matmul throughput by precision", xlabel="n (matrix size, n x n)",
         ylabel="GFLOP/s (10^9 FLOP per second)",
