@@ -61,7 +61,8 @@ def batch_charts() -> str:
     all_points = [m for s in found for m in s.result.data["sweep"].points]
     band = (f"Line: median; band: interquartile range (25th to 75th percentile) of the timed runs "
             f"({runs_text(all_points)} per point). ")
-    samples = [samples_series(s, i) for i, s in enumerate(found)]
+    origins = list(dict.fromkeys(s.origin for s in found))  # a GPU and its host CPU share a colour
+    samples = [samples_series(s, origins.index(s.origin)) for s in found]
     gflops = source_series(found, lambda s: s.result.data["sweep"])
     cpu_peak = found[0].hardware.cpu.peak_fp32
     hlines = [(cpu_peak.value / 1e9, "this build's CPU FP32 peak (estimate)")] if cpu_peak else []

@@ -113,7 +113,8 @@ def conv_charts() -> str:
         (crs, 1, "channels (Cin = Cout)", f"batch N = {crs[0].result.data['batch']}"),
     ):
         pts = [m for s in found for m in s.result.data["sweep"].points]
-        series = [_series(s, i, x) for i, s in enumerate(found)]
+        origins = list(dict.fromkeys(s.origin for s in found))  # a GPU and its host CPU share a colour
+        series = [_series(s, origins.index(s.origin), x) for s in found]
         what = "batch size" if x == 0 else "channels"
         out += line_chart(
             series, title=f"conv2d {KERNEL}x{KERNEL} forward + backward against {what} ({fixed})",
