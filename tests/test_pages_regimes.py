@@ -33,6 +33,8 @@ def test_regime_is_chosen_from_the_ratio_and_the_share_of_peak() -> None:
     assert regime(PROPORTIONAL, 80.0) == "compute-bound"
     assert regime(2.0, 5.0).startswith("bound by work below the FLOP peak")
     assert regime(2.0, None).startswith("bound by work below the FLOP peak")
+    # more than twice the time for twice the work: throughput fell, no regime is claimed
+    assert regime(2.6, 90.0).startswith("slower than the work grew")
 
 
 def op(name: str, cpu_s: float, dev_s: float | None, dev_pct: float | None) -> dict:

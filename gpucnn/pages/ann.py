@@ -224,6 +224,9 @@ FLAT = 1.25
 PROPORTIONAL = 1.7
 # A step at this share of the FLOP peak or more is called compute-bound.
 COMPUTE_BOUND_PCT = 30.0
+# Time that grows by more than this for twice the work grew faster than the work: throughput fell, so
+# something other than the work changed (the working set left a cache, or the machine was busy).
+SUPERLINEAR = 2.2
 
 
 def weight_bytes(widths: Sequence[int] = MLP_WIDTHS, elem: int = 4) -> int:
@@ -255,6 +258,9 @@ def regime(ratio: float, pct_peak: float | None) -> str:
         return "overhead-bound"
     if ratio < PROPORTIONAL:
         return "between regimes"
+    if ratio > SUPERLINEAR:
+        return ("slower than the work grew (throughput fell: the data outgrew a cache, or the run was noisy); "
+                "no regime read")
     if pct_peak is not None and pct_peak >= COMPUTE_BOUND_PCT:
         return "compute-bound"
     return "bound by work below the FLOP peak (memory, or kernels that do not reach peak)"
