@@ -43,3 +43,18 @@ def test_lanes_count_physical_cores_and_sms() -> None:
                           cudnn=None, tf32_matmul=None, mig=None, peaks=None)
     assert gpu_lanes(acc) == 108 * FP32_LANES_PER_SM["8.0"]
     assert gpu_lanes(dataclasses.replace(acc, capability="12.0")) is None  # unknown: no guess
+
+
+def test_conv_kernels_are_sorted_into_cudnns_algorithm_families() -> None:
+    from gpucnn.pages.cnn import conv_algorithm
+
+    assert conv_algorithm("sm80_xmma_fprop_implicit_gemm_f32f32_f32f32_f32_nchwkcrs_nchw_tilesize32x32x8") \
+        == "implicit_gemm"
+    assert conv_algorithm("void implicit_convolve_sgemm<float, float, 1024, 5, 5, 3, 3, 3, 1, false>") == "implicit_gemm"
+    assert conv_algorithm("void fft2d_r2c_32x32<float, false, 1u, false>(float2*, float const*)") == "fft"
+    assert conv_algorithm("sm80_xmma_gemm_cf32cf32_f32f32_cf32_tn_n_tilesize32x32x8") == "fft"
+    assert conv_algorithm("void wgrad_alg0_engine<float, 128, 5, 5, 3, 3, 3, false, 512>") == "wgrad"
+    assert conv_algorithm("winograd_nonfused_fprop") == "winograd"
+    # a real-valued GEMM and a pooling kernel are not convolution algorithms
+    assert conv_algorithm("sm80_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize32x32x8") is None
+    assert conv_algorithm("void at::native::max_pool_backward_nchw<float, float>") is None

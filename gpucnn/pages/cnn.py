@@ -203,6 +203,29 @@ def profile_tables() -> str:
 
 # --- what the GPU kernel names in the profile say ---
 
+# Convolution algorithm families, known by cuDNN's kernel names. FFT convolution transforms the inputs
+# (fft2d_r2c/c2r), multiplies in the frequency domain with complex GEMMs (cf32), and transforms back.
+CONV_ALGORITHMS = {
+    "implicit_gemm": "implicit GEMM",
+    "fft": "FFT convolution (transforms, and complex <code>cf32</code> GEMMs between them)",
+    "winograd": "Winograd",
+    "wgrad": "weight-gradient kernels",
+}
+
+
+def conv_algorithm(name: str) -> str | None:
+    """The convolution algorithm family a cuDNN kernel name shows, or None (pooling, reductions, ...)."""
+    low = name.lower()
+    if "implicit_gemm" in low or "implicit_convolve" in low:
+        return "implicit_gemm"
+    if "fft" in low or "gemm_cf32" in low:
+        return "fft"
+    if "winograd" in low:
+        return "winograd"
+    if "wgrad" in low:
+        return "wgrad"
+    return None
+
 def kernel_name_findings() -> str:
     """Sentences on the accelerators' profiled kernels: implicit GEMM, and the sm80_ prefix on newer GPUs.
 
@@ -213,18 +236,26 @@ def kernel_name_findings() -> str:
         acc = src.hardware.accelerator
         if src.is_cpu or acc is None:
             continue
-        names = [row["op"] for row in stored_kernel_rows(src.result.typed.ops, src.result.typed.kernels)]
-        implicit = [n for n in names if "implicit_gemm" in n]
+        rows = stored_kernel_rows(src.result.typed.ops, src.result.typed.kernels)
+        names = [row["op"] for row in rows]
+        families = {family: [r for r in rows if conv_algorithm(r["op"]) == family] for family in CONV_ALGORITHMS}
+        found = {family: ks for family, ks in families.items() if ks}
         sm80 = [n for n in names if n.startswith("sm80_")]
-        if not implicit and not sm80:
+        if not found and not sm80:
             continue
         text += f"In the {one_line(src.label)} profile above, "
-        if implicit:
-            text += (f"{len(implicit)} of the top kernels {'is' if len(implicit) == 1 else 'are'} cuDNN's implicit "
-                     f"GEMM (<code>{one_line(implicit[0].split('_tilesize')[0])}</code>)")
+        if found:
+            parts = []
+            for family, ks in found.items():
+                share = sum(r["self_device_pct"] or 0.0 for r in ks)
+                parts.append(f"{CONV_ALGORITHMS[family]}: {len(ks)} kernel{'s' if len(ks) > 1 else ''}"
+                             + (f", {share:.0f} % of the kernel time" if share else "")
+                             + f" (<code>{one_line(ks[0]['op'].split('_tilesize')[0])}</code>)")
+            text += ("the top kernels show which convolution algorithms cuDNN chose for these layers: "
+                     + "; ".join(parts))
         if sm80:
             cap = acc.capability or "unknown"
-            text += ("; " if implicit else "") + (
+            text += (". Also, " if found else "") + (
                 f"{len(sm80)} kernel name{'s start' if len(sm80) > 1 else ' starts'} with <code>sm80_</code> on a device of "
                 f"compute capability {one_line(cap)}")
         text += ".\n\n"
