@@ -19,6 +19,7 @@ from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
 from gpucnn.experiments.training import digits_training, training_combined, training_throughput
+from gpucnn.models import DIGITS, forward_flops
 from gpucnn.profile import current_profile
 from gpucnn.render import _SERIES_GID as SERIES_GID  # the group id figure_html marks with data-source
 from gpucnn.render import (
@@ -38,7 +39,7 @@ from gpucnn.render import (
     style_context,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, live_has_accelerator, sibling, sources
+from gpucnn.sources import Pair, Source, live_has_accelerator, pairs, sibling, sources
 
 TARGET_ACCURACY = 0.97
 # The fixed-seed run that the tests hold to TARGET_ACCURACY. It takes seconds, so
@@ -180,7 +181,27 @@ def training_findings() -> str:
         f"{m.runs} epochs), about {fmt_time(total)} for the whole run, or "
         f"{rate(d['train_images'] / m.median)} training images per second on "
         f"{_threads(m.threads)} (8x8 images make ops too small to share out)."
-    )
+    ) + "".join(f"\n\n{gpu_training_sentence(p)}" for p in pairs(digits_training, **TRAIN_PARAMS))
+
+
+# A GPU less than this many times as fast as its host CPU on a task is said to gain little.
+LITTLE_GAIN = 3.0
+
+
+def gpu_training_sentence(pair: Pair) -> str:
+    """The digits run on an accelerator against its own host CPU (one record), and why the gap is what it is."""
+    g, c = pair.gpu.result.data["epoch_time"], pair.cpu.result.data["epoch_time"]
+    ratio = c.median / g.median
+    text = (f"On {pair.gpu.label}, an epoch takes {fmt_time(g.median)}, against {fmt_time(c.median)} on "
+            f"{pair.cpu.label}: **{fmt(ratio, 2)}x** {'as fast' if ratio >= 1 else 'the speed'}.")
+    if ratio < LITTLE_GAIN:
+        batch = TRAIN_PARAMS["batch_size"]
+        flops = 3 * forward_flops(DIGITS, batch)  # forward + backward
+        text += (f" A training step on a batch of {batch} images of 8x8 pixels is about {fmt(flops / 1e6, 2)} "
+                 f"MFLOP, split over dozens of kernels: microseconds of work for a GPU, less than the cost of "
+                 "launching them. The step is overhead-bound (launches, Python, the optimizer's many small "
+                 "updates), so the GPU's throughput hardly matters here.")
+    return text
 
 
 class Chart:
@@ -589,4 +610,20 @@ def deploy_findings() -> str:
             f"{rate(1 / one.median)} images/s. In batches of {best.shape[0]} it classifies "
             f"{rate(best.shape[0] / best.median)} images/s, {best.shape[0] / best.median * one.median:.0f}x more: "
             "each call has a fixed cost, and a batch turns many small matrix-vector products into one "
-            "matrix-matrix product.")
+            "matrix-matrix product.") + "".join(f"\n\n{gpu_deploy_sentence(p)}" for p in pairs(digits_training,
+                                                                                               **TRAIN_PARAMS))
+
+
+def gpu_deploy_sentence(pair: Pair) -> str:
+    """Batch-1 latency and best throughput of the exported model on an accelerator against its host CPU."""
+    gp, cp = pair.gpu.result.data["deploy"].points, pair.cpu.result.data["deploy"].points
+    g1, c1 = gp[0], cp[0]
+    gbest = max(gp, key=lambda m: m.shape[0] / m.median)
+    cbest = max(cp, key=lambda m: m.shape[0] / m.median)
+    why_one = ("**slower** for a single image, where launches and a synchronize cost more than the arithmetic"
+               if g1.median > c1.median else "**faster** even for a single image")
+    return (f"On {pair.gpu.label}, one image takes {fmt_time(g1.median)} against {fmt_time(c1.median)} on "
+            f"{pair.cpu.label}: {why_one}. In batches of {gbest.shape[0]:,} it classifies {rate(gbest.shape[0] / gbest.median)} "
+            f"images/s, {fmt(gbest.shape[0] / gbest.median / (cbest.shape[0] / cbest.median), 2)}x the CPU's best "
+            f"({rate(cbest.shape[0] / cbest.median)} images/s, batch {cbest.shape[0]:,}): throughput is where the "
+            "GPU wins.")
