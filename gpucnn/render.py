@@ -543,3 +543,113 @@ def sweep_notes(results: Sequence[Result], *, has_accelerator: bool, missing_gpu
     if not has_accelerator:
         out += "\n" + no_accelerator_note(missing_gpu)
     return out
+
+
+# --- legible without colour: distinct markers, and each chart's figures in a table ---------------------------
+
+# Marker shapes a chart may fall back on when two of its series would otherwise differ by colour alone.
+_LEGIBLE_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*", "d", "H"]
+
+FIGURES_TITLE = "The figures in a table"
+
+
+def legible(series: Sequence[Series]) -> list[Series]:
+    """The series, each told apart from the others by marker shape or line style, not by colour alone.
+
+    ``line_chart`` draws a series with its own style, else with ``MARKERS``/``DASHES`` by index, and every
+    archived one dashed and hollow; so two archived GPUs styled by ``origin_style`` (circles), or the 7th
+    series of a long list, would differ only in colour. A series whose marker, line and fill repeat an
+    earlier one's gets the first marker shape not yet used with that line and fill; the others keep theirs,
+    so a style that means something (squares: CPU) stays where it already tells series apart.
+    """
+    used: set[tuple[str, str, bool]] = set()
+    out = []
+    for i, s in enumerate(series):
+        marker = str(s.style.get("marker", MARKERS[i % len(MARKERS)]))
+        line = "--" if s.archived else str(s.style.get("linestyle", DASHES[i % len(DASHES)]))
+        if (marker, line, s.archived) in used:
+            marker = next((m for m in _LEGIBLE_MARKERS if (m, line, s.archived) not in used), marker)
+            s = Series(**{**s.__dict__, "style": {**s.style, "marker": marker}})
+        used.add((marker, line, s.archived))
+        out.append(s)
+    return out
+
+
+def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
+    """An HTML table, on one line (so Markdown leaves it alone, and a notebook output shows it as is).
+
+    Headers and cells are HTML: a caller escapes what it did not write itself (``Source.cell``, ``one_line``).
+    ``align`` is one character per column, l or r.
+    """
+    align = align or "l" + "r" * (len(headers) - 1)
+    side = {"l": "left", "r": "right"}
+
+    def cells(tag: str, values: Sequence[object]) -> str:
+        return "".join(f'<{tag} style="text-align:{side[a]}">{v}</{tag}>' for a, v in zip(align, values, strict=True))
+
+    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
+    return f"<table><thead><tr>{cells('th', headers)}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def chart_ids(charts: str) -> list[str]:
+    """The ids of the charts in ``charts`` (rendered by ``figure_html``), in order."""
+    return re.findall(r'<svg [^>]*aria-labelledby="(c[0-9a-f]+)-t', charts)
+
+
+def figures_table(charts: str, body: str, note_text: str = "") -> str:
+    """``body`` (tables from ``html_table``) in a collapsed note titled "The figures in a table", for the
+    chart or charts rendered in ``charts``: printed right below them, it names them in ``data-figures-of``
+    (what the site tests check), and ``note_text`` (plain text) says what the table leaves out or adds.
+
+    The note is the HTML that Material's ``??? note`` writes, so it looks the same on a Markdown page and in
+    the notebook, where no Markdown is read.
+    """
+    ids = " ".join(chart_ids(charts))
+    extra = f"<p>{html.escape(note_text)}</p>" if note_text else ""
+    return (f'<details class="note gpucnn-figures" data-figures-of="{ids}"><summary>{FIGURES_TITLE}</summary>'
+            f"{body}{extra}</details>\n")
+
+
+def series_cell(s: Series) -> str:
+    """A series' label as a table cell marked with its source, the markup of ``Source.cell``."""
+    return f'<span data-source="{one_line(s.source)}">{one_line(s.label)}</span>'
+
+
+def series_table(series: Sequence[Series], *, x: str, y: str, x_text: Callable[[float], str] = fmt,
+                 y_text: Callable[[float], str] = fmt) -> str:
+    """A chart's Series as an HTML table, for ``figures_table``: each point's x and y, with its band (IQR).
+
+    When every series has the same x values, one row per x and one column per series; otherwise one row per
+    point, the series named in the first column (no cell is left empty). ``x`` and ``y`` name the columns.
+    """
+    def value(s: Series, k: int) -> str:
+        if s.low is None or s.high is None:
+            return y_text(s.y[k])
+        return f"{y_text(s.y[k])} ({y_text(s.low[k])}–{y_text(s.high[k])})"
+
+    with_band = any(s.low is not None and s.high is not None for s in series)
+    y_head = html.escape(y + (": median (IQR)" if with_band else ""))
+    xs = [list(s.x) for s in series]
+    if series and all(v == xs[0] for v in xs):
+        headers = [html.escape(x)] + [series_cell(s) for s in series]
+        rows = [[x_text(xv)] + [value(s, k) for s in series] for k, xv in enumerate(xs[0])]
+        return f"<p>{y_head}</p>" + html_table(headers, rows)
+    rows = [[series_cell(s), x_text(xv), value(s, k)] for s in series for k, xv in enumerate(s.x)]
+    return html_table(["Series", html.escape(x), y_head], rows, align="lrr")
+
+
+def reference_note(*, hlines: Sequence[tuple[float, str]] = (), vlines: Sequence[tuple[float, str]] = (),
+                   spans: Sequence[tuple[float, float, str]] = (), x_text: Callable[[float], str] = fmt,
+                   y_text: Callable[[float], str] = fmt) -> str:
+    """A line chart's reference lines and shaded ranges (``line_chart``'s arguments) in words, for the note
+    under its table: plain text, as ``figures_table`` wants it."""
+    def flat(label: str) -> str:
+        return " ".join(label.split())
+
+    def at(label: str, value: str) -> str:  # a label that already says its value (a peak) is not repeated
+        return flat(label) if value in label else f"{flat(label)} at {value}"
+
+    parts = [at(label, y_text(value)) for value, label in hlines]
+    parts += [at(label, x_text(value)) for value, label in vlines]
+    parts += [f"{flat(label)} from {x_text(lo)} to {x_text(hi)}" for lo, hi, label in spans]
+    return f"Marked on the chart: {'; '.join(parts)}." if parts else ""

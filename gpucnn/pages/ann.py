@@ -13,14 +13,19 @@ from gpucnn.render import (
     caption,
     chart_text,
     figure_html,
+    figures_table,
     fmt,
     fmt_time,
+    html_table,
+    legible,
     line_chart,
     new_figure,
     origin_style,
     profile_cells,
     rate,
+    reference_note,
     runs_text,
+    series_table,
     source_series,
     source_sweep_notes,
     table,
@@ -66,16 +71,19 @@ def batch_charts() -> str:
     gflops = source_series(found, lambda s: s.result.data["sweep"])
     cpu_peak = found[0].hardware.cpu.peak_fp32
     hlines = [(cpu_peak.value / 1e9, "this build's CPU FP32 peak (estimate)")] if cpu_peak else []
-    out = line_chart(
-        samples, title=f"MLP ({_layers()}) training step: samples per second",
+    chart = line_chart(
+        legible(samples), title=f"MLP ({_layers()}) training step: samples per second",
         xlabel="batch size (samples)", ylabel="samples per second (forward + backward)",
         caption_text=band + "fp32, TF32 off.", results=found,
         logx=True, logy=True)
-    out += line_chart(
-        gflops, title=f"MLP ({_layers()}) training step: GFLOP/s",
+    out = chart + figures_table(chart, series_table(samples, x="Batch", y="Samples/s", y_text=rate))
+    chart = line_chart(
+        legible(gflops), title=f"MLP ({_layers()}) training step: GFLOP/s",
         xlabel="batch size (samples)", ylabel="GFLOP/s (10^9 FLOP per second)",
         caption_text=band + FLOP_NOTE, results=found,
         logx=True, logy=True, hlines=hlines)
+    out += chart + figures_table(chart, series_table(gflops, x="Batch", y="GFLOP/s"),
+                                 reference_note(hlines=hlines))
     out += source_sweep_notes(found) + no_gpu_note(found, "GPU lines of these charts")
     return out
 
@@ -143,11 +151,15 @@ def split_chart() -> str:
     runs = runs_text([r.data[k] for r in rs for k in ("forward", "train")])
     desc = "Bars of median step time: " + "; ".join(
         f"{s.label} {k}: {fmt_time(s.result.data[k].median)}" for s in found for k in ("forward", "train"))
-    return figure_html(
+    chart = figure_html(
         fig, title=f"MLP forward against forward+backward time, batch {batch}", desc=desc,
         caption_text=f"Bars: median; whiskers: interquartile range ({runs} each). The forward is timed with "
                      "autograd recording, as in training. fp32, TF32 off. Cross-hatched, dashed-edged bars: archived.",
-        results=found, sources=[s.origin for s in found for _ in range(2)]) + no_gpu_note(found, "GPU bars of this chart")
+        results=found, sources=[s.origin for s in found for _ in range(2)])
+    rows = [[s.cell()] + [f"{fmt_time(m.median)} ({fmt_time(m.p25)}–{fmt_time(m.p75)})"
+                          for m in (s.result.data["forward"], s.result.data["train"])] for s in found]
+    body = html_table(["Device", "Forward only: median (IQR)", "Forward + backward: median (IQR)"], rows)
+    return chart + figures_table(chart, body) + no_gpu_note(found, "GPU bars of this chart")
 
 
 def split_findings() -> str:

@@ -20,10 +20,14 @@ from gpucnn.render import (
     Series,
     caption,
     chart_text,
+    figures_table,
     fmt,
     fmt_time,
+    legible,
     line_chart,
     origin_style,
+    reference_note,
+    series_table,
     short_bytes,
     size_ticks,
     sweep_series,
@@ -116,11 +120,14 @@ def copy_chart(src: Source) -> str:
         + (f" Sweep note: {sw.stopped}." if sw.stopped else "")
     )
     xs = [m.bytes_moved for m in pts]
-    return line_chart(
+    chart = line_chart(
         series, title=f"Copy bandwidth against size: {chart_text(src.label)}", xlabel="bytes read + written per call",
         ylabel="GB/s (10^9 bytes per second)", caption_text=text, results=[src], logx=True, logy=True,
         vlines=vlines, spans=spans, hlines=hlines, xticks=size_ticks(min(xs), max(xs)) if xs else (),
     )
+    return chart + figures_table(chart, series_table(series, x="Bytes read + written per call", y="GB/s",
+                                                     x_text=short_bytes),
+                                 reference_note(hlines=hlines, vlines=vlines, spans=spans, x_text=short_bytes))
 
 
 def copy_charts() -> str:
@@ -147,8 +154,11 @@ def copy_findings() -> str:
             text += (f"; copies up to {short_bytes(span[1] / 2)} per buffer take less than twice as long as the "
                      f"fastest small one, "
                      f"so at that end the chart shows the cost of a call, not the speed of a cache")
+        text += f". The fastest size is {short_bytes(best.shape[0])} per buffer at **{fmt(best.gbps)} GB/s**, "
+        if span and best.bytes_moved <= span[1]:
+            text += ("still inside that range: the copy took no longer than the call's fixed cost, so it may run "
+                     "faster than that figure says; ")
         text += (
-            f". The fastest size is {short_bytes(best.shape[0])} per buffer at **{fmt(best.gbps)} GB/s**, "
             f"and the largest, {short_bytes(last.shape[0])} per buffer, "
             f"reaches **{fmt(last.gbps)} GB/s**: that is the "
             f"{'DRAM' if s.is_cpu else 'device-memory (HBM or GDDR)'} figure.\n"
@@ -243,15 +253,17 @@ def host_to_device_chart() -> str:
     stopped = "; ".join(f"{s.label} {mode}: {s.result.data[mode].stopped}" for s in found
                         for mode in ("pageable", "pinned") if s.result.data[mode].stopped)
     xs = [m.shape[0] for m in pts]
-    return line_chart(
-        series, title="Host-to-device copy bandwidth", xlabel="bytes copied per call",
+    chart = line_chart(
+        legible(series), title="Host-to-device copy bandwidth", xlabel="bytes copied per call",
         ylabel="GB/s (10^9 bytes per second)",
         caption_text=(f"dst.copy_(src) from host memory to the device; bytes counted once (they cross the link "
                       f"once). Line: median; band: IQR; {runs[0]}–{runs[-1]} timed runs per size."
                       + (f" {stopped}." if stopped else "")),
         results=found, logx=True, logy=True,
         xticks=size_ticks(min(xs), max(xs), step=16) if xs else (),
-    ) + no_gpu_note(found)
+    )
+    table_ = series_table(series, x="Bytes copied per call", y="GB/s", x_text=short_bytes)
+    return chart + figures_table(chart, table_) + no_gpu_note(found)
 
 
 def host_to_device_findings() -> str:
@@ -368,17 +380,51 @@ def l2_copy_chart(src: Source) -> str:
             + (f" Sweep note: {src.result.data['sweep'].stopped}." if src.result.data["sweep"].stopped else ""))
     xs = [x for s in series for x in s.x]
     shown = [src] + ([plain] if plain else [])
-    return line_chart(
-        series, title=f"L2 and HBM, launch cost removed: {chart_text(src.label)}",
+    chart = line_chart(
+        legible(series), title=f"L2 and HBM, launch cost removed: {chart_text(src.label)}",
         xlabel="bytes read + written per copy", ylabel="GB/s (10^9 bytes per second)", caption_text=text,
         results=shown, logx=True, logy=True, vlines=vlines, hlines=hlines,
         xticks=size_ticks(min(xs), max(xs), step=16),
     )
+    return chart + figures_table(chart, series_table(series, x="Bytes read + written per copy", y="GB/s",
+                                                     x_text=short_bytes),
+                                 reference_note(hlines=hlines, vlines=vlines, x_text=short_bytes))
 
 
 def l2_copy_charts() -> str:
     """One chart per accelerator that has the launch-free copy sweep; nothing where none has (no CPU figure)."""
     return "\n".join(l2_copy_chart(s) for s in accelerators(l2_copy_bandwidth))
+
+
+def l2_floor_reason(graphs: bool, climbs_to_the_end: bool) -> str:
+    """Why the launch-free in-L2 figure is a floor of the L2's bandwidth, not its value."""
+    how = ("CUDA-graph replay removes the host's launch of each copy, not the copy kernel's own start-up and "
+           "drain on the GPU" if graphs else
+           "Queued launches hide the host's launch of each copy, not the copy kernel's own start-up and drain on "
+           "the GPU")
+    return (how + ": a fixed cost per copy remains, and the smaller the copy, the larger its share. "
+            + ("So the line still climbs at the largest size that fits in the L2, and its best point is a floor "
+               "of the L2's bandwidth, not its value." if climbs_to_the_end else
+               "So the best point inside the L2 is a floor of its bandwidth, not its value."))
+
+
+def one_per_call_note(plain: Sequence[Measurement], buffer_bytes: int) -> str:
+    """What the one-copy-per-call sweep measured at the same size: the call's fixed cost, or the copy.
+
+    The size counts as call-bound when it lies in that sweep's overhead region (``overhead_region``),
+    the same test that shades the copy chart, so the two paragraphs never disagree.
+    """
+    same = next((m for m in plain if m.shape[0] == buffer_bytes), None)
+    if same is None or not same.gbps:
+        return ""
+    span = overhead_region(plain)
+    text = (f" One copy per call, the same {short_bytes(buffer_bytes)} copy measured **{fmt(same.gbps)} GB/s** "
+            f"({fmt_time(same.median)} per call): ")
+    if span and span[0] <= same.bytes_moved <= span[1]:
+        floor = min(m.median for m in plain[:3])
+        return text + (f"less than twice the {fmt_time(floor)} of the fastest small copy, so there the call's "
+                       "fixed cost, not the L2, set the time.")
+    return text + "past the sizes where the call's fixed cost dominates, so the copy itself set the time."
 
 
 def l2_findings() -> str:
@@ -395,8 +441,10 @@ def l2_findings() -> str:
                  f"destination fit in the {short_bytes(l2)} L2 reach **{fmt(best.gbps)} GB/s** "
                  f"({short_bytes(best.shape[0])} per buffer), and the largest, {short_bytes(last.shape[0])} per "
                  f"buffer, **{fmt(last.gbps)} GB/s**: "
-                 + (f"the L2 is **{fmt(best.gbps / last.gbps)}x** as fast as HBM." if best.gbps >= 1.1 * last.gbps
-                    else f"the L2 is no faster than HBM here ({fmt(best.gbps / last.gbps)}x)."))
+                 + (f"the L2 is **at least {fmt(best.gbps / last.gbps)}x** as fast as HBM. "
+                    if best.gbps >= 1.1 * last.gbps
+                    else f"the L2 is no faster than HBM here ({fmt(best.gbps / last.gbps)}x). ")
+                 + l2_floor_reason(s.result.data["graphs"], best is inside[-1]))
         acc = s.hardware.accelerator
         peak = acc.peaks.bandwidth / 1e9 if acc and acc.peaks else None
         if peak and best.gbps > peak:
@@ -404,13 +452,8 @@ def l2_findings() -> str:
                      "leave the chip. It is why gpucnn's harness holds only copies far beyond the L2 to the HBM "
                      "peak when it checks for impossible results.")
         plain = sibling(s, copy_bandwidth)
-        same = next((m for m in plain.result.data["sweep"].points if m.shape[0] == best.shape[0]), None) \
-            if plain else None
-        if same is not None and same.gbps:
-            text += (f" One copy per call, the same {short_bytes(best.shape[0])} copy measured "
-                     f"**{fmt(same.gbps)} GB/s**: "
-                     + ("there, the launch, not the L2, set the time." if same.gbps < 0.5 * best.gbps else
-                        "at this size the launch was already a small part of the time."))
+        if plain is not None:
+            text += one_per_call_note(plain.result.data["sweep"].points, best.shape[0])
         text += "\n\n"
     return text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -20,15 +21,20 @@ from gpucnn.render import (
     Series,
     caption,
     figure_html,
+    figures_table,
     fmt,
     fmt_time,
+    html_table,
     kernel_cells,
     layer_cells,
+    legible,
     line_chart,
     origin_style,
     profile_cells,
     rate,
+    reference_note,
     runs_text,
+    series_table,
     source_sweep_notes,
     style_context,
     table,
@@ -67,12 +73,18 @@ def digit_figure(index: int = 0) -> str:
         fig.tight_layout()
     desc = (f"{len(panels)} 8x8 images: scikit-learn digit {index} (a {d['label']}) in grey, then the outputs of the "
             f"{', '.join(FILTERS)} filters in a blue-white-red colormap, blue negative, red positive.")
-    return figure_html(
+    chart = figure_html(
         fig, title=f"Filter outputs on a handwritten {d['label']}", desc=desc,
         caption_text="Computed with torch.nn.functional.conv2d (padding 1, so each output is 8x8 like the input). "
                      "Input: scikit-learn's digits data set (8x8 images, 17 grey levels, shown as 0 to 1). "
                      "Outputs: red positive, blue negative, white zero; each has its own colour scale. "
                      "No timing: these are values, not measurements.")
+    # Red and blue look alike without colour: the table gives each pixel's value, with its sign.
+    body = "".join(f"<p>{html.escape(name)}</p>"
+                   + html_table([""] + [f"col {c + 1}" for c in range(img.shape[1])],
+                                [[f"row {r + 1}"] + [fmt(float(v), 2) for v in row] for r, row in enumerate(img)])
+                   for name, img, _ in panels)
+    return chart + figures_table(chart, body)
 
 
 def filters_table() -> str:
@@ -116,13 +128,15 @@ def conv_charts() -> str:
         origins = list(dict.fromkeys(s.origin for s in found))  # a GPU and its host CPU share a colour
         series = [_series(s, origins.index(s.origin), x) for s in found]
         what = "batch size" if x == 0 else "channels"
-        out += line_chart(
-            series, title=f"conv2d {KERNEL}x{KERNEL} forward + backward against {what} ({fixed})",
+        chart = line_chart(
+            legible(series), title=f"conv2d {KERNEL}x{KERNEL} forward + backward against {what} ({fixed})",
             xlabel=xlabel, ylabel="GFLOP/s (10^9 FLOP per second)", logx=True, logy=True, hlines=_peak_lines(found),
             caption_text=(f"{IMAGE}x{IMAGE} images, {KERNEL}x{KERNEL} filters, stride 1, padding 1, fp32, TF32 off; "
                           f"{fixed}. Line: median; band: interquartile range of the timed runs "
                           f"({runs_text(pts)} per point). {FLOP_NOTE}"),
             results=found)
+        out += chart + figures_table(chart, series_table(series, x="N" if x == 0 else "C", y="GFLOP/s"),
+                                     reference_note(hlines=_peak_lines(found)))
     out += source_sweep_notes(brs + crs) + no_gpu_note(brs, "GPU lines of these charts")
     return out
 

@@ -23,8 +23,10 @@ from gpucnn.render import (
     caption,
     chart_text,
     figure_html,
+    figures_table,
     fmt,
     fmt_time,
+    html_table,
     new_figure,
     style_context,
     table,
@@ -236,7 +238,7 @@ def roofline_chart(src: Source) -> str:
     runs = sorted({p.runs for p in pts})
     kind = "estimates from the hardware report (clock x cores x FLOP per cycle), not measurements" if src.is_cpu \
         else "datasheet figures"
-    return figure_html(
+    chart = figure_html(
         fig, title=f"Hierarchical roofline of the measured ops on {label}",
         desc=(f"Log-log roofline. Memory roofs: {'; '.join(r.label for r in roofs)}. Compute ceilings: "
               + ("; ".join(f"{c.label} {fmt(c.value)} GFLOP/s" for c in ceilings) or "none known") + ". "
@@ -252,6 +254,11 @@ def roofline_chart(src: Source) -> str:
                       "moves 12 bytes per FLOP, relu 8. A plain copy does no arithmetic: it is a roof, not a point."),
         results=[src, *_siblings(src)], sources=sources_,
     )
+    rows = [(src.cell(), one_line(name), one_line(p.label), fmt(p.intensity), f"{fmt(p.gflops)} ({fmt(p.low)}–"
+             f"{fmt(p.high)})") for name, group in groups for p in group]
+    body = html_table(["Device", "Op", "Point", "FLOP per byte", "GFLOP/s: median (IQR)"], rows, align="lllrr")
+    lines = [f"memory roof {r.label}" for r in roofs] + [f"{c.label} {fmt(c.value)} GFLOP/s" for c in ceilings]
+    return chart + figures_table(chart, body, "Drawn as lines: " + "; ".join(lines) + ".")
 
 
 def _siblings(src: Source) -> list[Source]:

@@ -6,9 +6,21 @@ estimated and labelled so) and vendors' datasheets (with their sources).
 
 from __future__ import annotations
 
+import html
+
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.hardware import GPU_DATASHEET, AcceleratorInfo, HardwareReport, detect, format_bytes
-from gpucnn.render import COLORS, caption, describe_hardware, figure_html, fmt, new_figure, table
+from gpucnn.render import (
+    COLORS,
+    caption,
+    describe_hardware,
+    figure_html,
+    figures_table,
+    fmt,
+    html_table,
+    new_figure,
+    table,
+)
 from gpucnn.results import Result
 from gpucnn.sources import Source, archived_accelerators, one_line, pairs, short_model
 
@@ -131,10 +143,12 @@ def peaks_chart(hw: HardwareReport | None = None) -> str:
     desc = "Horizontal bars of FP32 peak TFLOP/s: " + "; ".join(
         f"{n}: {fmt(v)} ({k})" for n, v, k in zip(names, values, kinds, strict=True))
     cpu_note = (f" The CPU bar is an estimate: {hw.cpu.peak_fp32.source}." if hw.cpu.peak_fp32 else "")
-    return figure_html(
+    chart = figure_html(
         fig, title="FP32 peak throughput, datasheet GPUs and this build's CPU", desc=desc,
         caption_text="Peaks, not measurements, so there is no spread to show. GPU bars: datasheet figures "
                      "(sources in the table above)." + cpu_note + f" Build machine: {describe_hardware(hw)}.")
+    rows = [(html.escape(n), fmt(v), k) for n, v, k in zip(names, values, kinds, strict=True)]
+    return chart + figures_table(chart, html_table(["Device", "FP32 peak (TFLOP/s)", "Kind"], rows, align="lrl"))
 
 
 def cpu_gpu_ratio(hw: HardwareReport | None = None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gpucnn.experiments.matmul import article_matmul
 from gpucnn.experiments.memory import copy_bandwidth
-from gpucnn.render import COLORS, caption, figure_html, fmt, fmt_time, new_figure, table
+from gpucnn.render import COLORS, caption, figure_html, figures_table, fmt, fmt_time, html_table, new_figure, table
 from gpucnn.results import run
 from gpucnn.sources import Source, accelerators, no_gpu_note, note, pairs, sources
 
@@ -71,10 +71,14 @@ def decomposition_chart() -> str:
     ax.set_xlim(0, max(med) * 1.25)
     ax.set_title("2000x2000 fp32 matmul on the CPU: what the article's time is made of")
     runs = ", ".join(f"{s[0]}: {s[1].runs} runs" for s in steps)
-    return figure_html(
+    chart = figure_html(
         fig, title="2000x2000 matmul on the CPU, article's method against the correct one",
         desc="Horizontal bars of median time per call. " + "; ".join(f"{n}: {m:.1f} ms" for n, m in zip(names, med, strict=True)),
         caption_text=f"Bars: median; whiskers: IQR ({runs}).", results=cpu)
+    device = Source("cpu", cpu).cell()
+    rows = [(device, name, fmt_time(m.median), f"{fmt_time(m.p25)}–{fmt_time(m.p75)}", m.runs) for name, m in steps]
+    return chart + figures_table(chart, html_table(["Device", "What is timed", "Median per call", "IQR", "Runs"],
+                                                   rows, align="llrrr"))
 
 
 def findings() -> str:

@@ -12,10 +12,14 @@ from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
 from gpucnn.render import (
     Series,
     caption,
+    figures_table,
     fmt,
     fmt_time,
+    legible,
     line_chart,
     origin_style,
+    reference_note,
+    series_table,
     source_series,
     sweep_series,
     table,
@@ -95,13 +99,16 @@ def time_chart() -> str:
     """Median time per matmul against n: every device, each archived GPU beside its own host CPU."""
     found = sweep_sources(hosts=True)
     ns = sorted({m.shape[0] for s in found for m in _points(s)})
-    out = line_chart(
-        source_series(found, lambda s: s.result.data["sweep"], y="time"), title="Matmul time against size",
+    series = source_series(found, lambda s: s.result.data["sweep"], y="time")
+    chart = line_chart(
+        legible(series), title="Matmul time against size",
         xlabel="n (matrix size, n x n)", ylabel="median time per call (s)",
-        caption_text=_caption(found, " A GPU and its own host CPU share a colour (circles: GPU; squares: CPU)."),
+        caption_text=_caption(found, " A GPU and its own host CPU share a colour; each line has its own "
+                                     "marker shape."),
         results=found, logx=True, logy=True,
         xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
     )
+    out = chart + figures_table(chart, series_table(series, x="n", y="Time per call", y_text=fmt_time))
     return out + no_gpu_note(found, "GPU lines and the CPU-GPU crossover sizes")
 
 
@@ -115,14 +122,16 @@ def gflops_chart() -> str:
             kind = "estimate" if s.is_cpu else "datasheet"
             hlines.append((pts[-1].peak_flops / 1e9, f"{s.model} peak ({kind}) {fmt(pts[-1].peak_flops / 1e9)} GFLOP/s"))
     ns = sorted({m.shape[0] for s in found for m in _points(s)})
-    return line_chart(
-        source_series(found, lambda s: s.result.data["sweep"], y="gflops"), title="Matmul throughput against size",
+    series = source_series(found, lambda s: s.result.data["sweep"], y="gflops")
+    chart = line_chart(
+        legible(series), title="Matmul throughput against size",
         xlabel="n (matrix size, n x n)", ylabel="GFLOP/s (10^9 FLOP per second)",
         caption_text=_caption(found, " Dotted lines: peak FP32 FLOP/s of this build's devices (CPU: an estimate "
                                      "from cores x clock x FLOP per cycle; GPU: datasheet)."),
         results=found, logx=True, logy=True, hlines=hlines,
         xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
     )
+    return chart + figures_table(chart, series_table(series, x="n", y="GFLOP/s"), reference_note(hlines=hlines))
 
 
 def copy_cost_chart() -> str:
@@ -144,13 +153,15 @@ def copy_cost_chart() -> str:
                                     "style": {**style, "marker": "^", "linestyle": ":"}}))
     shown = found + [copies[s.origin] for s in found if s.origin in copies]
     ns = sorted({m.shape[0] for s in shown for m in _points(s)})
-    return line_chart(
-        series, title="GPU matmul time with and without copying its inputs", xlabel="n (matrix size, n x n)",
+    chart = line_chart(
+        legible(series), title="GPU matmul time with and without copying its inputs", xlabel="n (matrix size, n x n)",
         ylabel="median time per call (s)",
         caption_text=_caption(shown, " Triangles: both inputs copied from host memory to the GPU inside every call."),
         results=shown, logx=True, logy=True,
         xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
-    ) + no_gpu_note(found)
+    )
+    return chart + figures_table(chart, series_table(series, x="n", y="Time per call", y_text=fmt_time)) \
+        + no_gpu_note(found)
 
 
 def crossover_table() -> str:

@@ -3,9 +3,12 @@
 Every row says where its numbers come from, with a ``data-source`` marker:
 this build's rows are "measured in this build"; an archived row is labelled
 with its machine, torch version, commit and date, and the archive file. An
-archived record is never shown as this build's. Unlike the other pages, this
-one lists every record, also those the other pages do not draw (a superseded
-experiment, or an older record of a model that a newer one replaces).
+archived record is never shown as this build's. The headline table and chart
+follow the other pages' rule (``gpucnn.sources``): an archived figure appears
+only where the other pages draw it, so a record of the model this build
+measures live, an older record of a model that a newer one replaces and a
+superseded experiment are left out of them. The archive table lists every
+record, and says which of these applies to it.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from gpucnn.render import (
     caption,
     chart_text,
     figure_html,
+    figures_table,
     fmt,
     fmt_time,
+    html_table,
     provenance,
     style_context,
     table,
@@ -41,6 +46,7 @@ from gpucnn.sources import (
     no_gpu_note,
     one_line,
     records_in_archive,
+    short_model,
 )
 
 HEADLINE_EXPERIMENTS = (matmul_sweep, copy_bandwidth, small_op_latency)
@@ -72,7 +78,16 @@ def this_build() -> list[Headline]:
     return [h for h in rows if h is not None]
 
 
-def _archived_source(record: Record, fn, device: str) -> Source | None:
+def _drawn_records() -> dict[str, set[str]]:
+    """For each headline experiment, the records the other pages draw it from (``sources.archived_accelerators``)."""
+    return {fn.__name__: {rec.name for rec, _, _ in archived_accelerators(fn)} for fn in HEADLINE_EXPERIMENTS}
+
+
+def _archived_source(record: Record, fn, device: str, drawn: dict[str, set[str]]) -> Source | None:
+    # The rule of the other pages, not a second one: a figure the series source would not draw (a record
+    # of the live model, a record a newer one of its model replaces) is not put beside this build's either.
+    if record.name not in drawn[fn.__name__]:
+        return None
     result = find(record, fn, device=device)
     if result is None:
         return None
@@ -80,16 +95,19 @@ def _archived_source(record: Record, fn, device: str) -> Source | None:
     return None if "superseded" in flags else Source(device, result, record, flags)
 
 
-def archived(record: Record) -> list[Headline]:
-    """One archived record's figures, one row per device it measured (superseded results left out)."""
-    rows = [_headline([_archived_source(record, fn, d) for fn in HEADLINE_EXPERIMENTS])
+def archived(record: Record, drawn: dict[str, set[str]] | None = None) -> list[Headline]:
+    """One archived record's figures, one row per device it measured: only the figures the other pages draw."""
+    drawn = _drawn_records() if drawn is None else drawn
+    rows = [_headline([_archived_source(record, fn, d, drawn) for fn in HEADLINE_EXPERIMENTS])
             for d in record.hardware.devices]
     return [h for h in rows if h is not None]
 
 
 def all_rows() -> tuple[list[Headline], list[Record]]:
+    """This build's rows, then the rows of the archived records the other pages draw; and every record."""
     recs = records_in_archive()
-    return this_build() + [h for rec in recs for h in archived(rec)], recs
+    drawn = _drawn_records()
+    return this_build() + [h for rec in recs for h in archived(rec, drawn)], recs
 
 
 def _live(rows: list[Headline]) -> list[Result]:
@@ -114,12 +132,16 @@ def comparison_table() -> str:
     out = table(["Device", "Source", "fp32 matmul GFLOP/s (size)", "Copy GB/s (largest buffer)",
                  "Tiny add, one call + sync", "Profile"], rows, align="llrrrl")
     note = ("Medians of each point's timed runs (matmul and copy: at least 5 runs; the add: hundreds). "
-            "GB = 10^9 bytes, read + written. A dash: the record holds no compatible result for that figure. ")
+            "GB = 10^9 bytes, read + written. A dash: the record holds no compatible result for that figure, or "
+            "the other pages draw that figure from another source (see the archive table above). ")
     out += caption(note, [s for h in rows_ for s in h.found])
     if recs:
-        out += ('<p class="gpucnn-caption">Archived rows: measured on another machine, on the date shown, and read '
-                "from the archive file named in the row; they were not measured in this build, and their torch "
-                "version and profile are those of that machine's build.</p>\n")
+        out += ('<p class="gpucnn-caption">Archived rows: the records the other pages draw, by the rules on the '
+                "Reproduce page (a record of the GPU model this build measures live, or one that a newer record of "
+                "its model replaces, is left out: the archive table above says which). Each was measured on "
+                "another machine, on the date shown, and read from the archive file named in the row; they were "
+                "not measured in this build, and their torch version and profile are those of that machine's "
+                "build.</p>\n")
     return out + no_gpu_note([h.source for h in rows_])
 
 
@@ -166,12 +188,20 @@ def comparison_chart() -> str:
     desc = "; ".join(
         f"{h.source.label}: matmul {fmt(h.matmul.gflops) if h.matmul else 'none'} GFLOP/s, "
         f"copy {fmt(h.copy.gbps) if h.copy else 'none'} GB/s" for h in rows_)
-    return figure_html(
+    chart = figure_html(
         fig, title="Matmul GFLOP/s and copy GB/s, this build and archived machines", desc=desc,
         caption_text="Bars: median; whiskers: IQR (p25 to p75) of the timed runs. Hatched bars were recorded on "
                      "the machine and date their label names (the table above gives the file), not in this build. "
                      "Plain bars: measured in this build.",
         results=[h.source for h in rows_], sources=gids)
+
+    def rate_iqr(m: Measurement | None, work: float) -> str:
+        return f"{fmt(work / m.median)} ({fmt(work / m.p75)}–{fmt(work / m.p25)})" if m else "–"
+
+    rows = [(h.source.cell(), rate_iqr(h.matmul, h.matmul.flops / 1e9 if h.matmul else 0.0),
+             rate_iqr(h.copy, h.copy.bytes_moved / 1e9 if h.copy else 0.0)) for h in rows_]
+    return chart + figures_table(chart, html_table(
+        ["Device", "fp32 matmul GFLOP/s: median (IQR)", "Copy GB/s, largest buffer: median (IQR)"], rows))
 
 
 def _record_status(record: Record) -> str:
@@ -181,12 +211,13 @@ def _record_status(record: Record) -> str:
     changed = sorted({r.experiment for r, f in zip(record.results, flags, strict=True) if "code-changed" in f})
     parts = []
     acc = record.hardware.accelerator
-    drawn_by = {rec.name for fn in HEADLINE_EXPERIMENTS for rec, _, _ in archived_accelerators(fn)}
+    drawn_by = {name for names in _drawn_records().values() for name in names}
     live = hardware.detect().accelerator
     if acc is None:
         parts.append("CPU-only record: listed here only")
-    elif live is not None and Source(acc.device_type, record.results[0], record).model == Source(
-            live.device_type, record.results[0]).model:
+    elif live is not None and short_model(acc.name) == short_model(live.name):
+        # The record's own accelerator against this build's, by the short model name that
+        # gpucnn.sources keys its rule on (a result's hardware is its own machine's, not this build's).
         parts.append("same GPU model as this build: this build's live figures are drawn instead")
     elif record.name in drawn_by:
         parts.append("drawn on the other pages")
@@ -194,10 +225,12 @@ def _record_status(record: Record) -> str:
         parts.append("not drawn: a newer record of the same GPU model is")
     if superseded:
         parts.append("superseded (the experiment changed since): " + ", ".join(superseded))
+    drawn = parts[0] == "drawn on the other pages"  # "drawn as ..." only of a record that is drawn
     if changed:
-        parts.append("drawn as 'code changed since recording': " + ", ".join(changed))
+        parts.append(("drawn as 'code changed since recording': " if drawn else "code changed since recording: ")
+                     + ", ".join(changed))
     if any("older" in f for f in flags):
-        parts.append("older than a year: drawn, marked as older")
+        parts.append("older than a year: drawn, marked as older" if drawn else "older than a year")
     return one_line("; ".join(parts))
 
 

@@ -3,6 +3,7 @@ one table, each at a fixed, stated size, reusing the other pages' measurements."
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from gpucnn.bench import Measurement
@@ -16,13 +17,15 @@ from gpucnn.render import (
     caption,
     chart_text,
     figure_html,
+    figures_table,
     fmt,
     fmt_time,
+    html_table,
     short_bytes,
     style_context,
     table,
 )
-from gpucnn.sources import Source, no_gpu_note, sibling, sources
+from gpucnn.sources import Pair, Source, and_list, no_gpu_note, note, one_line, pairs, sibling, sources
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,63 @@ def headline_table() -> str:
     out += caption(
         f"Each figure is the median at the fixed size shown under it (never the best of a sweep), from "
         f"{runs[0]}–{runs[-1]} timed runs. Bandwidth counts bytes read + written, GB = 10^9 bytes. % of peak: the "
-        f"CPU's FLOP/s peak is an estimated upper bound (cores x clock x FLOP per cycle); a GPU's is its datasheet "
+        f"CPU's FLOP/s peak is an estimate at its highest known clock (cores x clock x FLOP per cycle); a GPU's is "
+        f"its datasheet "
         f"figure; gpucnn knows no memory-bandwidth peak for CPUs. Compare a GPU only with the CPU of its own "
         f"source.", shown)
     return out + no_gpu_note(found, "GPU figures of this table")
+
+
+def peak_fractions() -> str:
+    """How much of its peak each device's headline matmul reached, as a sentence: the data, not a rule of thumb."""
+    parts = []
+    for src in sources(matmul_sweep, hosts=True):
+        m = matmul_at(src.result)
+        if m is None or m.pct_peak_flops is None:
+            continue
+        note(src)
+        of = "its estimated peak" if src.is_cpu else "its datasheet peak"
+        parts.append(f"{one_line(src.label)} **{fmt(m.pct_peak_flops, 2)} %** of {of} (n = {m.shape[0]})")
+    if not parts:
+        return ""
+    return f"In the table above, the fp32 matmul reached: {and_list(parts)}.\n"
+
+
+def _speedups(pair: Pair, copies: dict[str, Pair]) -> str | None:
+    """``the H200 ... 41x ... 61x``: one machine's GPU against its own host CPU, matmul and copy."""
+    g, c = matmul_at(pair.gpu.result), matmul_at(pair.cpu.result)
+    if g is None or c is None:
+        return None
+    n = min(g.shape[0], c.shape[0])  # both sides at one size: the smaller headline size of the two
+    g, c = matmul_at(pair.gpu.result, n), matmul_at(pair.cpu.result, n)
+    if g is None or c is None or not g.gflops or not c.gflops:
+        return None
+    text = (f"on {one_line(pair.where())} machine, the {one_line(pair.gpu.model)} ran the fp32 matmul "
+            f"(n = {n}) **{fmt(g.gflops / c.gflops, 2)}x** as fast as its own host CPU")
+    cp = copies.get(pair.gpu.origin)
+    gc, cc = (dram_point(cp.gpu.result), dram_point(cp.cpu.result)) if cp else (None, None)
+    if gc and cc and gc.gbps and cc.gbps:
+        # The ratio Advantage 1's DRAM table gives: each side's largest copy buffer.
+        text += (f", and copied memory **{fmt(gc.gbps / cc.gbps, 2)}x** as fast "
+                 f"({fmt(gc.gbps)} against {fmt(cc.gbps)} GB/s, largest buffers of the copy sweep)")
+    return text
+
+
+def faq_speedups() -> str:
+    """The FAQ's "far more lanes, far more bandwidth", measured: each GPU against the CPU of its own machine."""
+    copies = {p.gpu.origin: p for p in pairs(copy_bandwidth)}
+    parts = []
+    for pair in pairs(matmul_sweep):
+        text = _speedups(pair, copies)
+        if text:
+            parts.append(text)
+            note([pair.gpu, pair.cpu])
+            if pair.gpu.origin in copies:
+                note([copies[pair.gpu.origin].gpu, copies[pair.gpu.origin].cpu])
+    if not parts:
+        return ("How many times faster depends on the machine: [Results across hardware](results.md) compares "
+                "the machines measured so far.\n")
+    return "Measured: " + "; ".join(parts) + ".\n"
 
 
 @dataclass(frozen=True)
@@ -187,9 +243,13 @@ def home_chart() -> str:
                     for panel, bars in zip(PANELS, columns, strict=True))
     whats = "; ".join(f"{panel.title}: " + ", ".join(dict.fromkeys(what for _, _, what in bars))
                       for panel, bars in zip(PANELS, columns, strict=True))
-    return figure_html(
+    chart = figure_html(
         fig, title="CPU against GPU at a glance: four quantities, each in its own unit", desc=desc,
         caption_text=(f"Medians. Sizes: {whats}. Each colour is one source: this build, or one archived record "
                       "(a GPU and the CPU of its own machine share a colour; hatched, dashed-edged bars are archived). Compare a GPU only with the CPU of its own colour: no ratio "
                       "is taken across machines."),
-        results=shown, sources=gids) + no_gpu_note(shown)
+        results=shown, sources=gids)
+    rows = [(html.escape(panel.title), src.cell(), fmt(value), html.escape(panel.unit), html.escape(what))
+            for panel, bars in zip(PANELS, columns, strict=True) for src, value, what in bars]
+    body = html_table(["Quantity", "Device", "Median", "Unit", "Measured at"], rows, align="llrll")
+    return chart + figures_table(chart, body) + no_gpu_note(shown)

@@ -16,7 +16,7 @@ from gpucnn.datasheets import GPU_MODELS, GpuPeaks
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisions_for
 from gpucnn.pages.common import devices
-from gpucnn.render import COLORS, caption, fmt, line_chart, sweep_series, table
+from gpucnn.render import COLORS, caption, figures_table, fmt, legible, line_chart, series_table, sweep_series, table
 from gpucnn.results import Result, run
 from gpucnn.sources import Source, archived_accelerators, no_gpu_note, one_line, sources
 
@@ -227,15 +227,17 @@ def precision_chart() -> str:
                       "linestyle": "-" if s.source.is_cpu else "-."}))
     ns = sorted({m.shape[0] for s in sweeps for m in s.points})
     ticks = [(n, str(n)) for n in ns[::-2][::-1]]  # every other size, ending on the largest
-    return line_chart(
-        series, title="Matmul throughput by precision", xlabel="n (matrix size, n x n)",
+    chart = line_chart(
+        legible(series), title="Matmul throughput by precision", xlabel="n (matrix size, n x n)",
         ylabel="GFLOP/s (10^9 FLOP per second)",
         caption_text="Square matmul C = A @ B, random normal inputs, 2n^3 FLOP per call; line: median, band: IQR. "
                      "fp32 is the sweep of the charts above, with TF32 off; TF32 keeps fp32 inputs and lets "
                      "tensor cores multiply at reduced precision. The table below gives each point as a % of its "
                      "own precision's peak.",
         results=[s.source for s in sweeps], logx=True, logy=True, xticks=ticks,
-    ) + no_gpu_note([s.source for s in sweeps], "GPU precision sweeps")
+    )
+    return chart + figures_table(chart, series_table(series, x="n", y="GFLOP/s")) \
+        + no_gpu_note([s.source for s in sweeps], "GPU precision sweeps")
 
 
 def _peak_kind(s: PrecisionSweep) -> str:

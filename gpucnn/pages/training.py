@@ -31,13 +31,17 @@ from gpucnn.render import (
     caption,
     chart_text,
     figure_html,
+    figures_table,
     fmt,
     fmt_time,
+    legible,
     line_chart,
     new_figure,
     origin_style,
+    series_table,
     style_context,
 )
+from gpucnn.render import html_table as render_table  # cells as HTML (Source.cell); this page's html_table escapes
 from gpucnn.results import Result, run
 from gpucnn.sources import Pair, Source, live_has_accelerator, pairs, sibling, sources
 
@@ -273,11 +277,18 @@ def loss_chart() -> Chart:
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel("cross-entropy loss (log scale)")
-        return _finish(fig, ax, lines, "Loss while training the digits CNN",
-                       _series_alt("Loss against epoch, log scale", series, ""),
-                       "Faint line: the loss of each training batch; markers: the mean training loss of each epoch "
-                       "and the loss on the validation images after it. One training run per device; dashed lines "
-                       "with hollow markers: archived.", found)
+        chart = _finish(fig, ax, lines, "Loss while training the digits CNN",
+                        _series_alt("Loss against epoch, log scale", series, ""),
+                        "Faint line: the loss of each training batch; markers: the mean training loss of each epoch "
+                        "and the loss on the validation images after it. One training run per device; dashed lines "
+                        "with hollow markers: archived.", found)
+    rows = [(s.cell(), h["epoch"], fmt(h["train_loss"]), fmt(h["val_loss"]))
+            for s in found for h in s.result.data["history"]]
+    first = found[0].result.data["step_losses"]
+    body = render_table(["Device", "Epoch", "Training loss, epoch mean", "Validation loss"], rows)
+    faint = (f"The faint line's {len(first)} per-batch losses ({found[0].label}) run from {fmt(max(first))} down "
+             f"to {fmt(min(first))}; the table gives their mean per epoch." if first else "")
+    return Chart(chart.html + figures_table(chart.html, body, faint))
 
 
 def accuracy_chart() -> Chart:
@@ -313,11 +324,15 @@ def accuracy_chart() -> Chart:
         ax.set_ylabel("accuracy (%)")
         tests = "; ".join(f"test accuracy {100 * s.result.data['test_accuracy']:.1f} % at epoch "
                           f"{s.result.data['best_epoch']} ({s.label})" for s in found)
-        return _finish(fig, ax, lines, "Accuracy on the digits",
-                       _series_alt("Validation accuracy against epoch", series, "%") + " " + tests + ".",
-                       "Line: accuracy on the validation images after each epoch. Star: accuracy on the test "
-                       "images of the weights kept (the best validation epoch); dotted: the "
-                       f"{100 * TARGET_ACCURACY:.0f} % target. Dashed lines, hollow markers: archived.", found)
+        chart = _finish(fig, ax, lines, "Accuracy on the digits",
+                        _series_alt("Validation accuracy against epoch", series, "%") + " " + tests + ".",
+                        "Line: accuracy on the validation images after each epoch. Star: accuracy on the test "
+                        "images of the weights kept (the best validation epoch); dotted: the "
+                        f"{100 * TARGET_ACCURACY:.0f} % target. Dashed lines, hollow markers: archived.", found)
+    rows = [(s.cell(), h["epoch"], f"{100 * h['val_accuracy']:.1f} %") for s in found for h in s.result.data["history"]]
+    body = render_table(["Device", "Epoch", "Validation accuracy"], rows)
+    return Chart(chart.html + figures_table(chart.html, body, f"Stars: {tests}. Dotted line: the "
+                                                              f"{100 * TARGET_ACCURACY:.0f} % target."))
 
 
 # --- throughput and the standard speedups -----------------------------------------
@@ -340,9 +355,10 @@ def throughput_chart() -> Chart:
     """Training images/s against batch size, synthetic 3x64x64 images, with IQR bands."""
     found = throughput_sources()
     series = _rate_series(found, lambda s: s.result.data["sweep"].points)
-    return Chart(line_chart(series, title="Training throughput against batch size, 3x64x64 images",
-                            xlabel="batch size (images per training step)", ylabel="training images/s (log scale)",
-                            caption_text=throughput_caption_text(found), results=found, logx=True, logy=True))
+    chart = line_chart(legible(series), title="Training throughput against batch size, 3x64x64 images",
+                       xlabel="batch size (images per training step)", ylabel="training images/s (log scale)",
+                       caption_text=throughput_caption_text(found), results=found, logx=True, logy=True)
+    return Chart(chart + figures_table(chart, series_table(series, x="Batch", y="Images/s", y_text=rate)))
 
 
 def throughput_caption_text(found: Sequence[Source]) -> str:
@@ -573,11 +589,12 @@ def deploy_chart() -> Chart:
     series = _rate_series(found, lambda s: s.result.data["deploy"].points)
     runs = "; ".join(f"{s.label}: {min(m.runs for m in s.result.data['deploy'].points)} or more runs per point"
                      for s in found if s.result.data["deploy"].points)
-    return Chart(line_chart(series, title="The exported digits CNN: one image at a time against batches",
-                            xlabel="batch size (images per call)", ylabel="inference images/s (log scale)",
-                            caption_text=f"Exported program (torch.export), batches of test images already in "
-                                         f"device memory. Line: median; band: IQR ({runs}). Dashed lines, hollow "
-                                         "markers: archived.", results=found, logx=True, logy=True))
+    chart = line_chart(legible(series), title="The exported digits CNN: one image at a time against batches",
+                       xlabel="batch size (images per call)", ylabel="inference images/s (log scale)",
+                       caption_text=f"Exported program (torch.export), batches of test images already in "
+                                    f"device memory. Line: median; band: IQR ({runs}). Dashed lines, hollow "
+                                    "markers: archived.", results=found, logx=True, logy=True)
+    return Chart(chart + figures_table(chart, series_table(series, x="Batch", y="Images/s", y_text=rate)))
 
 
 def deploy_table() -> str:
