@@ -3,12 +3,13 @@ small-op latency, per-core speed, and a roofline of this build's measured ops.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
+from gpucnn.datasheets import gpu_model
 from gpucnn.experiments.conv import conv_channel_sweep
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
@@ -16,7 +17,6 @@ from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth, l2_
 from gpucnn.experiments.precision import precision_matmul_sweep, precisions_for
 from gpucnn.experiments.reuse import reuse_ratio
 from gpucnn.figures import HEADLINE_MATMUL_N, dram_point, matmul_at
-from gpucnn.hardware import GPU_DATASHEET
 from gpucnn.render import (
     COLORS,
     MARKERS,
@@ -28,18 +28,17 @@ from gpucnn.render import (
     fmt_time,
     html_table,
     new_figure,
+    short_bytes,
     style_context,
     table,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, no_gpu_note, one_line, pairs, sibling, sources
+from gpucnn.sources import Source, accelerators, and_list, no_gpu_note, one_line, pairs, sibling, sources
 
 # render.py turns this colour into currentColor: the roof follows light and dark mode.
 INK = "#010203"
 # Modal GPU glossary, "perf/overhead": kernel launch overhead is "on the order of 10 us".
 MODAL_LAUNCH_S = 10e-6
-# H100 SXM: 132 SMs x 128 FP32 lanes = 16,896 "CUDA cores" (NVIDIA H100 architecture whitepaper).
-H100_FP32_LANES = 16_896
 
 
 @dataclass(frozen=True)
@@ -360,29 +359,7 @@ def latency_findings() -> str:
     return text + "\n"
 
 
-def per_core_table() -> str:
-    """Throughput of one CPU core (measured and estimated) against one GPU lane (datasheet)."""
-    r = run(matmul_threads)
-    one = next(m for m in r.data["points"] if m.threads == 1)
-    hw = r.hardware
-    cpu_core = hw.cpu.peak_fp32.value / (hw.cpu.usable_cores or hw.cpu.logical_cores) if hw.cpu.peak_fp32 else None
-    h100 = next(p for _k, label, p in GPU_DATASHEET if label == "H100 SXM 80GB")
-    rows = [
-        (f"one core of this CPU ({hw.cpu.model})", fmt(hw.cpu.max_clock_ghz) + " GHz (highest known)",
-         f"{fmt(one.gflops)} (measured, 1-thread matmul n={one.shape[0]})",
-         f"{fmt(cpu_core / 1e9)} (estimate)" if cpu_core else "no estimate for this CPU"),
-        ("one FP32 lane (\"CUDA core\") of an H100 SXM",
-         f"{fmt(h100.fp32 / H100_FP32_LANES / 2 / 1e9)} GHz (boost clock the datasheet peak implies: 1 FMA per cycle)", "–",
-         f"{fmt(h100.fp32 / H100_FP32_LANES / 1e9)} (datasheet {fmt(h100.fp32 / 1e12)} TFLOP/s / "
-         f"{H100_FP32_LANES:,} lanes)"),
-    ]
-    out = table(["", "Clock", "GFLOP/s measured", "GFLOP/s peak"], rows, align="llrr")
-    out += caption("A GPU lane is not faster than a CPU core: it is slower, and there are many thousands of them. "
-                   "H100 figures: NVIDIA H100 datasheet and architecture whitepaper (132 SMs x 128 FP32 lanes).", r)
-    return out
-
-
-# --- on-chip memory, GPU SM against CPU core: the real differences, from cited figures ---
+# --- one GPU lane and one SM beside one CPU core: vendor figures, for each GPU this page shows ---
 
 @dataclass(frozen=True)
 class OnChip:
@@ -403,14 +380,25 @@ class OnChip:
 
 
 KIB, MIB = 1024, 1024**2
-# NVIDIA H100 Tensor Core GPU Architecture whitepaper (65,536 32-bit registers and 256 KiB of combined L1
-# cache / shared memory per SM, 128 FP32 lanes per SM, 132 SMs and 50 MB L2 on the SXM5); NVIDIA Hopper
-# Tuning Guide (up to 228 KiB of it as shared memory); CUDA C++ Programming Guide (shared memory: 32 banks,
-# 4 bytes each per clock, so 128 bytes per clock per SM).
-H100_SM = OnChip("H100 SXM: one SM", 65_536 * 4, 228 * KIB, 256 * KIB, 128, 128 * 2,
-                 "NVIDIA H100 architecture whitepaper; Hopper Tuning Guide; CUDA C++ Programming Guide")
-H100_SMS = 132
-H100_L2_BYTES = 50 * 10**6
+
+
+def _sm(arch: str, capability: str, l1_kib: int, shared_kib: int, fp32_lanes: int, paper: str) -> OnChip:
+    return OnChip(f"{arch} SM", 65_536 * 4, shared_kib * KIB, l1_kib * KIB, 128, fp32_lanes * 2,
+                  f"CUDA C++ Programming Guide (compute capability {capability}); {paper}")
+
+
+# One SM, by CUDA compute capability. CUDA C++ Programming Guide, "Technical Specifications per Compute
+# Capability": 65,536 32-bit registers per SM; the unified L1 / shared memory per SM and the most of it that
+# can be shared memory; shared memory has 32 banks of 4 bytes per clock, so 128 bytes per clock per SM. FP32
+# lanes per SM (one FMA, 2 FLOP, each per clock): the guide's "Arithmetic Instructions" throughput table and
+# the architecture whitepapers. A GPU whose capability is not here is left out of the comparison.
+SM_BY_CAPABILITY = {
+    "8.0": _sm("Ampere GA100", "8.0", 192, 164, 64, "NVIDIA A100 Tensor Core GPU Architecture whitepaper"),
+    "8.6": _sm("Ampere GA10x", "8.6", 128, 100, 128, "NVIDIA Ampere GA102 GPU Architecture whitepaper"),
+    "8.9": _sm("Ada Lovelace", "8.9", 128, 100, 128, "NVIDIA Ada GPU Architecture whitepaper"),
+    "9.0": _sm("Hopper", "9.0", 256, 228, 128, "NVIDIA H100 Tensor Core GPU Architecture whitepaper"),
+}
+H100_SM = SM_BY_CAPABILITY["9.0"]
 # Intel 64 and IA-32 Architectures Optimization Reference Manual, Golden Cove / Sapphire Rapids server core:
 # 48 KiB L1 data cache, two 64-byte loads per cycle, two 512-bit FMA units (2 x 16 lanes x 2 FLOP); AVX-512
 # has 32 architectural 64-byte zmm registers.
@@ -418,43 +406,154 @@ XEON_CORE = OnChip("Xeon (Sapphire Rapids): one core", 32 * 64, 0, 48 * KIB, 2 *
                    "Intel 64 and IA-32 Architectures Optimization Reference Manual")
 # An FMA reads two 4-byte operands (the accumulator stays in a register) for 2 FLOP.
 FMA_BYTES_PER_FLOP = 8 / 2
+# The GPU described when no GPU is shown (none in this build, none archived): an H100 SXM, with its SM count
+# from gpucnn's datasheet table and its L2 as NVIDIA's H100 whitepaper gives it ("50 MB").
+EXAMPLE_GPU = "H100 SXM"
+EXAMPLE_L2_BYTES = 50 * 10**6
+
+
+@dataclass(frozen=True)
+class ShownGpu:
+    """A GPU the on-chip comparison describes: SMs and L2 from its hardware report, per-SM figures cited."""
+
+    label: str  # escaped: a sentence's name for it ("the H200 (this build)")
+    cell: str  # escaped, with the source marker: a table's
+    sms: int
+    l2_bytes: int | None
+    fp32: float | None  # datasheet FP32 peak, FLOP/s
+    sm: OnChip
+    source: Source | None  # whose hardware report gave sms and l2_bytes; None: the datasheet example
+
+    @property
+    def lanes(self) -> int:
+        """FP32 lanes ("CUDA cores"): SMs x lanes per SM."""
+        return self.sms * self.sm.fp32_flop_per_clock // 2
+
+    @property
+    def sm_bytes(self) -> int:
+        """Registers and L1 / shared memory of all its SMs."""
+        return (self.sm.registers_bytes + self.sm.l1_bytes) * self.sms
+
+    @property
+    def on_chip_bytes(self) -> int:
+        """Registers, L1 / shared memory and L2: what the chip holds without going to its memory."""
+        return self.sm_bytes + (self.l2_bytes or 0)
+
+    @property
+    def l2_text(self) -> str:
+        if self.l2_bytes is None:
+            return "an L2 of unknown size"
+        if self.source is None:  # the whitepaper's decimal figure, and the same in MiB like every other size here
+            return f"the {self.l2_bytes / 10**6:.0f} MB ({self.l2_bytes / MIB:,.1f} MiB) L2 of NVIDIA's whitepaper"
+        return f"its {short_bytes(self.l2_bytes)} L2"
+
+
+def shown_gpus() -> list[ShownGpu]:
+    """This build's GPU and each archived one (one per model) whose SM is known; else the H100 SXM example."""
+    out = []
+    for s in accelerators(matmul_sweep):
+        acc = s.hardware.accelerator
+        sm = SM_BY_CAPABILITY.get(acc.capability or "") if acc and acc.backend == "CUDA" else None
+        if acc is None or sm is None or not acc.multiprocessors:
+            continue
+        out.append(ShownGpu(f"the {one_line(s.label)}", s.cell(), acc.multiprocessors, acc.l2_bytes,
+                            acc.peaks.fp32 if acc.peaks else None, sm, s))
+    if out:
+        return out
+    row = gpu_model(EXAMPLE_GPU)
+    return [ShownGpu(f"an {EXAMPLE_GPU} (datasheet)", f"{EXAMPLE_GPU} (datasheet)", row.units, EXAMPLE_L2_BYTES,
+                     row.peaks.fp32, H100_SM, None)]
+
+
+def _gpu_sources(gpus: Sequence[ShownGpu]) -> list[Source]:
+    return [g.source for g in gpus if g.source is not None]
+
+
+def _sm_counts(gpus: Sequence[ShownGpu]) -> str:
+    """Where the SM counts came from, for a caption."""
+    return "each GPU's hardware report" if _gpu_sources(gpus) else "gpucnn's datasheet table (no GPU is shown)"
+
+
+def per_core_table() -> str:
+    """Throughput of one CPU core (measured and estimated) against one FP32 lane of each GPU shown (datasheet)."""
+    r = run(matmul_threads)
+    one = next(m for m in r.data["points"] if m.threads == 1)
+    hw = r.hardware
+    cpu_core = hw.cpu.peak_fp32.value / (hw.cpu.usable_cores or hw.cpu.logical_cores) if hw.cpu.peak_fp32 else None
+    rows = [
+        (f"one core of this CPU ({one_line(hw.cpu.model)})", fmt(hw.cpu.max_clock_ghz) + " GHz (highest known)",
+         f"{fmt(one.gflops)} (measured, 1-thread matmul n={one.shape[0]})",
+         f"{fmt(cpu_core / 1e9)} (estimate)" if cpu_core else "no estimate for this CPU"),
+    ]
+    gpus = [g for g in shown_gpus() if g.fp32]
+    for g in gpus:
+        rows.append((f"one FP32 lane (\"CUDA core\") of {g.cell}",
+                     f"{fmt(g.fp32 / g.lanes / 2 / 1e9)} GHz (boost clock the datasheet peak implies: 1 FMA per "
+                     "cycle)", "–",
+                     f"{fmt(g.fp32 / g.lanes / 1e9)} (datasheet {fmt(g.fp32 / 1e12)} TFLOP/s / {g.lanes:,} lanes)"))
+    out = table(["", "Clock", "GFLOP/s measured", "GFLOP/s peak"], rows, align="llrr")
+    papers = sorted({g.sm.source for g in gpus})
+    out += caption("A GPU lane is not faster than a CPU core: it is slower, and there are many thousands of them. "
+                   f"GPU lanes = SMs (from {_sm_counts(gpus)}) x FP32 lanes per SM (" + "; ".join(papers) + "); peaks: gpucnn's datasheet table.",
+                   [r, *_gpu_sources(gpus)])
+    return out
+
+
+def _size(b: int) -> str:
+    return "none: caches only, managed by the hardware" if b == 0 else (
+        f"{b / MIB:,.1f} MiB" if b >= MIB else f"{b / KIB:,.0f} KiB")
 
 
 def onchip_table() -> str:
-    """Registers, shared memory, L1 and L1 bandwidth per FLOP: an H100 SM against a Xeon core."""
-    def size(b: int) -> str:
-        return "none: caches only, managed by the hardware" if b == 0 else (
-            f"{b / MIB:,.1f} MiB" if b >= MIB else f"{b / KIB:,.0f} KiB")
+    """Registers, shared memory, L1 and L1 bandwidth per FLOP: one SM of each GPU shown (and all of its SMs)
+    against a Xeon core."""
+    gpus = shown_gpus()
+    c = XEON_CORE
+    # One column per SM design, and one per SM count of it: an H200 and an H100 share both.
+    columns: dict[tuple[OnChip, int], list[ShownGpu]] = {}
+    for g in gpus:
+        columns.setdefault((g.sm, g.sms), []).append(g)
+    sms = list(dict.fromkeys(g.sm for g in gpus))
+    headers = ([""] + [f"{sm.name}: one" for sm in sms]
+               + [f"{and_list([g.cell for g in group])}: all {n} SMs" for (_sm_, n), group in columns.items()]
+               + [c.name])
 
-    g, c = H100_SM, XEON_CORE
+    def row(name: str, one: Callable[[OnChip], str], total: Callable[[OnChip, int], str], cpu: str) -> list[str]:
+        return [name] + [one(sm) for sm in sms] + [total(sm, n) for sm, n in columns] + [cpu]
+
     rows = [
-        ("Registers (data)", size(g.registers_bytes), size(g.registers_bytes * H100_SMS), size(c.registers_bytes)),
-        ("Programmer-managed memory", f"up to {size(g.shared_bytes)} shared memory",
-         size(g.shared_bytes * H100_SMS), size(c.shared_bytes)),
-        ("L1 data cache", f"{size(g.l1_bytes)} (with shared memory)", size(g.l1_bytes * H100_SMS), size(c.l1_bytes)),
-        ("L1 / shared memory bytes per clock", f"{g.l1_bytes_per_clock}", f"{g.l1_bytes_per_clock * H100_SMS:,}",
-         f"{c.l1_bytes_per_clock}"),
-        ("FP32 FLOP per clock", f"{g.fp32_flop_per_clock}", f"{g.fp32_flop_per_clock * H100_SMS:,}",
-         f"{c.fp32_flop_per_clock}"),
-        ("L1 bytes per FP32 FLOP", fmt(g.bytes_per_flop, 2), fmt(g.bytes_per_flop, 2), fmt(c.bytes_per_flop, 2)),
+        row("Registers (data)", lambda g: _size(g.registers_bytes), lambda g, n: _size(g.registers_bytes * n),
+            _size(c.registers_bytes)),
+        row("Programmer-managed memory", lambda g: f"up to {_size(g.shared_bytes)} shared memory",
+            lambda g, n: _size(g.shared_bytes * n), _size(c.shared_bytes)),
+        row("L1 data cache", lambda g: f"{_size(g.l1_bytes)} (with shared memory)", lambda g, n: _size(g.l1_bytes * n),
+            _size(c.l1_bytes)),
+        row("L1 / shared memory bytes per clock", lambda g: f"{g.l1_bytes_per_clock}",
+            lambda g, n: f"{g.l1_bytes_per_clock * n:,}", f"{c.l1_bytes_per_clock}"),
+        row("FP32 FLOP per clock", lambda g: f"{g.fp32_flop_per_clock}", lambda g, n: f"{g.fp32_flop_per_clock * n:,}",
+            f"{c.fp32_flop_per_clock}"),
+        row("L1 bytes per FP32 FLOP", lambda g: fmt(g.bytes_per_flop, 2), lambda g, n: fmt(g.bytes_per_flop, 2),
+            fmt(c.bytes_per_flop, 2)),
     ]
-    out = table(["", g.name, f"H100 SXM: all {H100_SMS} SMs", c.name], rows, align="lrrr")
-    out += caption("Vendor figures, not measured in this build. H100: " + g.source + ". Xeon: " + c.source
-                   + ". Bytes per FLOP = L1 bytes per clock / FP32 FLOP per clock.")
+    out = table(headers, rows, align="l" + "r" * (len(headers) - 1))
+    out += caption(f"Vendor figures, not measured in this build; the SM counts come from {_sm_counts(gpus)}. "
+                   + " ".join(f"{sm.name}: {sm.source}." for sm in sms) + " Xeon: " + c.source
+                   + ". Bytes per FLOP = L1 bytes per clock / FP32 FLOP per clock.", _gpu_sources(gpus))
     return out
 
 
 def onchip_findings() -> str:
-    """What the on-chip table and this build's (and archived hosts') caches say, computed."""
-    g, c = H100_SM, XEON_CORE
-    gpu_total = (g.registers_bytes + g.l1_bytes) * H100_SMS + H100_L2_BYTES
-    text = (f"Added up, an H100 SXM holds about **{gpu_total / MIB:,.0f} MiB** on chip: registers, L1 / shared "
-            f"memory and the {H100_L2_BYTES / 10**6:.0f} MB L2.")
+    """What the on-chip table and this build's (and archived hosts') caches say, computed per GPU shown."""
+    gpus = shown_gpus()
+    text = "Added up, " + "; ".join(
+        f"{g.label} holds about **{g.on_chip_bytes / MIB:,.0f} MiB** on chip: registers and L1 / shared memory of "
+        f"its {g.sms} SMs ({g.sm_bytes / MIB:,.0f} MiB) and {g.l2_text}" for g in gpus) + "."
     hosts = {}
     for s in sources(copy_bandwidth, hosts=True):
         if s.is_cpu and s.hardware.cpu.llc_bytes:
             hosts[one_line("this build's CPU" if not s.archived else s.label)] = s.hardware.cpu.llc_bytes
-    bigger = {k: v for k, v in hosts.items() if v >= gpu_total}
+    biggest = max(g.on_chip_bytes for g in gpus)
+    bigger = {k: v for k, v in hosts.items() if v >= biggest}
     if hosts:
         text += " The last-level cache the operating system reports: " + "; ".join(
             f"{k}, {v / MIB:,.0f} MiB" for k, v in hosts.items()) + "."
@@ -462,16 +561,19 @@ def onchip_findings() -> str:
         text += (" So the GPU's advantage is **not more on-chip memory in total**: a server CPU's last-level "
                  "cache (shared by all the cores of its socket, and in a cloud VM with other tenants) can hold "
                  "more.")
-    text += (f" The differences are elsewhere. Each SM has a {g.registers_bytes // KIB} KiB register file and up to "
-             f"{g.shared_bytes // KIB} KiB of shared memory that the kernel itself fills and reads, where a CPU "
+    first = gpus[0]
+    g, c = first.sm, XEON_CORE
+    text += (f" The differences are elsewhere. Each {g.name} has a {g.registers_bytes // KIB} KiB register file and "
+             f"up to {g.shared_bytes // KIB} KiB of shared memory that the kernel itself fills and reads, where a CPU "
              f"core has {c.registers_bytes // KIB} KiB of vector registers and caches it does not control. And the "
-             f"GPU has far more on-chip bandwidth in all ({g.l1_bytes_per_clock * H100_SMS:,} bytes per clock "
-             f"across its SMs) but **less per FLOP**: {fmt(g.bytes_per_flop, 2)} byte per FP32 FLOP from L1 against "
-             f"{fmt(c.bytes_per_flop, 2)} on the Xeon core. An FMA needs {fmt(FMA_BYTES_PER_FLOP, 2)} bytes of "
-             f"operands per FLOP, so on the GPU each value loaded from shared memory must be reused from registers "
-             f"at least {fmt(FMA_BYTES_PER_FLOP / g.bytes_per_flop, 2)} times ({fmt(FMA_BYTES_PER_FLOP / c.bytes_per_flop, 2)} "
-             "on the CPU core). That is why GPU kernels tile: a block of threads copies a tile of each input into "
-             "shared memory, and each thread keeps a small block of the output in registers.\n")
+             f"GPU has far more on-chip bandwidth in all ({g.l1_bytes_per_clock * first.sms:,} bytes per clock "
+             f"across the {first.sms} SMs of {first.label}) but **less per FLOP**: {fmt(g.bytes_per_flop, 2)} byte "
+             f"per FP32 FLOP from L1 against {fmt(c.bytes_per_flop, 2)} on the Xeon core. An FMA needs "
+             f"{fmt(FMA_BYTES_PER_FLOP, 2)} bytes of operands per FLOP, so on the GPU each value loaded from shared "
+             f"memory must be reused from registers at least {fmt(FMA_BYTES_PER_FLOP / g.bytes_per_flop, 2)} times "
+             f"({fmt(FMA_BYTES_PER_FLOP / c.bytes_per_flop, 2)} on the CPU core). That is why GPU kernels tile: a "
+             "block of threads copies a tile of each input into shared memory, and each thread keeps a small block "
+             "of the output in registers.\n")
     return text
 
 
