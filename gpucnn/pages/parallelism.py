@@ -25,7 +25,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import run
-from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, pairs, sources
+from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, pairs, short_model, sources
 
 
 def sweep_sources(hosts: bool = False) -> list[Source]:
@@ -61,7 +61,9 @@ def _points(src: Source) -> Sequence[Measurement]:
 
 
 def _ticks(ns: Sequence[int]) -> list[tuple[float, str]]:
-    return [(n, str(n)) for n in ns]
+    """Every other size, counted back from the largest: the largest is labelled, and no two neighbours are
+    (on a log axis, 2048 and 4096 side by side overlap)."""
+    return [(n, str(n)) for n in ns[::-2][::-1]]
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def time_chart() -> str:
         caption_text=_caption(found, " A GPU and its own host CPU share a colour; each line has its own "
                                      "marker shape."),
         results=found, logx=True, logy=True,
-        xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
+        xticks=_ticks(ns) if ns else (),
     )
     out = chart + figures_table(chart, series_table(series, x="n", y="Time per call", y_text=fmt_time))
     return out + no_gpu_note(found, "GPU lines and the CPU-GPU crossover sizes")
@@ -129,7 +131,7 @@ def gflops_chart() -> str:
         caption_text=_caption(found, " Dotted lines: peak FP32 FLOP/s of this build's devices (CPU: an estimate "
                                      "from cores x clock x FLOP per cycle; GPU: datasheet)."),
         results=found, logx=True, logy=True, hlines=hlines,
-        xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
+        xticks=_ticks(ns) if ns else (),
     )
     return chart + figures_table(chart, series_table(series, x="n", y="GFLOP/s"), reference_note(hlines=hlines))
 
@@ -158,7 +160,7 @@ def copy_cost_chart() -> str:
         ylabel="median time per call (s)",
         caption_text=_caption(shown, " Triangles: both inputs copied from host memory to the GPU inside every call."),
         results=shown, logx=True, logy=True,
-        xticks=_ticks(ns[::2] + ns[-1:]) if ns else (),
+        xticks=_ticks(ns) if ns else (),
     )
     return chart + figures_table(chart, series_table(series, x="n", y="Time per call", y_text=fmt_time)) \
         + no_gpu_note(found)
@@ -269,15 +271,16 @@ class LittleExample:
 ASSUMED_LATENCY_S = 500e-9
 # Maximum resident warps per SM by CUDA compute capability (CUDA C++ Programming Guide).
 WARPS_PER_SM = {"7.0": 64, "7.5": 32, "8.0": 64, "8.6": 48, "8.7": 48, "8.9": 48, "9.0": 64}
-H100_SXM = LittleExample("H100 SXM", gpu_peaks("NVIDIA H100 80GB HBM3").bandwidth, 132, 64,
-                         ASSUMED_LATENCY_S)
+H100_SXM_NAME = "NVIDIA H100 80GB HBM3"
+H100_SXM = LittleExample("H100 SXM (datasheet)", gpu_peaks(H100_SXM_NAME).bandwidth, 132, 64, ASSUMED_LATENCY_S)
 
 
 def littles_law_table() -> str:
-    """Bytes in flight and loads per warp for the H100 SXM example (and this build's GPU if known)."""
-    examples = [H100_SXM]
+    """Bytes in flight and loads per warp: one row per GPU model shown, and the H100 SXM example unless an
+    H100 SXM is among them."""
+    examples = []
     used = []  # the hardware reports used (this build's, archived ones), for the section's sources line
-    # This build's GPU and each archived one: their SM counts come from the hardware report.
+    # This build's GPU and each archived one (one per model): their SM counts come from the hardware report.
     for src in accelerators(matmul_sweep):
         acc = src.hardware.accelerator
         warps = WARPS_PER_SM.get(acc.capability or "") if acc and acc.backend == "CUDA" else None
@@ -286,6 +289,8 @@ def littles_law_table() -> str:
             examples.append(LittleExample(src.cell(), acc.peaks.bandwidth, acc.multiprocessors, warps,
                                           ASSUMED_LATENCY_S))
             used.append(src)
+    if all(src.model != short_model(H100_SXM_NAME) for src in used):
+        examples.insert(0, H100_SXM)
     rows = [(e.name, f"{fmt(e.bandwidth / 1e12)} TB/s", fmt_time(e.latency_s), f"{fmt(e.bytes_in_flight / 1e6)} MB",
              f"{e.sms} x {e.warps_per_sm} = {e.resident_warps:,}", fmt(e.loads_per_warp(128), 2),
              fmt(e.loads_per_warp(512), 2)) for e in examples]
@@ -293,8 +298,11 @@ def littles_law_table() -> str:
                  "Resident warps = SMs x warps/SM", "Loads in flight per warp, 4 B/thread",
                  "... 16 B/thread"], rows, align="lrrrrrr")
     out += caption(
-        "Not a measurement. Bandwidth: NVIDIA datasheet; SMs: NVIDIA H100 architecture whitepaper (132 on the SXM "
-        "part) or, for this build's GPU, torch's device properties; resident warps per SM: CUDA C++ Programming "
+        "Not a measurement. Bandwidth: NVIDIA datasheet; SMs: "
+        + ("; ".join((["NVIDIA H100 architecture whitepaper (132 on the SXM part) for the example"]
+                      if H100_SXM in examples else [])
+                     + (["torch's device properties in each GPU's hardware report"] if used else [])))
+        + "; resident warps per SM: CUDA C++ Programming "
         "Guide, by compute capability (64 for 9.0). The 500 ns DRAM latency is a round figure assumed for illustration "
         "(GPU memory latency is several hundred ns). A warp's load of 4 bytes per thread moves 128 bytes; "
         "of 16 bytes per thread (float4), 512 bytes.", used)
