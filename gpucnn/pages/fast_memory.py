@@ -274,6 +274,66 @@ def roofline_charts() -> str:
         found, "GPU rooflines (their HBM and L2 roofs and tensor-core ceilings sit far higher)")
 
 
+def own_ceiling(group: str, ceilings: Sequence[Roof]) -> Roof | None:
+    """The compute ceiling of a roofline group's precision: bf16 for the bf16 matmuls, FP32 for the rest
+    (fp32 matmuls and conv layers run with TF32 off; add and relu are fp32)."""
+    want = "bf16" if group.startswith("bf16") else "FP32"
+    return next((c for c in ceilings if c.label.startswith(want)), None)
+
+
+@dataclass(frozen=True)
+class GroupBest:
+    """A roofline group's fastest point on one device, against its precision's ceiling."""
+
+    source: Source
+    group: str
+    best: RooflinePoint
+    ceiling: Roof
+    dram: Roof  # the lowest memory roof: DRAM or HBM
+
+    @property
+    def pct(self) -> float:
+        return 100 * self.best.gflops / self.ceiling.value
+
+    @property
+    def pct_of_roofline(self) -> float:
+        """Against the roofline under the point: the ceiling, or the DRAM/HBM roof at its intensity if lower."""
+        return 100 * self.best.gflops / roof(self.best.intensity, self.dram.value, self.ceiling.value)
+
+
+def roofline_bests() -> list[GroupBest]:
+    """For each device the rooflines show and each group of points on it: the fastest point and its ceiling."""
+    out = []
+    for src in sources(matmul_sweep):
+        roofs = memory_roofs(src)
+        if not roofs:  # no roofline drawn for it
+            continue
+        ceilings = compute_ceilings(src)
+        for name, group in roofline_groups(src):
+            ceiling = own_ceiling(name, ceilings)
+            if ceiling is not None and group:
+                out.append(GroupBest(src, name, max(group, key=lambda p: p.gflops), ceiling, roofs[0]))
+    return out
+
+
+def roofline_findings() -> str:
+    """How close each group of points came to its own ceiling, per device: a table computed from the data."""
+    found = roofline_bests()
+    if not found:
+        return ""
+    rows = [(b.source.cell(), one_line(b.group), one_line(b.best.label), fmt(b.best.gflops),
+             f"{one_line(b.ceiling.label)}: {fmt(b.ceiling.value)}", f"**{fmt(b.pct, 2)} %**",
+             f"{fmt(b.pct_of_roofline, 2)} %") for b in found]
+    out = table(["Device", "Points", "Fastest point", "GFLOP/s (median)", "Its ceiling, GFLOP/s", "% of ceiling",
+                 "% of the DRAM / HBM roofline there"], rows, align="lllrrrr")
+    return out + caption("Each group's fastest point on each roofline above, against the compute ceiling of its "
+                         "precision: bf16 for bf16 matmuls, FP32 for the fp32 matmuls, conv layers (TF32 off), add "
+                         "and relu. Ceilings: datasheet peaks for a GPU, estimates for a CPU. Last column: against "
+                         "the lower of that ceiling and the measured DRAM or HBM roof at the point's intensity; a "
+                         "point whose data stayed in a cache can pass 100 %.",
+                         [b.source for b in found])
+
+
 def reuse_table() -> str:
     """Matmul (reuse) against add and relu (no reuse) on the same device."""
     rows = []
