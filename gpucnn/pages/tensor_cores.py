@@ -18,7 +18,7 @@ from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisi
 from gpucnn.pages.common import devices
 from gpucnn.render import COLORS, caption, figures_table, fmt, legible, line_chart, series_table, sweep_series, table
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, archived_accelerators, no_gpu_note, one_line, sources
+from gpucnn.sources import Source, and_list, archived_accelerators, no_gpu_note, one_line, sources
 
 # The datasheet columns, in the order a reader meets them.
 _PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
@@ -84,15 +84,53 @@ def factor_range(precision: str) -> FactorRange:
     return FactorRange(precision, lo[0], lo[1], hi[0], hi[1])
 
 
+# Datasheet rows whose SMs have the doubled FP32 datapath of Ampere GA10x and Ada Lovelace: 128 FP32 lanes per
+# SM, where Turing and the A100 have 64, beside tensor cores no faster per SM than Turing's (NVIDIA Ampere GA102
+# GPU Architecture whitepaper; NVIDIA Ada GPU Architecture whitepaper).
+DOUBLED_FP32 = {"A10": "Ampere GA10x", "GeForce RTX 3090": "Ampere GA10x", "L4": "Ada Lovelace",
+                "L40": "Ada Lovelace", "L40S": "Ada Lovelace", "GeForce RTX 4090": "Ada Lovelace",
+                "GeForce RTX 4080": "Ada Lovelace"}
+
+
+def factors(precision: str) -> dict[str, float]:
+    """Datasheet peak of ``precision`` / FP32 peak, per GPU of the table that has the precision."""
+    return {m.label: _peak(m.peaks, precision) / m.peaks.fp32 for m in _nvidia_models() if _peak(m.peaks, precision)}
+
+
+def at_factor(precision: str, value: float) -> list[str]:
+    """Every GPU whose factor the page prints as ``value`` does (ties are named together, not one of them)."""
+    return [label for label, f in factors(precision).items() if fmt(f, 2) == fmt(value, 2)]
+
+
+def smallest_factor_note() -> str:
+    """Every GPU at the smallest BF16 factor (as the page rounds it), and why, where the cited reason applies."""
+    bf16 = factors("bf16")
+    low = fmt(min(bf16.values()), 2)
+    at_min = at_factor("bf16", min(bf16.values()))
+    if not all(label in DOUBLED_FP32 for label in at_min):
+        return ""
+    archs = sorted({DOUBLED_FP32[label] for label in at_min})
+    text = (f" The smallest factor, {low}x, is that of the {and_list(at_min)}: "
+            f"{and_list(archs)} parts, whose SMs doubled the FP32 datapath (128 FP32 lanes, against 64 on Turing "
+            "and the A100) while their tensor cores did not get faster per SM, so FP32 is a larger share of their arithmetic (NVIDIA's "
+            "GA102 and Ada whitepapers).")
+    same = {label: f for label, f in bf16.items() if label in DOUBLED_FP32 and label not in at_min}
+    if same:
+        text += (f" The {and_list(list(same))}, of the same architectures, reach {fmt(min(same.values()), 2)}x"
+                 + (f" to {fmt(max(same.values()), 2)}x" if fmt(min(same.values()), 2) != fmt(max(same.values()), 2)
+                    else "")
+                 + ": their datasheets rate the tensor cores at more FLOP per FP32 lane.")
+    return text
+
+
 def factor_summary() -> str:
     """Sentences on the spread of the tensor-core factors, computed from the datasheet table."""
     bf16, tf32 = factor_range("bf16"), factor_range("tf32")
     return (
-        f"Across this table, dense BF16 is **{fmt(bf16.low, 2)}x** ({bf16.low_gpu}) to **{fmt(bf16.high, 2)}x** "
-        f"({bf16.high_gpu}) the FP32 peak, and TF32 {fmt(tf32.low, 2)}x ({tf32.low_gpu}) to {fmt(tf32.high, 2)}x "
-        f"({tf32.high_gpu})."
-        + (" The smallest factor is a GeForce card's: its FP32 lanes also serve graphics, and it gives a smaller "
-           "share of the chip to tensor cores than a datacenter part." if "GeForce" in bf16.low_gpu else "")
+        f"Across this table, dense BF16 is **{fmt(bf16.low, 2)}x** to **{fmt(bf16.high, 2)}x** "
+        f"({and_list(at_factor('bf16', bf16.high))}) the FP32 peak, and TF32 {fmt(tf32.low, 2)}x "
+        f"({and_list(at_factor('tf32', tf32.low))}) to {fmt(tf32.high, 2)}x ({and_list(at_factor('tf32', tf32.high))})."
+        + (smallest_factor_note() or f" The smallest BF16 factor is that of the {and_list(at_factor('bf16', bf16.low))}.")
         + "\n"
     )
 
