@@ -483,6 +483,11 @@ def on_post_build(config: Any) -> None:
     write_results_json(path)
     log.info("gpucnn: wrote results.json with %d experiments", len(build_results()))
     shutil.rmtree(os.environ.pop(SHARE_ENV, ""), ignore_errors=True)
+    from gpucnn.chart_cache import STATS as charts
+
+    # The notebook's charts are drawn in its kernel, and counted there.
+    log.info("gpucnn: %d charts drawn, %d reused from the chart cache (pages outside the notebook)",
+             charts["drawn"], charts["reused"])
     slowest = sorted(_PAGE_TIMES.items(), key=lambda kv: -kv[1])[:5]
     if slowest:
         log.info("gpucnn: slowest pages: %s", ", ".join(f"{name} {s:.1f} s" for name, s in slowest))

@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from gpucnn import chart_cache
 from gpucnn.bench import Measurement, Sweep
 from gpucnn.hardware import HardwareReport, format_bytes
 from gpucnn.profiling import stored_layer_rows, stored_op_rows
@@ -246,11 +247,19 @@ def _svg_with_a11y(svg: str, title: str, desc: str, sources: Sequence[str] = ())
     return svg
 
 
+def _save_svg(fig: plt.Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return buf.getvalue()
+
+
 def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
                 results: Cited = None, sources: Sequence[str] = (),
                 caption_html: str = "") -> str:
-    """Render a matplotlib figure as accessible inline SVG with a caption."""
-    buf = io.StringIO()
+    """Render a matplotlib figure as accessible inline SVG with a caption.
+
+    An unchanged figure is not drawn again: its SVG comes from the chart cache (``gpucnn.chart_cache``).
+    """
     # A legend box filled white (the default outside style_context) hides the
     # currentColor legend text in dark mode: let the page show through.
     for legend in [ax.get_legend() for ax in fig.axes] + list(fig.legends):
@@ -265,9 +274,9 @@ def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
     # svg.fonttype/hashsalt/transparent are read at save time: without the style
     # here, text would be saved as paths (no <text> for screen readers or search).
     with plt.rc_context(_RC):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        drawn = chart_cache.svg_of(fig, lambda: _save_svg(fig))
     plt.close(fig)
-    svg = _svg_with_a11y(buf.getvalue(), title, desc, sources)
+    svg = _svg_with_a11y(drawn, title, desc, sources)
     cap = caption(caption_text, results, caption_html)
     # One line per element: Markdown must not treat the SVG as an indented block.
     return f'<figure class="gpucnn-chart">{svg.replace(chr(10), " ")}<figcaption>{cap}</figcaption></figure>\n'
