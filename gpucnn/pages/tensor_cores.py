@@ -270,8 +270,8 @@ def precision_chart() -> str:
         ylabel="GFLOP/s (10^9 FLOP per second)",
         caption_text="Square matmul C = A @ B, random normal inputs, 2n^3 FLOP per call; line: median, band: IQR. "
                      "fp32 is the sweep of the charts above, with TF32 off; TF32 keeps fp32 inputs and lets "
-                     "tensor cores multiply at reduced precision. The table below gives each point as a % of its "
-                     "own precision's peak.",
+                     "tensor cores multiply at reduced precision. The table after this chart's figures gives each "
+                     "device's best point as a % of its own precision's peak.",
         results=[s.source for s in sweeps], logx=True, logy=True, xticks=ticks,
     )
     return chart + figures_table(chart, series_table(series, x="n", y="GFLOP/s")) \
