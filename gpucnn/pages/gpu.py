@@ -1,7 +1,9 @@
 """Page "What is a GPU": the build machine's CPU and accelerator side by side, and datasheet figures.
 
-Nothing here is timed: the figures are the hardware report's (detected, or
-estimated and labelled so) and vendors' datasheets (with their sources).
+Nothing here is timed by this page: the figures are the hardware report's
+(detected, or estimated and labelled so), vendors' datasheets (with their
+sources), and measurements the other pages make (the CPU's memory copy from
+Advantage 1, the matmul sweeps from Advantage 2), reused.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import html
 
 from gpucnn.experiments.matmul import matmul_sweep
+from gpucnn.experiments.memory import copy_bandwidth
+from gpucnn.figures import dram_point
 from gpucnn.hardware import GPU_DATASHEET, AcceleratorInfo, HardwareReport, detect, format_bytes
 from gpucnn.render import (
     COLORS,
@@ -19,27 +23,43 @@ from gpucnn.render import (
     fmt,
     html_table,
     new_figure,
+    short_bytes,
     table,
 )
-from gpucnn.results import Result
-from gpucnn.sources import Source, archived_accelerators, one_line, pairs, short_model
+from gpucnn.results import Result, run
+from gpucnn.sources import Pair, Source, archived_accelerators, note, one_line, pairs, short_model
 
 _NONE = "no accelerator in this build"
 
 
+def boost_clock_ghz(acc: AcceleratorInfo | None) -> float | None:
+    """The boost clock a datasheet FP32 peak implies: peak / (2 FLOP per FMA x FP32 lanes), or None.
+
+    torch does not report a GPU's clock; the datasheet peak is lanes x 2 x boost clock, so the clock
+    follows from it.
+    """
+    lanes = gpu_lanes(acc)
+    return acc.peaks.fp32 / (2 * lanes) / 1e9 if acc and acc.peaks and lanes else None
+
+
 def _accelerator_column(acc: AcceleratorInfo | None) -> list[str]:
-    """One accelerator's cells for the side-by-side table (strings from a record are escaped)."""
+    """One accelerator's cells for the side-by-side table (strings from a record are escaped).
+
+    A dash: the value is not known (not in gpucnn's datasheet table, or not reported); the caption says so.
+    """
     if acc is None:
         return [_NONE] + ["–"] * 6
     if acc.peaks:
         p = acc.peaks
-        peak, bw = f"{fmt(p.fp32 / 1e12)} TFLOP/s FP32 (datasheet)", f"{fmt(p.bandwidth / 1e12)} TB/s (datasheet)"
+        peak, bw = f"{fmt(p.fp32 / 1e12)} TFLOP/s FP32 (datasheet)", f"{fmt(p.bandwidth / 1e12)} TB/s peak (datasheet)"
     else:
-        peak = bw = "not in gpucnn's datasheet table: no peak shown"
+        peak = bw = "–"
+    clock = boost_clock_ghz(acc)
     return [
         one_line(f"{acc.backend}: {acc.name}" + (f" x {acc.count}" if acc.count > 1 else "")),
-        f"{acc.multiprocessors} SMs / compute units" if acc.multiprocessors else "not reported",
-        "not reported by torch",
+        f"{acc.multiprocessors} SMs / compute units" if acc.multiprocessors else "–",
+        (f"{clock:.2f} GHz boost, from the datasheet: {fmt(acc.peaks.fp32 / 1e12)} TFLOP/s FP32 / "
+         f"(2 FLOP x {gpu_lanes(acc):,} FP32 lanes)") if clock and acc.peaks else "–",
         format_bytes(acc.memory_bytes),
         f"L2 {format_bytes(acc.l2_bytes)}",
         peak,
@@ -47,12 +67,22 @@ def _accelerator_column(acc: AcceleratorInfo | None) -> list[str]:
     ]
 
 
+def _cpu_bandwidth() -> tuple[str, Source | None]:
+    """This build's CPU's memory bandwidth: the DRAM copy that Advantage 1 measures (no CPU has a datasheet row)."""
+    src = Source("cpu", run(copy_bandwidth, device="cpu"))
+    m = dram_point(src.result)
+    if m is None or not m.gbps:
+        return "–", None
+    return (f"{fmt(m.gbps)} GB/s measured: copy of {short_bytes(m.shape[0])} buffers "
+            "([Advantage 1](bandwidth.md)); no datasheet peak", src)
+
+
 def side_by_side(hw: HardwareReport | None = None) -> str:
     """This build's CPU and accelerator, then each archived accelerator, in columns."""
     hw = hw or detect()
     cpu = hw.cpu
-    cpu_peak = (f"{fmt(cpu.peak_fp32.value / 1e9)} GFLOP/s ({cpu.peak_fp32.source})" if cpu.peak_fp32
-                else cpu.peak_note)
+    cpu_peak = f"{fmt(cpu.peak_fp32.value / 1e9)} GFLOP/s ({cpu.peak_fp32.source})" if cpu.peak_fp32 else "–"
+    cpu_bw, copy_src = _cpu_bandwidth()
     cpu_col = [
         cpu.model + (f" ({cpu.family})" if cpu.family else ""),
         f"{cpu.logical_cores} logical cores",
@@ -60,7 +90,7 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
         f"{format_bytes(cpu.ram_bytes)} RAM",
         format_bytes(cpu.llc_bytes),
         cpu_peak,
-        "not known to gpucnn: measured on [Advantage 1](bandwidth.md)",
+        cpu_bw,
     ]
     archived = archived_accelerators(matmul_sweep)
     columns = [("CPU (this build)", "live", cpu_col)]
@@ -73,7 +103,7 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
         shown.append(src)
         columns.append((src.label, src.origin, _accelerator_column(src.hardware.accelerator)))
     names = ["Device", "Cores / streaming multiprocessors", "Clock", "Memory", "Last-level cache",
-             "Peak FP32", "Peak memory bandwidth"]
+             "Peak FP32", "Memory bandwidth"]
     headers = ["", *[f'<span data-source="{one_line(origin)}">{one_line(label)}</span>'
                      for label, origin, _ in columns]]
     rows = [(name, *[col[i] for _, _, col in columns]) for i, name in enumerate(names)]
@@ -82,10 +112,14 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
                      if a and a.peaks})
     out += caption(
         f"Detected when this page was built, on {describe_hardware(hw)}. Peaks are not measurements: the CPU "
-        "peak is an estimated upper bound (cores x clock x FLOP per cycle), the GPU peaks are datasheet figures"
-        + (f" ({'; '.join(sheets)})" if sheets else "") + ". "
+        "peak is an estimate at its highest known clock (cores x clock x FLOP per cycle; a virtual machine may "
+        "report a lower clock than its cores run at), the GPU peaks are datasheet figures"
+        + (f" ({'; '.join(sheets)})" if sheets else "") + ", and a GPU's boost clock is the one its datasheet "
+        "FP32 peak implies. The CPU's memory bandwidth is measured (the DRAM copy of Advantage 1: bytes read + "
+        "written, GB = 10^9 bytes). A dash: not reported, or the GPU is not in gpucnn's datasheet table"
+        + ("" if cpu.peak_fp32 else f"; the CPU has no peak ({cpu.peak_note})") + ". "
         + ("Archived columns: the hardware report of a record in results/, not this build's machine."
-           if archived else ""), shown)
+           if archived else ""), shown + ([copy_src] if copy_src else []))
     return out
 
 
@@ -201,33 +235,77 @@ def _best_gflops(result: Result) -> float | None:
     return max(pts) if pts else None
 
 
-def lanes_findings(hw: HardwareReport | None = None) -> str:
-    """FP32 lanes of an H100 against this CPU's, the peak ratio they predict, and measured ratios within one machine."""
-    hw = hw or detect()
-    mine = cpu_lanes(hw)
-    h100 = next(p for _k, label, p in GPU_DATASHEET if label == "H100 SXM 80GB")
-    h100_lanes = H100_SXM_SMS * FP32_LANES_PER_SM["9.0"]
-    text = ""
+# A measured GPU/CPU ratio within this factor of the peaks' prediction is "close to" it; beyond, the
+# sentence names the two efficiencies that make up the difference.
+_CLOSE = 1.1
+
+
+def _lanes_sentence(hw: HardwareReport, gpu_name: str, acc: AcceleratorInfo | None, cpu_owner: str) -> str:
+    """FP32 lanes of one GPU and of the CPU beside it, and the peak ratio they predict ("" when unknown)."""
+    g_lanes, mine = gpu_lanes(acc), cpu_lanes(hw)
+    if not g_lanes or acc is None:
+        return ""
+    per_sm = g_lanes // acc.multiprocessors
+    text = f"the {gpu_name} has {acc.multiprocessors} SMs x {per_sm} = **{g_lanes:,}** FP32 lanes."
     if mine and hw.cpu.peak_fp32:
         cores, per_core = mine
         lanes = cores * per_core
-        text += (f"Count FP32 lanes. An H100 SXM has {H100_SXM_SMS} SMs x {FP32_LANES_PER_SM['9.0']} = "
-                 f"**{h100_lanes:,}**. This build's CPU has {cores} physical core{'s' if cores > 1 else ''} x "
-                 f"{per_core} FMA lanes = **{lanes:,}** (threads do not count: two hyper-threads share one core's "
-                 f"FMA units). The H100 has {fmt(h100_lanes / lanes)}x as many. With the clocks, the peaks predict "
-                 f"**{fmt(h100.fp32 / hw.cpu.peak_fp32.value)}x** (datasheet {fmt(h100.fp32 / 1e12)} TFLOP/s "
-                 f"against the CPU's estimated {fmt(hw.cpu.peak_fp32.value / 1e9)} GFLOP/s).")
+        text += (f" {cpu_owner} has {cores} physical core{'s' if cores > 1 else ''} x {per_core} FMA lanes = "
+                 f"**{lanes:,}** (threads do not count: two hyper-threads share one core's FMA units). The "
+                 f"{gpu_name} has {fmt(g_lanes / lanes)}x as many.")
+        if acc.peaks:
+            text += (f" With the clocks, the peaks predict **{fmt(acc.peaks.fp32 / hw.cpu.peak_fp32.value)}x** "
+                     f"(datasheet {fmt(acc.peaks.fp32 / 1e12)} TFLOP/s against the CPU's estimated "
+                     f"{fmt(hw.cpu.peak_fp32.value / 1e9)} GFLOP/s).")
+    return text
+
+
+def _measured_sentence(pair: Pair) -> str:
+    """The best fp32 matmul of one machine's GPU against its own host CPU, and why it differs from the peaks."""
+    g, c = _best_gflops(pair.gpu.result), _best_gflops(pair.cpu.result)
+    if not g or not c:
+        return ""
+    acc = pair.gpu.hardware.accelerator
+    host = pair.cpu.hardware
+    gpu_name = one_line(pair.gpu.model)
+    text = (f"the best fp32 matmul of the {gpu_name} ran **{fmt(g / c)}x** as fast as the best on its "
+            f"own host CPU ({one_line(host.cpu.model)}, {host.cpu.torch_threads} threads)")
+    if not (acc and acc.peaks and host.cpu.peak_fp32):
+        return text + "; that machine's CPU has no peak in its hardware report to predict it from."
+    predicted = acc.peaks.fp32 / host.cpu.peak_fp32.value
+    # measured / predicted = (GPU's share of its peak) / (CPU's share of its peak): the two efficiencies.
+    g_eff, c_eff = g * 1e9 / acc.peaks.fp32 * 100, c * 1e9 / host.cpu.peak_fp32.value * 100
+    effs = (f"the {gpu_name} reached {fmt(g_eff, 2)} % of its datasheet peak and the CPU {fmt(c_eff, 2)} % of "
+            "its estimated one")
+    measured = g / c
+    if max(measured, predicted) / min(measured, predicted) <= _CLOSE:
+        return text + f", close to the {fmt(predicted)}x its peaks predict: {effs}."
+    side = "more" if measured > predicted else "less"
+    return (text + f", {side} than the {fmt(predicted)}x its peaks predict, because {effs} "
+            f"(the quotient of the two, {fmt(g_eff / c_eff, 2)}, is the factor between the measured and the "
+            "predicted ratio).")
+
+
+def lanes_findings(hw: HardwareReport | None = None) -> str:
+    """For each GPU shown (this build's, or an archived record's), its FP32 lanes against those of the CPU of
+    its own machine, the peak ratio they predict, and the measured matmul ratio within that machine."""
+    hw = hw or detect()
+    paragraphs = []
     for pair in pairs(matmul_sweep):
-        g, c = _best_gflops(pair.gpu.result), _best_gflops(pair.cpu.result)
-        if not g or not c:
-            continue
-        acc = pair.gpu.hardware.accelerator
         host = pair.cpu.hardware
-        predicted = (acc.peaks.fp32 / host.cpu.peak_fp32.value
-                     if acc and acc.peaks and host.cpu.peak_fp32 else None)
-        text += (f" Measured on {one_line(pair.where())} machine, the best fp32 matmul of the "
-                 f"{one_line(pair.gpu.model)} ran **{fmt(g / c)}x** as fast as the best on its own host CPU "
-                 f"({one_line(host.cpu.model)}, {host.cpu.torch_threads} threads)"
-                 + (f", against the {fmt(predicted)}x its peaks predict." if predicted else
-                    "; that record has no CPU peak to predict it from."))
-    return text + "\n" if text else ""
+        owner = "This build's CPU" if not pair.archived else "Its host CPU"
+        lanes = _lanes_sentence(host, one_line(pair.gpu.model), pair.gpu.hardware.accelerator, owner)
+        measured = _measured_sentence(pair)
+        if lanes or measured:
+            note([pair.gpu, pair.cpu])
+            where = "On this build's machine" if not pair.archived else \
+                f"On the archived {one_line(pair.gpu.model)} record's machine"
+            body = f"{lanes} Measured, {measured}" if lanes and measured else lanes or measured
+            paragraphs.append(f"{where}, {body}")
+    if not paragraphs and (mine := cpu_lanes(hw)):
+        cores, per_core = mine
+        paragraphs.append(f"This build's CPU has {cores} physical core{'s' if cores > 1 else ''} x {per_core} FMA "
+                          f"lanes = **{cores * per_core:,}** FP32 lanes; an H100 SXM has {H100_SXM_SMS} SMs x "
+                          f"{FP32_LANES_PER_SM['9.0']} = **{H100_SXM_SMS * FP32_LANES_PER_SM['9.0']:,}** (NVIDIA "
+                          "H100 architecture whitepaper).")
+    return "\n\n".join(paragraphs) + "\n" if paragraphs else ""

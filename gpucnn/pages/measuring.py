@@ -30,7 +30,7 @@ def comparison_table() -> str:
             one = d.get(f"one_thread_{n}")
             rows.append((
                 label, f"{n}x{n}", fmt_time(art), fmt_time(d[f"article_{n}"].median),
-                fmt_time(d[f"randn_{n}"].median), fmt_time(one.median) if one else "n/a (GPU work)",
+                fmt_time(d[f"randn_{n}"].median), fmt_time(one.median) if one else "–",
                 fmt_time(d[f"correct_{n}"].median), fmt(d[f"correct_{n}"].gflops),
             ))
     out = table(
@@ -41,7 +41,8 @@ def comparison_table() -> str:
     out += caption(
         "Median time per call. 'Article' column: the seed article's published %%timeit figures, measured on "
         "Google Colab, not in this build. Every other column: back-to-back time per call, measured on the row's "
-        "device.", found)
+        "device. 'Correct, 1 thread' is timed on the CPU only (a dash on a GPU row): the thread count is the "
+        "CPU's, and a GPU's kernel does not run on CPU threads.", found)
     return out + no_gpu_note(found, "GPU rows of this table")
 
 

@@ -125,7 +125,7 @@ def peak_fractions() -> str:
 
 
 def _speedups(pair: Pair, copies: dict[str, Pair]) -> str | None:
-    """``the H200 ... 41x ... 61x``: one machine's GPU against its own host CPU, matmul and copy."""
+    """One machine's GPU against its own host CPU, matmul and copy, as a clause (None without both)."""
     g, c = matmul_at(pair.gpu.result), matmul_at(pair.cpu.result)
     if g is None or c is None:
         return None
