@@ -279,7 +279,7 @@ def precision_chart() -> str:
 
 
 def _peak_kind(s: PrecisionSweep) -> str:
-    return "estimated bound" if s.device == "cpu" else "datasheet"
+    return "estimate" if s.device == "cpu" else "datasheet"
 
 
 def precision_table() -> str:
@@ -300,12 +300,12 @@ def precision_table() -> str:
     out = table(["Device", "Precision", "Largest n", "GFLOP/s at largest n", "Best GFLOP/s", "Best, as % of its "
                  "precision's peak (GFLOP/s)", "Speed-up over fp32"], rows, align="llrrrrr")
     cpu = sweeps[0].result.hardware.cpu
-    bounds = f" CPU bf16 bound: {cpu.peak_bf16.source}." if cpu.peak_bf16 else ""
+    bounds = f" CPU bf16 peak: {cpu.peak_bf16.source}." if cpu.peak_bf16 else ""
     out += caption(
         "Each point is compared with the peak of its own precision: fp32 with the FP32 peak, bf16 with the bf16 "
-        "peak, TF32 with the TF32 peak (GPU: dense datasheet figures; CPU: an estimated upper bound from cores x "
-        "clock x FLOP per cycle of the units the CPU's flags show). Speed-up: fp32 median time / this precision's, "
-        "at the largest n both sweeps measured, on the same device in the same build." + bounds,
+        "peak, TF32 with the TF32 peak (GPU: dense datasheet figures; CPU: an estimate at the highest known clock, "
+        "cores x clock x FLOP per cycle of the units the CPU's flags show). Speed-up: fp32 median time / this "
+        "precision's, at the largest n both sweeps measured, on the same device in the same build." + bounds,
         [s.source for s in sweeps])
     return out
 
