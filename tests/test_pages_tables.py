@@ -1,5 +1,6 @@
 """Every chart can be read without colour: its series differ by marker or line style, and its figures stand in a
-table right below it ("The figures in a table", issue 11)."""
+table right below it ("The figures in a table", issue 11). The checks read rendered HTML (a page builder's, or the
+built site's), so they hold for the notebook page too."""
 
 from __future__ import annotations
 
@@ -46,6 +47,54 @@ def charts_without_table(page: str) -> list[str]:
     return missing
 
 
+TAG = re.compile(r"<(/?)([a-zA-Z]+)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
+ATTR = re.compile(r'([\w:-]+)="([^"]*)"')
+
+
+def series_looks(chart: str) -> list[tuple[str | None, str, bool]]:
+    """What tells each series of a rendered chart apart without colour: its marker's shape (the path of the
+    marker matplotlib defines), its line's dashes, and whether its markers are hollow. Attribute order free:
+    the notebook page writes the same SVG with its attributes reordered."""
+    looks: list[tuple[str | None, str, bool]] = []
+    current: dict | None = None
+    depth, in_defs = 0, False
+    for tag in TAG.finditer(chart):
+        closing, name, attrs = tag.group(1) == "/", tag.group(2), dict(ATTR.findall(tag.group(3)))
+        if current is None:
+            if name == "g" and not closing and re.search(r"-s\d+$", attrs.get("id", "")) and "data-source" in attrs:
+                current, depth = {"shape": None, "line": "none", "hollow": False}, 1
+            continue
+        if name == "g":
+            depth += -1 if closing else (0 if tag.group(3).rstrip().endswith("/") else 1)
+            if depth == 0:
+                looks.append((current["shape"], current["line"], current["hollow"]))
+                current = None
+        elif name == "defs":
+            in_defs = not closing
+        elif name == "path" and not closing:
+            style = attrs.get("style", "")
+            if in_defs and current["shape"] is None:
+                current["shape"] = attrs.get("d")
+            elif not in_defs and current["line"] == "none" and "stroke:" in style and "fill: none" in style:
+                dash = re.search(r"stroke-dasharray: ([^;]*)", style)
+                current["line"] = dash.group(1) if dash else "solid"
+        elif name == "use" and not closing and "fill-opacity: 0" in attrs.get("style", ""):
+            current["hollow"] = True
+    return looks
+
+
+def charts_told_apart_by_colour_only(page: str) -> list[str]:
+    """The titles of the charts on ``page`` whose marked series (lines and points) repeat one another's
+    marker, dashes and fill: only their colour tells them apart. Bar charts, labelled bar by bar, are skipped."""
+    found = []
+    for chart in CHART.finditer(page):
+        looks = series_looks(chart.group(0))
+        if any(shape for shape, _, _ in looks) and len(set(looks)) < len(looks):
+            title = re.search(r"<title[^>]*>(.*?)</title>", chart.group(0), re.S)
+            found.append(title.group(1) if title else chart.group(0)[:80])
+    return found
+
+
 def _chart(series: list[Series], title: str = "A chart") -> str:
     return line_chart(series, title=title, xlabel="n", ylabel="GFLOP/s", caption_text="Test chart.")
 
@@ -90,6 +139,17 @@ def test_one_table_may_follow_a_pair_of_charts() -> None:
     body = series_table([_series("CPU (this build)")], x="n", y="GFLOP/s")
     assert charts_without_table(first + second + figures_table(first + second, body)) == []
     assert charts_without_table(first + second + figures_table(second, body)) == ["First"]
+
+
+def test_charts_whose_series_differ_by_colour_alone_are_found() -> None:
+    gpus = [_series("H100 (archived)", "archived:a.json", origin_style(1, False)),
+            _series("H200 (archived)", "archived:b.json", origin_style(2, False))]
+    assert charts_told_apart_by_colour_only(_chart(gpus)) == ["A chart"]
+    assert charts_told_apart_by_colour_only(_chart(legible(gpus))) == []
+    # a live and an archived series of the same shape differ by their dashes and hollow markers
+    assert charts_told_apart_by_colour_only(_chart([_series("CPU (this build)", style=origin_style(0, False)),
+                                                    gpus[0]])) == []
+    assert series_looks(_chart(gpus))[0][1:] == ("5.92,2.56", True)
 
 
 # --- the helpers --------------------------------------------------------------------------------------------
@@ -141,6 +201,7 @@ def test_page_builders_print_a_table_below_each_chart() -> None:
     for html in (gpu.peaks_chart(), cnn.digit_figure()):
         assert "<svg" in html
         assert charts_without_table(html) == []
+        assert charts_told_apart_by_colour_only(html) == []
 
 
 def _site_pages(site: Path) -> dict[str, str]:
@@ -155,6 +216,8 @@ def test_every_chart_of_the_built_site_has_its_table(built_site: Path) -> None:
     assert len(with_charts) >= 5  # the check below ran on the pages that draw charts
     missing = {name: charts_without_table(html) for name, html in with_charts.items()}
     assert {k: v for k, v in missing.items() if v} == {}
+    by_colour = {name: charts_told_apart_by_colour_only(html) for name, html in with_charts.items()}
+    assert {k: v for k, v in by_colour.items() if v} == {}
     # every table is some chart's only one: take any away and the check fails
     for name, html in with_charts.items():
         for block in FIGURES.finditer(html):
