@@ -21,8 +21,9 @@ from gpucnn.render import (
 )
 
 CHART = re.compile(r'<figure class="gpucnn-chart">.*?</figure>', re.S)
-FIGURES = re.compile(r'<details class="note gpucnn-figures" data-figures-of="([^"]*)"><summary>([^<]*)</summary>'
-                     r"(.*?)</details>", re.S)
+# A figures note (render.figures_table); its attributes in any order, as the notebook page may reorder them.
+FIGURES = re.compile(r'<details (?=[^>]*class="note gpucnn-figures")[^>]*?data-figures-of="([^"]*)"[^>]*>'
+                     r"<summary>([^<]*)</summary>(.*?)</details>", re.S)
 H2 = re.compile(r"<h2[ >]")
 
 
