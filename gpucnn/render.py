@@ -662,3 +662,8 @@ def reference_note(*, hlines: Sequence[tuple[float, str]] = (), vlines: Sequence
     parts += [at(label, x_text(value)) for value, label in vlines]
     parts += [f"{flat(label)} from {x_text(lo)} to {x_text(hi)}" for lo, hi, label in spans]
     return f"Marked on the chart: {'; '.join(parts)}." if parts else ""
+
+
+def gflops_text(value: float) -> str:
+    """A rate in GFLOP/s with its unit, for a sentence: ``237 GFLOP/s``."""
+    return f"{fmt(value)} GFLOP/s"

@@ -16,6 +16,7 @@ from gpucnn.render import (
     figures_table,
     fmt,
     fmt_time,
+    gflops_text,
     html_table,
     legible,
     line_chart,
@@ -83,7 +84,7 @@ def batch_charts() -> str:
         caption_text=band + FLOP_NOTE, results=found,
         logx=True, logy=True, hlines=hlines)
     out += chart + figures_table(chart, series_table(gflops, x="Batch", y="GFLOP/s"),
-                                 reference_note(hlines=hlines))
+                                 reference_note(hlines=hlines, y_text=gflops_text))
     out += source_sweep_notes(found) + no_gpu_note(found, "GPU lines of these charts")
     return out
 

@@ -24,6 +24,7 @@ from gpucnn.render import (
     figures_table,
     fmt,
     fmt_time,
+    gflops_text,
     html_table,
     kernel_cells,
     layer_cells,
@@ -136,7 +137,7 @@ def conv_charts() -> str:
                           f"({runs_text(pts)} per point). {FLOP_NOTE}"),
             results=found)
         out += chart + figures_table(chart, series_table(series, x="N" if x == 0 else "C", y="GFLOP/s"),
-                                     reference_note(hlines=_peak_lines(found)))
+                                     reference_note(hlines=_peak_lines(found), y_text=gflops_text))
     out += source_sweep_notes(brs + crs) + no_gpu_note(brs, "GPU lines of these charts")
     return out
 

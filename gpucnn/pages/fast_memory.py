@@ -256,7 +256,7 @@ def roofline_chart(src: Source) -> str:
     rows = [(src.cell(), one_line(name), one_line(p.label), fmt(p.intensity), f"{fmt(p.gflops)} ({fmt(p.low)}–"
              f"{fmt(p.high)})") for name, group in groups for p in group]
     body = html_table(["Device", "Op", "Point", "FLOP per byte", "GFLOP/s: median (IQR)"], rows, align="lllrr")
-    lines = [f"memory roof {r.label}" for r in roofs] + [f"{c.label} {fmt(c.value)} GFLOP/s" for c in ceilings]
+    lines = [r.label for r in roofs] + [f"{c.label} {fmt(c.value)} GFLOP/s" for c in ceilings]
     return chart + figures_table(chart, body, "Drawn as lines: " + "; ".join(lines) + ".")
 
 
