@@ -36,7 +36,7 @@ from tests.test_fake_accelerator import REAL_DETECT, fake_report, install_fake_g
 
 REAL = ROOT / "results" / "nvidia-h200-2026-11-26-2.json"
 H200, H100 = "NVIDIA H200", "NVIDIA H100 80GB HBM3"
-NEW, OLD, OTHER = "h200-new.json", "h200-old.json", "h100.json"
+NEW, OLD, OTHER, CPU_ONLY = "h200-new.json", "h200-old.json", "h100.json", "cpu-only.json"
 PAGES = ("results", "gpu", "summary", "measuring")
 PLACEHOLDERS = ("n/a", "not known", "not reported", "not measured")
 
@@ -57,6 +57,12 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     older["generated_at"] = "2026-11-25T00:00:00+00:00"
     _write(folder, OLD, older)
     _write(folder, OTHER, json.loads(json.dumps(doc).replace(f'"{H200}"', f'"{H100}"')))
+    cpu = copy.deepcopy(doc)
+    cpu["hardware"]["accelerator"] = None
+    cpu["results"] = [r for r in cpu["results"] if r["params"].get("device", "cpu") == "cpu"]
+    for r in cpu["results"]:
+        r["hardware"]["accelerator"] = None
+    _write(folder, CPU_ONLY, cpu)
     return folder
 
 
@@ -154,6 +160,7 @@ def test_the_headline_table_leaves_out_records_of_the_live_model(h200_build, key
     assert "H200 (archived" not in html
     assert "H200 (this build)" in html
     assert _marker(OTHER) in html and "H100 (archived" in html  # another model stands beside it
+    assert _marker(CPU_ONLY) in html  # no other page draws a CPU-only record: this one does
     assert h200_build["drawn"] == OTHER
 
 
@@ -162,10 +169,11 @@ def test_the_headline_table_of_a_cpu_build_shows_the_newest_record_of_each_model
     html = cpu_build[key]
     assert _marker(NEW) in html and _marker(OTHER) in html
     assert _marker(OLD) not in html, "a record that a newer one of its model replaces"
+    assert _marker(CPU_ONLY) in html
     assert set(cpu_build["drawn"].split()) == {NEW, OTHER}
     # the archive table still lists every record, and says why the older one is not drawn
     summary = cpu_build["results.archive_summary"]
-    assert all(name in summary for name in (NEW, OLD, OTHER))
+    assert all(name in summary for name in (NEW, OLD, OTHER, CPU_ONLY))
     assert "not drawn: a newer record of the same GPU model is" in summary
 
 

@@ -4,10 +4,11 @@ Every row says where its numbers come from, with a ``data-source`` marker:
 this build's rows are "measured in this build"; an archived row is labelled
 with its machine, torch version, commit and date, and the archive file. An
 archived record is never shown as this build's. The headline table and chart
-follow the other pages' rule (``gpucnn.sources``): an archived figure appears
-only where the other pages draw it, so a record of the model this build
-measures live, an older record of a model that a newer one replaces and a
-superseded experiment are left out of them. The archive table lists every
+follow the other pages' rule (``gpucnn.sources``): an archived GPU record's
+figure appears only where the other pages draw it, so a record of the model
+this build measures live, an older record of a model that a newer one
+replaces and a superseded experiment are left out of them (a CPU-only record,
+which no other page draws, is shown here). The archive table lists every
 record, and says which of these applies to it.
 """
 
@@ -84,9 +85,10 @@ def _drawn_records() -> dict[str, set[str]]:
 
 
 def _archived_source(record: Record, fn, device: str, drawn: dict[str, set[str]]) -> Source | None:
-    # The rule of the other pages, not a second one: a figure the series source would not draw (a record
-    # of the live model, a record a newer one of its model replaces) is not put beside this build's either.
-    if record.name not in drawn[fn.__name__]:
+    # The rule of the other pages, not a second one: a GPU record's figure that the series source would not
+    # draw (a record of the live model, a record a newer one of its model replaces) is not put beside this
+    # build's either. A CPU-only record has no model to replace: the other pages never draw it, this one does.
+    if record.hardware.accelerator is not None and record.name not in drawn[fn.__name__]:
         return None
     result = find(record, fn, device=device)
     if result is None:
@@ -96,7 +98,8 @@ def _archived_source(record: Record, fn, device: str, drawn: dict[str, set[str]]
 
 
 def archived(record: Record, drawn: dict[str, set[str]] | None = None) -> list[Headline]:
-    """One archived record's figures, one row per device it measured: only the figures the other pages draw."""
+    """One archived record's figures, one row per device it measured: of a GPU record, only the figures the
+    other pages draw; of a CPU-only record, every current one."""
     drawn = _drawn_records() if drawn is None else drawn
     rows = [_headline([_archived_source(record, fn, d, drawn) for fn in HEADLINE_EXPERIMENTS])
             for d in record.hardware.devices]
