@@ -129,6 +129,12 @@ def model_tokens(name: str) -> frozenset[str]:
     return frozenset(re.findall(r"[A-Z0-9]+", base.upper())) - _BRAND_WORDS
 
 
+# FP32 lanes of one SM (32-bit FMA results per clock), by CUDA compute capability: CUDA C++ Programming
+# Guide, "Arithmetic Instructions" throughput table, and the architecture whitepapers. Ampere GA10x (8.6)
+# and Ada (8.9) doubled Volta's and GA100's 64.
+FP32_LANES_PER_SM = {"7.0": 64, "7.5": 64, "8.0": 64, "8.6": 128, "8.7": 128, "8.9": 128, "9.0": 128}
+
+
 def gpu_model(name: str) -> GpuModel | None:
     """The datasheet row for a device name, or None when no row names exactly this part."""
     tokens = model_tokens(name)

@@ -665,5 +665,5 @@ def reference_note(*, hlines: Sequence[tuple[float, str]] = (), vlines: Sequence
 
 
 def gflops_text(value: float) -> str:
-    """A rate in GFLOP/s with its unit, for a sentence: ``237 GFLOP/s``."""
+    """A rate in GFLOP/s with its unit, for a sentence: the value formatted by ``fmt``, then " GFLOP/s"."""
     return f"{fmt(value)} GFLOP/s"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
-from gpucnn.datasheets import gpu_model
+from gpucnn.datasheets import FP32_LANES_PER_SM, gpu_model
 from gpucnn.experiments.conv import conv_channel_sweep
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
@@ -453,10 +453,14 @@ def _sm(arch: str, capability: str, l1_kib: int, shared_kib: int, fp32_lanes: in
 # lanes per SM (one FMA, 2 FLOP, each per clock): the guide's "Arithmetic Instructions" throughput table and
 # the architecture whitepapers. A GPU whose capability is not here is left out of the comparison.
 SM_BY_CAPABILITY = {
-    "8.0": _sm("Ampere GA100", "8.0", 192, 164, 64, "NVIDIA A100 Tensor Core GPU Architecture whitepaper"),
-    "8.6": _sm("Ampere GA10x", "8.6", 128, 100, 128, "NVIDIA Ampere GA102 GPU Architecture whitepaper"),
-    "8.9": _sm("Ada Lovelace", "8.9", 128, 100, 128, "NVIDIA Ada GPU Architecture whitepaper"),
-    "9.0": _sm("Hopper", "9.0", 256, 228, 128, "NVIDIA H100 Tensor Core GPU Architecture whitepaper"),
+    "8.0": _sm("Ampere GA100", "8.0", 192, 164, FP32_LANES_PER_SM["8.0"],
+               "NVIDIA A100 Tensor Core GPU Architecture whitepaper"),
+    "8.6": _sm("Ampere GA10x", "8.6", 128, 100, FP32_LANES_PER_SM["8.6"],
+               "NVIDIA Ampere GA102 GPU Architecture whitepaper"),
+    "8.9": _sm("Ada Lovelace", "8.9", 128, 100, FP32_LANES_PER_SM["8.9"],
+               "NVIDIA Ada GPU Architecture whitepaper"),
+    "9.0": _sm("Hopper", "9.0", 256, 228, FP32_LANES_PER_SM["9.0"],
+               "NVIDIA H100 Tensor Core GPU Architecture whitepaper"),
 }
 H100_SM = SM_BY_CAPABILITY["9.0"]
 # Intel 64 and IA-32 Architectures Optimization Reference Manual, Golden Cove / Sapphire Rapids server core:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 
+from gpucnn.datasheets import FP32_LANES_PER_SM, gpu_model
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth
 from gpucnn.figures import dram_point
@@ -203,11 +204,8 @@ def cpu_gpu_ratio(hw: HardwareReport | None = None) -> str:
 
 # --- FP32 lanes: the prediction a lane count makes, against measured matmuls ---
 
-# 32-bit FMA results per clock per SM, by compute capability (CUDA C++ Programming Guide,
-# "Arithmetic Instructions" throughput table): the FP32 lanes of one SM.
-FP32_LANES_PER_SM = {"7.0": 64, "7.5": 64, "8.0": 64, "8.6": 128, "8.7": 128, "8.9": 128, "9.0": 128}
-# H100 SXM: 132 SMs of compute capability 9.0 (NVIDIA H100 architecture whitepaper).
-H100_SXM_SMS = 132
+# H100 SXM: 132 SMs of compute capability 9.0 (NVIDIA H100 architecture whitepaper; gpucnn's datasheet row).
+H100_SXM_SMS = gpu_model("H100 SXM").units
 
 
 def cpu_lanes(hw: HardwareReport) -> tuple[int, int] | None:
