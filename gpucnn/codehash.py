@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import subprocess
+from functools import cache
 from pathlib import Path
 
 from gpucnn.specs import SPECS
@@ -34,6 +35,7 @@ class CodeHashError(ValueError):
     """A function or a source file that cannot be found."""
 
 
+@cache  # a build asks for every experiment's hash: bench.py and each module are parsed once, not per function
 def function_source(module_text: str, name: str) -> str:
     """The source of the top-level ``def name`` in ``module_text`` (decorators excluded)."""
     for node in ast.parse(module_text).body:

@@ -169,6 +169,7 @@ def decode(value: Any, hw: HardwareReport | None = None) -> Any:
 
 # --- code hashing: a changed experiment, or a changed harness, measures again ---
 
+@cache  # code_hash walks every experiment's imports: shared modules are parsed once per build
 def _gpucnn_imports(module_name: str) -> set[str]:
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.origin is None:
