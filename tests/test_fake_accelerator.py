@@ -349,3 +349,13 @@ def test_the_no_gpu_note_is_empty_on_a_machine_with_a_gpu(monkeypatch) -> None:
     monkeypatch.setattr(hardware, "detect", lambda: report)
     assert sources.live_has_accelerator()
     assert sources.no_gpu_note(what="accelerator column of this table") == ""
+
+
+def test_gpu_charts_have_their_tables_and_read_without_colour(pages) -> None:
+    """What the built-site check asks of a CPU build, asked of the pages as a GPU build renders them."""
+    from tests.test_pages_tables import CHART, charts_told_apart_by_colour_only, charts_without_table
+
+    drawn = {key: html for key, html in pages.items() if CHART.search(html)}
+    assert len(drawn) >= 10
+    assert {key: charts_without_table(html) for key, html in drawn.items() if charts_without_table(html)} == {}
+    assert {key: c for key, html in drawn.items() if (c := charts_told_apart_by_colour_only(html))} == {}
