@@ -514,9 +514,57 @@ def _remove_unpublishable(config: Any) -> list[str]:
     if not site_dir.is_dir():
         return []
     checkout = Path(config["config_file_path"]).resolve().parent if config.get("config_file_path") else None
-    problems = check_site(site_dir, urlsplit(config.get("site_url") or "").hostname, build_machine_paths(checkout))
+    host, paths = urlsplit(config.get("site_url") or "").hostname, build_machine_paths(checkout)
+    clean = _CleanFiles(host, paths)
+    problems = check_site(site_dir, host, paths, known_clean=clean)
+    clean.save(problems)
     lines = []
     for path, found in problems.items():
         path.unlink(missing_ok=True)
         lines += [f"{path.relative_to(site_dir).as_posix()}: {what}" for what in found]
     return lines
+
+
+class _CleanFiles:
+    """Output files that passed the site guard, remembered by their text from one build to the next.
+
+    Scanning every page, the search index and results.json takes about a second of a 10 s unchanged
+    rebuild, which writes the same pages again. A file is skipped only where its exact text passed the
+    same checks before: the key covers the guard's code (site_guard.py, this file), the site's host
+    and the build-machine paths looked for. Only the last build's clean files are kept.
+    """
+
+    def __init__(self, host: str | None, paths: list[str]) -> None:
+        import hashlib
+        import json
+
+        from gpucnn import site_guard
+        from gpucnn.results import cache_dir
+
+        salt = hashlib.sha256(json.dumps([host, paths]).encode())
+        for code in (site_guard.__file__, __file__):
+            salt.update(Path(code).read_bytes())
+        self._salt = salt.digest()
+        self._file = cache_dir() / "site-guard.json"
+        try:
+            known = json.loads(self._file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # none yet, or unreadable: every file is scanned
+            known = []
+        self._known = set(known) if isinstance(known, list) else set()
+        self._seen: dict[Path, str] = {}
+
+    def __call__(self, path: Path, text: str) -> bool:
+        import hashlib
+
+        digest = hashlib.sha256(self._salt + path.suffix.encode() + b"\0" + text.encode()).hexdigest()
+        self._seen[path] = digest
+        return digest in self._known
+
+    def save(self, problems: dict[Path, list[str]]) -> None:
+        import json
+
+        from gpucnn.results import atomic_write_text
+
+        clean = sorted({d for path, d in self._seen.items() if path not in problems})
+        with contextlib.suppress(OSError):  # an unwritable cache costs the next build its speed only
+            atomic_write_text(self._file, json.dumps(clean))

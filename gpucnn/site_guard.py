@@ -13,7 +13,7 @@ import site
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -240,14 +240,21 @@ def leaked_paths(text: str, paths: Iterable[str]) -> list[str]:
     return found
 
 
-def check_site(site_dir: Path, site_host: str | None, paths: Iterable[str]) -> dict[Path, list[str]]:
-    """Problems per built file: off-site URLs in pages, styles and scripts; build-machine paths in pages and JSON."""
+def check_site(site_dir: Path, site_host: str | None, paths: Iterable[str],
+               known_clean: Callable[[Path, str], bool] | None = None) -> dict[Path, list[str]]:
+    """Problems per built file: off-site URLs in pages, styles and scripts; build-machine paths in pages and JSON.
+
+    ``known_clean(file, text)`` may say that a file's text passed these checks before (the build's hook
+    remembers clean files by content, so that an unchanged rebuild does not scan them again).
+    """
     paths = list(paths)
     problems: dict[Path, list[str]] = {}
     for f in sorted(site_dir.rglob("*")):
         if not f.is_file() or f.suffix not in (".html", ".css", ".js", ".json"):
             continue
         text = f.read_text(encoding="utf-8", errors="replace")
+        if known_clean is not None and known_clean(f, text):
+            continue
         found: list[str] = []
         if f.suffix == ".html":
             found += [f"off-site URL {u}" for u in offsite_urls_in_html(text, site_host)]

@@ -3,22 +3,25 @@
 Not a unit test (pytest does not collect it: its name does not start with
 ``test_``); run it by hand from the repository root:
 
-    .venv/bin/python tests/benchmarks/check_rebuild_speed.py [--profile full|quick] [--max-warm-s 15] [--max-ratio 0.25]
+    .venv/bin/python tests/benchmarks/check_rebuild_speed.py [--profile full|quick] [--max-warm-s 10] [--max-ratio 0.25]
 
 It builds the site twice with ``mkdocs build --strict`` into a temporary folder,
 with a new, empty measurement cache: a cold build (everything measured), then
 an unchanged warm build (everything should be reused). It prints both wall
-times, their ratio, which experiments the warm build measured again (there
-should be none) and the slowest pages of each build (from the build log's
-"gpucnn: slowest pages" line), and exits
+times, their ratio, which experiments the warm build measured again and how
+many charts it drew again (there should be none: charts come from the chart
+cache, gpucnn.chart_cache), and the slowest pages of each build (from the
+build log's "gpucnn: slowest pages" line), and exits
 
 * 0 when the warm build takes at most ``--max-warm-s`` seconds and at most
-  ``--max-ratio`` of the cold build, and measured nothing again;
+  ``--max-ratio`` of the cold build, and measured and drew nothing again;
 * 1 when a target is missed;
 * 2 when a build fails.
 
-The targets (issue 5): at most 15 s and at most 25% of the cold build, on the
-2-core build machine, with the full profile that the published site uses.
+The targets (issue 11; issue 5 had 15 s): at most 10 s and at most 25% of the
+cold build, on the 2-core build machine, with the full profile that the
+published site uses. The machine is shared and timings are noisy: run it when
+it is quiet, or more than once.
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ def experiments(log: str, verb: str) -> list[str]:
     return re.findall(rf"gpucnn: (.+?) {verb}", log)
 
 
+def charts_drawn(log: str) -> int | None:
+    m = re.search(r"gpucnn: (\d+) charts drawn", log)
+    return int(m.group(1)) if m else None
+
+
 def slowest(log: str) -> str:
     m = re.search(r"gpucnn: slowest pages: (.*)", log)
     return m.group(1).strip() if m else "(not logged)"
@@ -63,7 +71,7 @@ def slowest(log: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="full", choices=["full", "quick"], help="build profile (default: full)")
-    parser.add_argument("--max-warm-s", type=float, default=15.0, help="warm build limit in seconds (default: 15)")
+    parser.add_argument("--max-warm-s", type=float, default=10.0, help="warm build limit in seconds (default: 10)")
     parser.add_argument("--max-ratio", type=float, default=0.25, help="warm / cold limit (default: 0.25)")
     args = parser.parse_args()
 
@@ -80,7 +88,9 @@ def main() -> int:
     ratio = warm / cold
     print()
     print(f"cold build: {cold:6.1f} s   measured {len(measured_cold)} experiment runs")
-    print(f"warm build: {warm:6.1f} s   reused {len(reused_warm)}, measured {len(measured_warm)}")
+    drawn_warm = charts_drawn(warm_log)
+    print(f"warm build: {warm:6.1f} s   reused {len(reused_warm)}, measured {len(measured_warm)}, "
+          f"drew {drawn_warm if drawn_warm is not None else '(not logged)'} charts again")
     print(f"warm / cold: {ratio:.1%}")
     print(f"slowest pages, cold: {slowest(cold_log)}")
     print(f"slowest pages, warm: {slowest(warm_log)}")
@@ -91,11 +101,13 @@ def main() -> int:
         misses.append(f"warm build is {ratio:.1%} of the cold build > {args.max_ratio:.0%}")
     if measured_warm:
         misses.append(f"warm build measured again: {', '.join(measured_warm)}")
+    if drawn_warm:
+        misses.append(f"warm build drew {drawn_warm} charts again (the chart cache missed)")
     for miss in misses:
         print(f"FAIL: {miss}")
     if not misses:
         print(f"PASS: warm build <= {args.max_warm_s:g} s and <= {args.max_ratio:.0%} of the cold build, "
-              f"nothing measured again")
+              f"nothing measured or drawn again")
     return 1 if misses else 0
 
 

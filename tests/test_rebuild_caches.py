@@ -1,0 +1,99 @@
+"""What an unchanged rebuild skips: the site guard's scan of files it found clean before (mkdocs_hooks._CleanFiles).
+
+A file is skipped only where its exact text passed the same checks: a changed file, a file with a problem,
+another site host or other build-machine paths are scanned again; a damaged memory scans everything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpucnn import mkdocs_hooks, site_guard
+from gpucnn.results import cache_dir
+
+HOST = "gpucnn.github.io"
+
+
+@pytest.fixture
+def scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files the guard scans (reads for URLs), in order."""
+    names: list[str] = []
+    html_check, json_check = site_guard.offsite_urls_in_html, site_guard.leaked_paths
+
+    def html(text: str, host: str | None) -> list[str]:
+        names.append(text.split("<title>")[1].split("</title>")[0] if "<title>" in text else "?")
+        return html_check(text, host)
+
+    monkeypatch.setattr(site_guard, "offsite_urls_in_html", html)
+    monkeypatch.setattr(site_guard, "leaked_paths", json_check)
+    return names
+
+
+def _site(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.html").write_text("<title>a</title><p>fine</p>")
+    (site / "b.html").write_text("<title>b</title><p>fine too</p>")
+    config = {"site_dir": str(site), "config_file_path": str(tmp_path / "mkdocs.yml"),
+              "site_url": f"https://{HOST}/gpucnn/"}
+    return site, config
+
+
+def test_an_unchanged_file_is_not_scanned_again_and_a_changed_one_is(tmp_path: Path, scanned: list[str]) -> None:
+    site, config = _site(tmp_path)
+    assert mkdocs_hooks._remove_unpublishable(config) == []
+    assert scanned == ["a", "b"]
+    assert mkdocs_hooks._remove_unpublishable(config) == []
+    assert scanned == ["a", "b"], "an unchanged file was scanned again"
+    (site / "b.html").write_text('<title>b</title><script src="https://cdn.example.com/x.js"></script>')
+    assert mkdocs_hooks._remove_unpublishable(config) == ["b.html: off-site URL https://cdn.example.com/x.js"]
+    assert scanned == ["a", "b", "b"]
+    assert not (site / "b.html").exists()
+
+
+def test_a_file_with_a_problem_is_found_in_every_build(tmp_path: Path, scanned: list[str]) -> None:
+    import sys
+
+    site, config = _site(tmp_path)
+    leak = f'<title>c</title><pre>File "{sys.prefix}/lib/x.py"</pre>'
+    for _ in range(2):
+        (site / "c.html").write_text(leak)
+        lines = mkdocs_hooks._remove_unpublishable(config)
+        assert lines and lines[0].startswith("c.html: build-machine path ")
+        assert not (site / "c.html").exists()
+    assert scanned.count("c") == 2
+
+
+def test_another_host_or_other_paths_scan_everything_again(tmp_path: Path, scanned: list[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _, config = _site(tmp_path)
+    mkdocs_hooks._remove_unpublishable(config)
+    mkdocs_hooks._remove_unpublishable({**config, "site_url": "https://example.org/"})
+    assert scanned == ["a", "b"] * 2
+    monkeypatch.setattr(site_guard, "build_machine_paths", lambda checkout: ["/somewhere/else"])
+    mkdocs_hooks._remove_unpublishable(config)
+    assert scanned == ["a", "b"] * 3
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"a": 1}', b"\xff\xfe"])
+def test_a_damaged_memory_scans_everything(tmp_path: Path, scanned: list[str], damage: bytes) -> None:
+    _, config = _site(tmp_path)
+    mkdocs_hooks._remove_unpublishable(config)
+    (cache_dir() / "site-guard.json").write_bytes(damage)
+    assert mkdocs_hooks._remove_unpublishable(config) == []
+    assert scanned == ["a", "b"] * 2
+    assert mkdocs_hooks._remove_unpublishable(config) == []  # and it was written again
+    assert scanned == ["a", "b"] * 2
+
+
+def test_an_unwritable_cache_scans_every_time(tmp_path: Path, scanned: list[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("GPUCNN_CACHE_DIR", str(blocker))
+    _, config = _site(tmp_path)
+    for _ in range(2):
+        assert mkdocs_hooks._remove_unpublishable(config) == []
+    assert scanned == ["a", "b"] * 2
