@@ -97,3 +97,77 @@ def test_an_unwritable_cache_scans_every_time(tmp_path: Path, scanned: list[str]
     for _ in range(2):
         assert mkdocs_hooks._remove_unpublishable(config) == []
     assert scanned == ["a", "b"] * 2
+
+
+# --- archive: a record's text that passed the schema and path checks is not checked again ---
+
+
+@pytest.fixture
+def schema_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the schema checks (each record checked runs one), leaving them as they are."""
+    from gpucnn import archive
+
+    counted: list[int] = []
+    real = archive._validator()
+
+    class Counting:
+        def iter_errors(self, doc: object) -> object:
+            counted.append(1)
+            return real.iter_errors(doc)
+
+    monkeypatch.setattr(archive, "_validator", lambda: Counting())
+    return counted
+
+
+def _a_record() -> str:
+    (path,) = sorted((Path(__file__).resolve().parent.parent / "results").glob("nvidia-h100*.json"))[:1]
+    return path.read_text(encoding="utf-8")
+
+
+def test_a_record_that_passed_is_not_checked_again_and_reads_the_same(schema_checks: list[int]) -> None:
+    from gpucnn import archive
+
+    cache_dir().mkdir(parents=True)
+    text = _a_record()
+    first = archive.parse(text, "results/x.json")
+    again = archive.parse(text, "results/x.json")
+    assert len(schema_checks) == 1
+    assert again == first  # the typed data is read every time, the same
+    archive.parse(text.replace('"generated_at": "', '"generated_at":  "', 1), "results/x.json")
+    assert len(schema_checks) == 2, "a changed text must be checked again"
+
+
+def test_a_bad_record_is_checked_every_time(schema_checks: list[int]) -> None:
+    from gpucnn import archive
+
+    cache_dir().mkdir(parents=True)
+    bad = _a_record().replace('"generated_at": "', '"generated_at": "yesterday, ', 1)
+    for _ in range(2):
+        with pytest.raises(archive.RecordError, match=r"^results/x\.json: generated_at: expected a full ISO"):
+            archive.parse(bad, "results/x.json")
+    assert len(schema_checks) == 2
+
+
+def test_other_checks_or_a_damaged_memory_check_again(schema_checks: list[int],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpucnn import archive
+
+    cache_dir().mkdir(parents=True)
+    text = _a_record()
+    archive.parse(text, "results/x.json")
+    (cache_dir() / archive._PASSED_FILE).write_bytes(b"{damaged")
+    archive.parse(text, "results/x.json")
+    archive.parse(text, "results/x.json")
+    assert len(schema_checks) == 2
+    monkeypatch.setattr(archive, "_checks_salt", lambda: b"another schema or another archive.py")
+    archive.parse(text, "results/x.json")
+    assert len(schema_checks) == 3
+
+
+def test_reading_records_outside_a_checkout_leaves_no_cache_folder(schema_checks: list[int]) -> None:
+    from gpucnn import archive
+
+    archive.parse(_a_record(), "results/x.json")
+    archive.parse(_a_record(), "results/x.json")
+    assert not cache_dir().exists()
+    assert len(schema_checks) == 2
