@@ -232,15 +232,25 @@ def _notebook_cache_working_copy(folder: Path) -> Path:
     return work
 
 
-def _commit_notebook_cache() -> None:
-    """Put this build's notebook cache entries in place atomically; drop the ones mkdocs-jupyter evicted."""
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write a file atomically, unless it already holds ``text``: an unchanged rebuild rewrites (and syncs) nothing."""
     from gpucnn.results import atomic_write_text
 
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, ValueError):  # missing or unreadable: written
+        pass
+    atomic_write_text(path, text)
+
+
+def _commit_notebook_cache() -> None:
+    """Put this build's notebook cache entries in place atomically; drop the ones mkdocs-jupyter evicted."""
     for folder, work in _NOTEBOOK_CACHE:
         try:
             kept = {entry.name for entry in work.glob("*.json") if _readable_entry(entry)}
             for name in kept:
-                atomic_write_text(folder / name, (work / name).read_text(encoding="utf-8"))
+                _write_if_changed(folder / name, (work / name).read_text(encoding="utf-8"))
             for entry in folder.glob("*.json"):
                 if entry.name not in kept:
                     entry.unlink(missing_ok=True)
@@ -468,13 +478,11 @@ def on_post_build(config: Any) -> None:
         log.info("gpucnn: %s(%s) from the notebook page: measured %s in %.1f s", r.experiment,
                  ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())), r.measured_at, r.elapsed_s)
 
-    from gpucnn.results import atomic_write_text
-
     for kept in _NOTEBOOK_RESULTS:
         try:
             kept.mkdir(parents=True, exist_ok=True)
             for path in Path(os.environ[SHARE_ENV]).glob("*.json"):
-                atomic_write_text(kept / path.name, path.read_text(encoding="utf-8"))
+                _write_if_changed(kept / path.name, path.read_text(encoding="utf-8"))
         except OSError as exc:
             log.info("gpucnn: the notebook's results were not kept with its cache (%s)", exc)
     _commit_notebook_cache()

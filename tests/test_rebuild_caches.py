@@ -171,3 +171,19 @@ def test_reading_records_outside_a_checkout_leaves_no_cache_folder(schema_checks
     archive.parse(_a_record(), "results/x.json")
     assert not cache_dir().exists()
     assert len(schema_checks) == 2
+
+
+def test_an_unchanged_cache_file_is_not_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpucnn import results
+
+    writes: list[Path] = []
+    write = results.atomic_write_text
+    monkeypatch.setattr(results, "atomic_write_text", lambda path, text: (writes.append(path), write(path, text)))
+    entry = tmp_path / "entry.json"
+    mkdocs_hooks._write_if_changed(entry, '{"a": 1}')
+    mkdocs_hooks._write_if_changed(entry, '{"a": 1}')
+    assert writes == [entry]
+    mkdocs_hooks._write_if_changed(entry, '{"a": 2}')
+    entry.write_bytes(b"\xff")  # unreadable as UTF-8: written again
+    mkdocs_hooks._write_if_changed(entry, '{"a": 2}')
+    assert writes == [entry] * 3 and entry.read_text() == '{"a": 2}'
