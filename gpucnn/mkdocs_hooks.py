@@ -119,7 +119,12 @@ def _name_pages_in_markdown_exec_errors() -> None:
 _BUILD_CONFIG: list[Any] = []
 
 
+# Seconds spent in this hook's own set-up (imports, hardware, archive, notebook cache key), for the log.
+_SETUP_TIME: list[float] = []
+
+
 def on_pre_build(config: Any) -> None:
+    started = time.perf_counter()
     _end_render_recorders()
     _BUILD_CONFIG[:] = [config]
     # `mkdocs serve` keeps one process: without this, an edit to gpucnn would not
@@ -150,6 +155,7 @@ def on_pre_build(config: Any) -> None:
 
     os.environ[SHARE_ENV] = _share_folder()
     _key_notebook_cache(config, profile.name)
+    _SETUP_TIME[:] = [time.perf_counter() - started]
 
 
 def _owner_gone(folder: Path, prefix: str) -> bool:
@@ -472,6 +478,7 @@ def _rewrite_printed_links(html: str, page: Any, files: Any) -> str:
 
 @event_priority(-1000)  # after mkdocs-jupyter's eviction, and last: the guard sees the finished site
 def on_post_build(config: Any) -> None:
+    started = time.perf_counter()
     from gpucnn.results import SHARE_ENV, build_results, shared_results, write_results_json
 
     for r in shared_results():
@@ -500,6 +507,10 @@ def on_post_build(config: Any) -> None:
     if slowest:
         log.info("gpucnn: slowest pages: %s", ", ".join(f"{name} {s:.1f} s" for name, s in slowest))
     _guard_site(config)
+    # The rest of a build is MkDocs itself: loading plugins, templates, the search index.
+    log.info("gpucnn: where the time went: set-up (torch, hardware, archive) %.1f s, rendering %d pages %.1f s, "
+             "results.json, caches and site guard %.1f s", sum(_SETUP_TIME), len(_PAGE_TIMES),
+             sum(_PAGE_TIMES.values()), time.perf_counter() - started)
 
 
 def _guard_site(config: Any) -> None:

@@ -10,8 +10,9 @@ with a new, empty measurement cache: a cold build (everything measured), then
 an unchanged warm build (everything should be reused). It prints both wall
 times, their ratio, which experiments the warm build measured again and how
 many charts it drew again (there should be none: charts come from the chart
-cache, gpucnn.chart_cache), and the slowest pages of each build (from the
-build log's "gpucnn: slowest pages" line), and exits
+cache, gpucnn.chart_cache), the slowest pages of each build (from the build
+log's "gpucnn: slowest pages" line) and where the warm build's time went, and
+exits
 
 * 0 when the warm build takes at most ``--max-warm-s`` seconds and at most
   ``--max-ratio`` of the cold build, and measured and drew nothing again;
@@ -68,6 +69,11 @@ def slowest(log: str) -> str:
     return m.group(1).strip() if m else "(not logged)"
 
 
+def time_went(log: str) -> str:
+    m = re.search(r"gpucnn: where the time went: (.*)", log)
+    return m.group(1).strip() if m else "(not logged)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="full", choices=["full", "quick"], help="build profile (default: full)")
@@ -94,6 +100,7 @@ def main() -> int:
     print(f"warm / cold: {ratio:.1%}")
     print(f"slowest pages, cold: {slowest(cold_log)}")
     print(f"slowest pages, warm: {slowest(warm_log)}")
+    print(f"where the warm build's time went: {time_went(warm_log)} (the rest: starting Python and MkDocs)")
     misses = []
     if warm > args.max_warm_s:
         misses.append(f"warm build took {warm:.1f} s > {args.max_warm_s:g} s")
