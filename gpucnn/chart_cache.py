@@ -99,10 +99,9 @@ def _environment() -> bytes:
             fonts.append((font.fname, stat.st_size, stat.st_mtime_ns))
         except OSError:
             fonts.append((font.fname, None, None))
-    render = sys.modules.get("gpucnn.render")
     return json.dumps([
         matplotlib.__version__, np.__version__, sys.version_info[:3], sorted(fonts),
-        _file_digest(__file__), _file_digest(getattr(render, "__file__", None)),
+        _file_digest(__file__), _file_digest(str(Path(__file__).with_name("render.py"))),
     ]).encode()
 
 
