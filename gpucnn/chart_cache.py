@@ -133,7 +133,7 @@ def _load(key: str) -> str | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("svg"), str):
         return None
     svg = entry["svg"]
-    if entry.get("sha256") != hashlib.sha256(svg.encode()).hexdigest():
+    if entry.get("sha256") != hashlib.sha256(svg.encode()).hexdigest() or "<svg" not in svg:
         return None
     return svg
 

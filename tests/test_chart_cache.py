@@ -134,7 +134,10 @@ def test_a_changed_lambda_formatter_misses_the_cache() -> None:
 
 
 @pytest.mark.parametrize("damage", [b"", b"{not json", b'{"svg": 3}', b"[]",
-                                    b'{"sha256": "0", "svg": "<svg></svg>"}'])
+                                    b'{"sha256": "0", "svg": "<svg></svg>"}',
+                                    # consistent, but no SVG in it
+                                    b'{"sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", '
+                                    b'"svg": "hello"}'])
 def test_a_damaged_entry_is_drawn_again_and_replaced(damage: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     first = _line_chart()
     (entry,) = _entries()
