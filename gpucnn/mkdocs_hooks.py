@@ -547,8 +547,8 @@ def _remove_unpublishable(config: Any) -> list[str]:
 class _CleanFiles:
     """Output files that passed the site guard, remembered by their text from one build to the next.
 
-    Scanning every page, the search index and results.json takes about a second of a 10 s unchanged
-    rebuild, which writes the same pages again. A file is skipped only where its exact text passed the
+    Scanning every page, the search index and results.json was about a tenth of an unchanged rebuild,
+    which writes the same pages again. A file is skipped only where its exact text passed the
     same checks before: the key covers the guard's code (site_guard.py, this file), the site's host
     and the build-machine paths looked for. Only the last build's clean files are kept.
     """
