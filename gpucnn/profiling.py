@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-
 # Events the profiler records about itself (CUPTI asking for a trace buffer), not operators of the program.
 PROFILER_EVENTS = frozenset({"Activity Buffer Request"})
 

@@ -17,13 +17,10 @@ What is checked is the machine-readable marker of each figure's source
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib
 import inspect
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,9 +29,8 @@ import gpucnn.experiments.memory as memory_exp
 import gpucnn.hardware as hardware
 import gpucnn.results as results
 import gpucnn.sources as sources
-from gpucnn import profile
 from gpucnn.archive import read
-from tests.test_fake_accelerator import FAKE_DEVICE, REAL_DETECT, fake_report, install_fake_gpu
+from tests.test_fake_accelerator import FAKE_DEVICE, cpu_only, fake_build, fake_report
 
 MODEL = "H100"
 RECORD = "fake-h100.json"
@@ -68,25 +64,9 @@ def _render(modules: tuple[str, ...] = GPU_PAGES) -> dict[str, str]:
     return out
 
 
-@contextmanager
-def situation(report: hardware.HardwareReport, archive: Path, cache: Path) -> Iterator[None]:
+def situation(report: hardware.HardwareReport, archive: Path, cache: Path):
     """Pages see ``report`` as this build's hardware and ``archive`` as results/."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GPUCNN_CACHE_DIR", str(cache))
-        mp.setenv("GPUCNN_RESULTS_DIR", str(archive))
-        install_fake_gpu(mp, report, GPU_PAGES)
-        # Sweeps that stop on a time limit would make the set of figures depend on this machine's load:
-        # a figure drawn from two points in one run and absent in the next. Small sizes, no early stop.
-        mp.setitem(profile.PROFILES, "quick", dataclasses.replace(profile.PROFILES["quick"], sweep_point_limit_s=5.0))
-        sources.reset()
-        try:
-            yield
-        finally:
-            sources.reset()
-
-
-def cpu_only() -> hardware.HardwareReport:
-    return dataclasses.replace(REAL_DETECT(), accelerator=None)
+    return fake_build(report, archive, cache, GPU_PAGES)
 
 
 def as_cuda(document: dict) -> dict:

@@ -23,6 +23,8 @@ import dataclasses
 import functools
 import inspect
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -359,3 +361,29 @@ def test_gpu_charts_have_their_tables_and_read_without_colour(pages) -> None:
     assert len(drawn) >= 10
     assert {key: charts_without_table(html) for key, html in drawn.items() if charts_without_table(html)} == {}
     assert {key: c for key, html in drawn.items() if (c := charts_told_apart_by_colour_only(html))} == {}
+
+
+def cpu_only() -> HardwareReport:
+    """This machine's hardware report without its accelerator: a CPU-only build."""
+    return dataclasses.replace(REAL_DETECT(), accelerator=None)
+
+
+@contextmanager
+def fake_build(report: HardwareReport, archive: Path, cache: Path, pages: tuple[str, ...] = PAGE_MODULES
+               ) -> Iterator[None]:
+    """Pages see ``report`` as this build's hardware and ``archive`` as results/."""
+    import gpucnn.sources as sources
+    from gpucnn import profile
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GPUCNN_CACHE_DIR", str(cache))
+        mp.setenv("GPUCNN_RESULTS_DIR", str(archive))
+        install_fake_gpu(mp, report, pages)
+        # Sweeps that stop on a time limit would make the set of figures depend on this machine's load:
+        # a figure drawn from two points in one run and absent in the next. Small sizes, no early stop.
+        mp.setitem(profile.PROFILES, "quick", dataclasses.replace(profile.PROFILES["quick"], sweep_point_limit_s=5.0))
+        sources.reset()
+        try:
+            yield
+        finally:
+            sources.reset()

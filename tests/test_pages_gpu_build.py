@@ -18,21 +18,17 @@ No measured value is asserted: only where figures come from and what the sentenc
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 import gpucnn.hardware as hardware
 import gpucnn.sources as sources
-from gpucnn import profile
 from gpucnn.archive import read
 from tests.conftest import ROOT
-from tests.test_fake_accelerator import REAL_DETECT, fake_report, install_fake_gpu
+from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
 
 REAL = ROOT / "results" / "nvidia-h200-2026-11-26-2.json"
 H200, H100 = "NVIDIA H200", "NVIDIA H100 80GB HBM3"
@@ -66,23 +62,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def cpu_only() -> hardware.HardwareReport:
-    return dataclasses.replace(REAL_DETECT(), accelerator=None)
-
-
-@contextmanager
-def situation(report: hardware.HardwareReport, archive: Path, cache: Path) -> Iterator[None]:
-    """Pages see ``report`` as this build's hardware and ``archive`` as results/."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GPUCNN_CACHE_DIR", str(cache))
-        mp.setenv("GPUCNN_RESULTS_DIR", str(archive))
-        install_fake_gpu(mp, report, PAGES)
-        mp.setitem(profile.PROFILES, "quick", dataclasses.replace(profile.PROFILES["quick"], sweep_point_limit_s=5.0))
-        sources.reset()
-        try:
-            yield
-        finally:
-            sources.reset()
+def situation(report: hardware.HardwareReport, archive: Path, cache: Path):
+    return fake_build(report, archive, cache, PAGES)
 
 
 def _drawn(fn_names: tuple[str, ...] = ("matmul_sweep", "copy_bandwidth", "small_op_latency")) -> set[str]:

@@ -18,20 +18,17 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 import gpucnn.hardware as hardware
 import gpucnn.results as results
-import gpucnn.sources as sources
-from gpucnn import profile
 from gpucnn.bench import Measurement
 from gpucnn.experiments.memory import copy_bandwidth, l2_copy_bandwidth
 from gpucnn.render import short_bytes
 from tests.test_archived_series import as_cuda, write_record
-from tests.test_fake_accelerator import REAL_DETECT, fake_report, install_fake_gpu
+from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("bandwidth", "fast_memory", "parallelism", "tensor_cores")
@@ -44,23 +41,8 @@ def h200() -> hardware.HardwareReport:
     return dataclasses.replace(report, accelerator=dataclasses.replace(report.accelerator, l2_bytes=H200_L2))
 
 
-def cpu_only() -> hardware.HardwareReport:
-    return dataclasses.replace(REAL_DETECT(), accelerator=None)
-
-
-@contextmanager
-def situation(report: hardware.HardwareReport, archive: Path, cache: Path) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GPUCNN_CACHE_DIR", str(cache))
-        mp.setenv("GPUCNN_RESULTS_DIR", str(archive))
-        install_fake_gpu(mp, report, PAGES)
-        # No early stop on this machine's load: the set of points must not change between runs.
-        mp.setitem(profile.PROFILES, "quick", dataclasses.replace(profile.PROFILES["quick"], sweep_point_limit_s=5.0))
-        sources.reset()
-        try:
-            yield
-        finally:
-            sources.reset()
+def situation(report: hardware.HardwareReport, archive: Path, cache: Path):
+    return fake_build(report, archive, cache, PAGES)
 
 
 @pytest.fixture(scope="module")

@@ -393,5 +393,5 @@ def test_a_reused_l2_sweep_is_held_to_the_working_set_of_one_copy() -> None:
     m["shape"] = [big]
     m["bytes_moved"] = 2.0 * big
     m["times_s"] = [2.0 * big / (2 * peak)] * len(m["times_s"])  # twice the HBM peak
-    with pytest.raises(ImpossibleResultError, match="exceeds .* the memory peak"):
+    with pytest.raises(ImpossibleResultError, match=r"exceeds .* the memory peak"):
         check_reused(dataclasses.replace(result, data=results.Result.from_dict(doc).data), record.hardware)
