@@ -557,7 +557,8 @@ def sweep_notes(results: Sequence[Result], *, has_accelerator: bool, missing_gpu
 # --- legible without colour: distinct markers, and each chart's figures in a table ---------------------------
 
 # Marker shapes a chart may fall back on when two of its series would otherwise differ by colour alone.
-_LEGIBLE_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*", "d", "H"]
+# Squares come last: they mean "CPU" on the device charts (origin_style), so a GPU should not get one.
+_LEGIBLE_MARKERS = ["o", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*", "d", "H", "s"]
 
 FIGURES_TITLE = "The figures in a table"
 
