@@ -17,8 +17,9 @@
 # **What you will learn:** the four steps the article names for working with a CNN, done for real on a
 # small dataset: pre-processing the data, training the model, storing it, and deploying it; and what each
 # step costs on this build machine's CPU and, where it has one, its GPU.
-# **GPU needed?** No. Everything here runs on the CPU; the accelerator figures appear when the site is
-# built on a machine with a GPU.
+# **GPU needed?** No. Everything here runs on the CPU; the accelerator figures are measured when the site
+# is built on a machine with a GPU, and otherwise come from archived records of real GPU builds, labelled
+# as such.
 #
 # This page is a Jupyter notebook, executed when the site was built. Its training loop is written out in a
 # cell that you can change and run; the rest of its code is thin: the work lives in the `gpucnn` package

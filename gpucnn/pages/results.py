@@ -247,7 +247,7 @@ def archive_summary() -> str:
              one_line(r.label().removeprefix("recorded on ")), one_line(r.document["profile"]),
              one_line(r.document["torch"]), one_line(r.document.get("commit") or "–"), len(r.results),
              _record_status(r)) for r in recs]
-    return (f"The archive holds {len(recs)} record(s):\n\n"
+    return (f"The archive holds {len(recs)} record{'' if len(recs) == 1 else 's'}:\n\n"
             + table(["File", "Machine, date measured", "Profile", "torch", "Commit", "Experiments", "On this site"],
                     rows, align="lllllrl"))
 
