@@ -48,6 +48,9 @@ def one_line(text: object) -> str:
     return html.escape(flat, quote=True).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
 
 
+# Characters that HTML, Markdown tables and emphasis, or matplotlib's mathtext would read as markup.
+_LABEL_MARKUP = re.compile(r"[<>&\"'`\[\]|$*\\]")
+
 # Words in a device name that tell parts of one model apart (form factor, memory): kept in its short label.
 _VARIANT = re.compile(r"^(PCIE|NVL|SXM\d?|\d+GB)$", re.I)
 
@@ -116,7 +119,15 @@ class Source:
 
     @property
     def label(self) -> str:
-        """A short label, unique within a chart or table, that marks archived sources as archived."""
+        """A short label, unique within a chart or table, that marks archived sources as archived.
+
+        Plain text wherever it is printed (HTML, Markdown, a chart): a record's strings pass the
+        archive's character rules already, and the label drops what HTML, Markdown or mathtext would read
+        as markup anyway, so that no caller has to remember to escape it.
+        """
+        return _LABEL_MARKUP.sub("", self._label())
+
+    def _label(self) -> str:
         if not self.archived:
             return f"{self.model} (this build)"
         host = f"{short_model(self.hardware.accelerator.name)} host CPU" if self.is_cpu and self.hardware.accelerator \
@@ -377,7 +388,9 @@ def no_gpu_note(found: Sequence[Source] | None = None, what: str = "GPU figures"
     if any_archived(found) if found is not None else bool(_archive()):
         return ('!!! note "No GPU in this build"\n'
                 "    The GPU series shown are archived: recorded on other machines, each labelled with its "
-                "machine, torch version, commit and date. See [Results across hardware](results.md).\n")
+                "machine, torch version, commit and date. See [Results across hardware](results.md); what "
+                "a label's \"code changed since recording\" or \"older\" means is under "
+                "[Archived labels](glossary.md#archived-labels).\n")
     return ('!!! note "No GPU in this build"\n'
             f"    This build machine has no GPU, and the archive holds no compatible record, so the {what} "
             "are not shown. See [Reproduce](reproduce.md) to add them.\n")

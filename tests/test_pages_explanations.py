@@ -87,6 +87,10 @@ def test_gpu_training_and_deploy_sentences_are_chosen_from_the_pair() -> None:
     assert "**1.5x** as fast" in text and "overhead-bound" in text
     assert "overhead-bound" not in gpu_training_sentence(Pair(_digits_source("cuda", 0.01, [(1, 1e-4)]), cpu))
     text = gpu_deploy_sentence(Pair(slow_gpu, cpu))
-    assert "**slower** for a single image" in text and "batches of 65,536" in text
+    assert "**slower** for a single image" in text and "batches of 65,536" in text and "GPU wins" in text
     fast_gpu = _digits_source("cuda", 0.01, [(1, 100e-6), (64, 64 / 1e6)])
     assert "**faster** even for a single image" in gpu_deploy_sentence(Pair(fast_gpu, cpu))
+    # a GPU whose best batch is no faster than the CPU's best is not said to win; no batch-1 point, no latency
+    weak_gpu = _digits_source("cuda", 0.01, [(64, 64 / 150e3)])
+    text = gpu_deploy_sentence(Pair(weak_gpu, cpu))
+    assert "GPU wins" not in text and "single image" not in text and "0.88x" in text

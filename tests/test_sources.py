@@ -36,6 +36,21 @@ def test_one_line_escapes_markup_and_table_breaks() -> None:
     assert "<" not in text and "\n" not in text and "|" not in text and "[" not in text and "`" not in text
 
 
+def test_a_label_is_plain_text_whatever_the_hardware_name() -> None:
+    """A label is printed in HTML, Markdown and charts without escaping: it carries no markup."""
+    from gpucnn.hardware import detect
+    from gpucnn.results import Result
+
+    hw = detect()
+    fake = dataclasses.replace(hw, accelerator=dataclasses.replace(
+        read(H200).hardware.accelerator, name="NVIDIA <b>H200</b> | [x](y) `$z$` *e* \\ & 'q\""))
+    result = Result(experiment="matmul_sweep", params={"device": "cuda"}, data={}, measured_at="2026-01-01T00:00:00",
+                    profile="quick", torch="t", commit=None, hardware=fake, key="k")
+    label = sources.Source("cuda", result).label
+    assert label.endswith("(this build)") and "H200" in label
+    assert not set(label) & set("<>&\"'`[]|$*\\")
+
+
 def _archive_with(tmp_path: Path, *names: tuple[str, str]) -> Path:
     """A folder with copies of the real H200 record, renamed to other accelerators and dates."""
     folder = tmp_path / "results"

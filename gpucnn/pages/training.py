@@ -43,7 +43,7 @@ from gpucnn.render import (
 )
 from gpucnn.render import html_table as render_table  # cells as HTML (Source.cell); this page's html_table escapes
 from gpucnn.results import Result, run
-from gpucnn.sources import Pair, Source, live_has_accelerator, pairs, sibling, sources
+from gpucnn.sources import Pair, Source, live_has_accelerator, one_line, pairs, sibling, sources
 
 TARGET_ACCURACY = 0.97
 # The test-accuracy point of each device on the accuracy chart: a star, then other large shapes.
@@ -198,8 +198,8 @@ def gpu_training_sentence(pair: Pair) -> str:
     """The digits run on an accelerator against its own host CPU (one record), and why the gap is what it is."""
     g, c = pair.gpu.result.data["epoch_time"], pair.cpu.result.data["epoch_time"]
     ratio = c.median / g.median
-    text = (f"On {pair.gpu.label}, an epoch takes {fmt_time(g.median)}, against {fmt_time(c.median)} on "
-            f"{pair.cpu.label}: **{fmt(ratio, 2)}x** {'as fast' if ratio >= 1 else 'the speed'}.")
+    text = (f"On {one_line(pair.gpu.label)}, an epoch takes {fmt_time(g.median)}, against {fmt_time(c.median)} on "
+            f"{one_line(pair.cpu.label)}: **{fmt(ratio, 2)}x** {'as fast' if ratio >= 1 else 'the speed'}.")
     if ratio < LITTLE_GAIN:
         batch = TRAIN_PARAMS["batch_size"]
         flops = 3 * forward_flops(DIGITS, batch)  # forward + backward
@@ -632,20 +632,28 @@ def deploy_findings() -> str:
             f"{rate(1 / one.median)} images/s. In batches of {best.shape[0]} it classifies "
             f"{rate(best.shape[0] / best.median)} images/s, {best.shape[0] / best.median * one.median:.0f}x more: "
             "each call has a fixed cost, and a batch turns many small matrix-vector products into one "
-            "matrix-matrix product.") + "".join(f"\n\n{gpu_deploy_sentence(p)}" for p in pairs(digits_training,
-                                                                                               **TRAIN_PARAMS))
+            "matrix-matrix product.") + "".join(f"\n\n{sentence}" for p in pairs(digits_training, **TRAIN_PARAMS)
+                                                if (sentence := gpu_deploy_sentence(p)))
 
 
 def gpu_deploy_sentence(pair: Pair) -> str:
     """Batch-1 latency and best throughput of the exported model on an accelerator against its host CPU."""
     gp, cp = pair.gpu.result.data["deploy"].points, pair.cpu.result.data["deploy"].points
-    g1, c1 = gp[0], cp[0]
+    if not gp or not cp:
+        return ""
+    gpu, cpu = one_line(pair.gpu.label), one_line(pair.cpu.label)
+    text = ""
+    g1 = next((m for m in gp if m.shape[0] == 1), None)
+    c1 = next((m for m in cp if m.shape[0] == 1), None)
+    if g1 and c1:
+        why_one = ("**slower** for a single image, where launches and a synchronize cost more than the arithmetic"
+                   if g1.median > c1.median else "**faster** even for a single image")
+        text += (f"On {gpu}, one image takes {fmt_time(g1.median)} against {fmt_time(c1.median)} on {cpu}: "
+                 f"{why_one}. ")
     gbest = max(gp, key=lambda m: m.shape[0] / m.median)
     cbest = max(cp, key=lambda m: m.shape[0] / m.median)
-    why_one = ("**slower** for a single image, where launches and a synchronize cost more than the arithmetic"
-               if g1.median > c1.median else "**faster** even for a single image")
-    return (f"On {pair.gpu.label}, one image takes {fmt_time(g1.median)} against {fmt_time(c1.median)} on "
-            f"{pair.cpu.label}: {why_one}. In batches of {gbest.shape[0]:,} it classifies {rate(gbest.shape[0] / gbest.median)} "
-            f"images/s, {fmt(gbest.shape[0] / gbest.median / (cbest.shape[0] / cbest.median), 2)}x the CPU's best "
-            f"({rate(cbest.shape[0] / cbest.median)} images/s, batch {cbest.shape[0]:,}): throughput is where the "
-            "GPU wins.")
+    ratio = gbest.shape[0] / gbest.median / (cbest.shape[0] / cbest.median)
+    text += (f"At its best (batches of {gbest.shape[0]:,}), {gpu} classifies {rate(gbest.shape[0] / gbest.median)} "
+             f"images/s, **{fmt(ratio, 2)}x** {cpu}'s best ({rate(cbest.shape[0] / cbest.median)} images/s, batch "
+             f"{cbest.shape[0]:,})")
+    return text + (": throughput is where the GPU wins." if ratio >= LITTLE_GAIN else ".")
