@@ -657,7 +657,9 @@ def reference_note(*, hlines: Sequence[tuple[float, str]] = (), vlines: Sequence
         return " ".join(label.split())
 
     def at(label: str, value: str) -> str:  # a label that already says its value (a peak) is not repeated
-        return flat(label) if value in label else f"{flat(label)} at {value}"
+        # The value as a whole number in the label: "4" is not in "RTX 4090", nor "100" in "A100".
+        said = re.search(rf"(?<![\w.,]){re.escape(value)}(?![\w.,]|\d)", label)
+        return flat(label) if said else f"{flat(label)} at {value}"
 
     parts = [at(label, y_text(value)) for value, label in hlines]
     parts += [at(label, x_text(value)) for value, label in vlines]

@@ -247,3 +247,12 @@ def test_the_build_fails_on_a_page_whose_last_figures_have_no_sources_line(fresh
         mkdocs_hooks.on_page_content("<p>page</p>", page)
     render.section_sources()
     assert mkdocs_hooks.on_page_content("<p>page</p>", page) == "<p>page</p>"
+
+
+def test_reference_note_repeats_a_value_unless_the_label_gives_it_whole() -> None:
+    from gpucnn.render import reference_note
+
+    assert reference_note(hlines=[(4.0, "GeForce RTX 4090 peak")]).endswith("RTX 4090 peak at 4.")
+    assert reference_note(hlines=[(100, "A100 FP32 peak")]).endswith("A100 FP32 peak at 100.")
+    assert reference_note(hlines=[(2150, "CPU peak 2,150 GFLOP/s")]) == "Marked on the chart: CPU peak 2,150 GFLOP/s."
+    assert reference_note() == ""
