@@ -185,6 +185,19 @@ def conv_findings() -> str:
     return text
 
 
+def _missing_layer_times(device_timed: bool) -> str:
+    """What a GPU record without per-layer kernel times lacks: only that split where its ops or kernels were timed
+    on the device.
+
+    Records made before the per-layer device spans were kept still hold the ops' and kernels' device times,
+    shown in the tables below this one.
+    """
+    if device_timed:
+        return ("; this record has no kernel time per layer (its kernels' times are in the op and kernel tables "
+                "below).")
+    return "; this record has no kernel times."
+
+
 def profile_tables() -> str:
     """torch.profiler's view of the small CNN's training step: per layer (forward), and top ops."""
     out = ""
@@ -193,19 +206,20 @@ def profile_tables() -> str:
         r = src.result
         headers, rows = layer_cells(r.data["layers"], src.device)
         out += table(headers, rows, align="l" + "r" * (len(headers) - 1))
+        kernels = stored_kernel_rows(r.data["ops"], r.data.get("kernels") or ())
+        op_headers, op_rows = profile_cells(r.data["ops"], src.device)
         on_gpu = (" Host time is the time to launch the layer's kernels; kernel time is the time they ran on the "
                   "device." if len(headers) == 4 else
                   " On a GPU, host time is the time to launch the layer's kernels, not to run them"
-                  + ("; this record has no kernel times." if src.device not in ("cpu", "mps") else "."))
+                  + (_missing_layer_times(bool(kernels) or len(op_headers) > 4)
+                     if src.device not in ("cpu", "mps") else "."))
         out += caption(f"{src.label}: the forward pass of each layer of the small CNN (batch {r.data['batch']}), "
                        f"mean of {r.data['steps']} profiled training steps, from torch.profiler labels.{on_gpu}",
                        [src])
-        headers, rows = profile_cells(r.data["ops"], src.device)
-        out += "\n" + table(headers, rows, align="l" + "r" * (len(headers) - 1))
+        out += "\n" + table(op_headers, op_rows, align="l" + "r" * (len(op_headers) - 1))
         out += caption(f"{src.label}: the top ops of a whole training step (forward, backward, SGD update) by self "
                        f"time, mean of {r.data['steps']} profiled steps after a warm-up step. A profile slows what "
                        "it records: use it to rank ops, not as a timing.", [src])
-        kernels = stored_kernel_rows(r.data["ops"], r.data.get("kernels") or ())
         if kernels:
             headers, rows = kernel_cells(kernels, src.device)
             out += "\n" + table(headers, rows, align="l" + "r" * (len(headers) - 1))

@@ -148,6 +148,9 @@ def memory_roofs(src: Source) -> list[Roof]:
     if best is not None and best.gbps and best.gbps > dram.gbps:
         # On a CPU the fastest such copy may sit in L1 or L2: the roof is the caches', not the LLC's alone.
         where = "cache roof: {}, best copy inside the last-level cache" if src.is_cpu else "L2 roof: {}, best copy inside it"
+        if how == "copy sweep" and not src.is_cpu:
+            # One copy per call on a GPU: the call's fixed cost is in the time, so the roof is a lower bound.
+            how = "one copy per call: a lower bound"
         roofs.append(Roof(where.format(f"{fmt(best.gbps)} GB/s") + f" ({how})", best.gbps))
     return roofs
 

@@ -1,0 +1,185 @@
+"""Findings of a learner/expert review of the CPU-built site, each checked from the data the page used.
+
+* Measuring: the input's share of the article's GPU time says why parts and whole disagree wherever it is
+  90 % or more; the L2 caveat uses the launch-free L2 sweep and calls it a floor, and a one-copy-per-call
+  figure is put down to the L2 only where the call was clearly longer than the smallest copy's.
+* Fast memory: an L2 roof drawn from the one-copy-per-call sweep says it is a lower bound.
+* CNN: "no kernel times" is said only of a record that has none; the archived labels are defined.
+* Tensor cores: the precision chart's colour means the source, its marker the precision.
+* What is a GPU: no FP32 matrix-core figure stands as a vector FP32 peak.
+
+No measured value is hard-coded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpucnn.measurement import Measurement
+from tests.test_fake_accelerator import cpu_only, fake_build
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024**2
+
+
+def _copy(buffer_bytes: int, seconds: float) -> Measurement:
+    return Measurement(name="copy", device="cuda", dtype="float32", shape=(buffer_bytes,), threads=1,
+                       times_s=(seconds,) * 5, number_per_run=1, bytes_moved=2.0 * buffer_bytes)
+
+
+@pytest.fixture
+def results_archive(tmp_path: Path):
+    """A CPU-only build whose archive is the project's own results/."""
+    with fake_build(cpu_only(), ROOT / "results", tmp_path / "cache",
+                    ("measuring", "fast_memory", "cnn", "tensor_cores", "gpu")):
+        yield
+
+
+# --- Measuring: the article's GPU time, in parts ---
+
+@pytest.mark.parametrize(("rnd", "art", "explained"), [(0.5, 1.0, False), (0.899, 1.0, False), (0.9, 1.0, True),
+                                                       (0.99, 1.0, True), (1.0, 1.0, True), (1.2, 1.0, True)])
+def test_the_input_share_is_explained_from_90_percent(rnd: float, art: float, explained: bool) -> None:
+    from gpucnn.pages.measuring import _randn_share
+
+    text = _randn_share(rnd, art)
+    assert f"{100 * rnd / art:.0f} %" in text
+    assert ("never waits for the GPU" in text) == explained
+    assert ("more than the whole" in text) == (rnd > art)
+
+
+def test_measuring_findings_explain_every_share_of_90_percent_or_more(results_archive) -> None:
+    from gpucnn.experiments.matmul import article_matmul
+    from gpucnn.pages.measuring import findings
+    from gpucnn.sources import pairs
+
+    text = findings()
+    checked = 0
+    for p in pairs(article_matmul):
+        g = p.gpu.result.data
+        share = g["randn_2000"].median / g["article_2000"].median
+        paragraph = next(line for line in text.splitlines() if line.startswith(f"On {p.gpu.label},"))
+        assert ("never waits for the GPU" in paragraph) == (share >= 0.9), paragraph
+        checked += 1
+    assert checked
+
+
+# --- Measuring: the cache caveat ---
+
+def test_the_l2_caveat_is_a_floor_from_the_launch_free_sweep() -> None:
+    from gpucnn.pages.measuring import l2_caveat
+
+    l2 = 64 * MIB
+    pts = [_copy(b, 2.0 * b / 8e12 + 1e-6) for b in (MIB, 4 * MIB, 16 * MIB, 64 * MIB)]
+    best = max((m for m in pts if 2 * m.shape[0] <= l2), key=lambda m: m.gbps)
+    text = l2_caveat("X", pts, peak=3e12, l2_bytes=l2)
+    assert "**at least " in text and "floor" in text and "16 MiB per buffer" in text
+    from gpucnn.render import fmt
+
+    assert fmt(best.gbps) in text
+    assert l2_caveat("X", pts, peak=best.gbps * 1e9 * 2, l2_bytes=l2) == ""  # below the peak: nothing to say
+
+
+def test_a_call_bound_copy_is_not_put_down_to_the_l2() -> None:
+    from gpucnn.pages.measuring import copy_sweep_caveat
+
+    l2 = 64 * MIB
+    sizes = (1024, MIB, 16 * MIB)
+    call_bound = [_copy(1024, 6e-6), _copy(MIB, 6.5e-6), _copy(16 * MIB, 9e-6)]  # 16 MiB in 1.5x the smallest
+    text = copy_sweep_caveat("X", call_bound, peak=3e12, l2_bytes=l2)
+    assert text and "lower bound" in text and "never went to HBM" not in text
+    copy_bound = [_copy(1024, 2e-6), _copy(MIB, 2.5e-6), _copy(16 * MIB, 9e-6)]  # 4.5x the smallest
+    text = copy_sweep_caveat("X", copy_bound, peak=3e12, l2_bytes=l2)
+    assert "never went to HBM" in text and "lower bound" in text
+    assert len(sizes) == len(call_bound)
+
+
+def test_the_caveat_uses_each_sources_l2_sweep_where_it_has_one(results_archive) -> None:
+    from gpucnn.experiments.memory import copy_bandwidth, l2_copy_bandwidth
+    from gpucnn.pages.measuring import cache_caveat
+    from gpucnn.render import fmt
+    from gpucnn.sources import accelerators, sibling
+
+    text = cache_caveat()
+    with_l2 = 0
+    for s in accelerators(copy_bandwidth):
+        paragraph = next((p for p in text.split("\n\n") if p.startswith(f"On {s.label},")), "")
+        l2 = sibling(s, l2_copy_bandwidth)
+        if l2 is None:
+            assert "with the launch cost removed" not in paragraph
+            if paragraph and "never went to HBM" in paragraph:
+                pts = [m for m in s.result.data["sweep"].points if m.gbps]
+                best = max((m for m in pts if 2 * m.shape[0] <= s.hardware.accelerator.l2_bytes),
+                           key=lambda m: m.gbps)
+                assert best.median > 2 * min(pts, key=lambda m: m.shape[0]).median
+            continue
+        cache = s.hardware.accelerator.l2_bytes
+        best = max((m for m in l2.result.data["sweep"].points if m.gbps and 2 * m.shape[0] <= cache),
+                   key=lambda m: m.gbps)
+        if best.gbps * 1e9 > s.hardware.accelerator.peaks.bandwidth:
+            assert f"**at least {fmt(best.gbps)} GB/s**" in paragraph and "floor" in paragraph
+            with_l2 += 1
+    if not with_l2:
+        pytest.skip("no record in results/ has an L2 sweep above its HBM peak")
+
+
+def test_an_l2_roof_from_the_one_copy_sweep_is_a_lower_bound(results_archive) -> None:
+    from gpucnn.experiments.matmul import matmul_sweep
+    from gpucnn.experiments.memory import l2_copy_bandwidth
+    from gpucnn.pages.fast_memory import memory_roofs
+    from gpucnn.sources import accelerators, sibling
+
+    checked = 0
+    for s in accelerators(matmul_sweep):
+        for roof in memory_roofs(s):
+            if roof.label.startswith("L2 roof") and sibling(s, l2_copy_bandwidth) is None:
+                assert "lower bound" in roof.label
+                checked += 1
+    if not checked:
+        pytest.skip("every GPU record in results/ has the launch-free L2 sweep")
+
+
+# --- CNN: kernel times; archived labels ---
+
+def test_no_kernel_times_only_where_the_record_has_none() -> None:
+    from gpucnn.pages.cnn import _missing_layer_times
+
+    assert "no kernel times" in _missing_layer_times(False)
+    assert "no kernel times" not in _missing_layer_times(True)
+    assert "per layer" in _missing_layer_times(True)
+
+
+def test_cnn_says_no_kernel_times_only_of_a_record_without_them(results_archive) -> None:
+    from gpucnn.experiments.conv import cnn_profile
+    from gpucnn.pages.cnn import profile_tables
+    from gpucnn.profiling import stored_kernel_rows, stored_op_rows
+    from gpucnn.sources import sources
+
+    text = profile_tables()
+    checked = 0
+    for s in sources(cnn_profile):
+        if s.is_cpu:
+            continue
+        d = s.result.data
+        timed = bool(stored_kernel_rows(d["ops"], d.get("kernels") or ())) or any(
+            r["self_device_s"] for r in stored_op_rows(d["ops"]))
+        layer_caption = text.split(f"{s.label}: the forward pass of each layer")[1].split("the top ops")[0]
+        assert ("no kernel times" in layer_caption) == (not timed and "kernel time is the time" not in layer_caption)
+        checked += 1
+    assert checked
+
+
+def test_the_archived_labels_are_defined_and_linked(results_archive) -> None:
+    from gpucnn.experiments.matmul import article_matmul
+    from gpucnn.sources import begin_page, no_gpu_note, sources
+
+    glossary = (ROOT / "docs" / "glossary.md").read_text()
+    assert "{#archived-labels}" in glossary
+    section = " ".join(glossary.split("{#archived-labels}")[1].split("\n## ")[0].split())
+    assert "code changed since recording" in section and "older" in section
+    assert "H100 (archived)" in section and "H100 (archived, code changed since recording)" in section
+    begin_page(None)
+    note = no_gpu_note(sources(article_matmul))
+    assert "glossary.md#archived-labels" in note
