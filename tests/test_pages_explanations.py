@@ -55,6 +55,9 @@ def test_conv_kernels_are_sorted_into_cudnns_algorithm_families() -> None:
     assert conv_algorithm("sm80_xmma_gemm_cf32cf32_f32f32_cf32_tn_n_tilesize32x32x8") == "fft"
     assert conv_algorithm("void wgrad_alg0_engine<float, 128, 5, 5, 3, 3, 3, false, 512>") == "wgrad"
     assert conv_algorithm("winograd_nonfused_fprop") == "winograd"
+    # a weight gradient computed by implicit GEMM is a gradient kernel, as is a data gradient
+    assert conv_algorithm("sm80_xmma_wgrad_implicit_gemm_indexed_f32f32_tilesize64x64x8") == "wgrad"
+    assert conv_algorithm("sm80_xmma_dgrad_implicit_gemm_f32f32_tilesize64x32x8") == "wgrad"
     # a real-valued GEMM and a pooling kernel are not convolution algorithms
     assert conv_algorithm("sm80_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize32x32x8") is None
     assert conv_algorithm("void at::native::max_pool_backward_nchw<float, float>") is None

@@ -238,21 +238,23 @@ CONV_ALGORITHMS = {
     "implicit_gemm": "implicit GEMM",
     "fft": "FFT convolution (transforms, and complex <code>cf32</code> GEMMs between them)",
     "winograd": "Winograd",
-    "wgrad": "weight-gradient kernels",
+    "wgrad": "gradient kernels (weight and data gradients)",
 }
 
 
 def conv_algorithm(name: str) -> str | None:
     """The convolution algorithm family a cuDNN kernel name shows, or None (pooling, reductions, ...)."""
     low = name.lower()
+    # Weight- and data-gradient kernels first: cuDNN's sm80_xmma_wgrad_implicit_gemm_* computes a weight
+    # gradient by implicit GEMM, and is counted with the gradients.
+    if "wgrad" in low or "dgrad" in low:
+        return "wgrad"
     if "implicit_gemm" in low or "implicit_convolve" in low:
         return "implicit_gemm"
     if "fft" in low or "gemm_cf32" in low:
         return "fft"
     if "winograd" in low:
         return "winograd"
-    if "wgrad" in low:
-        return "wgrad"
     return None
 
 def kernel_name_findings() -> str:
