@@ -74,17 +74,34 @@ class _StatePickler(pickle.Pickler):
             return type(obj), (), state
         if isinstance(obj, types.FunctionType):
             # A function (a lambda formatter, a secondary axis's transform) pickles by name, and a lambda
-            # not at all: hash what it computes, and the source file it comes from (the globals it reads).
+            # not at all: hash what it computes, the source file it comes from, and the globals it reads.
             cells = tuple(c.cell_contents for c in obj.__closure__ or ())
             module = sys.modules.get(obj.__module__)
             source = _file_digest(getattr(module, "__file__", None))
             return tuple, (("function", obj.__module__, obj.__qualname__, obj.__code__, obj.__defaults__,
-                            obj.__kwdefaults__, cells, source),)
+                            obj.__kwdefaults__, cells, source, _globals_read(obj)),)
         if isinstance(obj, types.CodeType):
             # A frozenset constant (`x in {"a", "b"}`) pickles in hash order, which differs per process.
             consts = tuple(tuple(sorted(map(repr, c))) if isinstance(c, frozenset) else c for c in obj.co_consts)
             return tuple, (("code", obj.co_code, consts, obj.co_names),)
         return NotImplemented
+
+
+def _globals_read(fn: types.FunctionType) -> tuple:
+    """The module globals a function reads, as they are now: a value (a unit string, a scale) by its repr,
+    a function or class by the digest of the file that defines it. A lambda formatter that reads a global
+    draws differently when the global changes, though its own code and file may not."""
+    out = []
+    for name in fn.__code__.co_names:
+        if name not in fn.__globals__:
+            continue
+        value = fn.__globals__[name]
+        if isinstance(value, (str, int, float, bool, type(None), tuple, frozenset)):
+            out.append((name, repr(sorted(map(repr, value)) if isinstance(value, frozenset) else value)))
+        elif callable(value):
+            module = sys.modules.get(getattr(value, "__module__", "") or "")
+            out.append((name, _file_digest(getattr(module, "__file__", None))))
+    return tuple(out)
 
 
 @cache

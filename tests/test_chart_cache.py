@@ -133,6 +133,23 @@ def test_a_changed_lambda_formatter_misses_the_cache() -> None:
     assert None not in keys and keys[0] != keys[1]
 
 
+UNIT = "KiB"  # read by the formatter below, as a page's lambda might read a module constant
+
+
+def test_a_formatter_reading_a_changed_global_misses_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    def key() -> str | None:
+        fig, ax = render.new_figure()
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} {UNIT}"))
+        try:
+            return chart_cache.chart_key(fig)
+        finally:
+            plt.close(fig)
+
+    before = key()
+    monkeypatch.setattr(sys.modules[__name__], "UNIT", "MiB")
+    assert None not in (before, key()) and key() != before
+
+
 @pytest.mark.parametrize("damage", [b"", b"{not json", b'{"svg": 3}', b"[]",
                                     b'{"sha256": "0", "svg": "<svg></svg>"}',
                                     # consistent, but no SVG in it
