@@ -183,3 +183,35 @@ def test_the_archived_labels_are_defined_and_linked(results_archive) -> None:
     begin_page(None)
     note = no_gpu_note(sources(article_matmul))
     assert "glossary.md#archived-labels" in note
+
+
+# --- Tensor cores: the precision chart's colour is the source, its marker the precision ---
+
+def test_the_precision_chart_colours_by_source_and_marks_by_precision() -> None:
+    from gpucnn import archive
+    from gpucnn.experiments.precision import LABELS
+    from gpucnn.pages.tensor_cores import PrecisionSweep, precision_series
+    from gpucnn.render import origin_style
+    from gpucnn.sources import Source
+    from tests.test_pages_tensor_cores import point, sweep_source
+
+    cpu32 = sweep_source([point(2, 1e-6), point(4, 2e-6)], "float32")
+    cpu16 = sweep_source([point(2, 1e-6), point(4, 2e-6)], "bfloat16")
+    gpu = Source("cuda", cpu32.result)  # this build's GPU: same origin as its CPU
+    record = archive.records()[0]
+    old = Source("cuda", cpu32.result, record)
+    sweeps = [cpu32, cpu16, PrecisionSweep(gpu, "float32"), PrecisionSweep(gpu, "bfloat16"),
+              PrecisionSweep(old, "float32"), PrecisionSweep(old, "tf32")]
+    series = precision_series(sweeps)
+    colour = {o: origin_style(i, False)["color"] for i, o in enumerate(dict.fromkeys(s.source.origin for s in sweeps))}
+    for sw, line in zip(sweeps, series, strict=True):
+        assert line.label == f"{sw.source.label} {LABELS[sw.precision]}"
+        assert line.style["color"] == colour[sw.source.origin]
+        assert line.style["linestyle"] == ("-" if sw.source.is_cpu else "-.")
+    # one marker per precision within each source, the same precision's marker in every source
+    by_precision: dict[str, set[str]] = {}
+    for sw, line in zip(sweeps, series, strict=True):
+        by_precision.setdefault(sw.precision, set()).add(line.style["marker"])
+    assert all(len(m) == 1 for m in by_precision.values()), by_precision
+    assert len({next(iter(m)) for m in by_precision.values()}) == len(by_precision)
+    assert series[0].label == "CPU (this build) fp32" and series[-1].label.endswith("(archived) TF32")

@@ -16,7 +16,18 @@ from gpucnn.datasheets import GPU_MODELS, GpuPeaks
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisions_for
 from gpucnn.pages.common import devices
-from gpucnn.render import COLORS, caption, figures_table, fmt, legible, line_chart, series_table, sweep_series, table
+from gpucnn.render import (
+    Series,
+    caption,
+    figures_table,
+    fmt,
+    legible,
+    line_chart,
+    origin_style,
+    series_table,
+    sweep_series,
+    table,
+)
 from gpucnn.results import Result, run
 from gpucnn.sources import Source, and_list, archived_accelerators, no_gpu_note, one_line, sources
 
@@ -203,8 +214,9 @@ class PrecisionSweep:
 
     @property
     def label(self) -> str:
-        """``CPU bf16``, ``H200 TF32``, ``H100 bf16 (archived)``: unescaped, for a chart legend."""
-        return f"{self.source.model} {LABELS[self.precision]}" + (" (archived)" if self.source.archived else "")
+        """``CPU (this build) bf16``, ``H200 (archived) TF32``: the source's label, then the precision
+        (unescaped, for a chart legend)."""
+        return f"{self.source.label} {LABELS[self.precision]}"
 
     def same_origin(self, other: PrecisionSweep) -> bool:
         """Measured on the same device in the same build: the only pairs a ratio may compare."""
@@ -251,27 +263,39 @@ def best_point(points: Sequence[Measurement], min_n: int = 0) -> Measurement | N
     return max(cands, key=lambda m: m.gflops) if cands else None
 
 
-def precision_chart() -> str:
-    """GFLOP/s against n for every device and precision of this build."""
-    sweeps = precision_sweeps()
-    # Colour per precision; marker per machine (this build's CPU, its GPU, each record's GPU); line style
-    # CPU solid, GPU dash-dot, and archived series dashed with hollow markers (render.archived_style).
-    machines = list(dict.fromkeys((s.source.origin, s.source.is_cpu) for s in sweeps))
+# One marker per precision, in the order of ``LABELS`` (fp32, bf16, fp16, TF32).
+PRECISION_MARKERS = "o^Dv"
+
+
+def precision_series(sweeps: Sequence[PrecisionSweep]) -> list[Series]:
+    """One chart series per sweep, styled as below and told apart without colour (``legible``)."""
+    # As on every chart, colour means the source (render.origin_style: this build's CPU and GPU share one,
+    # each record has its own); the marker means the precision; line style CPU solid, GPU dash-dot, and
+    # archived series dashed with hollow markers (render.archived_style).
+    origins = list(dict.fromkeys(s.source.origin for s in sweeps))
     series = []
     for s in sweeps:
         line = sweep_series(s.label, s.result.data["sweep"], source=s.source.origin)
-        series.append(replace(line, style={"color": COLORS[list(LABELS).index(s.precision) % len(COLORS)],
-                      "marker": "so^Dv<>"[machines.index((s.source.origin, s.source.is_cpu)) % 7],
-                      "linestyle": "-" if s.source.is_cpu else "-."}))
+        style = origin_style(origins.index(s.source.origin), s.source.is_cpu)
+        marker = PRECISION_MARKERS[list(LABELS).index(s.precision) % len(PRECISION_MARKERS)]
+        series.append(replace(line, style={**style, "marker": marker}))
+    return legible(series)
+
+
+def precision_chart() -> str:
+    """GFLOP/s against n for every device and precision of this build."""
+    sweeps = precision_sweeps()
+    series = precision_series(sweeps)
     ns = sorted({m.shape[0] for s in sweeps for m in s.points})
     ticks = [(n, str(n)) for n in ns[::-2][::-1]]  # every other size, ending on the largest
     chart = line_chart(
-        legible(series), title="Matmul throughput by precision", xlabel="n (matrix size, n x n)",
+        series, title="Matmul throughput by precision", xlabel="n (matrix size, n x n)",
         ylabel="GFLOP/s (10^9 FLOP per second)",
         caption_text="Square matmul C = A @ B, random normal inputs, 2n^3 FLOP per call; line: median, band: IQR. "
                      "fp32 is the sweep of the charts above, with TF32 off; TF32 keeps fp32 inputs and lets "
                      "tensor cores multiply at reduced precision. The table after this chart's figures gives each "
-                     "device's best point as a % of its own precision's peak.",
+                     "device's best point as a % of its own precision's peak. Colour: the source (this build, "
+                     "or one archived record); marker: the precision.",
         results=[s.source for s in sweeps], logx=True, logy=True, xticks=ticks,
     )
     return chart + figures_table(chart, series_table(series, x="n", y="GFLOP/s")) \
