@@ -372,8 +372,8 @@ def parse(text: str, name: str, file_name: str | None = None) -> Record:
 
 
 # --- checks a record's text passed before ------------------------------------------
-# The schema and path checks are most of the time it takes to read a record (about 0.3 s for the three
-# records of today's archive on the 2-core build machine, and more with every record added), and every
+# The schema and path checks are most of the time it takes to read a record (more with every record
+# added), and every
 # build reads the same files as the last. So the keys of texts that passed them are kept in the cache
 # folder: a key covers the text and what the checks are made of (this module, the schema, jsonschema's
 # version). Strict JSON and depth are checked, and the typed data read, every time.

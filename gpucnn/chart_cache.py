@@ -1,8 +1,7 @@
 """A cache of drawn charts: an unchanged chart is not drawn again.
 
 Drawing is most of an unchanged rebuild's time: for every chart matplotlib lays
-out each tick label and text (twice, with ``bbox_inches="tight"``), about a
-quarter of a second per chart on the 2-core build machine. What ``savefig``
+out each tick label and text (twice, with ``bbox_inches="tight"``). What ``savefig``
 writes is a function of the figure's state (every artist, with its data), the
 rc settings in force while it saves, matplotlib, numpy and the fonts it measures
 text with, and the code that saves it (``gpucnn/render.py`` and this module).

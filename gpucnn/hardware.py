@@ -366,7 +366,7 @@ def detect_cpu() -> CpuInfo:
 
 # What a CPU peak is called on the pages. Not an upper bound: the clock is the highest the machine
 # reports or gpucnn knows for its family, and a virtual machine may report less than its cores run at
-# (one core was measured at 99 % of such an "upper bound"). bench.py keeps its own margin for that.
+# (a single-core matmul has come within rounding of such an "upper bound"). bench.py keeps its own margin.
 CPU_PEAK_WORDING = "estimate at the highest known clock"
 _OLD_CPU_PEAK_WORDING = "estimated upper bound"  # records written before the wording changed
 
