@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpucnn.bench import Measurement
-from gpucnn.datasheets import gpu_peaks
+from gpucnn.datasheets import gpu_model, gpu_peaks
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
 from gpucnn.render import (
     Series,
@@ -272,7 +272,8 @@ ASSUMED_LATENCY_S = 500e-9
 # Maximum resident warps per SM by CUDA compute capability (CUDA C++ Programming Guide).
 WARPS_PER_SM = {"7.0": 64, "7.5": 32, "8.0": 64, "8.6": 48, "8.7": 48, "8.9": 48, "9.0": 64}
 H100_SXM_NAME = "NVIDIA H100 80GB HBM3"
-H100_SXM = LittleExample("H100 SXM (datasheet)", gpu_peaks(H100_SXM_NAME).bandwidth, 132, 64, ASSUMED_LATENCY_S)
+H100_SXM = LittleExample("H100 SXM (datasheet)", gpu_peaks(H100_SXM_NAME).bandwidth, gpu_model(H100_SXM_NAME).units,
+                         WARPS_PER_SM["9.0"], ASSUMED_LATENCY_S)
 
 
 def littles_law_table() -> str:
@@ -299,7 +300,7 @@ def littles_law_table() -> str:
                  "... 16 B/thread"], rows, align="lrrrrrr")
     out += caption(
         "Not a measurement. Bandwidth: NVIDIA datasheet; SMs: "
-        + ("; ".join((["NVIDIA H100 architecture whitepaper (132 on the SXM part) for the example"]
+        + ("; ".join(([f"NVIDIA H100 architecture whitepaper ({H100_SXM.sms} on the SXM part) for the example"]
                       if H100_SXM in examples else [])
                      + (["torch's device properties in each GPU's hardware report"] if used else [])))
         + "; resident warps per SM: CUDA C++ Programming "
