@@ -263,3 +263,29 @@ def test_no_page_calls_the_cpu_peak_an_upper_bound(build, request) -> None:
     pages = request.getfixturevalue(build)
     for key, html in pages.items():
         assert "upper bound" not in html, key
+
+
+def test_the_lanes_sentence_names_which_peak_is_missing() -> None:
+    """A GPU without a datasheet row (an RTX A6000, say) is not blamed on its host CPU."""
+    import dataclasses
+
+    from gpucnn.bench import Measurement, Sweep
+    from gpucnn.pages.gpu import _measured_sentence
+    from gpucnn.results import Result
+    from gpucnn.sources import Pair, Source
+
+    def source(device: str, hw: hardware.HardwareReport, seconds: float) -> Source:
+        m = Measurement(name="mm", device=device, dtype="float32", shape=(64, 64, 64), threads=1,
+                        times_s=(seconds,) * 5, number_per_run=1, flops=2.0 * 64**3)
+        result = Result(experiment="matmul_sweep", params={"device": device}, data={"sweep": Sweep((m,))},
+                        measured_at="2026-01-01T00:00:00+00:00", profile="quick", torch="t", commit=None,
+                        hardware=hw, key=device)
+        return Source(device, result)
+
+    gpu_hw = fake_report(name="NVIDIA RTX A6000")
+    assert gpu_hw.accelerator.peaks is None and gpu_hw.cpu.peak_fp32 is not None
+    text = _measured_sentence(Pair(source("cuda", gpu_hw, 1e-6), source("cpu", gpu_hw, 1e-5)))
+    assert "has no datasheet row" in text and "CPU has no peak" not in text
+    no_cpu_peak = dataclasses.replace(gpu_hw, cpu=dataclasses.replace(gpu_hw.cpu, peak_fp32=None))
+    text = _measured_sentence(Pair(source("cuda", no_cpu_peak, 1e-6), source("cpu", no_cpu_peak, 1e-5)))
+    assert "has no datasheet row" in text and "CPU has no peak" in text

@@ -269,7 +269,11 @@ def _measured_sentence(pair: Pair) -> str:
     text = (f"the best fp32 matmul of the {gpu_name} ran **{fmt(g / c)}x** as fast as the best on its "
             f"own host CPU ({one_line(host.cpu.model)}, {host.cpu.torch_threads} threads)")
     if not (acc and acc.peaks and host.cpu.peak_fp32):
-        return text + "; that machine's CPU has no peak in its hardware report to predict it from."
+        missing = [what for what, known in ((f"the {gpu_name} has no datasheet row in gpucnn's table",
+                                             acc and acc.peaks),
+                                            ("that machine's CPU has no peak in its hardware report",
+                                             host.cpu.peak_fp32)) if not known]
+        return text + f"; {' and '.join(missing)}, so no peak ratio predicts it."
     predicted = acc.peaks.fp32 / host.cpu.peak_fp32.value
     # measured / predicted = (GPU's share of its peak) / (CPU's share of its peak): the two efficiencies.
     g_eff, c_eff = g * 1e9 / acc.peaks.fp32 * 100, c * 1e9 / host.cpu.peak_fp32.value * 100
