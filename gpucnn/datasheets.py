@@ -111,6 +111,28 @@ GPU_MODELS: tuple[GpuModel, ...] = (
     GpuModel("Instinct MI250", ("MI250",), 208, 128,
              _p(90.5, None, 362.1, 362.1, 3.2, "AMD Instinct MI250 datasheet (FP32 matrix; no TF32)")),
 )
+# AMD rates an Instinct GPU's FP32 twice: "vector" (its SIMD units) and "matrix" (its matrix cores, which an
+# fp32 matmul uses there). The rows above keep the matrix figure, the ceiling an fp32 matmul is checked
+# against; these are the vector figures, the FP32 rate before any matrix (tensor) core is counted. Values:
+# the fp32 column of stas00/ml-engineering's accelerator table, which quotes AMD's vector figures. On the
+# MI300X (CDNA 3) AMD gives the same 163.4 TFLOP/s for both; the MI250(X) vector figure is about half its matrix one.
+_AMD_VECTOR_SRC = "AMD Instinct datasheets, FP32 vector (as tabulated in stas00/ml-engineering, compute/accelerator)"
+VECTOR_FP32: dict[str, tuple[float, str]] = {
+    "Instinct MI300X": (163.4 * _TERA, _AMD_VECTOR_SRC),
+    "Instinct MI250X": (47.9 * _TERA, _AMD_VECTOR_SRC),
+    "Instinct MI250": (45.3 * _TERA, _AMD_VECTOR_SRC),
+}
+
+
+def vector_fp32(label: str, peaks: GpuPeaks) -> tuple[float, str]:
+    """(FP32 FLOP/s of the vector / CUDA-core units, its source) of a datasheet row.
+
+    The row's own ``fp32`` where that is a vector figure (every NVIDIA row); the vendor's vector figure
+    where the row holds a matrix-core one (``VECTOR_FP32``).
+    """
+    return VECTOR_FP32.get(label, (peaks.fp32, peaks.source))
+
+
 # Not in the table on purpose: GH200 (sold with 96 GB HBM3 or 144 GB HBM3e, at
 # different bandwidths), A10G (a cloud part without a public NVIDIA datasheet),
 # and Apple GPUs (MPS names no chip, and each M chip comes with several GPU core counts).

@@ -215,3 +215,59 @@ def test_the_precision_chart_colours_by_source_and_marks_by_precision() -> None:
     assert all(len(m) == 1 for m in by_precision.values()), by_precision
     assert len({next(iter(m)) for m in by_precision.values()}) == len(by_precision)
     assert series[0].label == "CPU (this build) fp32" and series[-1].label.endswith("(archived) TF32")
+
+
+# --- What is a GPU: vector FP32, not AMD's matrix-core FP32, before the tensor cores are counted ---
+
+def test_every_matrix_fp32_row_has_a_vector_figure() -> None:
+    from gpucnn.datasheets import GPU_MODELS, vector_fp32
+
+    for m in GPU_MODELS:
+        value, source = vector_fp32(m.label, m.peaks)
+        if "matrix" in m.peaks.source.lower():
+            assert source != m.peaks.source and "vector" in source.lower(), m.label
+            assert value <= m.peaks.fp32  # a vector rate never beats the matrix cores' rate
+        else:
+            assert (value, source) == (m.peaks.fp32, m.peaks.source), m.label
+
+
+def test_the_datasheet_table_divides_the_vector_fp32_peak_by_the_bandwidth() -> None:
+    from gpucnn.datasheets import GPU_MODELS, vector_fp32
+    from gpucnn.pages.gpu import cpu_gpu_ratio, datasheet_table
+    from gpucnn.render import fmt
+
+    text = datasheet_table()
+    checked = 0
+    for m in GPU_MODELS:
+        value, _source = vector_fp32(m.label, m.peaks)
+        row = next(line for line in text.splitlines() if line.startswith(f"| {m.label} |"))
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        assert cells[1] == fmt(value / 1e12, 4) and cells[5] == fmt(value / m.peaks.bandwidth), row
+        if value != m.peaks.fp32:
+            assert f"{m.label} {fmt(m.peaks.fp32 / 1e12, 4)}" in text  # the matrix figure, named as such
+            checked += 1
+    assert checked
+    top = max(vector_fp32(m.label, m.peaks)[0] for m in GPU_MODELS)
+    assert f"to {fmt(top / 1e12)} TFLOP/s" in cpu_gpu_ratio() or "no peak to compare" in cpu_gpu_ratio()
+
+
+# --- Tensor cores: the smallest factor's reason stands on the datasheet rows and their notes ---
+
+def test_the_smallest_factor_reason_cites_the_rows_it_stands_on() -> None:
+    import re
+
+    from gpucnn.pages.tensor_cores import _nvidia_models, _sources, factor_summary
+
+    text = factor_summary()
+    assert "no faster per SM" not in text and "did not get faster" not in text
+    sources = _sources(_nvidia_models())
+    rows = {m.label: m for m in _nvidia_models()}
+    for sentence in re.split(r"(?<=\.) ", text):
+        cited = [sources[int(i) - 1] for i in re.findall(r"\[(\d+)\]", sentence)]
+        if "FP32 accumulate" in sentence:
+            assert cited and all("FP32 accumulate" in s for s in cited), sentence
+        twin = re.search(r"The (.+?), with the same (\d+) SMs as the (.+?) and", sentence)
+        if twin:
+            a, b = rows[twin.group(1)], rows[twin.group(3)]
+            assert a.units == b.units == int(twin.group(2))
+            assert {a.peaks.source, b.peaks.source} <= set(cited)

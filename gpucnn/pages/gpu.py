@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-from gpucnn.datasheets import FP32_LANES_PER_SM, gpu_model
+from gpucnn.datasheets import FP32_LANES_PER_SM, gpu_model, vector_fp32
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth
 from gpucnn.figures import dram_point
@@ -128,22 +128,32 @@ def datasheet_table() -> str:
     """Common GPUs' datasheet peaks, and the FLOP per byte they need to stay busy."""
     sources: list[str] = []
     rows = []
+    matrix = []  # rows whose datasheet FP32 is a matrix-core figure: (label, that figure)
     for _needles, label, p in GPU_DATASHEET:
-        if p.source not in sources:
-            sources.append(p.source)
+        fp32, fp32_source = vector_fp32(label, p)
+        for src in (fp32_source, p.source):
+            if src not in sources:
+                sources.append(src)
+        cited = sorted({sources.index(fp32_source) + 1, sources.index(p.source) + 1})
+        if fp32 != p.fp32 or fp32_source != p.source:
+            matrix.append((label, p.fp32))
         rows.append((
-            label, fmt(p.fp32 / 1e12, 4), fmt(p.tf32 / 1e12, 4) if p.tf32 else "none",
+            label, fmt(fp32 / 1e12, 4), fmt(p.tf32 / 1e12, 4) if p.tf32 else "none",
             fmt(p.bf16 / 1e12, 4) if p.bf16 else "none", fmt(p.bandwidth / 1e12, 4),
-            fmt(p.fp32 / p.bandwidth), f"[{sources.index(p.source) + 1}]",
+            fmt(fp32 / p.bandwidth), " ".join(f"[{i}]" for i in cited),
         ))
     out = table(
         ["GPU", "FP32 TFLOP/s", "TF32 TFLOP/s", "BF16 TFLOP/s", "Memory TB/s", "FP32 FLOP per byte", "Source"],
         rows, align="lrrrrrr",
     )
+    amd = ("" if not matrix else
+           " FP32 is the vector rate, before any tensor or matrix core is counted; AMD also rates its matrix cores "
+           "at FP32, the rate an fp32 matmul can reach there: "
+           + ", ".join(f"{label} {fmt(value / 1e12, 4)}" for label, value in matrix) + " TFLOP/s.")
     out += caption(
         "Datasheet figures, not measured in this build: dense peaks (no sparsity) at boost clock; TB/s means "
         "10^12 bytes per second. 'FP32 FLOP per byte' is the FP32 peak divided by the memory bandwidth: the work "
-        "a kernel must do per byte it loads to keep the FP32 units busy. Sources: "
+        "a kernel must do per byte it loads to keep the FP32 units busy." + amd + " Sources: "
         + "; ".join(f"[{i}] {s}" for i, s in enumerate(sources, 1)) + ".")
     return out
 
@@ -154,7 +164,7 @@ def peaks_chart(hw: HardwareReport | None = None) -> str:
     names, values, kinds = [], [], []
     for _needles, label, p in GPU_DATASHEET:
         names.append(label)
-        values.append(p.fp32 / 1e12)
+        values.append(vector_fp32(label, p)[0] / 1e12)
         kinds.append("datasheet")
     if hw.cpu.peak_fp32:
         names.append(f"this build's CPU ({hw.cpu.usable_cores or hw.cpu.logical_cores} cores)")
@@ -192,12 +202,13 @@ def cpu_gpu_ratio(hw: HardwareReport | None = None) -> str:
     if not hw.cpu.peak_fp32:
         return "This build's CPU is not in gpucnn's FLOP-per-cycle table, so it has no peak to compare.\n"
     cpu = hw.cpu.peak_fp32.value
-    lo = min(p.fp32 for _n, _l, p in GPU_DATASHEET)
-    hi = max(p.fp32 for _n, _l, p in GPU_DATASHEET)
+    vector = [vector_fp32(label, p)[0] for _n, label, p in GPU_DATASHEET]
+    lo, hi = min(vector), max(vector)
     return (
         f"This build's CPU has an estimated FP32 peak of **{fmt(cpu / 1e9)} GFLOP/s**. The GPUs in the table "
-        f"have datasheet FP32 peaks from {fmt(lo / 1e12)} to {fmt(hi / 1e12)} TFLOP/s: "
-        f"**{fmt(lo / cpu)}x to {fmt(hi / cpu)}x** this CPU, before their tensor cores (TF32, BF16) are counted. "
+        f"have datasheet FP32 vector peaks from {fmt(lo / 1e12)} to {fmt(hi / 1e12)} TFLOP/s: "
+        f"**{fmt(lo / cpu)}x to {fmt(hi / cpu)}x** this CPU, before their tensor or matrix cores (TF32, BF16) "
+        "are counted. "
         f"A server CPU with many more cores narrows the gap, but does not close it.\n"
     )
 

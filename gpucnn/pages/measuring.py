@@ -196,8 +196,8 @@ def copy_sweep_caveat(label: str, points: Sequence[Measurement], peak: float, l2
             f"**{fmt(best.gbps)} GB/s**, above the {fmt(peak / 1e9)} GB/s HBM peak; source and destination fit "
             f"in the {l2_bytes / 2**20:,.0f} MiB L2 cache. ")
     if best.median <= 2 * smallest.median:
-        return text + (f"But its call took {fmt_time(best.median)}, within 2x of the smallest copy's "
-                       f"{fmt_time(smallest.median)}: the call's fixed cost set most of that time, so the figure "
-                       "is a lower bound that says little about the L2 itself.")
+        return text + (f"But its call took {fmt_time(best.median)}, no more than twice the smallest copy's "
+                       f"{fmt_time(smallest.median)}: the call's fixed cost, about the smallest copy's time, was at "
+                       "least half of it, so the figure is a lower bound that says little about the L2 itself.")
     return text + ("Its call took more than twice the smallest copy's, so the copy, not the call, set the time: "
                    "those bytes never went to HBM, and the figure, the call's cost included, is a lower bound.")

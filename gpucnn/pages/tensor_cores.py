@@ -96,7 +96,7 @@ def factor_range(precision: str) -> FactorRange:
 
 
 # Datasheet rows whose SMs have the doubled FP32 datapath of Ampere GA10x and Ada Lovelace: 128 FP32 lanes per
-# SM, where Turing and the A100 have 64, beside tensor cores no faster per SM than Turing's (NVIDIA Ampere GA102
+# SM, where Turing and the A100 have 64 (datasheets.FP32_LANES_PER_SM; NVIDIA Ampere GA102
 # GPU Architecture whitepaper; NVIDIA Ada GPU Architecture whitepaper).
 DOUBLED_FP32 = {"A10": "Ampere GA10x", "GeForce RTX 3090": "Ampere GA10x", "L4": "Ada Lovelace",
                 "L40": "Ada Lovelace", "L40S": "Ada Lovelace", "GeForce RTX 4090": "Ada Lovelace",
@@ -123,14 +123,43 @@ def smallest_factor_note() -> str:
     archs = sorted({DOUBLED_FP32[label] for label in at_min})
     text = (f" The smallest factor, {low}x, is that of the {and_list(at_min)}: "
             f"{and_list(archs)} parts, whose SMs doubled the FP32 datapath (128 FP32 lanes, against 64 on Turing "
-            "and the A100) while their tensor cores did not get faster per SM, so FP32 is a larger share of their arithmetic (NVIDIA's "
-            "GA102 and Ada whitepapers).")
+            "and the A100: the CUDA C++ Programming Guide's throughput table), which doubles the FP32 peak the "
+            "factor divides by." + _rating_note(at_min))
     same = {label: f for label, f in bf16.items() if label in DOUBLED_FP32 and label not in at_min}
     if same:
         text += (f" The {and_list(list(same))}, of the same architectures, reach {fmt(min(same.values()), 2)}x"
                  + (f" to {fmt(max(same.values()), 2)}x" if fmt(min(same.values()), 2) != fmt(max(same.values()), 2)
                     else "")
                  + ": their datasheets rate the tensor cores at more FLOP per FP32 lane.")
+    return text
+
+
+def _rating_note(at_min: Sequence[str]) -> str:
+    """Why the smallest factor is a product's rating, from the datasheet rows' own notes and figures.
+
+    The rows whose source says its tensor figures are rated with FP32 accumulate are named with that source;
+    a row with as many SMs as one at the smallest factor, about the same FP32 peak and a larger BF16 factor
+    (an L40S beside an L40) shows that the rating, not the SMs, sets the factor.
+    """
+    models = _nvidia_models()
+    sources = _sources(models)
+    rows = {m.label: m for m in models}
+    bf16 = factors("bf16")
+    text = ""
+    rated = [label for label in at_min if "FP32 accumulate" in rows[label].peaks.source]
+    if rated:
+        cites = sorted({sources.index(rows[label].peaks.source) + 1 for label in rated})
+        text += (f" The factor is also a product's rating: the {and_list(rated)} tensor figures are rated "
+                 f"with FP32 accumulate ({', '.join(f'[{i}]' for i in cites)} in the table above).")
+    for label in at_min:
+        m = rows[label]
+        twins = [t for t in models if t.units == m.units and t.label not in at_min and t.peaks.bf16
+                 and abs(t.peaks.fp32 - m.peaks.fp32) <= 0.05 * m.peaks.fp32 and bf16[t.label] > bf16[label]]
+        for t in twins:
+            cites = sorted({sources.index(x.peaks.source) + 1 for x in (m, t)})
+            text += (f" The {t.label}, with the same {m.units} SMs as the {label} and about the same FP32 peak, "
+                     f"is rated at {fmt(bf16[t.label], 2)}x ({', '.join(f'[{i}]' for i in cites)}): the rating, "
+                     "not the SM count, sets the factor.")
     return text
 
 
