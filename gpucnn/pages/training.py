@@ -118,7 +118,9 @@ def accelerator_note(what: str) -> str:
     if any(s.archived for s in digits_sources() + throughput_sources()):
         return ('<div class="admonition note"><p class="admonition-title">No GPU in this build</p>'
                 "<p>The GPU figures shown are archived: recorded on other machines, each labelled with its machine, "
-                'torch version, commit and date. See <a href="../results/">Results across hardware</a>.</p></div>\n')
+                'torch version, commit and date. See <a href="../results/">Results across hardware</a>; what a '
+                'label\'s "code changed since recording" or "older" means is under '
+                '<a href="../glossary/#archived-labels">Archived labels</a>.</p></div>\n')
     return note("No GPU in this build",
                 f"This build machine has no accelerator, and the archive holds no compatible record, so the {what} "
                 "are not shown. Rebuild the site on a GPU machine to fill them in.")
