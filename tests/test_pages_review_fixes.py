@@ -280,3 +280,21 @@ def test_the_training_pages_note_links_the_archived_labels(tmp_path: Path) -> No
         if not any(s.archived for s in digits_sources() + throughput_sources()):
             pytest.skip("no archived training record in results/")
         assert '<a href="../glossary/#archived-labels">' in accelerator_note("GPU figures")
+
+
+def test_a_marker_moved_for_legibility_is_named_in_the_caption(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpucnn import archive
+    from gpucnn.pages import tensor_cores
+    from gpucnn.pages.tensor_cores import PrecisionSweep
+    from gpucnn.sources import Source
+    from tests.test_pages_tensor_cores import point, sweep_source
+
+    cpu = sweep_source([point(2, 1e-6), point(4, 2e-6)], "float32")
+    first, second = archive.records()[:2]
+    a, b = (Source("cuda", cpu.result, r) for r in (first, second))
+    monkeypatch.setattr(tensor_cores, "precision_sweeps", lambda: [cpu, PrecisionSweep(a, "float32"),
+                                                                  PrecisionSweep(b, "float32")])
+    html = tensor_cores.precision_chart()
+    assert "marker: the precision, except for" in html and b.label.split(" (")[0] in html.split("except for")[1]
+    monkeypatch.setattr(tensor_cores, "precision_sweeps", lambda: [cpu, PrecisionSweep(a, "float32")])
+    assert "marker: the precision." in tensor_cores.precision_chart()

@@ -140,7 +140,7 @@ def memory_roofs(src: Source) -> list[Roof]:
     how = "copy sweep"
     if l2 is not None:
         inside = [m for m in l2.result.data["sweep"].points if cache and 2 * m.shape[0] <= cache]
-        how = "copies, launch cost removed"
+        how = "copies, launch cost removed: a floor"
     if not inside:
         inside = [m for m in cp.result.data["sweep"].points if cache and 2 * m.shape[0] <= cache]
         how = "copy sweep"

@@ -315,6 +315,10 @@ def precision_chart() -> str:
     """GFLOP/s against n for every device and precision of this build."""
     sweeps = precision_sweeps()
     series = precision_series(sweeps)
+    # legible() gives a series its own marker where marker, line and fill would repeat another's (two
+    # archived GPUs' fp32): say so, since the marker otherwise means the precision.
+    moved = [line.label for sw, line in zip(sweeps, series, strict=True)
+             if line.style["marker"] != PRECISION_MARKERS[list(LABELS).index(sw.precision) % len(PRECISION_MARKERS)]]
     ns = sorted({m.shape[0] for s in sweeps for m in s.points})
     ticks = [(n, str(n)) for n in ns[::-2][::-1]]  # every other size, ending on the largest
     chart = line_chart(
@@ -324,7 +328,9 @@ def precision_chart() -> str:
                      "fp32 is the sweep of the charts above, with TF32 off; TF32 keeps fp32 inputs and lets "
                      "tensor cores multiply at reduced precision. The table after this chart's figures gives each "
                      "device's best point as a % of its own precision's peak. Colour: the source (this build, "
-                     "or one archived record); marker: the precision.",
+                     "or one archived record); marker: the precision"
+                     + (f", except for {and_list(moved)}, given its own marker so that no two series differ by "
+                        "colour alone." if moved else "."),
         results=[s.source for s in sweeps], logx=True, logy=True, xticks=ticks,
     )
     return chart + figures_table(chart, series_table(series, x="n", y="GFLOP/s")) \
