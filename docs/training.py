@@ -147,7 +147,7 @@ display(HTML(page.accelerator_note("GPU throughput points")))
 display(HTML(page.speedup_table()))
 display(HTML(page.speedup_findings()))
 
-# %%
+# %% tags=["hide-input"]
 display(HTML(section_sources()))  # where this section's figures were measured: once, not under every chart
 
 # %% [markdown]
@@ -162,6 +162,8 @@ display(HTML(section_sources()))  # where this section's figures were measured: 
 
 # %%
 display(HTML(page.storing_table()))
+
+# %% tags=["hide-input"]
 display(HTML(section_sources()))
 
 # %% [markdown]
@@ -175,6 +177,8 @@ display(page.deploy_chart())
 display(HTML(page.deploy_table()))
 display(Markdown(page.deploy_findings()))
 display(HTML(page.accelerator_note("GPU deployment figures")))
+
+# %% tags=["hide-input"]
 display(HTML(section_sources()))
 
 # %% [markdown]

@@ -69,6 +69,8 @@ def test_the_training_page_is_executed_with_its_outputs(built_site: Path) -> Non
     # no cell raised, and none wrote to stderr (a warning would show there)
     assert "Traceback" not in html
     assert not re.search(r'<div[^>]*data-mime-type="application/vnd\.jupyter\.stderr"', html)
+    # each section's sources line is shown, but not the plumbing cell that prints it (tagged hide-input)
+    assert text.count("Sources:") >= 3 and "display(HTML(section_sources()))" not in text
     # the download link points at the copied source
     assert 'href="training.py"' in html
     assert (built_site / "training" / "training.py").read_text() == (ROOT / "docs" / "training.py").read_text()
