@@ -59,6 +59,9 @@ def series_looks(chart: str) -> list[tuple[str | None, str, bool]]:
     looks: list[tuple[str | None, str, bool]] = []
     current: dict | None = None
     depth, in_defs = 0, False
+    # matplotlib defines a marker once and reuses it (same shape and style: a GPU and its host CPU share a
+    # colour) with <use xlink:href="#id">: a series may hold only the reference to an earlier definition.
+    defined = dict(re.findall(r'<path id="(m[0-9a-f]+)" d="([^"]*)"', chart))
     for tag in TAG.finditer(chart):
         closing, name, attrs = tag.group(1) == "/", tag.group(2), dict(ATTR.findall(tag.group(3)))
         if current is None:
@@ -79,8 +82,11 @@ def series_looks(chart: str) -> list[tuple[str | None, str, bool]]:
             elif not in_defs and current["line"] == "none" and "stroke:" in style and "fill: none" in style:
                 dash = re.search(r"stroke-dasharray: ([^;]*)", style)
                 current["line"] = dash.group(1) if dash else "solid"
-        elif name == "use" and not closing and "fill-opacity: 0" in attrs.get("style", ""):
-            current["hollow"] = True
+        elif name == "use" and not closing:
+            if current["shape"] is None:
+                current["shape"] = defined.get(attrs.get("xlink:href", "").lstrip("#"))
+            if re.search(r"fill-opacity: 0(?![.\d])", attrs.get("style", "")):  # 0, not 0.25
+                current["hollow"] = True
     return looks
 
 
