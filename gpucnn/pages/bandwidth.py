@@ -370,11 +370,12 @@ def l2_copy_chart(src: Source) -> str:
     copies = src.result.data["copies_per_call"]
     runs = sorted({m.runs for m in pts})
     text = (f"dst.copy_(src), float32, against one copy's bytes read + written (source + destination: its working "
-            f"set); GB = 10^9 bytes. Solid: {len(pts)} sizes, each timed call running {min(copies):,}–"
+            f"set); GB = 10^9 bytes. Circles: {len(pts)} sizes, each timed call running {min(copies):,}–"
             f"{max(copies):,} copies ("
             + ("captured once in a CUDA graph and replayed: one launch for all of them"
                if src.result.data["graphs"] else "issued in a loop, so launches queue while earlier copies run")
-            + f"), {runs[0]}–{runs[-1]} timed runs each. Dotted: the copy sweep above, one copy per call. "
+            + f"), {runs[0]}–{runs[-1]} timed runs each. Triangles: the copy sweep above, one copy per call"
+            + (" (both dashed: archived)" if src.archived else " (dotted)") + ". "
             "Dashed vertical line: the L2 as torch reports it."
             + (f" Dotted horizontal line: datasheet HBM peak ({acc.peaks.source})." if hlines else "")
             + (f" Sweep note: {src.result.data['sweep'].stopped}." if src.result.data["sweep"].stopped else ""))
