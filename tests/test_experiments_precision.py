@@ -145,6 +145,33 @@ def test_tensor_core_check_needs_a_size_of_at_least_4096(capsys: pytest.CaptureF
     assert "no size >= 4096 given" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("answer", ["missing", "garbage", "fails"])
+def test_tensor_core_check_says_when_clock_and_power_are_unknown(answer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from tests.benchmarks.check_tensor_core_target import sm_clock_and_power
+
+    def run(*args: object, **kwargs: object) -> subprocess.CompletedProcess:
+        if answer == "missing":
+            raise FileNotFoundError("nvidia-smi")
+        if answer == "fails":
+            raise subprocess.CalledProcessError(9, "nvidia-smi")
+        return subprocess.CompletedProcess(args, 0, stdout="[N/A], 1980, 700.12\n", stderr="")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    assert sm_clock_and_power() == "clock and power unknown (nvidia-smi did not answer)"
+
+
+def test_tensor_core_check_reads_clock_and_power(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from tests.benchmarks.check_tensor_core_target import sm_clock_and_power
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+        a, 0, stdout="1440, 1980, 699.87, 700.00\n", stderr=""))
+    assert sm_clock_and_power() == "SM 1440 of 1980 MHz, 700 of 700 W"
+
+
 def test_fp16_on_a_gpu_without_bf16_uses_its_own_fp16_peak() -> None:
     hw = gpu_report("7.5", name="Tesla T4")
     assert hw.accelerator.peaks.bf16 is None

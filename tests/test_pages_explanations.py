@@ -97,3 +97,5 @@ def test_gpu_training_and_deploy_sentences_are_chosen_from_the_pair() -> None:
     weak_gpu = _digits_source("cuda", 0.01, [(64, 64 / 150e3)])
     text = gpu_deploy_sentence(Pair(weak_gpu, cpu))
     assert "GPU wins" not in text and "single image" not in text and "0.88x" in text
+    # a record whose deployment sweep stopped before its first point: no sentence, no error
+    assert gpu_deploy_sentence(Pair(_digits_source("cuda", 0.01, []), cpu)) == ""
