@@ -17,7 +17,10 @@ class Profile:
     Attributes:
         name: ``quick`` (tests, previews) or ``full`` (the published site).
         budget_s: target time per measured point; at least ``min_runs`` runs are
-            always taken, so a slow point may exceed it.
+            always taken, so a slow point may exceed it. The full profile's 0.2 s is
+            the ``min_run_time`` that ``torch.utils.benchmark``'s ``blocked_autorange``
+            uses by default: with runs of about a twentieth of it, a point has some
+            twenty runs for its median and IQR.
         min_runs: the fewest timed runs per point, so that the IQR means something.
         max_matmul_n: the largest square matmul in a size sweep.
         sweep_point_limit_s: a size sweep stops once one call takes longer than this.
@@ -38,7 +41,7 @@ class Profile:
 
 PROFILES = {
     "quick": Profile("quick", budget_s=0.03, min_runs=5, max_matmul_n=1024, sweep_point_limit_s=0.05),
-    "full": Profile("full", budget_s=0.3, min_runs=5, max_matmul_n=4096, sweep_point_limit_s=1.5,
+    "full": Profile("full", budget_s=0.2, min_runs=5, max_matmul_n=4096, sweep_point_limit_s=1.5,
                     max_precision_n_cpu=2048, max_precision_n_gpu=16384),
 }
 

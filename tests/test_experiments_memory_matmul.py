@@ -7,6 +7,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+import torch
 
 from gpucnn.bench import Measurement
 from gpucnn.experiments.matmul import matmul_sizes
@@ -15,6 +16,7 @@ from gpucnn.experiments.memory import (
     elementwise_size,
     host_to_device_bandwidth,
     measure_elementwise,
+    random_normal,
     transfer_sizes,
 )
 from gpucnn.figures import HEADLINE_MATMUL_N
@@ -58,6 +60,17 @@ def test_elementwise_ops_count_their_traffic_and_flops() -> None:
     assert add.bytes_moved == 3 * size and relu.bytes_moved == 2 * size
     assert add.flops == relu.flops == size // 4
     assert add.shape == (size,)
+
+
+def test_random_normal_repeats_one_random_block_to_any_length() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = random_normal(10, gen, block=4)
+    assert x.shape == (10,) and x.dtype == torch.float32 and x.is_contiguous()
+    assert torch.equal(x[:4], x[4:8]) and torch.equal(x[:2], x[8:])
+    assert len(set(x[:4].tolist())) == 4  # random values, not a constant fill
+    # The next tensor (add's second operand) continues the generator: other values.
+    assert not torch.equal(random_normal(10, gen, block=4), x)
+    assert random_normal(3, gen, block=4).shape == (3,)
 
 
 def test_unknown_elementwise_op_is_refused() -> None:
