@@ -17,7 +17,7 @@ class Profile:
     Attributes:
         name: ``quick`` (tests, previews) or ``full`` (the published site).
         budget_s: target time per measured point; at least ``min_runs`` runs are
-            always taken, so a slow point may exceed it. The full profile's 0.2 s is
+            always taken, so a slow point may exceed it. The full profile's budget is
             the ``min_run_time`` that ``torch.utils.benchmark``'s ``blocked_autorange``
             uses by default: with runs of about a twentieth of it, a point has some
             twenty runs for its median and IQR.
