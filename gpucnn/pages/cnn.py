@@ -230,6 +230,54 @@ def profile_tables() -> str:
     return out + no_gpu_note(found, "GPU kernel times of this profile")
 
 
+
+# Above this, the first max pool took so much longer than the ReLU before it (which reads the same tensor and
+# writes as many bytes as the pool's output and indices together) that moving data cannot be what sets its time.
+POOL_OVER_RELU_MEMORY_BOUND = 3.0
+
+
+def _layer_time(layer: dict, device: str) -> float | None:
+    """A profiled layer's forward time: on the device where its kernels were timed, else on the host (a CPU)."""
+    if device in ("cpu", "mps"):
+        return layer.get("cpu_total_s")
+    return layer.get("device_total_s") or None
+
+
+def pooling_findings() -> str:
+    """The first max pool against the ReLU before it, per profiled device: is pooling set by moving data?
+
+    Both read the same activation tensor; ReLU writes one value per value read, the pool a quarter as many
+    values plus their int64 indices: about the same bytes. Where the pool takes far longer, its kernel's own
+    work, not memory, sets its time.
+    """
+    rows, slow, fast = [], [], []
+    for src in sources(cnn_profile):
+        layers = {row["layer"]: row for row in src.result.data["layers"]}
+        if "relu1" not in layers or "pool1" not in layers:
+            continue
+        relu, pool = _layer_time(layers["relu1"], src.device), _layer_time(layers["pool1"], src.device)
+        if not relu or not pool:
+            continue
+        ratio = pool / relu
+        rows.append([src.cell(src.model), fmt_time(relu), fmt_time(pool), f"{fmt(ratio)}x"])
+        (slow if ratio > POOL_OVER_RELU_MEMORY_BOUND else fast).append(src)
+    if not rows:
+        return ""
+    out = table(["Device", "ReLU (first)", "max pool (first)", "pool ÷ ReLU"], rows)
+    out += caption("The forward time of the first ReLU and of the max pool after it, which reads the ReLU's "
+                   "output, from the profile above: kernel time on a GPU, host time on a CPU. "
+                   + "; ".join(f"{s.model}: {s.full_name}" for s in slow + fast) + ".", slow + fast)
+    if fast:
+        out += ("\nOn " + one_line(", ".join(s.label for s in fast)) + ", the pool took less than "
+                f"{fmt(POOL_OVER_RELU_MEMORY_BOUND)}x the ReLU's time for about the same bytes: both run at the speed "
+                "of moving data, far below what their arithmetic would allow.\n")
+    if slow:
+        out += ("\nOn " + one_line(", ".join(s.label for s in slow)) + ", the pool took more than "
+                f"{fmt(POOL_OVER_RELU_MEMORY_BOUND)}x the ReLU's time for about the same bytes: there its kernel's "
+                "own work (a maximum over each window, in this tensor layout), not the memory, sets its time. "
+                "A few operations per value make an op cheap in arithmetic, not necessarily bound by memory.\n")
+    return out
+
 # --- what the GPU kernel names in the profile say ---
 
 # Convolution algorithm families, known by cuDNN's kernel names. FFT convolution transforms the inputs

@@ -456,7 +456,9 @@ def _channels_last_reason(src: Source, ratio: float) -> str:
     if src.is_cpu:
         return {
             "faster": "oneDNN's convolution kernels work on channels-last (or blocked) data, so in the default "
-                      "NCHW layout each convolution reorders its input and output; channels_last saves those copies",
+                      "NCHW layout each convolution reorders its input and output; channels_last saves those "
+                      "copies; and PyTorch's CPU max pooling has a kernel for channels-last data that is "
+                      "vectorized across channels",
             "same": "the reorders it saves are a small part of this step on this CPU",
             "slower": "some of this network's layers have slower channels-last kernels on this CPU than NCHW ones",
         }[verdict]
@@ -520,8 +522,7 @@ def _together_sentence(names: Sequence[str], ratio: float, alone: dict[str, floa
                 f"(the best, {best_name}, gives {_times(best)}), and together they do not either")
     head = f"together, {joined} gives {_times(ratio)}, against {_times(product)} if the single gains multiplied"
     if ratio > (1 + _SAME) * product:
-        return (head + ": more than that product; together they run kernels that neither runs alone (such as bf16 "
-                "kernels for channels-last data), and here those are the faster ones")
+        return head + f": more than that product; {_joint_kernels(names)}, and here those are the faster ones"
     if ratio >= (1 - _SAME) * product:
         return head + ": the gains add up, each saving on a different part of the step"
     if ratio > (1 + _SAME) * best:
@@ -529,8 +530,18 @@ def _together_sentence(names: Sequence[str], ratio: float, alone: dict[str, floa
     if ratio >= (1 - _SAME) * best:
         return (head + f": about what the best of them gives alone ({best_name}, {_times(best)}), so combining "
                 "them adds nothing here")
-    return (head + f": less than {best_name} alone ({_times(best)}); together they run kernels that neither "
-            "runs alone (such as bf16 kernels for channels-last data), and here those are the slower ones")
+    return head + f": less than {best_name} alone ({_times(best)}); {_joint_kernels(names)}, and here those are " \
+        "the slower ones"
+
+
+def _joint_kernels(names: Sequence[str]) -> str:
+    """Why a combination is not the product of its parts: it runs other kernels. Which ones is not measured here."""
+    if any("compile" in name for name in names):
+        # Inductor compiles the combined program (bf16 casts, channels-last layout) into kernels of its own.
+        return ("together they are one program that inductor compiles into kernels of its own, fusing the casts "
+                "and layout changes the others add, which none of them runs alone (this page does not time "
+                "those kernels one by one)")
+    return "together they run kernels that neither runs alone (such as bf16 kernels for channels-last data)"
 
 
 def speedup_findings() -> str:

@@ -1,0 +1,24 @@
+"""Notebook page: a combination of speedups gets a reason that fits it (review 3, finding M6).
+
+channels_last + bf16 autocast runs bf16 kernels for channels-last data; a combination with torch.compile is one
+program that inductor compiles into its own kernels. Before, both got the first reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gpucnn.pages.training import _together_sentence
+
+ALONE = {"channels_last": 1.1, "bf16 autocast": 1.3, "torch.compile": 1.2}
+
+
+@pytest.mark.parametrize("ratio", [3.0, 0.9])  # above the product of the single gains, and below the best alone
+def test_the_reason_for_a_combination_names_what_it_runs(ratio: float) -> None:
+    plain = _together_sentence(["channels_last", "bf16 autocast"], ratio, ALONE)
+    compiled = _together_sentence(["channels_last", "bf16 autocast", "torch.compile"], ratio, ALONE)
+    assert "bf16 kernels for channels-last data" in plain and "inductor" not in plain
+    assert "inductor compiles" in compiled and "bf16 kernels for channels-last data" not in compiled
+    for text in (plain, compiled):
+        assert ("faster ones" in text) == (ratio > 1)
+        assert ("slower ones" in text) == (ratio < 1)
