@@ -73,8 +73,10 @@ def mlp_flops(batch: int, widths: tuple[int, ...] = MLP_WIDTHS) -> dict[str, flo
 
     Forward: ``2 * batch * in * out`` per layer. Backward: the weight gradient
     costs as much again, and so does the input gradient, except for the first
-    layer, whose input (the data) needs none. So fwd+bwd is just under 3x the
-    forward. Bias adds, ReLU and the loss are not counted (they are < 1 %).
+    layer, whose input (the data) needs none. So fwd+bwd is 3x the forward less
+    the first layer's forward: the larger the first layer's share of the
+    forward, the further below 3x (the ANN page computes the ratio from this
+    count). Bias adds, ReLU and the loss are not counted (they are < 1 %).
     """
     per_layer = [2.0 * batch * a * b for a, b in pairwise(widths)]
     forward = sum(per_layer)
