@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
-from gpucnn.datasheets import FP32_LANES_PER_SM, gpu_model
+from gpucnn.datasheets import FP32_LANES_PER_SM, GpuPeaks, gpu_model
 from gpucnn.experiments.conv import conv_channel_sweep
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
@@ -67,18 +67,6 @@ def roofline_points(items: Sequence[tuple[str, Measurement]]) -> list[RooflinePo
     return out
 
 
-def bandwidth_roof_points(copy: Result, elementwise: Result) -> list[Measurement]:
-    """The beyond-cache streams whose best GB/s is the measured bandwidth roof.
-
-    All three stream far beyond the last-level cache. On a CPU, add can count more
-    GB/s than copy: each written line is first read (write-allocate), an extra
-    that weighs less when two of three streams are reads.
-    """
-    pts = [elementwise.data["add"], elementwise.data["relu"]]
-    d = dram_point(copy)
-    return ([d] if d else []) + pts
-
-
 def roof(intensity: float, bandwidth_gbps: float, compute_gflops: float) -> float:
     """The roofline bound in GFLOP/s: min(compute roof, bandwidth x intensity)."""
     return min(compute_gflops, bandwidth_gbps * intensity)
@@ -96,6 +84,9 @@ class Roof:
 
     label: str
     value: float
+    # The measured op whose run sets this roof ("copy"), or "" for a datasheet figure. A roofline never
+    # scores that op against its own roof: it would sit at 100 % by definition.
+    defined_by: str = ""
 
 
 def conv_min_bytes(batch: int, channels: int, image: int, kernel: int) -> float:
@@ -121,19 +112,47 @@ def compute_ceilings(src: Source) -> list[Roof]:
             for name, v in (("FP32", peaks.fp32), ("TF32", peaks.tf32), ("bf16", peaks.bf16)) if v]
 
 
+def hbm_datasheet(src: Source) -> GpuPeaks | None:
+    """An accelerator's datasheet peaks where they give its memory bandwidth; None for a CPU."""
+    acc = src.hardware.accelerator
+    if src.is_cpu or acc is None or acc.peaks is None or not acc.peaks.bandwidth:
+        return None
+    return acc.peaks
+
+
+def dram_roof(src: Source, copy: Result | None) -> Roof | None:
+    """The DRAM/HBM roof: an accelerator's datasheet bandwidth; else (a CPU: no datasheet) the copy sweep's point
+    far beyond the caches.
+
+    Never the fastest of copy, add and relu: add and relu are points on the chart, and a roof drawn at one of
+    them would put it at 100 % of the roofline by definition, as a compute ceiling drawn at the best matmul
+    would.
+    """
+    peaks = hbm_datasheet(src)
+    if peaks is not None:
+        return Roof(f"HBM roof: {fmt(peaks.bandwidth / 1e9)} GB/s, datasheet", peaks.bandwidth / 1e9)
+    d = dram_point(copy) if copy is not None else None
+    if d is None or not d.gbps:
+        return None
+    memory = "DRAM" if src.is_cpu else "memory"
+    return Roof(f"{memory} roof: {fmt(d.gbps)} GB/s, copy far beyond the caches (measured; no datasheet figure)",
+                d.gbps, defined_by="copy")
+
+
 def memory_roofs(src: Source) -> list[Roof]:
-    """The DRAM/HBM roof (best measured beyond-cache stream) and, above it, the L2/LLC roof where one was measured.
+    """The DRAM/HBM roof (``dram_roof``) and, above it, the L2/LLC roof where one was measured.
 
     The cache roof is an accelerator's best launch-free copy inside its L2 (``l2_copy_bandwidth``), else the
     copy sweep's best point whose source and destination fit in the last-level cache; it is left out when it
     is no faster than the DRAM roof (on a GPU, one copy per call measures the launch there, not the L2).
     """
-    ew, cp = sibling(src, elementwise_bandwidth), sibling(src, copy_bandwidth)
-    if ew is None or cp is None:
+    cp = sibling(src, copy_bandwidth)
+    if cp is None:
         return []
-    dram = max(bandwidth_roof_points(cp.result, ew.result), key=lambda m: m.gbps or 0)
-    memory = "DRAM" if src.is_cpu else "HBM"
-    roofs = [Roof(f"{memory} roof: {fmt(dram.gbps)} GB/s, {dram.name.split()[0]} far beyond the caches", dram.gbps)]
+    dram = dram_roof(src, cp.result)
+    if dram is None:
+        return []
+    roofs = [dram]
     cache = cp.result.data["cache_bytes"]
     l2 = sibling(src, l2_copy_bandwidth) if not src.is_cpu else None
     inside: list[Measurement] = []
@@ -145,7 +164,7 @@ def memory_roofs(src: Source) -> list[Roof]:
         inside = [m for m in cp.result.data["sweep"].points if cache and 2 * m.shape[0] <= cache]
         how = "copy sweep"
     best = max(inside, key=lambda m: m.gbps or 0, default=None)
-    if best is not None and best.gbps and best.gbps > dram.gbps:
+    if best is not None and best.gbps and best.gbps > dram.value:
         # On a CPU the fastest such copy may sit in L1 or L2: the roof is the caches', not the LLC's alone.
         where = "cache roof: {}, best copy inside the last-level cache" if src.is_cpu else "L2 roof: {}, best copy inside it"
         if how == "copy sweep" and not src.is_cpu:
@@ -247,13 +266,13 @@ def roofline_chart(src: Source) -> str:
               + " ".join(f"{name}: " + ", ".join(f"{p.label} at {fmt(p.intensity)} FLOP/byte, {fmt(p.gflops)} "
                                                  "GFLOP/s" for p in group) + "." for name, group in groups)),
         caption_text=(f"Points: median GFLOP/s; error bars: IQR ({runs[0]}–{runs[-1]} timed runs each). Slanted "
-                      "roofs, measured in this figure's source: bandwidth x intensity, for the fastest stream far "
-                      "beyond the caches (copy, add or relu) and for the fastest copy inside the "
-                      + ("last-level cache" if src.is_cpu else "L2") + " where it beats that. Flat ceilings, dotted: "
+                      f"roofs: bandwidth x intensity, for {_dram_roof_text(src)}, and for the fastest copy inside "
+                      "the " + ("last-level cache" if src.is_cpu else "L2") + ", measured in this figure's source, "
+                      "where it beats that. Flat ceilings, dotted: "
                       f"peak FP32, TF32 and bf16 rates (those the device has), {kind}; none is a measured matmul. Intensity uses each op's "
                       "least traffic: a matmul reads A and B and writes C once (3 n^2 elements); a conv layer's "
                       "forward+backward reads and writes each activation, gradient and filter tensor once; add "
-                      "moves 12 bytes per FLOP, relu 8. A plain copy does no arithmetic: it is a roof, not a point."),
+                      "moves 12 bytes per FLOP, relu 8. A plain copy does no arithmetic: it is never a point."),
         results=[src, *_siblings(src)], sources=sources_,
     )
     rows = [(src.cell(), one_line(name), one_line(p.label), fmt(p.intensity), f"{fmt(p.gflops)} ({fmt(p.low)}–"
@@ -263,11 +282,36 @@ def roofline_chart(src: Source) -> str:
     return chart + figures_table(chart, body, "Drawn as lines: " + "; ".join(lines) + ".")
 
 
+def _dram_roof_text(src: Source) -> str:
+    """One device's DRAM/HBM roof in words, for its chart's caption (plain text: the caption escapes it)."""
+    peaks = hbm_datasheet(src)
+    if peaks is not None:
+        return (f"the datasheet HBM bandwidth ({' '.join(peaks.source.split())}), not a measurement: add and relu "
+                "show how close a stream came to it")
+    return ("the copy far beyond the caches, measured in this figure's source (no datasheet memory bandwidth is "
+            "known for this device): the copy alone, so that add and relu are points scored against a roof they do not set")
+
+
 def _siblings(src: Source) -> list[Source]:
     """The other results one device's roofline stands on, for the section's sources line."""
     found = [sibling(src, fn) for fn in (copy_bandwidth, elementwise_bandwidth, conv_channel_sweep)]
     found += [sibling(src, l2_copy_bandwidth) if not src.is_cpu else None, _precision_sibling(src)]
     return [s for s in found if s is not None]
+
+
+def roofline_roofs() -> str:
+    """The page's list of what draws each roof and ceiling, chosen from the devices the charts show."""
+    found = [s for s in sources(matmul_sweep) if memory_roofs(s)]
+    kinds = one_line(_dram_roof_kinds(found)) if found else "none drawn"
+    return ("- **memory roofs:** the DRAM or HBM roof: " + kinds + " (see [Advantage 1](bandwidth.md)). A roof "
+            "drawn at the fastest of copy, `add` and `relu` would put that op at 100 % of the roofline by "
+            "definition. Above it, a GPU's L2 or a CPU's caches: the fastest copy that fits in the L2 or last-level "
+            "cache, measured, with the launch cost removed on a GPU where that was measured. An op whose data stay "
+            "in the L2 may climb above the DRAM roof;\n"
+            "- **compute ceilings, not measured:** the FP32, TF32 and bf16 peaks of a GPU's datasheet, or the "
+            "estimates from this CPU's clock, cores and vector or matrix units (see [What is a GPU](gpu.md)). A "
+            "measured matmul is a point under them, never a roof: a roof drawn at the best matmul would say that "
+            "matmul is as fast as the hardware by definition.\n")
 
 
 def roofline_charts() -> str:
@@ -299,8 +343,13 @@ class GroupBest:
         return 100 * self.best.gflops / self.ceiling.value
 
     @property
-    def pct_of_roofline(self) -> float:
-        """Against the roofline under the point: the ceiling, or the DRAM/HBM roof at its intensity if lower."""
+    def pct_of_roofline(self) -> float | None:
+        """Against the roofline under the point: the ceiling, or the DRAM/HBM roof at its intensity if lower.
+
+        None for the op whose own measurement sets that roof: it would score 100 % by definition.
+        """
+        if self.dram.defined_by and self.best.label == self.dram.defined_by:
+            return None
         return 100 * self.best.gflops / roof(self.best.intensity, self.dram.value, self.ceiling.value)
 
 
@@ -319,6 +368,71 @@ def roofline_bests() -> list[GroupBest]:
     return out
 
 
+def _dram_roof_kinds(found: Sequence[Source]) -> str:
+    """What the DRAM/HBM roof of each device in ``found`` is: a datasheet figure or a measured copy (plain text)."""
+    datasheet = [s for s in found if hbm_datasheet(s) is not None]
+    measured = [s for s in found if hbm_datasheet(s) is None]
+    parts = []
+    if datasheet:
+        cites = sorted({" ".join(hbm_datasheet(s).source.split()) for s in datasheet})
+        parts.append(f"for {and_list([s.label for s in datasheet])}, the datasheet HBM bandwidth ("
+                     + "; ".join(cites) + ")")
+    if measured:
+        parts.append(f"for {and_list([s.label for s in measured])}, which "
+                     + ("has" if len(measured) == 1 else "have")
+                     + " no datasheet memory bandwidth, the copy far beyond the caches, measured: the copy alone, never "
+                     "add or relu")
+    return "; ".join(parts)
+
+
+# Below this fraction of its memory roof, an elementwise op's time is more than its traffic.
+STREAM_NEAR_ROOF = 0.5
+
+
+def _stream_bests(found: Sequence[GroupBest]) -> list[GroupBest]:
+    """The add and relu rows (the points far left of every ridge) that have a figure against their roof."""
+    return [b for b in found if b.best.label in ("add", "relu") and b.pct_of_roofline is not None]
+
+
+def stream_findings() -> str:
+    """Where add and relu sit against the DRAM/HBM roof of their device, in words chosen from the data."""
+    streams = _stream_bests(roofline_bests())
+    if not streams:
+        return ""
+    devices: dict[str, list[GroupBest]] = {}
+    for b in streams:
+        devices.setdefault(b.source.origin + b.source.device, []).append(b)
+    parts = []
+    for group in devices.values():
+        src = group[0].source
+        roof_name = "its datasheet HBM bandwidth" if hbm_datasheet(src) is not None else "its measured copy"
+        parts.append(f"on {src.label}, " + and_list([f"`{b.best.label}` at **{fmt(b.pct_of_roofline, 2)} %**"
+                                                     for b in group]) + f" of {roof_name}")
+    text = ("`add` and `relu` sit at the far left, against the DRAM or HBM roof under them: " + "; ".join(parts)
+            + ". ")
+    low = [b for b in streams if b.pct_of_roofline < 100 * STREAM_NEAR_ROOF]
+    if low:
+        text += ("Memory bounds them, but " + and_list([f"`{b.best.label}` on {b.source.label}" for b in low])
+                 + " reached less than half of that roof: its time is more than its traffic. ")
+    else:
+        text += "Their speed is the memory's: only more bandwidth would make them faster. "
+    over = [b for b in streams if b.pct_of_roofline > 100]
+    if over:
+        text += (and_list([f"`{b.best.label}` on {b.source.label}" for b in over]) + " passed the measured copy "
+                 "that sets the roof there. ")
+    cpu_over = {b.best.label for b in over if b.source.is_cpu}
+    if cpu_over:
+        text += ("A CPU reads each cache line it is about to write (write-allocate), traffic that no op's byte "
+                 "count includes: it adds half to the bytes a copy or relu counts (one read, one write) and a third "
+                 "to add's (two reads, one write)"
+                 + (", so add can count more GB/s than the copy for the same traffic" if "add" in cpu_over else "")
+                 + (". relu moves its bytes as a copy does, so a relu above the copy is the difference between two "
+                    "separate runs" if "relu" in cpu_over else "") + ". ")
+    if any(not b.source.is_cpu for b in over):
+        text += "On a GPU, the cause is not measured here. "
+    return text.rstrip() + "\n"
+
+
 def roofline_findings() -> str:
     """How close each group of points came to its own ceiling, per device: a table computed from the data."""
     found = roofline_bests()
@@ -326,21 +440,25 @@ def roofline_findings() -> str:
         return ""
     rows = [(b.source.cell(), one_line(b.group), one_line(b.best.label), fmt(b.best.gflops),
              f"{one_line(b.ceiling.label)}: {fmt(b.ceiling.value)}", f"**{fmt(b.pct, 2)} %**",
-             f"{fmt(b.pct_of_roofline, 2)} %") for b in found]
+             "–" if b.pct_of_roofline is None else f"{fmt(b.pct_of_roofline, 2)} %") for b in found]
     out = table(["Device", "Points", "Fastest point", "GFLOP/s (median)", "Its ceiling, GFLOP/s", "% of ceiling",
                  "% of the DRAM / HBM roofline there"], rows, align="lllrrrr")
-    return out + caption("Each group's fastest point on each roofline above, against the compute ceiling of its "
-                         "precision: bf16 for bf16 matmuls, FP32 for the fp32 matmuls, conv layers (TF32 off), add "
-                         "and relu. Ceilings: datasheet peaks for a GPU, estimates for a CPU. Last column: against "
-                         "the lower of that ceiling and the measured DRAM or HBM roof at the point's intensity; a "
-                         "point whose data stayed in a cache can pass 100 %.",
-                         [b.source for b in found])
+    devices = list({b.source.origin + b.source.device: b.source for b in found}.values())
+    text = ("Each group's fastest point on each roofline above, against the compute ceiling of its precision: bf16 "
+            "for bf16 matmuls, FP32 for the fp32 matmuls, conv layers (TF32 off), add and relu. Ceilings: datasheet "
+            "peaks for a GPU, estimates for a CPU. Last column: against the lower of that ceiling and the DRAM or "
+            f"HBM roof at the point's intensity. The DRAM or HBM roof: {_dram_roof_kinds(devices)}. A point whose "
+            "data stayed in a cache can pass 100 %.")
+    if any(b.pct_of_roofline is None for b in found):
+        text += " A dash: the op whose own measurement sets that roof, at 100 % by definition."
+    return out + caption(text, [b.source for b in found])
 
 
 def reuse_table() -> str:
     """Matmul (reuse) against add and relu (no reuse) on the same device."""
     rows = []
     shown: list[Source] = []
+    gaps: list[float] = []  # matmul GFLOP/s over add's, per device
     n = None
     for src in sources(matmul_sweep, hosts=True):
         ew_src = sibling(src, elementwise_bandwidth)
@@ -356,17 +474,21 @@ def reuse_table() -> str:
                                 f"each input element used {m.shape[0] if m else '–'} times"),
                                ("add", add, "each element used once"),
                                ("relu", ew.data["relu"], "each element used once")):
-            if x is None:
-                rows.append((label, name, "–", "not measured: the sweep stopped before this size", "–", "–"))
+            if x is None:  # the sweep stopped before any size up to the headline's
+                rows.append((label, name, "–", "–", "–", "–"))
                 continue
             rows.append((label, name, reuse, fmt(x.flops / x.bytes_moved), fmt(x.gflops),
                          f"{x.gflops / add.gflops:,.0f}x" if add.gflops else "–"))
+            if x is m and add.gflops:
+                gaps.append(m.gflops / add.gflops)
     out = table(["Device", "Op", "Data reuse", "FLOP per byte", "GFLOP/s (median)", "Against add"], rows,
                 align="lllrrr")
+    gap_text = ("A gap of the same kind appears on every device"
+                + (f" (the matmul {min(gaps):,.0f}x to {max(gaps):,.0f}x as fast as add)" if len(gaps) > 1 else "")
+                + ": its size is set by the two ops' arithmetic intensities and by each device's own peak rate "
+                "and memory bandwidth, not by whether the device is a GPU.")
     out += caption(f"fp32. Matmul at n = {HEADLINE_MATMUL_N}, or the largest size below it that a sweep reached "
-                   f"(the row names n); add and relu on tensors far beyond the last-level cache. "
-                   "The same gap appears on every device: it is the arithmetic intensity of the op, not a "
-                   "property of the GPU.", shown)
+                   "(the row names n); add and relu on tensors far beyond the last-level cache. " + gap_text, shown)
     return out + no_gpu_note(shown, "GPU rows of this table")
 
 
@@ -667,8 +789,13 @@ def reuse_ratio_table() -> str:
     return out + no_gpu_note(found, "GPU rows of this table")
 
 
+# At or above this fraction of the same device's copy bandwidth, the broadcast's time is its traffic.
+BROADCAST_NEAR_COPY = 0.75
+
+
 def reuse_ratio_findings() -> str:
-    """The largest n of each device: how many times the tiled matmul beat the no-reuse version."""
+    """The largest n of each device: how many times the tiled matmul beat the no-reuse version, and whether the
+    broadcast's time is its traffic (its GB/s against the same device's copy far beyond the caches)."""
     text = ""
     for s in sources(reuse_ratio):
         m_pts, b_pts = s.result.data["matmul"].points, s.result.data["broadcast"].points
@@ -680,5 +807,19 @@ def reuse_ratio_findings() -> str:
         b = next(p for p in b_pts if p.shape[0] == n)
         text += (f"On {s.label}, at n = {n}, the tiled matmul was **{fmt(b.median / m.median)}x** faster than "
                  f"the same arithmetic without reuse, which moved {fmt(b.bytes_moved / 1e6)} MB of products "
-                 f"through memory for {fmt(m.flops / 1e6)} MFLOP.\n\n")
+                 f"through memory for {fmt(m.flops / 1e6)} MFLOP: **{fmt(b.gbps)} GB/s**")
+        cp = sibling(s, copy_bandwidth)
+        copy = dram_point(cp.result) if cp is not None else None
+        if copy is None or not copy.gbps or not b.gbps:
+            text += ".\n\n"
+            continue
+        text += f", against {fmt(copy.gbps)} GB/s for a plain copy far beyond the caches on the same device. "
+        if b.gbps >= BROADCAST_NEAR_COPY * copy.gbps:
+            text += ("The broadcast runs near the copy's speed: its time is that traffic, and the ratio is what "
+                     "giving up reuse costs here.\n\n")
+        else:
+            text += (f"The broadcast runs at {fmt(100 * b.gbps / copy.gbps, 2)} % of the copy's speed: its time is "
+                     "more than that traffic would take at the copy's speed. Each call also makes a fresh n^3 temporary for the products and sums "
+                     "it across a strided axis (the middle one), so the ratio overstates what reuse alone "
+                     "buys.\n\n")
     return text
