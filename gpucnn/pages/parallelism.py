@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import gpu_model, gpu_peaks
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
+from gpucnn.pages.tensor_cores import SAME_SPEED
 from gpucnn.render import (
     Series,
     caption,
@@ -38,22 +39,72 @@ def with_copy_sources() -> list[Source]:
     return accelerators(matmul_sweep, with_copy=True)
 
 
-def crossover(cpu: Sequence[Measurement], other: Sequence[Measurement]) -> int | None:
-    """The smallest n from which ``other`` is faster than the CPU at every larger measured n.
+def judge(cpu: Measurement, other: Measurement) -> str:
+    """"other" or "cpu" where that one is clearly faster at one size, "equal" where the two cannot be told apart.
 
-    Only sizes measured on both are compared. None when ``other`` never wins, or
-    loses again at the largest common size.
+    They cannot where their IQRs overlap or their medians are within SAME_SPEED of each other (run-to-run
+    noise): a 0.6 % lead inside overlapping IQRs is a tie, not a win.
     """
-    cpu_t = {m.shape[0]: m.median for m in cpu}
-    common = sorted(n for n in (m.shape[0] for m in other) if n in cpu_t)
-    other_t = {m.shape[0]: m.median for m in other}
-    found = None
-    for n in reversed(common):
-        if other_t[n] < cpu_t[n]:
-            found = n
-        else:
-            break
-    return found
+    ratio = cpu.median / other.median
+    overlap = other.p25 <= cpu.p75 and cpu.p25 <= other.p75
+    if overlap or 1 / SAME_SPEED < ratio < SAME_SPEED:
+        return "equal"
+    return "other" if ratio > 1 else "cpu"
+
+
+@dataclass(frozen=True)
+class Overtake:
+    """Where ``other`` overtakes the CPU for good, and the sizes where the two are about equal.
+
+    ``faster_from``: the smallest n from which ``other`` is clearly faster at every larger common n (None when
+    it is not clearly faster at the largest). ``equal``: the common sizes just below ``faster_from`` (or, with
+    no win, at the largest sizes) where the two are about equal, smallest first.
+    """
+
+    faster_from: int | None
+    equal: tuple[int, ...] = ()
+
+
+def overtake(cpu: Sequence[Measurement], other: Sequence[Measurement]) -> Overtake:
+    """Walk down from the largest size both measured: first the sizes ``other`` clearly wins, then the ties."""
+    cpu_at = {m.shape[0]: m for m in cpu}
+    pairs_ = [(n, cpu_at[n], m) for m in other if (n := m.shape[0]) in cpu_at]
+    pairs_.sort(key=lambda x: x[0], reverse=True)
+    i, found = 0, None
+    while i < len(pairs_) and judge(pairs_[i][1], pairs_[i][2]) == "other":
+        found = pairs_[i][0]
+        i += 1
+    equal = []
+    while i < len(pairs_) and judge(pairs_[i][1], pairs_[i][2]) == "equal":
+        equal.append(pairs_[i][0])
+        i += 1
+    return Overtake(found, tuple(reversed(equal)))
+
+
+def crossover(cpu: Sequence[Measurement], other: Sequence[Measurement]) -> int | None:
+    """The smallest n from which ``other`` is clearly faster than the CPU at every larger measured n.
+
+    Only sizes measured on both are compared; a size where the two are about equal (``judge``) is no win.
+    None when ``other`` never wins, or does not win at the largest common size.
+    """
+    return overtake(cpu, other).faster_from
+
+
+def _sizes(ns: Sequence[int]) -> str:
+    return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]} to {ns[-1]}"
+
+
+def overtake_text(o: Overtake | None) -> str:
+    """A table cell: "about equal at n = 128; faster from n = 256", "from n = 256", or why there is none."""
+    if o is None:
+        return "not in this source"
+    if o.faster_from is None:
+        if o.equal:
+            return f"about equal from {_sizes(o.equal)}, the largest measured; never clearly faster"
+        return "never at every larger size measured"
+    if o.equal:
+        return f"about equal at {_sizes(o.equal)}; faster from n = {o.faster_from}"
+    return f"from n = {o.faster_from}"
 
 
 def _points(src: Source) -> Sequence[Measurement]:
@@ -71,9 +122,8 @@ class Crossover:
     """Where one accelerator overtakes the CPU of the same machine, within one source."""
 
     pair: Pair
-    inputs_on_gpu: int | None
-    with_copy: int | None
-    copy_measured: bool
+    inputs_on_gpu: Overtake
+    with_copy: Overtake | None  # None: the source has no sweep with the copy
 
 
 def crossovers() -> list[Crossover]:
@@ -82,8 +132,8 @@ def crossovers() -> list[Crossover]:
     out = []
     for p in pairs(matmul_sweep):
         copy = copies.get(p.gpu.origin)
-        out.append(Crossover(p, crossover(_points(p.cpu), _points(p.gpu)),
-                             crossover(_points(p.cpu), _points(copy)) if copy else None, copy is not None))
+        out.append(Crossover(p, overtake(_points(p.cpu), _points(p.gpu)),
+                             overtake(_points(p.cpu), _points(copy)) if copy else None))
     return out
 
 
@@ -171,17 +221,14 @@ def crossover_table() -> str:
     found = crossovers()
     if not found:
         return ""
-    def at(n: int | None, measured: bool = True) -> str:
-        if not measured:
-            return "not in this source"
-        return f"from n = {n}" if n else "never at every larger size measured"
-    rows = [(c.pair.gpu.cell(), c.pair.cpu.cell(), at(c.inputs_on_gpu), at(c.with_copy, c.copy_measured))
+    rows = [(c.pair.gpu.cell(), c.pair.cpu.cell(), overtake_text(c.inputs_on_gpu), overtake_text(c.with_copy))
             for c in found]
     out = table(["GPU", "CPU of the same machine", "GPU faster (inputs on the GPU)",
                  "GPU faster (inputs copied each call)"], rows, align="llll")
     shown = [s for c in found for s in (c.pair.gpu, c.pair.cpu)]
     return out + caption("Each GPU is compared with the CPU of the machine that measured it, in the same build; "
-                         "never with another machine's.", shown)
+                         f"never with another machine's. Faster: the IQRs do not overlap and the medians differ by "
+                         f"more than {fmt(SAME_SPEED, 3)}x; otherwise about equal.", shown)
 
 
 def crossover_findings() -> str:
@@ -204,27 +251,49 @@ def crossover_findings() -> str:
     for c in found:
         g, h = c.pair.gpu, c.pair.cpu
         gp, hp = _points(g), _points(h)
+        at_cpu = {m.shape[0]: m for m in hp}
         first = f"\n- **{g.label}** against {h.label}: "
-        if c.inputs_on_gpu is None:
-            text += first + "the GPU is not faster at every larger size measured.\n"
+        on_gpu = c.inputs_on_gpu
+        if on_gpu.faster_from is None:
+            text += first + "the GPU is not clearly faster at every larger size measured" + (
+                f"; the two are about equal at {_sizes(on_gpu.equal)}, {_tie_note(hp, gp, on_gpu.equal)}"
+                if on_gpu.equal else "") + ".\n"
             continue
+        parts = []
         smallest = gp[0] if gp else None
-        slower_small = smallest is not None and any(
-            m.shape[0] == smallest.shape[0] and m.median < smallest.median for m in hp)
-        text += first + (f"at n = {smallest.shape[0]} the GPU is slower ({fmt_time(smallest.median)} per call "
-                         "back to back: the cost of launching a kernel), " if slower_small else "")
-        text += f"and it is faster from **n = {c.inputs_on_gpu}** on"
-        if c.copy_measured:
-            text += (f"; copying both inputs inside every call moves that to **n = {c.with_copy}**" if c.with_copy
-                     else "; copying both inputs inside every call, it is never faster at every larger size")
-        biggest = {m.shape[0]: m for m in hp}
-        common = [m for m in gp if m.shape[0] in biggest]
+        if smallest is not None and smallest.shape[0] in at_cpu and judge(at_cpu[smallest.shape[0]], smallest) == "cpu":
+            parts.append(f"at n = {smallest.shape[0]} the GPU is slower ({fmt_time(smallest.median)} per call back "
+                         "to back: the cost of launching a kernel)")
+        if on_gpu.equal:
+            parts.append(f"at {_sizes(on_gpu.equal)} the two are about equal ({_tie_note(hp, gp, on_gpu.equal)})")
+        parts.append(f"it is faster from **n = {on_gpu.faster_from}** on")
+        text += first + (", ".join(parts[:-1]) + ", and " if len(parts) > 1 else "") + parts[-1]
+        if c.with_copy is not None:
+            cp = c.with_copy
+            ties = f" (about equal at {_sizes(cp.equal)})" if cp.equal else ""
+            text += (f"; copying both inputs inside every call moves that to **n = {cp.faster_from}**{ties}"
+                     if cp.faster_from else
+                     f"; copying both inputs inside every call, it is never clearly faster at every larger size{ties}")
+        common = [m for m in gp if m.shape[0] in at_cpu]
         if common:
             m = common[-1]
             text += (f". At n = {m.shape[0]}, the largest size both measured, it is "
-                     f"**{biggest[m.shape[0]].median / m.median:,.0f}x** faster")
+                     f"**{at_cpu[m.shape[0]].median / m.median:,.0f}x** faster")
         text += ".\n"
     return text
+
+
+def _tie_note(cpu: Sequence[Measurement], other: Sequence[Measurement], ns: Sequence[int]) -> str:
+    """How close the two were at the sizes called about equal: the GPU's speed as a multiple of the CPU's, and
+    why that is no win (for one size)."""
+    at_cpu, at_other = {m.shape[0]: m for m in cpu}, {m.shape[0]: m for m in other}
+    ratios = [at_cpu[n].median / at_other[n].median for n in ns]
+    if len(ns) > 1:
+        return f"the GPU {fmt(min(ratios), 3)}x to {fmt(max(ratios), 3)}x as fast as the CPU"
+    c, o = at_cpu[ns[0]], at_other[ns[0]]
+    why = ("their IQRs overlap" if o.p25 <= c.p75 and c.p25 <= o.p75 else
+           f"within the {fmt(SAME_SPEED, 3)}x this site counts as run-to-run noise")
+    return f"the GPU {fmt(ratios[0], 3)}x as fast as the CPU: {why}"
 
 
 def threads_table() -> str:

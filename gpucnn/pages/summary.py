@@ -12,6 +12,7 @@ from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth
 from gpucnn.experiments.training import training_throughput
 from gpucnn.figures import dram_point, matmul_at, training_point
+from gpucnn.pages.tensor_cores import best_point, precision_sweeps
 from gpucnn.render import (
     COLORS,
     caption,
@@ -122,6 +123,27 @@ def peak_fractions() -> str:
     if not parts:
         return ""
     return f"In the table above, the fp32 matmul reached: {and_list(parts)}.\n"
+
+
+def bf16_fractions() -> str:
+    """The best bf16 matmul of each GPU shown, as a % of its dense datasheet bf16 peak ("" where none has one).
+
+    The page cites mamf-finder's bf16 figure: set beside it the site's own bf16 sweeps, not its fp32 ones.
+    """
+    parts = []
+    for s in precision_sweeps():
+        if s.source.is_cpu or s.precision != "bfloat16":
+            continue
+        best = best_point(s.points)
+        if best is None or best.pct_peak_flops is None:
+            continue
+        note(s.source)
+        parts.append(f"{one_line(s.source.label)} **{fmt(best.pct_peak_flops, 3)} %** of its dense datasheet bf16 "
+                     f"peak (n = {best.shape[0]:,})")
+    if not parts:
+        return ""
+    return ("At its best, this site's own bf16 matmul (square sizes only: [Advantage 2](parallelism.md#tensor-"
+            f"cores-the-same-matmul-in-lower-precision)) reached: {and_list(parts)}.\n")
 
 
 def _speedups(pair: Pair, copies: dict[str, Pair]) -> str | None:

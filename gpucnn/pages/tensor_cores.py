@@ -373,10 +373,12 @@ def precision_table() -> str:
 SAME_SPEED = 1.15
 
 
-def cpu_bf16_sentence(n: int, ratio: float, bound: float | None) -> str:
+def cpu_bf16_sentence(n: int, ratio: float, bound: float | None,
+                      efficiencies: tuple[float, float] | None = None) -> str:
     """Whether bf16 beat fp32 on the CPU (``ratio`` = fp32 time / bf16 time at size ``n``), and what allows it.
 
-    ``bound``: the CPU's bf16 upper bound over its fp32 one (None if unknown).
+    ``bound``: the CPU's bf16 upper bound over its fp32 one (None if unknown). ``efficiencies``: the % of
+    its own peak that fp32 and bf16 reached at ``n``; where the ratio beats the bound, they explain it.
     """
     if ratio >= SAME_SPEED:
         verdict = f"bf16 ran **{fmt(ratio, 2)}x as fast** as fp32"
@@ -395,7 +397,23 @@ def cpu_bf16_sentence(n: int, ratio: float, bound: float | None) -> str:
     elif bound is not None:
         why = (f" This CPU has AMX tiles, small matrix units like a GPU's tensor cores: they give it a bf16 peak of "
                f"up to {fmt(bound, 2)}x its fp32 peak.")
+    if bound is not None and efficiencies and ratio > bound:
+        # ratio = bound x (bf16's share of its peak) / (fp32's share of its peak): the two efficiencies.
+        fp32_eff, bf16_eff = efficiencies
+        why += (f" The measured {fmt(ratio, 2)}x exceeds the {fmt(bound, 2)}x peak ratio because fp32 reached "
+                f"{fmt(fp32_eff, 2)} % of its estimated peak and bf16 {fmt(bf16_eff, 2)} % of its own (the quotient "
+                f"of the two, {fmt(bf16_eff / fp32_eff, 3)}, is the factor between the measured and the peak ratio; "
+                "bf16 moves half the bytes per element, which may keep it closer to its peak).")
     return f"On this build's CPU, at n = {n:,}, {verdict}.{why}\n"
+
+
+def _efficiencies(sweeps: Sequence[PrecisionSweep], s: PrecisionSweep, n: int) -> tuple[float, float] | None:
+    """(% of the fp32 peak the fp32 sweep reached, % of its own peak ``s`` reached), both at size ``n``."""
+    fp32 = next((f for f in sweeps if f.precision == "float32" and f.same_origin(s)), None)
+    a, b = (_by_n(fp32.points).get(n) if fp32 else None), _by_n(s.points).get(n)
+    if a is None or b is None or not a.pct_peak_flops or not b.pct_peak_flops:
+        return None
+    return a.pct_peak_flops, b.pct_peak_flops
 
 
 def precision_findings() -> str:
@@ -407,7 +425,7 @@ def precision_findings() -> str:
     if cpu_bf16 and speed:
         cpu = cpu_bf16.result.hardware.cpu
         bound = cpu.peak_bf16.value / cpu.peak_fp32.value if cpu.peak_bf16 and cpu.peak_fp32 else None
-        text += cpu_bf16_sentence(*speed, bound)
+        text += cpu_bf16_sentence(*speed, bound, _efficiencies(sweeps, cpu_bf16, speed[0]))
     for s in sweeps:
         if s.device == "cpu" or s.precision == "float32":
             continue

@@ -1,0 +1,206 @@
+"""Advantage 2 and Summary after review A (round 3): a tie is no crossover, a CPU bf16 ratio above its peak
+ratio is explained by the two efficiencies, and mamf-finder's bf16 figure stands beside the site's own bf16.
+
+Points are synthetic; where the archived records are read, the test checks what the sentences say about
+them against the data, never a measured value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import pytest
+
+from gpucnn.bench import Measurement, Sweep
+from gpucnn.hardware import Peak, detect
+from gpucnn.pages import parallelism, summary, tensor_cores
+from gpucnn.pages.parallelism import Overtake, crossover, judge, overtake, overtake_text
+from gpucnn.pages.tensor_cores import SAME_SPEED, PrecisionSweep, cpu_bf16_sentence
+from gpucnn.render import fmt
+from gpucnn.results import Result
+from gpucnn.sources import Source
+from tests.conftest import ROOT
+
+
+def pt(n: int, times: tuple[float, ...], device: str = "cpu", peak: float | None = None) -> Measurement:
+    return Measurement(name=f"p{n}", device=device, dtype="float32", shape=(n, n, n), threads=1, times_s=times,
+                       number_per_run=1, flops=2.0 * n**3, peak_flops=peak)
+
+
+def spread(t: float, rel: float) -> tuple[float, ...]:
+    """Five times around ``t``, with quartiles at t x (1 -/+ rel/2)."""
+    return (t * (1 - rel), t * (1 - rel / 2), t, t * (1 + rel / 2), t * (1 + rel))
+
+
+# --- H4: a size where CPU and GPU cannot be told apart is no win -------------------------------------------
+
+def test_overlapping_iqrs_are_a_tie_even_with_a_lower_median() -> None:
+    # 0.6 % apart, the CPU's IQR wide around the GPU's: the archived H100's n = 128, in shape
+    cpu, gpu = pt(128, spread(12.33e-6, 0.12)), pt(128, spread(12.26e-6, 0.02), "cuda")
+    assert gpu.median < cpu.median and gpu.p75 >= cpu.p25
+    assert judge(cpu, gpu) == "equal"
+
+
+def test_separate_iqrs_within_same_speed_are_a_tie_and_beyond_it_a_win() -> None:
+    cpu = pt(512, spread(1.0, 0.002))
+    close = pt(512, spread(1 / (1 + (SAME_SPEED - 1) / 2), 0.002), "cuda")
+    assert close.p75 < cpu.p25  # separate IQRs, but a lead inside run-to-run noise
+    assert judge(cpu, close) == "equal"
+    far = pt(512, spread(1 / (2 * SAME_SPEED), 0.002), "cuda")
+    assert judge(cpu, far) == "other" and judge(far, cpu) == "cpu"
+
+
+def _sweeps(gpu_over_cpu: dict[int, float]) -> tuple[list[Measurement], list[Measurement]]:
+    """CPU and GPU points with tight IQRs; ``gpu_over_cpu``: CPU time / GPU time per n (1.0: a dead heat)."""
+    cpu = [pt(n, spread(1e-6 * n, 0.002)) for n in gpu_over_cpu]
+    gpu = [pt(n, spread(1e-6 * n / r, 0.002), "cuda") for n, r in gpu_over_cpu.items()]
+    return cpu, gpu
+
+
+def test_a_tie_before_the_wins_is_reported_not_counted() -> None:
+    cpu, gpu = _sweeps({64: 0.5, 128: 1.0, 256: 3.0, 512: 10.0})
+    assert overtake(cpu, gpu) == Overtake(256, (128,))
+    assert crossover(cpu, gpu) == 256
+    assert overtake_text(overtake(cpu, gpu)) == "about equal at n = 128; faster from n = 256"
+
+
+def test_several_ties_and_a_tie_at_the_end() -> None:
+    cpu, gpu = _sweeps({64: 0.5, 128: 1.0, 256: 1.05, 512: 3.0})
+    assert overtake_text(overtake(cpu, gpu)) == "about equal at n = 128 to 256; faster from n = 512"
+    cpu, gpu = _sweeps({64: 3.0, 128: 3.0, 256: 1.0})  # wins early, a dead heat at the largest size
+    o = overtake(cpu, gpu)
+    assert o == Overtake(None, (256,)) and crossover(cpu, gpu) is None
+    assert "never clearly faster" in overtake_text(o) and "about equal from n = 256" in overtake_text(o)
+    cpu, gpu = _sweeps({64: 0.5, 128: 3.0})
+    assert overtake_text(overtake(cpu, gpu)) == "from n = 128"
+    assert overtake_text(overtake(*_sweeps({64: 3.0, 128: 0.5}))) == "never at every larger size measured"
+    assert overtake_text(None) == "not in this source"
+
+
+def _pair_source(label: str, points: list[Measurement]) -> SimpleNamespace:
+    return SimpleNamespace(label=label, result=SimpleNamespace(data={"sweep": Sweep(tuple(points))}))
+
+
+def test_the_sentence_reports_the_tie_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = [pt(2, spread(2e-6, 0.02)), pt(128, spread(12.33e-6, 0.12)), pt(256, spread(48e-6, 0.02)),
+           pt(512, spread(270e-6, 0.02))]
+    gpu = [pt(2, spread(12e-6, 0.02), "cuda"), pt(128, spread(12.26e-6, 0.02), "cuda"),
+           pt(256, spread(19e-6, 0.02), "cuda"), pt(512, spread(16e-6, 0.02), "cuda")]
+    copy = [pt(n, spread(t, 0.02), "cuda") for n, t in ((128, 70e-6), (256, 100e-6), (512, 268e-6))]
+    g, c = _pair_source("GPU (fake)", gpu), _pair_source("CPU (fake)", cpu)
+    found = [parallelism.Crossover(SimpleNamespace(gpu=g, cpu=c), overtake(cpu, gpu), overtake(cpu, copy))]
+    monkeypatch.setattr(parallelism, "crossovers", lambda: found)
+    monkeypatch.setattr(parallelism, "run", lambda *a, **k: SimpleNamespace(data={"sweep": Sweep(tuple(cpu))}))
+    text = parallelism.crossover_findings()
+    line = next(x for x in text.splitlines() if "GPU (fake)" in x)
+    assert "at n = 2 the GPU is slower" in line
+    ratio = fmt(cpu[1].median / gpu[1].median, 3)
+    assert f"at n = 128 the two are about equal (the GPU {ratio}x as fast as the CPU: their IQRs overlap)" in line
+    assert "faster from **n = 256** on" in line and "faster from **n = 128**" not in line
+    # with the copy, a dead heat at the largest size: never a crossover, and the tie is said
+    assert "copying both inputs inside every call, it is never clearly faster at every larger size " \
+           "(about equal at n = 512)" in line
+
+
+def test_no_archived_crossover_starts_at_a_tie() -> None:
+    """Each crossover the page shows for the records in results/ is a clear win from there on."""
+    found = parallelism.crossovers()
+    archived = [c for c in found if c.pair.gpu.archived]
+    assert archived, "no archived GPU in results/: the test would prove nothing"
+    copies = {s.origin: s for s in parallelism.with_copy_sources()}
+    for c in archived:
+        cpu = {m.shape[0]: m for m in parallelism._points(c.pair.cpu)}
+        for o, src in ((c.inputs_on_gpu, c.pair.gpu), (c.with_copy, copies.get(c.pair.gpu.origin))):
+            if o is None or src is None:
+                continue
+            gpu = {m.shape[0]: m for m in parallelism._points(src)}
+            for n in gpu:
+                if n in cpu and o.faster_from is not None and n >= o.faster_from:
+                    assert judge(cpu[n], gpu[n]) == "other", (c.pair.gpu.label, n)
+            for n in o.equal:
+                assert judge(cpu[n], gpu[n]) == "equal", (c.pair.gpu.label, n)
+
+
+# --- M1: a CPU bf16 ratio above the peak ratio names both efficiencies -------------------------------------
+
+def test_a_ratio_above_the_peak_ratio_is_explained_by_the_efficiencies() -> None:
+    text = cpu_bf16_sentence(2048, 2.3, 2.0, (78.0, 90.0))
+    assert "exceeds the 2x peak ratio" in text
+    assert "fp32 reached 78 % of its estimated peak and bf16 90 % of its own" in text
+    assert f"the quotient of the two, {fmt(90 / 78, 3)}," in text
+
+
+@pytest.mark.parametrize(("ratio", "effs"), [(1.9, (78.0, 74.0)), (2.3, None)])
+def test_no_efficiency_sentence_below_the_bound_or_without_the_data(ratio: float, effs) -> None:
+    assert "exceeds" not in cpu_bf16_sentence(2048, ratio, 2.0, effs)
+
+
+def _sweep(points: list[Measurement], precision: str, device: str, hw) -> PrecisionSweep:
+    result = Result(experiment="x", params={"device": device}, data={"sweep": Sweep(tuple(points))},
+                    measured_at="2026-01-01T00:00:00+00:00", profile="quick", torch="t", commit=None,
+                    hardware=hw, key="k")
+    return PrecisionSweep(Source(device, result), precision)
+
+
+def _cpu_report(fp32: float, bf16: float):
+    hw = detect()
+    cpu = dataclasses.replace(hw.cpu, peak_fp32=Peak(fp32, "FLOP/s", "test", True),
+                              peak_bf16=Peak(bf16, "FLOP/s", "test bf16", True))
+    return dataclasses.replace(hw, cpu=cpu)
+
+
+def test_the_cpu_findings_take_the_efficiencies_from_the_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    n, peak = 1024, 1e11
+    hw = _cpu_report(peak, 2 * peak)
+    fp32_t = 2.0 * n**3 / (0.5 * peak)        # 50 % of the fp32 peak
+    bf16_t = 2.0 * n**3 / (0.6 * 2 * peak)    # 60 % of the bf16 peak: 2.4x as fast, above the 2x bound
+    fp32 = _sweep([pt(n, (fp32_t,) * 5, peak=peak)], "float32", "cpu", hw)
+    bf16 = _sweep([pt(n, (bf16_t,) * 5, peak=2 * peak)], "bfloat16", "cpu", hw)
+    monkeypatch.setattr(tensor_cores, "precision_sweeps", lambda: [fp32, bf16])
+    text = tensor_cores.precision_findings()
+    assert f"**{fmt(fp32_t / bf16_t, 2)}x as fast**" in text
+    assert "fp32 reached 50 % of its estimated peak and bf16 60 % of its own" in text
+    assert f"the quotient of the two, {fmt(1.2, 3)}," in text
+
+
+# --- L3: mamf-finder's bf16 figure beside the site's own bf16 ---------------------------------------------
+
+def test_bf16_fractions_name_each_gpu_bf16_sweep_and_skip_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    hw = detect()
+    peak = 1e15
+    gpu = _sweep([pt(4096, (2.0 * 4096**3 / (0.4 * peak),) * 5, "cuda", peak),
+                  pt(8192, (2.0 * 8192**3 / (0.7 * peak),) * 5, "cuda", peak)], "bfloat16", "cuda", hw)
+    cpu = _sweep([pt(1024, (1.0,) * 5, peak=1e12)], "bfloat16", "cpu", hw)
+    fp32 = _sweep([pt(8192, (1.0,) * 5, "cuda", peak)], "float32", "cuda", hw)
+    monkeypatch.setattr(summary, "precision_sweeps", lambda: [cpu, fp32, gpu])
+    monkeypatch.setattr(summary, "note", lambda *a: None)
+    text = summary.bf16_fractions()
+    assert f"{gpu.source.label} **{fmt(70.0, 3)} %** of its dense datasheet bf16 peak (n = 8,192)" in text
+    assert text.count("%**") == 1, text  # neither the CPU's bf16 nor the GPU's fp32
+    monkeypatch.setattr(summary, "precision_sweeps", lambda: [cpu, fp32])
+    assert summary.bf16_fractions() == ""
+
+
+def test_the_archived_bf16_sweeps_are_set_beside_mamf_finder() -> None:
+    """Every GPU bf16 sweep with a peak, this build's or archived, appears with its best point's share."""
+    sweeps = [s for s in tensor_cores.precision_sweeps()
+              if not s.source.is_cpu and s.precision == "bfloat16" and tensor_cores.best_point(s.points)]
+    text = summary.bf16_fractions()
+    for s in sweeps:
+        best = tensor_cores.best_point(s.points)
+        if best.pct_peak_flops:
+            assert f"**{fmt(best.pct_peak_flops, 3)} %** of its dense datasheet bf16 peak" in text, text
+    page = (ROOT / "docs" / "summary.md").read_text()
+    assert "summary.bf16_fractions()" in page
+    cited = page[page.index("mamf-finder"):page.index("summary.bf16_fractions()")]
+    assert "bf16" in cited and "fp32" in cited  # the cited figure is named bf16, set apart from the fp32 ones
+
+
+# --- L6: no claim that a few cores reach any CPU's DRAM bandwidth ------------------------------------------
+
+def test_the_cpu_bandwidth_sentence_distinguishes_desktop_and_server() -> None:
+    text = " ".join((ROOT / "docs" / "parallelism.md").read_text().split())
+    assert "a few cores suffice to reach its DRAM bandwidth" not in text
+    assert "server socket" in text
+    assert "record no clock or power reading" in text
