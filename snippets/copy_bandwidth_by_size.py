@@ -1,5 +1,7 @@
-# Copy bandwidth at three buffer sizes. On a CPU they sit in the L2 cache, in
-# the last-level cache, and far beyond it (DRAM). On a GPU the two small
+# Copy bandwidth at three buffer sizes. On a CPU with a last-level cache of
+# tens of MiB they sit in the L2 cache, in the last-level cache, and far beyond
+# it (DRAM); a server CPU with hundreds of MiB of cache needs larger buffers to
+# reach DRAM (the sweep below sizes them from the cache). On a GPU the two small
 # copies take a few microseconds, about what launching a kernel costs, so
 # they measure the launch, not the L2 cache; only the largest measures memory.
 # Bytes counted = read + written; GB = 10^9 bytes.

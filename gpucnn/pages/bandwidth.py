@@ -254,10 +254,11 @@ def host_to_device_chart() -> str:
                         for mode in ("pageable", "pinned") if s.result.data[mode].stopped)
     xs = [m.shape[0] for m in pts]
     chart = line_chart(
-        legible(series), title="Host-to-device copy bandwidth", xlabel="bytes copied per call",
-        ylabel="GB/s (10^9 bytes per second)",
+        legible(series), title=f"Host-to-device copy bandwidth: {chart_text(', '.join(s.model for s in found))}",
+        xlabel="bytes copied per call", ylabel="GB/s (10^9 bytes per second)",
         caption_text=(f"dst.copy_(src) from host memory to the device; bytes counted once (they cross the link "
-                      f"once). Line: median; band: IQR; {runs[0]}–{runs[-1]} timed runs per size."
+                      f"once). Line: median; band: IQR; {runs[0]}–{runs[-1]} timed runs per size. "
+                      + "; ".join(f"{s.model}: {s.full_name}" for s in found) + "."
                       + (f" {stopped}." if stopped else "")),
         results=found, logx=True, logy=True,
         xticks=size_ticks(min(xs), max(xs), step=16) if xs else (),

@@ -117,7 +117,9 @@ def side_by_side(hw: HardwareReport | None = None) -> str:
         "report a lower clock than its cores run at), the GPU peaks are datasheet figures"
         + (f" ({'; '.join(sheets)})" if sheets else "") + ", and a GPU's boost clock is the one its datasheet "
         "FP32 peak implies. The CPU's memory bandwidth is measured (the DRAM copy of Advantage 1: bytes read + "
-        "written, GB = 10^9 bytes). A dash: not reported, or the GPU is not in gpucnn's datasheet table"
+        "written, GB = 10^9 bytes). Memory sizes are in binary units (1 GiB = 2^30 bytes), as the device reports "
+        "them; the GB in a model's name (H200 141GB) is the vendor's nominal size, not a count of 10^9 bytes. "
+        "A dash: not reported, or the GPU is not in gpucnn's datasheet table"
         + ("" if cpu.peak_fp32 else f"; the CPU has no peak ({cpu.peak_note})") + ". "
         + ("Archived columns: the hardware report of a record in results/, not this build's machine."
            if archived else ""), shown + ([copy_src] if copy_src else []))
@@ -259,7 +261,8 @@ def _lanes_sentence(hw: HardwareReport, gpu_name: str, acc: AcceleratorInfo | No
     if mine and hw.cpu.peak_fp32:
         cores, per_core = mine
         lanes = cores * per_core
-        text += (f" {cpu_owner} has {cores} physical core{'s' if cores > 1 else ''} x {per_core} FMA lanes = "
+        text += (f" {cpu_owner} has {cores} physical core{'s' if cores > 1 else ''} (as its operating system "
+                 f"reports them; in a virtual machine they may be the host's hyper-threads) x {per_core} FMA lanes = "
                  f"**{lanes:,}** (threads do not count: two hyper-threads share one core's FMA units). The "
                  f"{gpu_name} has {fmt(g_lanes / lanes)}x as many.")
         if acc.peaks:
