@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpucnn.bench import Measurement
-from gpucnn.experiments.matmul import article_matmul
+from gpucnn.experiments.latency import small_op_latency
+from gpucnn.experiments.matmul import article_matmul, matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth, l2_copy_bandwidth
 from gpucnn.render import (
     COLORS,
@@ -106,38 +107,162 @@ def findings() -> str:
         f"matrix multiplication at all. The matmul alone takes **{fmt_time(right)}** with all "
         f"{run(article_matmul, device='cpu').data['correct_2000'].threads} threads, and **{fmt_time(one)}** "
         f"on the single thread that `torch.utils.benchmark.Timer` uses by default ("
-        + (f"{one / right:.2f}x slower).\n" if one > right else
-           f"{one / right:.2f}x the all-threads time: on this machine the extra threads did not help this run).\n")
+        + (f"{one / right:.2f}x slower)." if one > right else
+           f"{one / right:.2f}x the all-threads time: on this machine the extra threads did not help this run).")
+        + _parts_caveat(rnd, right, art, gpu=False) + "\n"
     )
     for p in pairs(article_matmul):
         g, c = p.gpu.result.data, p.cpu.result.data
-        art, rnd = g["article_2000"].median, g["randn_2000"].median
+        art, rnd, mm = g["article_2000"].median, g["randn_2000"].median, g["correct_2000"].median
         text += (
             f"\nOn {p.gpu.label}, the article's method gives **{fmt_time(art)}**, of which making the input on "
             f"the CPU and copying it over takes **{fmt_time(rnd)}**"
             + _randn_share(rnd, art) +
             f"; the matmul itself, with inputs already on the device and a synchronize before the clock is read, "
-            f"takes **{fmt_time(g['correct_2000'].median)}** ({fmt(g['correct_2000'].gflops)} GFLOP/s). "
-            f"For 2x2 the correct time is **{fmt_time(g['correct_2'].median)}** against "
+            f"takes **{fmt_time(mm)}** ({fmt(g['correct_2000'].gflops)} GFLOP/s)."
+            + _parts_caveat(rnd, mm, art, gpu=True) +
+            f" For 2x2 the correct time is **{fmt_time(g['correct_2'].median)}** against "
             f"**{fmt_time(c['correct_2'].median)}** on {p.cpu.label}"
-            + (": launching work on a GPU has a fixed cost.\n" if g["correct_2"].median > c["correct_2"].median
-               else ".\n")
+            + (": launching work on a GPU has a fixed cost." if g["correct_2"].median > c["correct_2"].median
+               else ".")
         )
+        c_art, c_rnd, c_mm = (c[k].median for k in ("article_2000", "randn_2000", "correct_2000"))
+        if c_rnd + c_mm > c_art:  # the host CPU's row of the table needs the same caveat as this build's CPU
+            text += (f" On {p.cpu.label}, the article's method gives **{fmt_time(c_art)}** for 2000x2000."
+                     + _parts_caveat(c_rnd, c_mm, c_art, gpu=False))
+        text += "\n"
     return text
 
 
-def _randn_share(rnd: float, art: float) -> str:
-    """The input's share of the article's GPU time, and, where it is most of it, why parts and whole disagree.
+# A single call within this factor of the back-to-back time per call is "close" to it.
+CLOSE = 1.1
 
-    The article's method never waits for the GPU and times the input and the matmul apart, so near or past
-    100 % the parts no longer add up to the whole: the reader is told why wherever the share is 90 % or more.
+
+def two_kinds() -> str:
+    """The two kinds of time, side by side for a 2x2 matmul on every device shown: how far apart they are."""
+    found = sources(small_op_latency, hosts=True)
+    note(found)
+    items = []
+    for s in found:
+        single, stream = (s.result.data[f"matmul2x2_{k}"].median for k in ("single", "stream"))
+        gap = (f"{fmt(single / stream, 2)}x, {fmt_time(single - stream)} more per call" if single > stream
+               else "no longer")
+        items.append(f"- {s.label}: **{fmt_time(single)}** one call + synchronize, **{fmt_time(stream)}** per "
+                     f"call back to back ({gap})")
+    text = "A 2x2 matmul timed both ways, medians:\n\n" + "\n".join(items) + "\n\n"
+    ratios = [s.result.data["matmul2x2_single"].median / s.result.data["matmul2x2_stream"].median
+              for s in found if s.is_cpu]
+    lo, hi = fmt(min(ratios), 2), fmt(max(ratios), 2)
+    where = "here" if len(ratios) == 1 else "on the CPUs above"
+    span = f"{lo}x" if lo == hi else f"{lo}x to {hi}x"
+    if max(ratios) < CLOSE:
+        text += f"On a CPU the two are close: the single call took {span} the back-to-back time {where}. "
+    else:
+        text += (f"On a CPU a synchronize has no device to wait for, yet the single call took {span} the "
+                 f"back-to-back time {where}: on a CPU, too, the two kinds of time are not interchangeable. ")
+    for p in pairs(small_op_latency):
+        g, c = p.gpu.result.data, p.cpu.result.data
+        g_gap = g["matmul2x2_single"].median - g["matmul2x2_stream"].median
+        c_gap = c["matmul2x2_single"].median - c["matmul2x2_stream"].median
+        if g_gap > c_gap:
+            text += (f"On {p.gpu.label} a single call costs {fmt_time(g_gap)} more than back to back, against "
+                     f"{fmt_time(c_gap) if c_gap > 0 else 'nothing'} on {p.cpu.label}: the wait for the device "
+                     "is in every call. ")
+        else:
+            text += (f"On {p.gpu.label} a single call costs no more extra time than on {p.cpu.label}: here the "
+                     "wait for the device did not show. ")
+    return text.rstrip() + "\n\n" + no_gpu_note(found, "GPU lines of this list")
+
+
+def same_op_runs(src: Source) -> list[tuple[str, Source, Measurement]]:
+    """The back-to-back 2x2 fp32 matmul in each experiment of ``src``'s origin that times one.
+
+    (where a page shows it, the experiment's source, the measurement). Three experiments time the same op
+    with the same harness, each separately: the small-op table's ``a @ a``, this page's correct method and
+    the matmul sweep's n = 2.
     """
+    out = []
+    lat = sibling(src, small_op_latency)
+    if lat is not None:
+        out.append(("[Advantage 3](fast-memory.md), small-op table", lat, lat.result.data["matmul2x2_stream"]))
+    out.append(("this page, 'Correct, all threads'", src, src.result.data["correct_2"]))
+    sweep = sibling(src, matmul_sweep)
+    point = next((m for m in sweep.result.data["sweep"].points if m.shape[0] == 2), None) if sweep else None
+    if sweep is not None and point is not None:
+        out.append(("[Advantage 2](parallelism.md), matmul sweep at n = 2", sweep, point))
+    return out
+
+
+def _furthest_apart(ms: Sequence[Measurement]) -> tuple[Measurement, Measurement]:
+    """The two runs whose IQRs are furthest apart: (faster, slower), by the gap from one's p75 to the other's p25."""
+    return max(((a, b) for a in ms for b in ms if a is not b), key=lambda ab: ab[1].p25 / ab[0].p75)
+
+
+def separate_runs() -> str:
+    """One op measured separately in one build (or record): do the measurements differ by more than their IQRs?
+
+    Each measurement is many timed runs with a median and an IQR; the three come from three experiments.
+    """
+    rows, items, apart = [], [], 0
+    found = article_sources()
+    for s in found:
+        runs = same_op_runs(s)
+        note([src for _, src, _ in runs])
+        for where, _src, m in runs:
+            rows.append((s.cell(), where, fmt_time(m.median), f"{fmt_time(m.p25)}–{fmt_time(m.p75)}", m.runs))
+        if len(runs) < 2:
+            continue
+        ms = [m for _, _, m in runs]
+        fast, slow = _furthest_apart(ms)
+        lo, hi = min(m.median for m in ms), max(m.median for m in ms)
+        if slow.p25 > fast.p75:
+            apart += 1
+            items.append(f"- On {s.label}, the medians run from **{fmt_time(lo)}** to **{fmt_time(hi)}** "
+                         f"(**{fmt(hi / lo, 2)}x**). One measurement's IQR ends at {fmt_time(fast.p75)}, another's "
+                         f"starts at {fmt_time(slow.p25)}: they differ by more than their spreads.")
+        else:
+            items.append(f"- On {s.label}, the medians run from {fmt_time(lo)} to {fmt_time(hi)}, and every two "
+                         "measurements' IQRs overlap: they agree within their spreads.")
+    out = table(["Device", "Where it is shown", "Median per call", "IQR", "Runs"], rows, align="llrrr")
+    out += caption(
+        "One op, a 2x2 fp32 matmul, timed back to back (many calls, one synchronize at the end) by the same "
+        "harness in three experiments of the same build or record: each row is a separate measurement. The small-op "
+        "table multiplies a matrix by itself, the others two matrices of the same shape.", found)
+    out += "\n" + "\n".join(items) + "\n\n"
+    if apart:
+        out += ("So an interquartile range describes one measurement: how much its timed runs varied, not how "
+                "far another measurement of the same op on the same machine lands. Compare figures measured "
+                "together, in one experiment; between figures measured apart, a difference no larger than the "
+                "gaps above says nothing. What moves a measurement (clocks, what ran before it, the caches, the "
+                "kernel a library picks) is not measured here.\n\n")
+    else:
+        out += ("Here the separate measurements agreed within their spreads. Still, an interquartile range "
+                "describes one measurement only, not how far the next one lands: compare figures measured "
+                "together, in one experiment.\n\n")
+    return out + no_gpu_note(found, "GPU rows of this table")
+
+
+def _randn_share(rnd: float, art: float) -> str:
+    """The input's share of the article's GPU time; past 100 %, that the input alone took more than the whole."""
     share = 100 * rnd / art
-    if share < 90:
-        return f" ({share:.0f} %)"
-    return (f" ({share:.0f} %{', more than the whole' if rnd > art else ''}: the parts need not add up to the whole, "
-            "because the input and the article's call were timed separately, and the article's method never "
-            "waits for the GPU to finish the matmul)")
+    return f" ({share:.0f} %{', more than the whole' if rnd > art else ''})"
+
+
+def _parts_caveat(rnd: float, mm: float, art: float, gpu: bool) -> str:
+    """Where the input and the matmul, each timed on its own, add up to more than the article's whole: why.
+
+    Empty where they do not. On any device the three were measured separately, and separate measurements of
+    the same op can differ by more than their spreads (``separate_runs`` shows by how much); on a GPU, the
+    article's method also never waits for the matmul, so the next call's input overlaps it.
+    """
+    if rnd + mm <= art:
+        return ""
+    why = ("the article's method never waits for the GPU to finish the matmul, and the three were measured "
+           "separately" if gpu else
+           "the three were measured separately (how far separate measurements of one op differ: "
+           "[the same op, measured separately](#separate-runs))")
+    return (f" Timed on their own, the input and the matmul add up to **{fmt_time(rnd + mm)}**, more than the "
+            f"article's whole: the parts need not add up to the whole, because {why}.")
 
 
 def cache_caveat() -> str:
@@ -154,7 +279,8 @@ def cache_caveat() -> str:
             continue
         l2 = sibling(s, l2_copy_bandwidth)
         if l2 is not None:
-            sentence = l2_caveat(s.label, l2.result.data["sweep"].points, acc.peaks.bandwidth, acc.l2_bytes)
+            sentence = l2_caveat(s.label, l2.result.data["sweep"].points, acc.peaks.bandwidth, acc.l2_bytes,
+                                 graphs=bool(l2.result.data.get("graphs")))
             cited = l2
         else:
             sentence = copy_sweep_caveat(s.label, s.result.data["sweep"].points, acc.peaks.bandwidth, acc.l2_bytes)
@@ -170,12 +296,18 @@ def _inside(points: Sequence[Measurement], l2_bytes: int) -> list[Measurement]:
     return [m for m in points if m.gbps and 2 * m.shape[0] <= l2_bytes]
 
 
-def l2_caveat(label: str, points: Sequence[Measurement], peak: float, l2_bytes: int) -> str:
-    """The launch-free L2 sweep's best copy inside the L2, where it beat the HBM peak (bytes/s): a floor."""
+def l2_caveat(label: str, points: Sequence[Measurement], peak: float, l2_bytes: int, graphs: bool = True) -> str:
+    """The launch-free L2 sweep's best copy inside the L2, where it beat the HBM peak (bytes/s): a floor.
+
+    ``graphs``: the sweep replayed its copies from a CUDA graph, which removes the host's launch of each copy
+    but not the copy kernel's own start-up; without one, a loop of copies per call shares the launch cost.
+    """
     best = max(_inside(points, l2_bytes), key=lambda m: m.gbps, default=None)
     if best is None or best.gbps * 1e9 <= peak:
         return ""
-    return (f"On {label}, with the launch cost removed, copies whose source and destination fit in the "
+    how = ("with the host's launch cost removed (CUDA-graph replay)" if graphs else
+           "with the launch cost shared by many copies per call")
+    return (f"On {label}, {how}, copies whose source and destination fit in the "
             f"{l2_bytes / 2**20:,.0f} MiB L2 cache moved **at least {fmt(best.gbps)} GB/s** "
             f"({short_bytes(best.shape[0])} per buffer), above the {fmt(peak / 1e9)} GB/s HBM peak: those bytes "
             "never went to HBM. The figure is a floor of the L2's bandwidth, not its value: each copy still "

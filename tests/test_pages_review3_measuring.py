@@ -1,0 +1,256 @@
+"""Review A (round 3) on Measuring and ANN, each sentence checked against the data it was chosen from.
+
+* H2: one 2x2 matmul measured separately by three experiments: the page says, per device, whether the
+  measurements differ by more than their IQRs, and draws the lesson only where they do.
+* H2 (related): "on a CPU the two kinds are close" only where the data says so; a GPU's extra wait is
+  stated only where its single call adds more than its host CPU's.
+* M7: the "parts need not add up" caveat wherever the input and the matmul exceed the article's whole, on
+  every device shown, CPU included, and nowhere else.
+* L5: the L2 caveat names how the launch cost was removed (CUDA-graph replay or many copies per call).
+* H3: the ANN page's backward/forward and step/forward predictions come from ``mlp_flops``, and the
+  comparison says above or below from the measured ratio.
+
+No measured value is hard-coded: fake measurements are built with the medians each branch needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from gpucnn.measurement import Measurement
+from tests.test_fake_accelerator import cpu_only, fake_build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _m(median: float, spread: float = 0.0) -> Measurement:
+    """A back-to-back measurement with this median and IQR ``median - spread`` to ``median + spread``."""
+    times = (median - 2 * spread, median - spread, median, median + spread, median + 2 * spread)
+    return Measurement(name="m", device="cpu", dtype="float32", shape=(2, 2, 2), threads=1, times_s=times,
+                       number_per_run=100)
+
+
+def _src(label: str, data: dict, cpu: bool = True) -> SimpleNamespace:
+    return SimpleNamespace(label=label, is_cpu=cpu, archived=False, result=SimpleNamespace(data=data),
+                           cell=lambda text=None: label)
+
+
+@pytest.fixture
+def results_archive(tmp_path: Path):
+    """A CPU-only build whose archive is the project's own results/."""
+    with fake_build(cpu_only(), ROOT / "results", tmp_path / "cache", ("measuring", "ann")):
+        yield
+
+
+@pytest.fixture
+def quiet(monkeypatch: pytest.MonkeyPatch):
+    """Measuring's helpers with no section bookkeeping and no GPU note: fake sources are not Sources."""
+    from gpucnn.pages import measuring
+
+    monkeypatch.setattr(measuring, "note", lambda cited: None)
+    monkeypatch.setattr(measuring, "caption", lambda text, cited=None: text + "\n")
+    monkeypatch.setattr(measuring, "no_gpu_note", lambda *a, **k: "")
+    return measuring
+
+
+# --- H2: the same op, measured separately ---
+
+@pytest.mark.parametrize(("medians", "apart"), [((1.0e-6, 1.5e-6, 1.2e-6), True),
+                                                ((1.0e-6, 1.01e-6, 1.02e-6), False)])
+def test_separate_measurements_are_called_apart_only_where_their_iqrs_are(quiet, monkeypatch, medians, apart):
+    measuring = quiet
+    spread = 0.05e-6
+    src = _src("Dev", {})
+    runs = [(f"where {i}", src, _m(med, spread)) for i, med in enumerate(medians)]
+    monkeypatch.setattr(measuring, "article_sources", lambda: [src])
+    monkeypatch.setattr(measuring, "same_op_runs", lambda s: runs)
+    text = measuring.separate_runs()
+    assert text.count("| Dev | where ") == len(medians)
+    item = next(line for line in text.splitlines() if line.startswith("- On Dev,"))
+    assert ("differ by more than their spreads" in item) == apart, item
+    assert ("agree within their spreads" in item) == (not apart), item
+    assert ("describes one measurement:" in text) == apart
+    assert ("Here the separate measurements agreed" in text) == (not apart)
+    from gpucnn.render import fmt, fmt_time
+
+    assert fmt_time(min(medians)) in item and fmt_time(max(medians)) in item
+    if apart:
+        assert f"**{fmt(max(medians) / min(medians), 2)}x**" in item
+
+
+def test_the_furthest_apart_pair_is_found_whatever_the_order() -> None:
+    from gpucnn.pages.measuring import _furthest_apart
+
+    wide, a, b = _m(1.0e-6, 0.5e-6), _m(1.0e-6, 0.01e-6), _m(2.0e-6, 0.01e-6)
+    fast, slow = _furthest_apart([b, wide, a])
+    assert fast is a and slow is b
+
+
+def test_every_device_shown_gets_its_three_measurements_and_a_verdict_from_them(results_archive) -> None:
+    from gpucnn.pages.measuring import _furthest_apart, article_sources, same_op_runs, separate_runs
+
+    text = separate_runs()
+    found = article_sources()
+    assert len(found) >= 3  # this build's CPU, and each archived GPU with its host CPU
+    any_apart = False
+    for s in found:
+        runs = same_op_runs(s)
+        assert len(runs) == 3, s.label  # small-op table, this page's correct method, the sweep's n = 2
+        fast, slow = _furthest_apart([m for _, _, m in runs])
+        item = next(line for line in text.splitlines() if line.startswith(f"- On {s.label},"))
+        apart = slow.p25 > fast.p75
+        any_apart |= apart
+        assert ("differ by more than their spreads" in item) == apart, item
+    assert ("describes one measurement:" in text) == any_apart
+
+
+# --- H2 (related): the two kinds of time ---
+
+def _latency(single: float, stream: float) -> dict[str, Measurement]:
+    return {"matmul2x2_single": _m(single), "matmul2x2_stream": _m(stream)}
+
+
+@pytest.mark.parametrize(("cpu_single", "close"), [(1.05e-6, True), (2.2e-6, False)])
+@pytest.mark.parametrize(("gpu_single", "waits"), [(15e-6, True), (10e-6, False)])
+def test_the_two_kinds_are_called_close_and_the_wait_named_from_the_data(
+        quiet, monkeypatch, cpu_single, close, gpu_single, waits) -> None:
+    measuring = quiet
+    cpu = _src("Host", _latency(cpu_single, 1.0e-6))
+    gpu = _src("GPU", _latency(gpu_single, 10e-6), cpu=False)
+    monkeypatch.setattr(measuring, "sources", lambda fn, **k: [gpu, cpu])
+    monkeypatch.setattr(measuring, "pairs", lambda fn, **k: [SimpleNamespace(gpu=gpu, cpu=cpu)])
+    text = measuring.two_kinds()
+    assert text.count("\n- ") == 2
+    assert ("On a CPU the two are close" in text) == close
+    assert ("not interchangeable" in text) == (not close)
+    assert ("the wait for the device is in every call" in text) == waits
+    assert ("did not show" in text) == (not waits)
+
+
+def test_the_two_kinds_on_the_archive(results_archive) -> None:
+    from gpucnn.experiments.latency import small_op_latency
+    from gpucnn.pages.measuring import CLOSE, two_kinds
+    from gpucnn.sources import pairs, sources
+
+    text = two_kinds()
+    found = sources(small_op_latency, hosts=True)
+    ratios = [s.result.data["matmul2x2_single"].median / s.result.data["matmul2x2_stream"].median
+              for s in found if s.is_cpu]
+    assert ("the two are close" in text) == (max(ratios) < CLOSE)
+    for p in pairs(small_op_latency):
+        g, c = p.gpu.result.data, p.cpu.result.data
+        more = (g["matmul2x2_single"].median - g["matmul2x2_stream"].median
+                > c["matmul2x2_single"].median - c["matmul2x2_stream"].median)
+        sentence = next(x for x in text.split(". ") if x.lstrip().startswith(f"On {p.gpu.label} a single call"))
+        assert ("wait for the device is in every call" in sentence) == more, sentence
+
+
+# --- M7: parts and whole, on every device shown ---
+
+@pytest.mark.parametrize(("rnd", "mm", "art"), [(0.1, 0.8, 1.0), (0.1, 0.9, 1.0), (0.2, 0.9, 1.0), (1.1, 0.01, 1.0)])
+@pytest.mark.parametrize("gpu", [True, False])
+def test_the_parts_caveat_follows_the_data(rnd: float, mm: float, art: float, gpu: bool) -> None:
+    from gpucnn.pages.measuring import _parts_caveat
+
+    text = _parts_caveat(rnd, mm, art, gpu)
+    assert bool(text) == (rnd + mm > art)
+    if text:
+        assert "need not add up" in text and "measured separately" in text
+        assert ("never waits for the GPU" in text) == gpu
+        assert ("#separate-runs" in text) == (not gpu)
+
+
+@pytest.mark.parametrize(("rnd", "mm", "art"), [(0.01, 0.17, 0.2), (0.02, 0.2, 0.2)])
+def test_this_builds_cpu_paragraph_carries_the_caveat_only_where_the_parts_exceed_the_whole(
+        quiet, monkeypatch, rnd, mm, art) -> None:
+    measuring = quiet
+    data = {"article_2000": _m(art), "randn_2000": _m(rnd), "one_thread_2000": _m(mm * 1.5),
+            "correct_2000": _m(mm)}
+    monkeypatch.setattr(measuring, "run", lambda fn, **k: SimpleNamespace(data=data))
+    monkeypatch.setattr(measuring, "pairs", lambda fn, **k: [])
+    text = measuring.findings()
+    assert ("need not add up" in text) == (rnd + mm > art)
+
+
+def test_every_archived_device_shown_carries_the_caveat_where_its_parts_exceed_its_whole(results_archive) -> None:
+    from gpucnn.experiments.matmul import article_matmul
+    from gpucnn.pages.measuring import findings
+    from gpucnn.sources import pairs
+
+    text = findings()
+    checked = 0
+    for p in pairs(article_matmul):
+        paragraph = next(line for line in text.splitlines() if line.startswith(f"On {p.gpu.label},"))
+        for side, phrase in ((p.gpu, "never waits for the GPU"), (p.cpu, "#separate-runs")):
+            d = side.result.data
+            exceeds = d["randn_2000"].median + d["correct_2000"].median > d["article_2000"].median
+            assert (phrase in paragraph) == exceeds, (side.label, paragraph)
+            # the GPU is always described; its host CPU only where the caveat is needed
+            assert (f"On {side.label}, the article's method gives" in paragraph) == (side is p.gpu or exceeds)
+            checked += 1
+    assert checked
+
+
+# --- L5: how the launch cost was removed ---
+
+@pytest.mark.parametrize("graphs", [True, False])
+def test_the_l2_caveat_names_how_the_launch_cost_was_removed(graphs: bool) -> None:
+    from gpucnn.pages.measuring import l2_caveat
+
+    mib = 1024**2
+    pts = [Measurement(name="copy", device="cuda", dtype="float32", shape=(b,), threads=1, times_s=(2 * b / 8e12,) * 5,
+                       number_per_run=1, bytes_moved=2.0 * b) for b in (mib, 16 * mib)]
+    text = l2_caveat("X", pts, peak=3e12, l2_bytes=64 * mib, graphs=graphs)
+    assert ("host's launch cost removed (CUDA-graph replay)" in text) == graphs
+    assert ("shared by many copies per call" in text) == (not graphs)
+
+
+# --- H3: the ANN page's FLOP predictions ---
+
+def test_the_flop_predictions_come_from_mlp_flops() -> None:
+    from gpucnn.experiments.nn import mlp_flops
+    from gpucnn.pages import ann
+    from gpucnn.render import fmt
+
+    f = mlp_flops(1)
+    backward, step = ann.flop_ratios()
+    assert backward == f["backward"] / f["forward"] and step == f["train"] / f["forward"]
+    assert backward < 2 and step < 3  # the first layer's input needs no gradient
+    note = ann.flop_note()
+    assert f"{fmt(backward)}x the forward" in note and f"a step {fmt(step)}x" in note
+    assert "just under" not in note
+
+
+@pytest.mark.parametrize(("factor", "word"), [(1.3, "above"), (0.7, "below"), (1.0, "about")])
+def test_the_split_sentence_says_above_or_below_the_prediction(monkeypatch, factor: float, word: str) -> None:
+    from gpucnn.pages import ann
+
+    predicted = ann.flop_ratios()[0]
+    fwd = 1e-3
+    data = {"forward": _m(fwd), "train": _m(fwd * (1 + predicted * factor)), "batch": 64}
+    monkeypatch.setattr(ann, "split_sources", lambda: [_src("Dev", data)])
+    text = ann.split_findings()
+    from gpucnn.render import fmt
+
+    assert f"{word} the {fmt(predicted)}x the FLOP count predicts" in text, text
+    assert "just under" not in text
+
+
+@pytest.mark.parametrize("factor", [1.2, 2.0])
+def test_the_launch_explanation_is_given_only_well_above_the_prediction(monkeypatch, factor: float) -> None:
+    from gpucnn.pages import ann
+
+    predicted = ann.flop_ratios()[0]
+    fwd = 1e-3
+    data = {"forward": _m(fwd), "train": _m(fwd * (1 + predicted * factor)), "batch": 64}
+    monkeypatch.setattr(ann, "sweep_sources", lambda: [])
+    monkeypatch.setattr(ann, "split_sources", lambda: [_src("Dev", data)])
+    text = ann.regime_findings()
+    from gpucnn.render import fmt
+
+    assert ("launches more, smaller kernels" in text) == (factor > ann.BACKWARD_EXCESS)
+    if text:
+        assert f"well above the {fmt(predicted)}x its FLOPs predict" in text
