@@ -479,7 +479,7 @@ def _rewrite_printed_links(html: str, page: Any, files: Any) -> str:
 @event_priority(-1000)  # after mkdocs-jupyter's eviction, and last: the guard sees the finished site
 def on_post_build(config: Any) -> None:
     started = time.perf_counter()
-    from gpucnn.results import SHARE_ENV, build_results, shared_results, write_results_json
+    from gpucnn.results import SHARE_ENV, build_results, noisy_points, shared_results, write_results_json
 
     for r in shared_results():
         log.info("gpucnn: %s(%s) from the notebook page: measured %s in %.1f s", r.experiment,
@@ -497,6 +497,8 @@ def on_post_build(config: Any) -> None:
     path = Path(config["site_dir"]) / "results.json"
     write_results_json(path)
     log.info("gpucnn: wrote results.json with %d experiments", len(build_results()))
+    if noisy := noisy_points(build_results()):
+        log.info(noisy)
     shutil.rmtree(os.environ.pop(SHARE_ENV, ""), ignore_errors=True)
     from gpucnn.chart_cache import STATS as charts
 

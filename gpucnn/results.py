@@ -452,6 +452,40 @@ def build_results() -> list[Result]:
     return list(_BUILD.values()) + shared_results()
 
 
+# torch.utils.benchmark's Measurement warns of a result whose IQR exceeds this fraction of its median.
+NOISY_IQR_FRACTION = 0.1
+
+
+def measurements_in(value: Any) -> list[Measurement]:
+    """Every Measurement in a result's data, sweeps and nested dicts and lists included."""
+    if isinstance(value, Measurement):
+        return [value]
+    if isinstance(value, Sweep):
+        return list(value.points)
+    if isinstance(value, dict):
+        return [m for v in value.values() for m in measurements_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [m for v in value for m in measurements_in(v)]
+    return []
+
+
+def noisy_points(results: list[Result], fraction: float = NOISY_IQR_FRACTION) -> str:
+    """A build-log line on points whose runs spread widely (IQR over ``fraction`` of the median), or "".
+
+    Not on a page: the pages show every point's IQR. It tells whoever rebuilds the site that the machine was
+    busy or throttling while it measured, so that they rebuild on an idle one before publishing.
+    """
+    points = [(r, m) for r in results for m in measurements_in(r.data)]
+    noisy = sorted(((m.iqr / m.median, r, m) for r, m in points if m.median > 0 and m.iqr > fraction * m.median),
+                   key=lambda t: -t[0])
+    if not noisy:
+        return ""
+    worst = ", ".join(f"{r.experiment}: {m.name} on {m.device} {100 * spread:.0f} %" for spread, r, m in noisy[:5])
+    return (f"gpucnn: {len(noisy)} of {len(points)} points spread by more than {100 * fraction:.0f} % of their "
+            f"median between runs (IQR); the widest: {worst}. A busy or throttling machine? Rebuild on an idle one "
+            "with GPUCNN_FRESH=1 before publishing its figures.")
+
+
 def results_document(results: list[Result] | None = None, hardware: HardwareReport | None = None) -> dict[str, Any]:
     """The ``results.json`` document: this build's measurements with provenance."""
     hw = hardware or detect()
