@@ -254,3 +254,21 @@ def test_the_launch_explanation_is_given_only_well_above_the_prediction(monkeypa
     assert ("launches more, smaller kernels" in text) == (factor > ann.BACKWARD_EXCESS)
     if text:
         assert f"well above the {fmt(predicted)}x its FLOPs predict" in text
+
+
+# --- a live GPU beside the archived ones ---
+
+def test_a_live_gpu_gets_the_same_sentences(tmp_path: Path) -> None:
+    """A fake live H100 (the CPU underneath): its rows and sentences, beside the archived H200's."""
+    from tests.test_fake_accelerator import fake_report
+
+    with fake_build(fake_report(), ROOT / "results", tmp_path / "cache", ("measuring",)):
+        from gpucnn.pages import measuring
+
+        label = "H100 (this build)"
+        runs = measuring.separate_runs()
+        assert runs.count(f">{label}</span> |") == 3 and f"- On {label}," in runs
+        assert "H100 (archived" not in runs
+        kinds = measuring.two_kinds()
+        assert f"- {label}: **" in kinds and f"On {label} a single call" in kinds
+        assert f"On {label}, the article's method gives" in measuring.findings()
