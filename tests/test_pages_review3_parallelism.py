@@ -78,6 +78,17 @@ def test_several_ties_and_a_tie_at_the_end() -> None:
     assert overtake_text(None) == "not in this source"
 
 
+def test_the_reason_for_several_ties_is_said() -> None:
+    cpu = [pt(n, spread(1e-6 * n, 0.002)) for n in (64, 128)]
+    gpu = [pt(64, spread(1e-6 * 64 / 1.05, 0.002), "cuda"), pt(128, spread(1e-6 * 128, 0.5), "cuda")]
+    assert overtake(cpu, gpu) == Overtake(None, (64, 128))
+    text = parallelism._tie_note(cpu, gpu, (64, 128))
+    assert text.startswith(f"the GPU {fmt(1.0, 3)}x to {fmt(1.05, 3)}x as fast as the CPU: ")
+    assert "IQRs overlap, or the medians are within" in text
+    assert parallelism._tie_note(cpu, gpu, (128,)).endswith("their IQRs overlap")
+    assert "run-to-run noise" in parallelism._tie_note(cpu, gpu, (64,))
+
+
 def _pair_source(label: str, points: list[Measurement]) -> SimpleNamespace:
     return SimpleNamespace(label=label, result=SimpleNamespace(data={"sweep": Sweep(tuple(points))}))
 
@@ -131,8 +142,9 @@ def test_a_ratio_above_the_peak_ratio_is_explained_by_the_efficiencies() -> None
     assert f"the quotient of the two, {fmt(90 / 78, 3)}," in text
 
 
-@pytest.mark.parametrize(("ratio", "effs"), [(1.9, (78.0, 74.0)), (2.3, None)])
-def test_no_efficiency_sentence_below_the_bound_or_without_the_data(ratio: float, effs) -> None:
+@pytest.mark.parametrize(("ratio", "effs"), [(1.9, (78.0, 74.0)), (2.3, None), (2.001, (78.0, 78.04))])
+def test_no_efficiency_sentence_below_the_bound_without_the_data_or_when_it_rounds_to_it(ratio: float,
+                                                                                         effs) -> None:
     assert "exceeds" not in cpu_bf16_sentence(2048, ratio, 2.0, effs)
 
 

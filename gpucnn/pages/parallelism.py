@@ -285,14 +285,15 @@ def crossover_findings() -> str:
 
 def _tie_note(cpu: Sequence[Measurement], other: Sequence[Measurement], ns: Sequence[int]) -> str:
     """How close the two were at the sizes called about equal: the GPU's speed as a multiple of the CPU's, and
-    why that is no win (for one size)."""
+    why that is no win."""
     at_cpu, at_other = {m.shape[0]: m for m in cpu}, {m.shape[0]: m for m in other}
     ratios = [at_cpu[n].median / at_other[n].median for n in ns]
+    overlaps = {at_other[n].p25 <= at_cpu[n].p75 and at_cpu[n].p25 <= at_other[n].p75 for n in ns}
+    noise = f"within the {fmt(SAME_SPEED, 3)}x this site counts as run-to-run noise"
+    why = ("their IQRs overlap" if overlaps == {True} else noise if overlaps == {False}
+           else f"their IQRs overlap, or the medians are {noise}")
     if len(ns) > 1:
-        return f"the GPU {fmt(min(ratios), 3)}x to {fmt(max(ratios), 3)}x as fast as the CPU"
-    c, o = at_cpu[ns[0]], at_other[ns[0]]
-    why = ("their IQRs overlap" if o.p25 <= c.p75 and c.p25 <= o.p75 else
-           f"within the {fmt(SAME_SPEED, 3)}x this site counts as run-to-run noise")
+        return f"the GPU {fmt(min(ratios), 3)}x to {fmt(max(ratios), 3)}x as fast as the CPU: {why}"
     return f"the GPU {fmt(ratios[0], 3)}x as fast as the CPU: {why}"
 
 

@@ -397,7 +397,8 @@ def cpu_bf16_sentence(n: int, ratio: float, bound: float | None,
     elif bound is not None:
         why = (f" This CPU has AMX tiles, small matrix units like a GPU's tensor cores: they give it a bf16 peak of "
                f"up to {fmt(bound, 2)}x its fp32 peak.")
-    if bound is not None and efficiencies and ratio > bound:
+    # Only where the page's rounding shows the excess: "2x exceeds the 2x peak ratio" would read as a slip.
+    if bound is not None and efficiencies and ratio > bound and fmt(ratio, 2) != fmt(bound, 2):
         # ratio = bound x (bf16's share of its peak) / (fp32's share of its peak): the two efficiencies.
         fp32_eff, bf16_eff = efficiencies
         why += (f" The measured {fmt(ratio, 2)}x exceeds the {fmt(bound, 2)}x peak ratio because fp32 reached "
