@@ -98,6 +98,18 @@ def test_the_captions_and_the_list_say_what_sets_each_roof(build) -> None:
     assert "fastest stream far beyond the caches (copy, add or relu)" not in charts
     assert "the datasheet HBM bandwidth" in charts and "the copy far beyond the caches, measured" in charts
     assert "a roof drawn at the best matmul" in roofs and "by definition" in roofs
+    assert "\u2026" not in roofs  # escaped piece by piece, never cut as one long record string
+
+
+def test_a_records_datasheet_citation_is_escaped_in_markdown() -> None:
+    from gpucnn.pages.fast_memory import _dram_roof_kinds
+    from gpucnn.sources import one_line
+
+    gpu = _fake_source("GPU Y", is_cpu=False, bandwidth=1e12, source="<script>x</script> [a](b) *c*")
+    text = _dram_roof_kinds([gpu], one_line)
+    assert "<script>" not in text and "[a](b)" not in text and "*c*" not in text
+    assert "GPU Y" in text and "datasheet HBM bandwidth" in text
+    assert "<script>" in _dram_roof_kinds([gpu])  # plain text for a caption, which escapes it itself
 
 
 def test_stream_findings_give_each_device_its_own_roof(build) -> None:
@@ -134,8 +146,9 @@ def test_the_dram_roof_falls_back_to_the_copy_where_a_gpu_has_no_datasheet_bandw
     assert "datasheet HBM bandwidth" not in page.roofline_roofs()
 
 
-def _fake_source(label: str, is_cpu: bool, bandwidth: float | None = None) -> types.SimpleNamespace:
-    peaks = types.SimpleNamespace(bandwidth=bandwidth, source="a datasheet") if bandwidth else None
+def _fake_source(label: str, is_cpu: bool, bandwidth: float | None = None,
+                 source: str = "a datasheet") -> types.SimpleNamespace:
+    peaks = types.SimpleNamespace(bandwidth=bandwidth, source=source) if bandwidth else None
     acc = None if is_cpu else types.SimpleNamespace(peaks=peaks)
     return types.SimpleNamespace(label=label, origin=label, device="cpu" if is_cpu else "cuda", is_cpu=is_cpu,
                                  hardware=types.SimpleNamespace(accelerator=acc),
