@@ -27,7 +27,7 @@ from gpucnn.bench import Measurement, Sweep
 from gpucnn.hardware import HardwareReport, format_bytes
 from gpucnn.profiling import stored_layer_rows, stored_op_rows
 from gpucnn.results import Result
-from gpucnn.sources import Source, and_list, note, one_line, record_lines, take_section
+from gpucnn.sources import Source, and_list, note, one_line, plain_text, record_lines, take_section
 
 # Drawn in this colour, then replaced by currentColor in the SVG text.
 _INK = "#010203"
@@ -111,7 +111,10 @@ def caption(text: str, results: Cited = None, extra_html: str = "") -> str:
     """
     note(results)
     extra = f" {extra_html}" if extra_html else ""
-    return f'<p class="gpucnn-caption">{html.escape(text)}{extra}</p>\n'
+    # One line of printable text: a record's string in ``text`` (a sweep's ``stopped``) must not carry a
+    # control or bidi character onto the page, nor a blank line, which would end this raw HTML block and
+    # let Markdown read the rest.
+    return f'<p class="gpucnn-caption">{html.escape(plain_text(text))}{extra}</p>\n'
 
 
 def section_sources() -> str:
@@ -233,8 +236,11 @@ def _svg_with_a11y(svg: str, title: str, desc: str, sources: Sequence[str] = ())
     svg = re.sub(rf'id="{_AREA_GID}(\d+)"', rf'id="{uid}-a\1" data-plot-area="\1"', svg)
     svg = re.sub(rf'id="{_LABEL_GID}(\d+)-(\d+)"', rf'id="{uid}-l\1-\2" data-label-of="\1"', svg)
     svg = re.sub(r'<svg ', f'<svg role="img" aria-labelledby="{uid}-t {uid}-d" class="gpucnn-svg" ', svg, count=1)
-    svg = re.sub(r'(<svg[^>]*>)', rf'\1<title id="{uid}-t">{html.escape(title)}</title>'
-                                   rf'<desc id="{uid}-d">{html.escape(desc)}</desc>', svg, count=1)
+    # A function, not a template: the title and description hold record text, whose backslashes a
+    # template would read as group references or escapes.
+    head = (f'<title id="{uid}-t">{html.escape(plain_text(title))}</title>'
+            f'<desc id="{uid}-d">{html.escape(plain_text(desc))}</desc>')
+    svg = re.sub(r'(<svg[^>]*>)', lambda m: m.group(1) + head, svg, count=1)
     # Text and axes follow the page palette (light or dark).
     svg = svg.replace(_INK, "currentColor")
     # Pure black (matplotlib's default for artists made outside style_context) is
@@ -547,7 +553,7 @@ def source_sweep_notes(found: Sequence[Source]) -> str:
 
 def sweep_notes(results: Sequence[Result], *, has_accelerator: bool, missing_gpu: str) -> str:
     """Why each device's sweep stopped early, then the no-GPU note on a CPU-only build."""
-    out = "".join(f"\nThe {r.params['device']} sweep {r.data['sweep'].stopped}.\n"
+    out = "".join(f"\nThe {one_line(r.params['device'])} sweep {one_line(r.data['sweep'].stopped)}.\n"
                   for r in results if r.data["sweep"].stopped)
     if not has_accelerator:
         out += "\n" + no_accelerator_note(missing_gpu)

@@ -27,6 +27,7 @@ __all__ = [
     "offsite_urls_in_css",
     "offsite_urls_in_html",
     "offsite_urls_in_js",
+    "scripts_in_html",
 ]
 
 # Namespace names are identifiers that a browser never fetches (SVG, MathML,
@@ -123,6 +124,34 @@ def offsite_urls_in_html(html: str, site_host: str | None) -> list[str]:
     namespaces. Text a reader reads (a URL in prose or a code block) is not a request.
     """
     scanner = _PageScanner(site_host)
+    scanner.feed(html)
+    scanner.close()
+    return list(dict.fromkeys(scanner.found))
+
+
+class _ScriptScanner(HTMLParser):
+    """Attributes that run script: ``on...=`` event handlers and ``javascript:``/``vbscript:`` URLs."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)  # attribute values arrive HTML-unescaped, as a browser reads them
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:  # names arrive lower-cased
+            if name.startswith("on"):
+                self.found.append(f"event-handler attribute {name} on <{tag}>")
+            # A browser ignores whitespace and controls in a URL's scheme: "java\tscript:" runs too.
+            scheme = "".join(c for c in (value or "") if c.isprintable() and not c.isspace()).lower()
+            if scheme.startswith(("javascript:", "vbscript:")):
+                self.found.append(f"{scheme.split(':')[0]}: URL in {name} on <{tag}>")
+
+    handle_startendtag = handle_starttag
+
+
+def scripts_in_html(html: str) -> list[str]:
+    """Attributes of a page that would run script: the site's own templates use none, so any is a record's
+    string that escaped its escaping (an ``attr_list`` ``{: onclick=...}``) or a plugin's doing."""
+    scanner = _ScriptScanner()
     scanner.feed(html)
     scanner.close()
     return list(dict.fromkeys(scanner.found))
@@ -242,7 +271,8 @@ def leaked_paths(text: str, paths: Iterable[str]) -> list[str]:
 
 def check_site(site_dir: Path, site_host: str | None, paths: Iterable[str],
                known_clean: Callable[[Path, str], bool] | None = None) -> dict[Path, list[str]]:
-    """Problems per built file: off-site URLs in pages, styles and scripts; build-machine paths in pages and JSON.
+    """Problems per built file: off-site URLs in pages, styles and scripts; script in page attributes
+    (``scripts_in_html``); build-machine paths in pages and JSON.
 
     ``known_clean(file, text)`` may say that a file's text passed these checks before (the build's hook
     remembers clean files by content, so that an unchanged rebuild does not scan them again).
@@ -258,6 +288,7 @@ def check_site(site_dir: Path, site_host: str | None, paths: Iterable[str],
         found: list[str] = []
         if f.suffix == ".html":
             found += [f"off-site URL {u}" for u in offsite_urls_in_html(text, site_host)]
+            found += scripts_in_html(text)
         elif f.suffix == ".css":
             found += [f"off-site URL {u}" for u in offsite_urls_in_css(text, site_host)]
         elif f.suffix == ".js":

@@ -22,7 +22,6 @@ The rules (also on the Reproduce page):
 
 from __future__ import annotations
 
-import html
 import inspect
 import re
 from collections.abc import Callable, Sequence
@@ -42,10 +41,30 @@ MAX_ACCELERATORS = 3
 _VENDOR_WORDS = {"NVIDIA", "AMD", "INTEL", "GEFORCE", "RADEON", "TESLA", "INSTINCT", "APPLE", "QUADRO"}
 
 
-def one_line(text: object) -> str:
-    """A string from a record, safe anywhere on a page: one line, HTML-escaped, no Markdown table breaks."""
-    flat = " ".join(str(text).split())
-    return html.escape(flat, quote=True).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
+# The longest text ``one_line`` prints: real record strings are far shorter (a kernel name is cut at 80).
+MAX_TEXT = 300
+
+# HTML's own characters, and every character Markdown or its extensions (attr_list ``{: onclick=...}``,
+# emphasis, links, images, headings, code, backslash escapes, table cells) could read as markup. As numeric
+# entities they read the same to a reader, and Markdown passes entities through untouched.
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;",
+                           **{c: f"&#{ord(c)};" for c in "|`[]*_{}#!\\="}})
+
+
+def plain_text(text: object) -> str:
+    """``text`` as one line of printable characters: whitespace (newlines, tabs, U+2028) becomes one space;
+    controls, bidi overrides and zero-width characters (anything Python does not call printable) are dropped."""
+    return "".join(c for c in " ".join(str(text).split()) if c.isprintable())
+
+
+def one_line(text: object, limit: int = MAX_TEXT) -> str:
+    """A string from a record, safe anywhere on a page, in HTML or in Markdown: one line of printable
+    characters, at most ``limit`` long (cut with an ellipsis), with every HTML or Markdown markup character
+    as an HTML entity."""
+    flat = plain_text(text)
+    if len(flat) > limit:
+        flat = flat[:limit - 1].rstrip() + "\u2026"
+    return flat.translate(_ENTITIES)
 
 
 # Characters that HTML, Markdown tables and emphasis, or matplotlib's mathtext would read as markup.
