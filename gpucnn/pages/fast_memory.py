@@ -417,7 +417,8 @@ def stream_findings() -> str:
     low = [b for b in streams if b.pct_of_roofline < 100 * STREAM_NEAR_ROOF]
     if low:
         text += ("Memory bounds them, but " + and_list([f"`{b.best.label}` on {b.source.label}" for b in low])
-                 + " reached less than half of that roof: its time is more than its traffic. ")
+                 + " reached less than half of that roof: "
+                 + ("its time is more than its traffic. " if len(low) == 1 else "their time is more than their traffic. "))
     else:
         text += "Their speed is the memory's: only more bandwidth would make them faster. "
     over = [b for b in streams if b.pct_of_roofline > 100]
