@@ -140,6 +140,13 @@ def test_a_ratio_above_the_peak_ratio_is_explained_by_the_efficiencies() -> None
     assert "exceeds the 2x peak ratio" in text
     assert "fp32 reached 78 % of its estimated peak and bf16 90 % of its own" in text
     assert f"the quotient of the two, {fmt(90 / 78, 3)}," in text
+    assert "half the bytes" in text
+
+
+def test_half_the_bytes_is_no_reason_for_more_than_twice_the_efficiency() -> None:
+    text = cpu_bf16_sentence(512, 49.0, 2.0, (3.7, 90.0))
+    assert f"the quotient of the two, {fmt(90 / 3.7, 3)}, is the factor" in text
+    assert "half the bytes" not in text
 
 
 @pytest.mark.parametrize(("ratio", "effs"), [(1.9, (78.0, 74.0)), (2.3, None), (2.001, (78.0, 78.04))])
