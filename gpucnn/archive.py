@@ -44,6 +44,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections import deque
 from dataclasses import dataclass
 from functools import cache
@@ -417,22 +418,68 @@ def _remember_passed(passed: list[str], key: str) -> None:
 _READ: dict[tuple[str, str, int, int], Record] = {}
 
 
-def read(path: Path, name: str | None = None) -> Record:
-    """Read and check a record file (its size is checked before it is read)."""
-    name = name or str(path)
+def _file_info(path: Path, name: str) -> os.stat_result:
+    """The ``lstat`` of a record file that may be read: a regular file (not a link) of at most ``MAX_BYTES``.
+
+    A symlink, folder, FIFO or device is refused before it is opened: ``/dev/zero`` reports size 0 and never
+    ends, and a FIFO blocks its reader.
+    """
     try:
-        info = path.stat()
-        if info.st_size > MAX_BYTES:
-            raise RecordError(f"{name}: larger than the {MAX_BYTES // 1_000_000} MB a record may be")
-        seen = (str(path.resolve()), name, info.st_size, info.st_mtime_ns)
-        if seen in _READ:
-            return _READ[seen]
-        text = path.read_text(encoding="utf-8")
+        info = path.lstat()
     except FileNotFoundError:
         raise RecordError(f"{name}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordError(f"{name}: cannot be read ({exc.__class__.__name__})") from None
-    record = parse(text, name, path.name)
+    except OSError as exc:
+        raise RecordError(f"{name}: cannot be read ({_os_words(exc)})") from None
+    _regular(info.st_mode, name)
+    if info.st_size > MAX_BYTES:
+        raise RecordError(f"{name}: larger than the {MAX_BYTES // 1_000_000} MB a record may be")
+    return info
+
+
+def _read_text(path: Path, name: str) -> str:
+    """A record file's text (``_file_info``'s checks), read without following a link and without blocking,
+    checked again once open, and at most ``MAX_BYTES + 1`` bytes whatever its size said."""
+    _file_info(path, name)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise RecordError(f"{name}: cannot be read ({_os_words(exc)})") from None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            _regular(os.fstat(f.fileno()).st_mode, name)  # replaced between lstat and open
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise RecordError(f"{name}: cannot be read ({_os_words(exc)})") from None
+    if len(data) > MAX_BYTES:
+        raise RecordError(f"{name}: larger than the {MAX_BYTES // 1_000_000} MB a record may be")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecordError(f"{name}: not UTF-8 text (a record is a JSON text file)") from None
+
+
+def _regular(mode: int, name: str) -> None:
+    if stat.S_ISLNK(mode):
+        raise RecordError(f"{name}: is a symbolic link; a record must be a regular file of its own")
+    if stat.S_ISDIR(mode):
+        raise RecordError(f"{name}: is a folder, not a record file")
+    if not stat.S_ISREG(mode):
+        raise RecordError(f"{name}: not a regular file (a FIFO, device or socket); a record is a JSON file")
+
+
+def _os_words(exc: OSError) -> str:
+    """An OSError in words (``permission denied``), not an exception name."""
+    return (exc.strerror or exc.__class__.__name__).lower()
+
+
+def read(path: Path, name: str | None = None) -> Record:
+    """Read and check a record file: a regular file (not a link) of at most ``MAX_BYTES``."""
+    name = name or str(path)
+    info = _file_info(path, name)
+    seen = (str(path.resolve()), name, info.st_size, info.st_mtime_ns)
+    if seen in _READ:
+        return _READ[seen]
+    record = parse(_read_text(path, name), name, path.name)
     _READ[seen] = record
     return record
 
@@ -542,9 +589,9 @@ def _duplicate_of(doc: dict[str, Any], directory: Path) -> Path | None:
     mine = _canonical(doc)
     for path in record_files(directory):
         try:
-            if path.stat().st_size <= MAX_BYTES and _canonical(json.loads(path.read_text(encoding="utf-8"))) == mine:
+            if _canonical(json.loads(_read_text(path, path.name))) == mine:
                 return path
-        except (OSError, ValueError, RecursionError):
+        except (ValueError, RecursionError):  # RecordError is a ValueError
             continue  # a bad archive file is reported by records(), not here
     return None
 

@@ -117,3 +117,70 @@ def test_site_guard_leaves_ordinary_attributes_and_text_alone() -> None:
     page = ('<p data-source="archived:x.json" class="online">the text onclick=1 and javascript:x</p>'
             '<a href="../gpu/">GPU</a><script>document.onload = 1</script>')
     assert site_guard.scripts_in_html(page) == []
+
+
+# --- H2: only regular files are read, and never more than MAX_BYTES + 1 bytes ----------------------------------
+
+def _cli(args: list[str], archive: Path, timeout: float = 120):
+    """``gpucnn`` as a user runs it, with a 2 GB memory limit: a regression reading /dev/zero fails, not the machine."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    env = {**os.environ, "GPUCNN_RESULTS_DIR": str(archive)}
+    return subprocess.run([sys.executable, "-m", "gpucnn.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=ROOT, preexec_fn=limit)
+
+
+def _one_line_error(proc, *words: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpucnn: error: "), proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda p: Path("/dev/zero"), ["/dev/zero", "not a regular file"]),
+    (lambda p: (__import__("os").mkfifo(p / "fifo.json"), p / "fifo.json")[1], ["fifo.json", "not a regular file"]),
+    (lambda p: (p / "link.json").symlink_to(H200) or p / "link.json", ["link.json", "symbolic link"]),
+    (lambda p: (p / "folder.json").mkdir() or p / "folder.json", ["folder.json", "is a folder"]),
+    (lambda p: (p / "bin.json").write_bytes(b"\xff\xfe{}") and p / "bin.json", ["bin.json", "not UTF-8 text"]),
+])
+def test_results_add_reads_only_a_regular_file(tmp_path: Path, make, words: list[str]) -> None:
+    proc = _cli(["results", "add", str(make(tmp_path))], tmp_path / "archive", timeout=60)  # a FIFO must not hang
+    _one_line_error(proc, *words)
+    assert not (tmp_path / "archive").exists() or not list((tmp_path / "archive").iterdir())
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", str(H200)])
+def test_a_symlink_in_the_archive_is_refused_in_one_line(tmp_path: Path, target: str) -> None:
+    archive = tmp_path / "results"
+    archive.mkdir()
+    (archive / "zero.json").symlink_to(target)
+    _one_line_error(_cli(["results", "list"], archive, timeout=60), "results/zero.json", "symbolic link")
+
+
+def test_a_file_that_grows_past_its_size_is_read_only_to_the_limit(tmp_path: Path, monkeypatch) -> None:
+    """st_size is not trusted: the read stops at MAX_BYTES + 1 bytes."""
+    from gpucnn import archive
+
+    big = tmp_path / "big.json"
+    big.write_text(" " * 100)
+    monkeypatch.setattr(archive, "MAX_BYTES", 50)
+    real_lstat = Path.lstat
+    monkeypatch.setattr(Path, "lstat", lambda self: _stat_saying_empty(real_lstat(self)))
+    with pytest.raises(archive.RecordError, match=r"big.json: larger than"):
+        archive.read(big)
+
+
+def _stat_saying_empty(info):
+    """An lstat result that says the file is empty (as /dev/zero's does)."""
+    import os
+
+    return os.stat_result((info.st_mode, info.st_ino, info.st_dev, info.st_nlink, info.st_uid, info.st_gid, 0,
+                           int(info.st_atime), int(info.st_mtime), int(info.st_ctime)))
