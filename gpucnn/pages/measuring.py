@@ -260,7 +260,7 @@ def _parts_caveat(rnd: float, mm: float, art: float, gpu: bool) -> str:
     why = ("the article's method never waits for the GPU to finish the matmul, and the three were measured "
            "separately" if gpu else
            "the three were measured separately (how far separate measurements of one op differ: "
-           "[the same op, measured separately](#separate-runs))")
+           "[the same op, measured separately](measuring.md#separate-runs))")
     return (f" Timed on their own, the input and the matmul add up to **{fmt_time(rnd + mm)}**, more than the "
             f"article's whole: the parts need not add up to the whole, because {why}.")
 
