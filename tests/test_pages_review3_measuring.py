@@ -241,18 +241,22 @@ def test_the_split_sentence_says_above_or_below_the_prediction(monkeypatch, fact
 
 
 @pytest.mark.parametrize("factor", [1.2, 2.0])
-def test_the_launch_explanation_is_given_only_well_above_the_prediction(monkeypatch, factor: float) -> None:
+@pytest.mark.parametrize("cpu", [True, False])
+def test_the_launch_explanation_is_given_only_well_above_the_prediction(monkeypatch, factor: float, cpu: bool) -> None:
     from gpucnn.pages import ann
 
     predicted = ann.flop_ratios()[0]
     fwd = 1e-3
     data = {"forward": _m(fwd), "train": _m(fwd * (1 + predicted * factor)), "batch": 64}
     monkeypatch.setattr(ann, "sweep_sources", lambda: [])
-    monkeypatch.setattr(ann, "split_sources", lambda: [_src("Dev", data)])
+    monkeypatch.setattr(ann, "split_sources", lambda: [_src("Dev", data, cpu=cpu)])
     text = ann.regime_findings()
     from gpucnn.render import fmt
 
-    assert ("launches more, smaller kernels" in text) == (factor > ann.BACKWARD_EXCESS)
+    # A CPU launches no kernels: its overhead is per op call.
+    explained = "runs more, smaller ops" if cpu else "launches more, smaller kernels"
+    assert (explained in text) == (factor > ann.BACKWARD_EXCESS)
+    assert "kernels" not in text if cpu else "ops (" not in text
     if text:
         assert f"well above the {fmt(predicted)}x its FLOPs predict" in text
 
