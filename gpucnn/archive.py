@@ -212,8 +212,9 @@ def _message(error: Any) -> str:
         text = f"expected one of {', '.join(str(c) for c in choices)}, got {_show(value)}"
     elif kind == "minItems":
         text = f"expected at least {expected} item(s), got {len(value)}"
-    elif kind in ("minimum", "exclusiveMinimum"):
-        text = f"expected a number >= {expected}, got {_show(value)}"
+    elif kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
+        text = f"expected a number {sign} {expected:g}, got {_show(value)}"
     elif kind == "minLength":
         text = "expected a non-empty string"
     elif kind == "maxLength":

@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# Physically generous bounds: a value outside them is a broken or hostile record, and would print inf or nan
+# on a page (5e-324 s makes an infinite rate) or crash a chart. Every real figure is far inside them.
+FLOAT_LIMIT = 1e30  # any number in a result's data, in magnitude; and nonzero ones are at least its inverse
+TIME_RANGE_S = (1e-12, 1e6)  # one timed call: a picosecond to eleven days
+WORK_LIMIT = 1e21  # FLOPs or bytes of one call; FLOP/s or bytes/s of a peak (1000x today's largest GPU)
+SIZE_LIMIT = 10**12  # one dimension of a measured shape
+COUNT_LIMIT = 10**6  # threads
+REPEAT_LIMIT = 10**9  # calls per timed run
+
 
 class RecordError(ValueError):
     """A record or result that cannot be read: the message names the field."""
@@ -114,6 +123,9 @@ def _read(tp: Any, value: Any, path: str, hw: HardwareReport | None = None) -> A
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _fail(path, f"expected a finite number, got {_show(value)}")
+        if abs(value) > FLOAT_LIMIT or (value and abs(value) < 1 / FLOAT_LIMIT):
+            raise _fail(path, f"expected 0 or a magnitude from {1 / FLOAT_LIMIT:g} to {FLOAT_LIMIT:g}, "
+                              f"got {_show(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -175,27 +187,48 @@ class _MeasurementFields:
 
 def _measurement(value: Any, path: str, hw: HardwareReport | None) -> Measurement:
     # Paths leave the tag out: ``data.sweep.points[2].shape`` reads better than the JSON's nesting.
-    m = _fields(_MeasurementFields, _tagged(value, "__measurement__", path), path)
+    raw = _tagged(value, "__measurement__", path)
+    _check_ranges(raw, path)
+    m = _fields(_MeasurementFields, raw, path)
     if not m["shape"]:
         raise _fail(f"{path}.shape", "expected at least 1 item, got 0")
     if any(s < 0 for s in m["shape"]):
         raise _fail(f"{path}.shape", "every size must be >= 0")
+    if any(s > SIZE_LIMIT for s in m["shape"]):
+        raise _fail(f"{path}.shape", f"every size must be <= {SIZE_LIMIT:g}")
     if not m["times_s"]:
         raise _fail(f"{path}.times_s", "expected at least 1 item, got 0")
-    if any(t <= 0 for t in m["times_s"]):
-        raise _fail(f"{path}.times_s", "every time must be > 0 seconds")
-    for name in ("threads", "number_per_run"):
-        if m[name] < 1:
-            raise _fail(f"{path}.{name}", f"expected a whole number >= 1, got {m[name]}")
-    for name in ("flops", "bytes_moved", "peak_flops", "peak_bytes_per_s"):
-        if m.get(name) is not None and m[name] < 0:
-            raise _fail(f"{path}.{name}", f"expected a number >= 0, got {m[name]}")
+    for name, most in (("threads", COUNT_LIMIT), ("number_per_run", REPEAT_LIMIT)):
+        if not 1 <= m[name] <= most:
+            raise _fail(f"{path}.{name}", f"expected a whole number from 1 to {most:g}, got {_show(m[name])}")
     return Measurement(
         name=m["name"], device=m["device"], dtype=m["dtype"], shape=m["shape"], threads=m["threads"],
         times_s=m["times_s"], number_per_run=m["number_per_run"], flops=m["flops"],
         bytes_moved=m["bytes_moved"], peak_flops=m.get("peak_flops"), peak_bytes_per_s=m.get("peak_bytes_per_s"),
         hardware=hw,
     )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_ranges(raw: Any, path: str) -> None:
+    """A measurement's times, work and peaks within physical bounds, checked before the generic reading (whose
+    bound on any number would otherwise speak first, and less clearly). Other types are left to it."""
+    if not isinstance(raw, dict):
+        return
+    low, high = TIME_RANGE_S
+    times = raw.get("times_s")
+    for i, t in enumerate(times if isinstance(times, list) else []):
+        if _number(t) and t <= 0:
+            raise _fail(f"{path}.times_s", "every time must be > 0 seconds")
+        if _number(t) and not low <= t <= high:
+            raise _fail(f"{path}.times_s[{i}]", f"expected a time from {low:g} to {high:g} seconds, got {_show(t)}")
+    for name in ("flops", "bytes_moved", "peak_flops", "peak_bytes_per_s"):
+        v = raw.get(name)
+        if _number(v) and not 0 <= v <= WORK_LIMIT:
+            raise _fail(f"{path}.{name}", f"expected a number from 0 to {WORK_LIMIT:g}, got {_show(v)}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -184,3 +184,46 @@ def _stat_saying_empty(info):
 
     return os.stat_result((info.st_mode, info.st_ino, info.st_dev, info.st_nlink, info.st_uid, info.st_gid, 0,
                            int(info.st_atime), int(info.st_mtime), int(info.st_ctime)))
+
+
+# --- M1: numbers outside physical bounds are refused with their field path ----------------------------------------
+
+def _first_point(doc: dict) -> dict:
+    return next(r for r in doc["results"] if r["experiment"] == "matmul_sweep")["data"]["sweep"]["__sweep__"][
+        "points"][0]["__measurement__"]
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    (lambda d: _first_point(d).update(times_s=[5e-324]), ".times_s[0]", "1e-12 to 1e+06 seconds"),
+    (lambda d: _first_point(d).update(times_s=[1e-13]), ".times_s[0]", "1e-12 to 1e+06 seconds"),
+    (lambda d: _first_point(d).update(times_s=[1e300]), ".times_s[0]", "1e-12 to 1e+06 seconds"),
+    (lambda d: _first_point(d).update(flops=1e308), ".flops", "0 to 1e+21"),
+    (lambda d: _first_point(d).update(bytes_moved=1e22), ".bytes_moved", "0 to 1e+21"),
+    (lambda d: _first_point(d).update(shape=[10**13]), ".shape", "<= 1e+12"),
+    (lambda d: _first_point(d).update(threads=10**7), ".threads", "1 to 1e+06"),
+    (lambda d: _first_point(d).update(median_s=1e-300), ".median_s", "magnitude from 1e-30 to 1e+30"),
+    (lambda d: d["hardware"]["cpu"].update(reported_clock_ghz=1e308), "hardware.cpu.reported_clock_ghz", "<= 100"),
+    (lambda d: d["hardware"]["cpu"].update(ram_bytes=10**19), "hardware.cpu.ram_bytes", "<= 1e+18"),
+    (lambda d: d["hardware"]["accelerator"].update(multiprocessors=10**19), "hardware.accelerator.multiprocessors",
+     "<= 1e+06"),
+    (lambda d: d["hardware"]["accelerator"].update(count=10**7), "hardware.accelerator.count", "<= 1e+06"),
+    (lambda d: d["hardware"]["accelerator"]["peaks"].update(fp32=0), "hardware.accelerator.peaks.fp32", "> 0"),
+    (lambda d: d["hardware"]["accelerator"]["peaks"].update(bandwidth=1e308), "hardware.accelerator.peaks.bandwidth",
+     "<= 1e+21"),
+])
+def test_implausible_numbers_are_refused_with_their_path(change, field: str, words: str) -> None:
+    from gpucnn.archive import RecordError
+
+    doc = json.loads(H200.read_text())
+    change(doc)
+    with pytest.raises(RecordError) as err:
+        parse(json.dumps(doc), "bad.json")
+    message = str(err.value)
+    assert message.startswith("bad.json: ") and field in message and words in message, message
+    assert "\n" not in message
+
+
+def test_the_real_records_are_inside_the_bounds() -> None:
+    from gpucnn.archive import records
+
+    assert len(records(ROOT / "results")) >= 3
