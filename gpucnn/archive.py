@@ -652,6 +652,8 @@ def migrate_document(doc: dict[str, Any], commit: str | None = None, root: Path 
     """
     if doc["schema"] != SCHEMA_V1:
         raise RecordError(f"schema: already {doc['schema']}; only {SCHEMA_V1} records need migrating")
+    if commit is not None and not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+        raise RecordError(f"--commit: expected a commit hash (4 to 40 hex digits), got {_show(commit)}")
     if commit and doc.get("commit") and not (doc["commit"].startswith(commit) or commit.startswith(doc["commit"])):
         raise RecordError(f"commit: the record says it was made at {doc['commit']}, not {commit}")
     new = copy.deepcopy(doc)

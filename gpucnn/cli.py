@@ -29,7 +29,8 @@ class UsageError(Exception):
 
 
 def _fail(message: str) -> int:
-    print(f"gpucnn: error: {message}", file=sys.stderr)
+    # The message may hold a record's key or a file name: one line, no escape sequences, whatever they hold.
+    print(f"gpucnn: error: {_one_line(message)}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -48,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run the standard suite: matmul sweep, copy bandwidth, small-op latency")
     bench.add_argument("--device", default="auto", help="auto|cpu|cuda|mps|xpu (default: auto = the accelerator if present, and the CPU)")
     bench.add_argument("--quick", action="store_true", help="use the quick profile (same as GPUCNN_PROFILE=quick)")
-    bench.add_argument("--json", metavar="PATH", help="also write the results, in results.json format, to PATH")
+    bench.add_argument("--json", metavar="PATH", help="also write the results, in results.json format, to PATH "
+                                                      "(an existing file only with --force)")
+    bench.add_argument("--force", action="store_true", help="let --json replace an existing file")
     bench.add_argument("--fresh", action="store_true", help="measure again even where the cache has a result")
 
     results = sub.add_parser("results", help="the archive of results from other machines (results/)")
@@ -90,15 +93,19 @@ def _devices(requested: str) -> list[str]:
     return [requested]
 
 
-def _check_json_path(path: str) -> Path:
+def _check_json_path(path: str, force: bool = False) -> Path:
     """Refuse a ``--json`` path that could never be written, before anything is imported or measured.
 
     A symlink is followed (the link stays, its target is written); a FIFO, a
     device or a socket is refused, since the atomic rename that protects a
-    results file would replace it.
+    results file would replace it. An existing file is replaced only with
+    ``force``: it may be an archived record (``results add`` and ``results
+    migrate`` never overwrite either).
     """
     if not path:
         raise UsageError("--json: the path is empty")
+    if path.endswith(("/", os.sep)):
+        raise UsageError(f"--json {path}: names a folder; give a file path")
     target = Path(path)
     try:
         info = target.stat()  # follows a symlink
@@ -110,10 +117,14 @@ def _check_json_path(path: str) -> Path:
         raise UsageError(f"--json {path}: is a folder, not a file")
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise UsageError(f"--json {path}: not a regular file (a FIFO, device or socket); give a file path")
+    if info is not None and not force:
+        raise UsageError(f"--json {path}: already exists; choose another path, or add --force to replace it")
     resolved = target.resolve() if target.is_symlink() else target
     parent = resolved.parent if str(resolved.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--json {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):  # the atomic write needs a temporary file beside the target
+        raise UsageError(f"--json {path}: folder {parent} is not writable")
     return resolved
 
 
@@ -188,7 +199,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.quick:
         os.environ["GPUCNN_PROFILE"] = "quick"
     _check_profile()
-    json_path = _check_json_path(args.json) if args.json is not None else None
+    json_path = _check_json_path(args.json, args.force) if args.json is not None else None
     with stderr_captured():
         quiet_import("torch", "torch.utils.benchmark", "gpucnn.results", "gpucnn.render",
                      "gpucnn.experiments.latency", "gpucnn.experiments.matmul", "gpucnn.experiments.memory")
@@ -215,7 +226,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             try:
                 write_results_json(json_path, results)
             except OSError as exc:  # e.g. a full disk: the measurements stay in the cache
-                print(f"gpucnn: error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+                print(f"gpucnn: error: {_one_line(f'--json {args.json}: {exc.strerror or exc}')}", file=sys.stderr)
                 return 1
             print(f"wrote {args.json}")
         finished = True

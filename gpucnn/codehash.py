@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -74,7 +75,10 @@ def current_code_hash(experiment: str, root: Path = REPO) -> str:
 
 
 def git_show(commit: str, path: str, root: Path = REPO) -> str:
-    """The text of ``path`` at ``commit`` in the repository at ``root``."""
+    """The text of ``path`` at ``commit`` (4 to 40 hex digits) in the repository at ``root``."""
+    # Anything else could be read by git as an option (``--output=FILE`` writes files).
+    if not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+        raise CodeHashError(f"{commit!r} is not a commit hash (4 to 40 hex digits)")
     try:
         out = subprocess.run(["git", "show", f"{commit}:{path}"], capture_output=True, text=True, timeout=30,
                              cwd=root)

@@ -157,7 +157,7 @@ def test_json_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path, f
     target.write_text("old")
     link = tmp_path / "link.json"
     link.symlink_to(target)
-    assert main(["bench", "--device", "cpu", "--json", str(link)]) == 0
+    assert main(["bench", "--device", "cpu", "--json", str(link), "--force"]) == 0
     assert link.is_symlink() and target.read_text() == "{}"
     assert fast_bench  # it measured
 
@@ -242,3 +242,32 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         for action in subparser._actions:
             if action.option_strings and action.dest != "help":
                 assert action.help, f"gpucnn {name} {action.option_strings} has no help"
+
+
+def test_json_never_replaces_an_existing_file_without_force(tmp_path, fast_bench, capsys) -> None:
+    """It may be an archived record (review B, M3): refused before measuring, the file kept."""
+    precious = tmp_path / "precious.json"
+    precious.write_text("27 experiments")
+    assert main(["bench", "--device", "cpu", "--json", str(precious)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert precious.read_text() == "27 experiments" and fast_bench == []
+    assert main(["bench", "--device", "cpu", "--json", str(precious), "--force"]) == 0
+    assert precious.read_text() == "{}"
+
+
+@pytest.mark.parametrize("name", ["out/", "out.json/"])
+def test_json_path_naming_a_folder_is_refused(tmp_path, fast_bench, capsys, name: str) -> None:
+    assert main(["bench", "--device", "cpu", "--json", f"{tmp_path}/{name}"]) == 2
+    assert "names a folder" in capsys.readouterr().err
+    assert fast_bench == [] and list(tmp_path.iterdir()) == []
+
+
+def test_json_in_a_folder_that_cannot_be_written_is_refused_before_measuring(tmp_path, fast_bench, capsys,
+                                                                           monkeypatch) -> None:
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+    assert main(["bench", "--device", "cpu", "--json", str(tmp_path / "out.json")]) == 2
+    assert "is not writable" in capsys.readouterr().err and fast_bench == []

@@ -227,3 +227,54 @@ def test_the_real_records_are_inside_the_bounds() -> None:
     from gpucnn.archive import records
 
     assert len(records(ROOT / "results")) >= 3
+
+
+# --- M2: an error names a record's key or a file name in one printable line ---------------------------------------
+
+@pytest.mark.parametrize("key", ["\x1b[2J\x1b[31mEVIL\nsecond line", "\x1b]0;pwned\x07\nX"])
+def test_an_error_about_a_hostile_key_is_one_printable_line(tmp_path: Path, key: str) -> None:
+    doc = json.loads(H200.read_text())
+    _first_point(doc)[key] = 5
+    source = tmp_path / "esckey.json"
+    source.write_text(json.dumps(doc))
+    proc = _cli(["results", "add", str(source)], tmp_path / "archive")
+    _one_line_error(proc, "unknown field")
+    assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr
+
+
+def test_a_hostile_file_name_is_printed_in_one_printable_line(tmp_path: Path) -> None:
+    archive = tmp_path / "results"
+    archive.mkdir()
+    (archive / "x\x1b[31mred\nline.json").write_text("{not json")
+    proc = _cli(["results", "list"], archive)
+    _one_line_error(proc, "not valid JSON")
+    assert "\x1b" not in proc.stderr
+    bad = tmp_path / "bad\nline<b>.json"
+    bad.write_text("[]")
+    _one_line_error(_cli(["results", "add", str(bad)], archive), "line<b>.json")
+
+
+# --- L4: --commit is a commit hash, never an option to git ----------------------------------------------------------
+
+@pytest.mark.parametrize("commit", ["--output=PWN", "-p", "HEAD~1", "c1ae338:gpucnn"])
+def test_migrate_commit_must_be_a_hex_commit(tmp_path: Path, commit: str) -> None:
+    doc = json.loads(H200.read_text())
+    doc["schema"] = "gpucnn-results/1"
+    doc["commit"] = None
+    for r in doc["results"]:
+        r["commit"] = None
+        r.pop("version", None)
+        r.pop("code_hash", None)
+    source = tmp_path / "v1.json"
+    source.write_text(json.dumps(doc))
+    proc = _cli(["results", "migrate", str(source), f"--commit={commit}", "-o", str(tmp_path / "out.json")],
+                tmp_path / "archive")
+    _one_line_error(proc, "--commit: expected a commit hash")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v1.json"]  # git wrote nothing, nor did migrate
+
+
+def test_git_show_refuses_what_git_would_read_as_an_option() -> None:
+    from gpucnn import codehash
+
+    with pytest.raises(codehash.CodeHashError, match="not a commit hash"):
+        codehash.git_show("--output=/tmp/x", "gpucnn/bench.py")
