@@ -302,7 +302,13 @@ def _read_results(doc: dict[str, Any]) -> tuple[HardwareReport, tuple[Result, ..
         hardware = HardwareReport.from_dict(doc["hardware"])
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordError(f"hardware: cannot be read ({type(exc).__name__}: {exc})") from None
+    seen: dict[str, int] = {}
     for i, r in enumerate(doc["results"]):
+        # Record.find draws the first of two results with the same params and would silently drop the other.
+        same = seen.setdefault(json.dumps([r["experiment"], r["params"]], sort_keys=True), i)
+        if same != i:
+            params = ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items()))
+            raise RecordError(f"results[{i}]: repeats results[{same}] ({r['experiment']}, {params})")
         data = None
         if _current(r, doc["schema"]):
             # each result's own hardware report, as Result.from_dict attaches it

@@ -278,3 +278,16 @@ def test_git_show_refuses_what_git_would_read_as_an_option() -> None:
 
     with pytest.raises(codehash.CodeHashError, match="not a commit hash"):
         codehash.git_show("--output=/tmp/x", "gpucnn/bench.py")
+
+
+# --- L2: one record, one result per experiment and params ------------------------------------------------------------
+
+def test_a_repeated_experiment_in_a_record_is_refused_in_one_line(tmp_path: Path) -> None:
+    doc = json.loads(H200.read_text())
+    doc["results"].append(doc["results"][0])
+    source = tmp_path / "dupexp.json"
+    source.write_text(json.dumps(doc))
+    first = doc["results"][0]
+    proc = _cli(["results", "add", str(source)], tmp_path / "archive")
+    _one_line_error(proc, f"results[{len(doc['results']) - 1}]: repeats results[0] ({first['experiment']}, device=")
+    assert not (tmp_path / "archive").exists() or not list((tmp_path / "archive").iterdir())
