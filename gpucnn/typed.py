@@ -39,6 +39,7 @@ WORK_LIMIT = 1e21  # FLOPs or bytes of one call; FLOP/s or bytes/s of a peak (10
 SIZE_LIMIT = 10**12  # one dimension of a measured shape
 COUNT_LIMIT = 10**6  # threads
 REPEAT_LIMIT = 10**9  # calls per timed run
+TEXT_LIMIT = 1000  # characters in one string of a result's data (real ones: at most a few hundred)
 
 
 class RecordError(ValueError):
@@ -111,6 +112,8 @@ def _read(tp: Any, value: Any, path: str, hw: HardwareReport | None = None) -> A
         _, item = typing.get_args(tp)
         if not isinstance(value, dict):
             raise _fail(path, f"expected an object, got {_show(value)}")
+        for k in value:
+            _text(k, f"{path} key {_show(k)}")
         return {k: _read(item, v, f"{path}.{k}", hw) for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
@@ -130,8 +133,19 @@ def _read(tp: Any, value: Any, path: str, hw: HardwareReport | None = None) -> A
     if tp is str:
         if not isinstance(value, str):
             raise _fail(path, f"expected a string, got {_show(value)}")
-        return value
+        return _text(value, path)
     raise TypeError(f"unsupported field type {tp!r} at {path}")  # a spec bug, found by the tests
+
+
+def _text(value: str, path: str) -> str:
+    """A string of a result's data (an op name, a sweep's reason to stop, a key): printable, of bounded length.
+    Pages escape it anyway; a control, bidi or zero-width character has no business in a record."""
+    if len(value) > TEXT_LIMIT:
+        raise _fail(path, f"longer than {TEXT_LIMIT} characters")
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise _fail(path, f"expected printable text, got the character U+{ord(bad):04X}")
+    return value
 
 
 def _fields(cls: type, value: Any, path: str, hw: HardwareReport | None = None) -> dict[str, Any]:
@@ -151,7 +165,9 @@ def _fields(cls: type, value: Any, path: str, hw: HardwareReport | None = None) 
         out[f.name] = _read(hints[f.name], value[f.name], where, hw)
     unknown = sorted(set(value) - set(out) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        raise _fail(f"{path}.{unknown[0]}", "unknown field")
+        name = unknown[0]
+        raise _fail(f"{path}.{name}" if name.isprintable() and len(name) <= 40 else f"{path} field {_show(name)}",
+                    "unknown field")
     return out
 
 

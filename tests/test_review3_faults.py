@@ -291,3 +291,40 @@ def test_a_repeated_experiment_in_a_record_is_refused_in_one_line(tmp_path: Path
     proc = _cli(["results", "add", str(source)], tmp_path / "archive")
     _one_line_error(proc, f"results[{len(doc['results']) - 1}]: repeats results[0] ({first['experiment']}, device=")
     assert not (tmp_path / "archive").exists() or not list((tmp_path / "archive").iterdir())
+
+
+# --- M4: record strings are printable text ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("char", ["\x1b", "\x00", "\x85", "\x9b", "\u202e", "\u2066", "\u200b", "\u2028", "\ufeff"])
+def test_invisible_characters_in_record_strings_are_refused(char: str) -> None:
+    from gpucnn.archive import RecordError
+
+    for change, field in [
+        (lambda d: _first_point(d).update(name=f"copy {char}x"), ".name: expected printable text"),
+        (lambda d: d["hardware"]["accelerator"]["peaks"].update(source=f"datasheet {char}x"),
+         "hardware.accelerator.peaks.source: expected one line of printable text"),
+    ]:
+        doc = json.loads(H200.read_text())
+        change(doc)
+        with pytest.raises(RecordError, match=re.escape(field)):
+            parse(json.dumps(doc), "bad.json")
+
+
+def test_a_control_character_in_a_data_key_is_refused_with_a_printable_path() -> None:
+    from gpucnn.archive import RecordError
+
+    doc = json.loads(H200.read_text())
+    r = next(r for r in doc["results"] if isinstance(r["data"].get("skipped"), dict))
+    r["data"]["skipped"]["\x1b[2J\x1b[31mEVIL\nsecond line"] = "x"
+    with pytest.raises(RecordError, match=r"skipped key '\\x1b\[2J.*expected printable text") as err:
+        parse(json.dumps(doc), "bad.json")
+    assert str(err.value).isprintable()
+
+
+def test_an_overlong_data_string_is_refused() -> None:
+    from gpucnn.archive import RecordError
+
+    doc = json.loads(H200.read_text())
+    _first_point(doc)["name"] = "L" * 3000
+    with pytest.raises(RecordError, match=r"\.name: longer than 1000 characters"):
+        parse(json.dumps(doc), "bad.json")
