@@ -101,6 +101,32 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+class _BadNumber:
+    """Stands for a number the strict parser refuses, so that its field path can be found."""
+
+
+def _bad_number_path(text: str) -> str | None:
+    """The field path of the first NaN, Infinity or huge number in ``text`` (already known to hold one)."""
+    def bad_float(t: str) -> Any:
+        return _BadNumber() if not math.isfinite(float(t)) else 0.0
+
+    try:
+        doc = json.loads(text, parse_constant=lambda _: _BadNumber(), parse_float=bad_float,
+                         parse_int=lambda t: _BadNumber() if len(t.lstrip("-")) > 20 else 0)
+    except (ValueError, RecursionError):
+        return None
+    todo: list[tuple[Any, list[Any]]] = [(doc, [])]
+    while todo:  # breadth first, in document order
+        value, parts = todo.pop(0)
+        if isinstance(value, _BadNumber):
+            return _path(parts) or None
+        if isinstance(value, dict):
+            todo.extend((v, [*parts, k]) for k, v in value.items())
+        elif isinstance(value, list):
+            todo.extend((v, [*parts, i]) for i, v in enumerate(value))
+    return None
+
+
 def _depth(doc: Any) -> int:
     """Nesting depth, without recursion (a deep document must not raise RecursionError)."""
     deepest, todo = 0, deque([(doc, 1)])
@@ -124,6 +150,9 @@ def loads(text: str) -> Any:
         raise RecordError(f"not valid JSON ({exc})") from None
     except RecursionError:
         raise RecordError(f"nested more than {MAX_DEPTH} levels deep") from None
+    except RecordError as exc:  # NaN, Infinity or a huge number: say where it is
+        where = _bad_number_path(text)
+        raise RecordError(f"{where}: {exc}" if where else str(exc)) from None
     if _depth(doc) > MAX_DEPTH:
         raise RecordError(f"nested more than {MAX_DEPTH} levels deep")
     return doc
@@ -316,9 +345,11 @@ def _read_results(doc: dict[str, Any]) -> tuple[HardwareReport, tuple[Result, ..
                               HardwareReport.from_dict(r["hardware"]))
         try:
             result = Result.from_dict(r, reused=True)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        except KeyError as exc:
             # only a superseded result (not read as typed data) can get here
-            raise RecordError(f"results[{i}].data: cannot be read ({type(exc).__name__})") from None
+            raise RecordError(f"results[{i}].data: cannot be read: no field {_show(exc.args[0])}") from None
+        except (TypeError, ValueError, AttributeError, IndexError):
+            raise RecordError(f"results[{i}].data: cannot be read: a field has the wrong type or shape") from None
         if data is not None:
             result.__dict__["typed"] = data  # Result.typed is a cached_property: already read
         out.append(result)
@@ -623,7 +654,12 @@ def add(source: Path, directory: Path | None = None, force: bool = False) -> Pat
             raise RecordError(f"{source}: the archive already holds this record as {same.name} "
                               "(add --force to add it again)")
     text = json.dumps(record.document, indent=1) + "\n"
-    tmp = write_temp_file(directory, text, prefix=".add-")
+    if directory.exists() and not directory.is_dir():
+        raise RecordError(f"{directory}: the archive folder is a file (set GPUCNN_RESULTS_DIR to a folder)")
+    try:
+        tmp = write_temp_file(directory, text, prefix=".add-")
+    except OSError as exc:  # the temporary file's name would say nothing to the user: name the folder
+        raise RecordError(f"{directory}: the archive folder cannot be written ({_os_words(exc)})") from None
     try:
         stem = record_name(record.document)[: -len(".json")]
         for n in range(1, 10_000):

@@ -239,6 +239,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     from gpucnn import archive
 
+    # Path("") is ".", the current folder: an empty path would be reported as a folder, or ignored.
+    if getattr(args, "file", None) == "":
+        raise UsageError("FILE: the path is empty")
+    if getattr(args, "output", None) == "":
+        raise UsageError("--output: the path is empty")
     try:
         if args.results_command == "migrate":
             path = archive.migrate(Path(args.file), args.commit, Path(args.output) if args.output else None)

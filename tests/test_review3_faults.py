@@ -328,3 +328,62 @@ def test_an_overlong_data_string_is_refused() -> None:
     _first_point(doc)["name"] = "L" * 3000
     with pytest.raises(RecordError, match=r"\.name: longer than 1000 characters"):
         parse(json.dumps(doc), "bad.json")
+
+
+# --- L3: messages in words, naming the field or the folder -----------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "field", "words"), [
+    ('"reported_clock_ghz": NaN', "hardware.cpu.reported_clock_ghz: ", "NaN is not a number"),
+    ('"reported_clock_ghz": Infinity', "hardware.cpu.reported_clock_ghz: ", "Infinity is not a number"),
+    ('"reported_clock_ghz": 1e999', "hardware.cpu.reported_clock_ghz: ", "too large a number"),
+    ('"reported_clock_ghz": 100000000000000000000000', "hardware.cpu.reported_clock_ghz: ", "too large a number"),
+])
+def test_a_number_json_cannot_hold_is_named_by_its_field(raw: str, field: str, words: str) -> None:
+    from gpucnn.archive import RecordError
+
+    doc = json.loads(H200.read_text())
+    doc["hardware"]["cpu"]["reported_clock_ghz"] = 12345.5
+    text = json.dumps(doc).replace('"reported_clock_ghz": 12345.5', raw, 1)
+    with pytest.raises(RecordError) as err:
+        parse(text, "bad.json")
+    assert str(err.value).startswith(f"bad.json: {field}") and words in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["results", "add", ""], "FILE: the path is empty"),
+    (["results", "migrate", "x.json", "-o", ""], "--output: the path is empty"),
+])
+def test_an_empty_path_is_named_as_empty(tmp_path: Path, args: list[str], words: str) -> None:
+    _one_line_error(_cli(args, tmp_path / "archive"), words)
+
+
+def test_an_archive_folder_that_is_a_file_is_named(tmp_path: Path) -> None:
+    archive = tmp_path / "afile"
+    archive.write_text("")
+    proc = _cli(["results", "add", str(H200)], archive)
+    _one_line_error(proc, "the archive folder is a file")
+    assert "Errno" not in proc.stderr
+
+
+def test_an_archive_folder_that_cannot_be_written_is_named_not_its_temporary_file(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    from gpucnn import archive
+
+    def refused(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".add-x.tmp"))
+
+    monkeypatch.setattr(archive, "write_temp_file", refused)
+    with pytest.raises(archive.RecordError) as err:
+        archive.add(H200, tmp_path, force=True)
+    assert str(err.value) == f"{tmp_path}: the archive folder cannot be written (permission denied)"
+
+
+def test_a_superseded_result_with_broken_data_names_what_is_missing() -> None:
+    from gpucnn.archive import RecordError
+
+    doc = json.loads(H200.read_text())
+    doc["results"][0]["version"] = 999  # superseded: its data is not read as typed data
+    doc["results"][0]["data"] = {"x": {"__measurement__": {}}}
+    with pytest.raises(RecordError) as err:
+        parse(json.dumps(doc), "bad.json")
+    assert str(err.value) == "bad.json: results[0].data: cannot be read: no field 'name'"
