@@ -408,9 +408,48 @@ class _WarningsDuringRender:
 _RENDER_WARNINGS: dict[str, _WarningsDuringRender] = {}
 
 
+class _FailedBlocks(logging.Handler):
+    """markdown-exec reports a python block that raised only as a warning, and renders its traceback into the
+    page; strict mode aborts only after every page is written. This notes each such block with the page being
+    rendered, so that ``on_page_content`` fails the build at that page, before any page is written."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if _RENDERING.get("page") and "code block" in message and "exited with" in message:
+            self.found.append((_RENDERING["page"], _failure_line(message)))
+
+
+def _failure_line(message: str) -> str:
+    """The last line of a failed block's output (``ValueError: ...``), as one short printable line."""
+    output = message.split("Output is:", 1)[-1]
+    last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
+    last = "".join(c if c.isprintable() else "?" for c in last)
+    return last if len(last) <= 200 else last[:199] + "\u2026"
+
+
+def _failed_blocks() -> _FailedBlocks:
+    """The one handler, on the loggers markdown-exec writes to (under MkDocs, and on its own)."""
+    for name in ("mkdocs", "markdown_exec"):
+        logger = logging.getLogger(name)
+        # by class name: `mkdocs serve` reloads this module, and the old class's handler must go
+        for h in [h for h in logger.handlers if type(h).__name__ == "_FailedBlocks" and type(h) is not _FailedBlocks]:
+            logger.removeHandler(h)
+    handler = next((h for h in logging.getLogger("mkdocs").handlers if type(h) is _FailedBlocks), None)
+    if handler is None:
+        handler = _FailedBlocks()
+        for name in ("mkdocs", "markdown_exec"):
+            logging.getLogger(name).addHandler(handler)
+    return handler
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any = None, **_: Any) -> str:
     # Markdown rendering (markdown-exec's blocks, mkdocs-jupyter's execution)
     # runs between this event and on_page_content.
+    _failed_blocks()
     _PAGE_START[page.file.src_uri] = time.perf_counter()
     _RENDER_WARNINGS[page.file.src_uri] = _WarningsDuringRender().__enter__()
     _RENDERING["page"] = page.file.src_uri
@@ -432,6 +471,13 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     if start is not None:
         _PAGE_TIMES[page.file.src_uri] = time.perf_counter() - start
     _RENDERING["page"] = None
+    blocks = _failed_blocks()
+    failed = [line for uri, line in blocks.found if uri == page.file.src_uri]
+    blocks.found.clear()
+    if failed:
+        # Pages are written only after every page's content is made: this page's traceback is never published.
+        raise PluginError(f"page {page.file.src_uri}: a python block raised ({failed[0]}); markdown-exec's "
+                          "warning above has its code and traceback")
     recorder = _RENDER_WARNINGS.pop(page.file.src_uri, None)
     if recorder is not None:
         recorder.__exit__(None, None, None)

@@ -387,3 +387,36 @@ def test_a_superseded_result_with_broken_data_names_what_is_missing() -> None:
     with pytest.raises(RecordError) as err:
         parse(json.dumps(doc), "bad.json")
     assert str(err.value) == "bad.json: results[0].data: cannot be read: no field 'name'"
+
+
+# --- a python block that raises fails the build at its page, before any page is written -----------------------------
+
+def test_a_python_block_that_raises_fails_the_build_naming_its_page_and_error() -> None:
+    from types import SimpleNamespace
+
+    import markdown as md
+    import markdown_exec
+    from mkdocs.exceptions import PluginError
+
+    from gpucnn import mkdocs_hooks
+
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="ann.md"))
+    fences = [{"name": "python", "class": "python", "validator": markdown_exec.validator,
+               "format": markdown_exec.formatter}]
+    converter = md.Markdown(extensions=["pymdownx.superfences"],
+                            extension_configs={"pymdownx.superfences": {"custom_fences": fences}})
+    try:
+        mkdocs_hooks.on_page_markdown("", page)
+        html = converter.convert('```python exec="1"\nprint("ZZBEFORE")\nraise ValueError("ZZRAISE from a snippet")\n'
+                                 "```\n")
+        assert "ZZRAISE" in html  # markdown-exec put the traceback into the page
+        with pytest.raises(PluginError, match=r"^page ann\.md: a python block raised "
+                                              r"\(ValueError: ZZRAISE from a snippet\)"):
+            mkdocs_hooks.on_page_content(html, page)
+        # the next page starts clean
+        mkdocs_hooks.on_page_markdown("", page)
+        html = converter.convert('```python exec="1"\nprint("fine")\n```\n')
+        assert mkdocs_hooks.on_page_content(html, page) == html
+    finally:
+        mkdocs_hooks._end_render_recorders()
+        mkdocs_hooks._RENDERING["page"] = None
