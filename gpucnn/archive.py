@@ -197,6 +197,8 @@ def _validator() -> Any:
 def _path(parts: Any) -> str:
     text = ""
     for p in parts:
+        if not isinstance(p, int) and not (str(p).isprintable() and len(str(p)) <= 40):
+            p = _show(str(p))  # a record's own key: escaped and short, as in the typed reader's messages
         text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
     return text
 
@@ -533,7 +535,9 @@ def record_files(directory: Path | None = None) -> list[Path]:
 def records(directory: Path | None = None) -> list[Record]:
     """Every archived record, checked; the first bad file raises RecordError naming it."""
     directory = directory or archive_dir()
-    return [read(p, f"{directory.name}/{p.name}") for p in record_files(directory)]
+    # A file name may hold anything a PR puts there: the build log and the CLI get it as printable text.
+    return [read(p, "".join(c if c.isprintable() else "?" for c in f"{directory.name}/{p.name}"))
+            for p in record_files(directory)]
 
 
 def beside(experiment: str, **params: object) -> list[tuple[Record, Result]]:

@@ -420,3 +420,18 @@ def test_a_python_block_that_raises_fails_the_build_naming_its_page_and_error() 
     finally:
         mkdocs_hooks._end_render_recorders()
         mkdocs_hooks._RENDERING["page"] = None
+
+
+def test_what_the_build_log_gets_about_a_hostile_record_is_printable(tmp_path: Path) -> None:
+    """The build fails with the RecordError's text (mkdocs_hooks): no escape sequence or newline from a record."""
+    from gpucnn.archive import RecordError, records
+
+    archive = tmp_path / "results"
+    archive.mkdir()
+    doc = json.loads(H200.read_text())
+    doc["hardware"]["cpu"]["\x1b]0;pwned\x07\nX"] = 1
+    (archive / "x\x1b[31mred\nline.json").write_text(json.dumps(doc))
+    with pytest.raises(RecordError) as err:
+        records(archive)
+    assert str(err.value).isprintable(), repr(str(err.value))
+    assert "unknown field" in str(err.value) and "x?[31mred?line.json" in str(err.value)
