@@ -486,8 +486,29 @@ def noisy_points(results: list[Result], fraction: float = NOISY_IQR_FRACTION) ->
             "with GPUCNN_FRESH=1 before publishing its figures.")
 
 
+def latest_per_experiment(results: list[Result]) -> list[Result]:
+    """One result per (experiment, params), the latest measured, in the order first seen.
+
+    A build measures each experiment once, but the notebook's kernel keys its cache with the code it
+    imported: code edited during a build gives it a second key, and a second result. An archive refuses a
+    record holding both (``Record.find`` could draw only one), so results.json keeps the newer.
+    """
+    latest: dict[str, Result] = {}
+    for r in results:
+        key = json.dumps([r.experiment, r.params], sort_keys=True, default=str)
+        if key not in latest or r.measured_at >= latest[key].measured_at:
+            if key in latest:
+                log.info("gpucnn: results.json keeps %s's result measured %s, not the one of %s (code changed "
+                         "during the build?)", r.experiment, r.measured_at, latest[key].measured_at)
+            latest[key] = r
+        else:
+            log.info("gpucnn: results.json keeps %s's result measured %s, not the one of %s (code changed "
+                     "during the build?)", r.experiment, latest[key].measured_at, r.measured_at)
+    return list(latest.values())
+
+
 def results_document(results: list[Result] | None = None, hardware: HardwareReport | None = None) -> dict[str, Any]:
-    """The ``results.json`` document: this build's measurements with provenance."""
+    """The ``results.json`` document: this build's measurements with provenance, one per experiment and params."""
     hw = hardware or detect()
     return {
         "schema": SCHEMA,
@@ -496,7 +517,7 @@ def results_document(results: list[Result] | None = None, hardware: HardwareRepo
         "torch": _torch_version(),
         "commit": git_commit(),
         "hardware": hw.to_dict(),
-        "results": [r.to_dict() for r in (build_results() if results is None else results)],
+        "results": [r.to_dict() for r in latest_per_experiment(build_results() if results is None else results)],
     }
 
 

@@ -302,7 +302,7 @@ def _siblings(src: Source) -> list[Source]:
 def roofline_roofs() -> str:
     """The page's list of what draws each roof and ceiling, chosen from the devices the charts show."""
     found = [s for s in sources(matmul_sweep) if memory_roofs(s)]
-    kinds = _dram_roof_kinds(found, one_line) if found else "none drawn"
+    kinds = _dram_roof_kinds(found, one_line, lambda s: s.cell()) if found else "none drawn"
     return ("- **memory roofs:** the DRAM or HBM roof: " + kinds + " (see [Advantage 1](bandwidth.md)). A roof "
             "drawn at the fastest of copy, `add` and `relu` would put that op at 100 % of the roofline by "
             "definition. Above it, a GPU's L2 or a CPU's caches: the fastest copy that fits in the L2 or last-level "
@@ -368,21 +368,23 @@ def roofline_bests() -> list[GroupBest]:
     return out
 
 
-def _dram_roof_kinds(found: Sequence[Source], escape: Callable[[str], str] = str) -> str:
+def _dram_roof_kinds(found: Sequence[Source], escape: Callable[[str], str] = str,
+                     name: Callable[[Source], str] = lambda s: s.label) -> str:
     """What the DRAM/HBM roof of each device in ``found`` is: a datasheet figure or a measured copy.
 
     Plain text, for a caption (which escapes it); ``escape`` is applied to the record's datasheet citations
-    (``one_line`` for Markdown). Labels are safe as they are.
+    (``one_line`` for Markdown). Labels are safe as they are; in Markdown, ``name`` gives each device its
+    table cell, which carries the source marker that ties an archived figure to its record.
     """
     datasheet = [s for s in found if hbm_datasheet(s) is not None]
     measured = [s for s in found if hbm_datasheet(s) is None]
     parts = []
     if datasheet:
         cites = sorted({escape(" ".join(hbm_datasheet(s).source.split())) for s in datasheet})
-        parts.append(f"for {and_list([s.label for s in datasheet])}, the datasheet HBM bandwidth ("
+        parts.append(f"for {and_list([name(s) for s in datasheet])}, the datasheet HBM bandwidth ("
                      + "; ".join(cites) + ")")
     if measured:
-        parts.append(f"for {and_list([s.label for s in measured])}, which "
+        parts.append(f"for {and_list([name(s) for s in measured])}, which "
                      + ("has" if len(measured) == 1 else "have")
                      + " no datasheet memory bandwidth, the copy far beyond the caches, measured: the copy alone, never "
                      "add or relu")

@@ -69,7 +69,7 @@ def headlines(src: Source) -> tuple[list[Headline], list[Source]]:
     m = matmul_at(mm.result)
     copy = dram_point(cp.result) if cp else None
     size = short_bytes(ew.result.data["size_bytes"]) if ew else "–"
-    stopped = mm.result.data["sweep"].stopped or "the sweep stopped before this size"
+    stopped = one_line(mm.result.data["sweep"].stopped or "the sweep stopped before this size")  # a record's text
     rows = [
         Headline("fp32 matmul throughput", f"n = {m.shape[0]}" if m else "–", "gflops", m, f"none ({stopped})"),
         Headline("DRAM copy bandwidth", f"{short_bytes(copy.shape[0])} per buffer" if copy else "–", "gbps", copy),
