@@ -474,13 +474,15 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     blocks = _failed_blocks()
     failed = [line for uri, line in blocks.found if uri == page.file.src_uri]
     blocks.found.clear()
+    # Stop recording before any failure is raised: its handler must not stay on the root logger.
+    recorder = _RENDER_WARNINGS.pop(page.file.src_uri, None)
+    if recorder is not None:
+        recorder.__exit__(None, None, None)
     if failed:
         # Pages are written only after every page's content is made: this page's traceback is never published.
         raise PluginError(f"page {page.file.src_uri}: a python block raised ({failed[0]}); markdown-exec's "
                           "warning above has its code and traceback")
-    recorder = _RENDER_WARNINGS.pop(page.file.src_uri, None)
     if recorder is not None:
-        recorder.__exit__(None, None, None)
         if recorder.found:
             raise PluginError(f"page {page.file.src_uri}: a warning was raised while it was built "
                               "(remove it at its cause):\n  " + "\n  ".join(recorder.found))

@@ -3,6 +3,8 @@ one-line message (the reproductions are the reviewer's)."""
 
 from __future__ import annotations
 
+import logging
+
 import html as html_mod
 import json
 import re
@@ -413,6 +415,8 @@ def test_a_python_block_that_raises_fails_the_build_naming_its_page_and_error() 
         with pytest.raises(PluginError, match=r"^page ann\.md: a python block raised "
                                               r"\(ValueError: ZZRAISE from a snippet\)"):
             mkdocs_hooks.on_page_content(html, page)
+        # the failing page's warning recorder is gone from the root logger too
+        assert not any(type(h).__name__ == "_Handler" for h in logging.getLogger().handlers)
         # the next page starts clean
         mkdocs_hooks.on_page_markdown("", page)
         html = converter.convert('```python exec="1"\nprint("fine")\n```\n')
