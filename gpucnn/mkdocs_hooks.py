@@ -482,10 +482,9 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
         # Pages are written only after every page's content is made: this page's traceback is never published.
         raise PluginError(f"page {page.file.src_uri}: a python block raised ({failed[0]}); markdown-exec's "
                           "warning above has its code and traceback")
-    if recorder is not None:
-        if recorder.found:
-            raise PluginError(f"page {page.file.src_uri}: a warning was raised while it was built "
-                              "(remove it at its cause):\n  " + "\n  ".join(recorder.found))
+    if recorder is not None and recorder.found:
+        raise PluginError(f"page {page.file.src_uri}: a warning was raised while it was built "
+                          "(remove it at its cause):\n  " + "\n  ".join(recorder.found))
     if page.file.src_uri.endswith((".py", ".ipynb")):
         _fail_on_notebook_stderr(html, page.file.src_uri)
     from gpucnn.sources import pending_sources

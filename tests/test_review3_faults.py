@@ -3,10 +3,9 @@ one-line message (the reproductions are the reviewer's)."""
 
 from __future__ import annotations
 
-import logging
-
 import html as html_mod
 import json
+import logging
 import re
 from pathlib import Path
 
