@@ -126,6 +126,7 @@ _SETUP_TIME: list[float] = []
 def on_pre_build(config: Any) -> None:
     started = time.perf_counter()
     _end_render_recorders()
+    _FAILED_PAGES.clear()  # `mkdocs serve` rebuilds in one process
     _BUILD_CONFIG[:] = [config]
     # `mkdocs serve` keeps one process: without this, an edit to gpucnn would not
     # take effect, and old code's results would be cached under the new code's key.
@@ -466,6 +467,19 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, **_: Any) -> 
     return markdown
 
 
+# Pages whose python blocks raised in this build (see on_page_content and on_env).
+_FAILED_PAGES: list[str] = []
+
+
+def on_env(env: Any, config: Any = None, files: Any = None, **_: Any) -> Any:
+    """After every page's content is made and before any page is written: fail on the blocks that raised."""
+    failed, _FAILED_PAGES[:] = list(_FAILED_PAGES), []
+    if failed:
+        raise PluginError("python blocks raised (markdown-exec's warnings above have their code and tracebacks):"
+                          "\n  " + "\n  ".join(failed))
+    return env
+
+
 def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     start = _PAGE_START.pop(page.file.src_uri, None)
     if start is not None:
@@ -479,9 +493,9 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     if recorder is not None:
         recorder.__exit__(None, None, None)
     if failed:
-        # Pages are written only after every page's content is made: this page's traceback is never published.
-        raise PluginError(f"page {page.file.src_uri}: a python block raised ({failed[0]}); markdown-exec's "
-                          "warning above has its code and traceback")
+        # Every page's content is made before any page is written: on_env fails the build in between, naming
+        # every page whose block raised, so that no traceback page is published.
+        _FAILED_PAGES.append(f"page {page.file.src_uri}: a python block raised ({failed[0]})")
     if recorder is not None and recorder.found:
         raise PluginError(f"page {page.file.src_uri}: a warning was raised while it was built "
                           "(remove it at its cause):\n  " + "\n  ".join(recorder.found))

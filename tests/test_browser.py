@@ -693,7 +693,9 @@ HOSTILE = {
 HOSTILE_FILE = "z9000-\"'><svg onload=alert(11)>.json"
 # Strings inside a result's data: op, kernel and layer names (real kernel names hold < and >, so
 # validation cannot refuse markup there; only escaping keeps them text) and measurement names.
-HOSTILE_DATA = {"op": " <script>alert(12)</script>\n| x |", "layer": " <img src=x onerror=alert(13)>",
+# No newline: reading a result (Result.from_dict) refuses any non-printable character in its data.
+HOSTILE_DATA = {"op": " <script>alert(12)</script> | x | *y*{: onclick=alert(15) }",
+                "layer": " <img src=x onerror=alert(13)>",
                 "name": " [m](javascript:alert(14)) | y"}
 _BENIGN_FILE = "z9000-2026-11-26.json"
 # The page builders that print record strings, as the pages call them.

@@ -390,7 +390,7 @@ def test_a_superseded_result_with_broken_data_names_what_is_missing() -> None:
     assert str(err.value) == "bad.json: results[0].data: cannot be read: no field 'name'"
 
 
-# --- a python block that raises fails the build at its page, before any page is written -----------------------------
+# --- a python block that raises fails the build, naming its page, before any page is written -------------------------
 
 def test_a_python_block_that_raises_fails_the_build_naming_its_page_and_error() -> None:
     from types import SimpleNamespace
@@ -411,15 +411,20 @@ def test_a_python_block_that_raises_fails_the_build_naming_its_page_and_error() 
         html = converter.convert('```python exec="1"\nprint("ZZBEFORE")\nraise ValueError("ZZRAISE from a snippet")\n'
                                  "```\n")
         assert "ZZRAISE" in html  # markdown-exec put the traceback into the page
-        with pytest.raises(PluginError, match=r"^page ann\.md: a python block raised "
-                                              r"\(ValueError: ZZRAISE from a snippet\)"):
-            mkdocs_hooks.on_page_content(html, page)
-        # the failing page's warning recorder is gone from the root logger too
+        mkdocs_hooks.on_page_content(html, page)  # noted; the other pages are still made, to name them all
+        # the failing page's warning recorder is gone from the root logger
         assert not any(type(h).__name__ == "_Handler" for h in logging.getLogger().handlers)
-        # the next page starts clean
-        mkdocs_hooks.on_page_markdown("", page)
-        html = converter.convert('```python exec="1"\nprint("fine")\n```\n')
-        assert mkdocs_hooks.on_page_content(html, page) == html
+        # the next page is clean
+        other = SimpleNamespace(file=SimpleNamespace(src_uri="cnn.md"))
+        mkdocs_hooks.on_page_markdown("", other)
+        fine = converter.convert('```python exec="1"\nprint("fine")\n```\n')
+        assert mkdocs_hooks.on_page_content(fine, other) == fine
+        # between making the pages and writing them, the build fails naming the page that raised, and only it
+        with pytest.raises(PluginError, match=r"page ann\.md: a python block raised "
+                                              r"\(ValueError: ZZRAISE from a snippet\)") as err:
+            mkdocs_hooks.on_env("env")
+        assert "cnn.md" not in str(err.value)
+        assert mkdocs_hooks.on_env("env") == "env"  # and the next build starts clean
     finally:
         mkdocs_hooks._end_render_recorders()
         mkdocs_hooks._RENDERING["page"] = None
