@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 _TERA = 1e12
 _GIB = 1024**3
@@ -40,7 +41,9 @@ class GpuModel:
     ``names`` are the device names drivers report for exactly this part; a name
     matches when its model tokens (see ``model_tokens``) equal one of them.
     ``units`` (SMs or CUs) and ``memory_gib`` describe the whole chip, so that a
-    MIG slice or a partition can be scaled to its share.
+    MIG slice or a partition can be scaled to its share. ``memory`` is the kind of
+    device memory the row's datasheet names ("HBM3", "GDDR6X"); it is not part of
+    ``GpuPeaks``, so no record stores it: pages look it up by name (``memory_kind``).
     """
 
     label: str
@@ -48,6 +51,7 @@ class GpuModel:
     units: int
     memory_gib: float
     peaks: GpuPeaks
+    memory: str | None = None
 
 
 def _p(fp32: float, tf32: float | None, bf16: float | None, fp16: float | None, tb_s: float, source: str) -> GpuPeaks:
@@ -65,51 +69,55 @@ _A100_SRC = "NVIDIA A100 datasheet"
 _ADA_SRC = "NVIDIA Ada Lovelace architecture whitepaper (tensor figures with FP32 accumulate, dense)"
 
 # Dense figures: where a datasheet gives "X | 2X*" (with sparsity), X is used.
+# memory=: the memory type the same datasheet or whitepaper names for the part.
 GPU_MODELS: tuple[GpuModel, ...] = (
     GpuModel("H100 SXM 80GB", ("H100 80GB HBM3", "H100 SXM5 80GB", "H100 SXM"), 132, 80,
-             _p(67, 494.5, 989.5, 989.5, 3.35, _H100_SRC)),
+             _p(67, 494.5, 989.5, 989.5, 3.35, _H100_SRC), memory="HBM3"),
     GpuModel("H100 PCIe 80GB", ("H100 PCIe", "H100 80GB PCIe"), 114, 80,
-             _p(51, 378, 756.5, 756.5, 2.0, _H100_SRC)),
+             _p(51, 378, 756.5, 756.5, 2.0, _H100_SRC), memory="HBM2e"),
     GpuModel("H100 NVL 94GB", ("H100 NVL",), 132, 94,
-             _p(60, 417.5, 835.5, 835.5, 3.9, _H100_SRC)),
+             _p(60, 417.5, 835.5, 835.5, 3.9, _H100_SRC), memory="HBM3"),
     GpuModel("H200 SXM 141GB", ("H200",), 132, 141,
-             _p(67, 494.5, 989.5, 989.5, 4.8, _H200_SRC)),
+             _p(67, 494.5, 989.5, 989.5, 4.8, _H200_SRC), memory="HBM3e"),
     GpuModel("H200 NVL 141GB", ("H200 NVL",), 132, 141,
-             _p(60, 417.5, 835.5, 835.5, 4.8, _H200_SRC)),
+             _p(60, 417.5, 835.5, 835.5, 4.8, _H200_SRC), memory="HBM3e"),
     GpuModel("A100 SXM 80GB", ("A100-SXM4-80GB", "A100-SXM-80GB"), 108, 80,
-             _p(19.5, 156, 312, 312, 2.039, _A100_SRC)),
+             _p(19.5, 156, 312, 312, 2.039, _A100_SRC), memory="HBM2e"),
     GpuModel("A100 SXM 40GB", ("A100-SXM4-40GB",), 108, 40,
-             _p(19.5, 156, 312, 312, 1.555, _A100_SRC)),
+             _p(19.5, 156, 312, 312, 1.555, _A100_SRC), memory="HBM2"),
     GpuModel("A100 PCIe 80GB", ("A100 80GB PCIe",), 108, 80,
-             _p(19.5, 156, 312, 312, 1.935, _A100_SRC)),
+             _p(19.5, 156, 312, 312, 1.935, _A100_SRC), memory="HBM2e"),
     GpuModel("A100 PCIe 40GB", ("A100-PCIE-40GB",), 108, 40,
-             _p(19.5, 156, 312, 312, 1.555, _A100_SRC)),
+             _p(19.5, 156, 312, 312, 1.555, _A100_SRC), memory="HBM2"),
     GpuModel("A10", ("A10",), 72, 24,
-             _p(31.2, 62.5, 125, 125, 0.6, "NVIDIA A10 datasheet")),
+             _p(31.2, 62.5, 125, 125, 0.6, "NVIDIA A10 datasheet"), memory="GDDR6"),
     GpuModel("L4", ("L4",), 58, 24,
-             _p(30.3, 60, 121, 121, 0.3, "NVIDIA L4 datasheet")),
+             _p(30.3, 60, 121, 121, 0.3, "NVIDIA L4 datasheet"), memory="GDDR6"),
     GpuModel("L40", ("L40",), 142, 48,
-             _p(90.5, 90.5, 181, 181, 0.864, "NVIDIA L40 datasheet")),
+             _p(90.5, 90.5, 181, 181, 0.864, "NVIDIA L40 datasheet"), memory="GDDR6"),
     GpuModel("L40S", ("L40S",), 142, 48,
-             _p(91.6, 183, 362.05, 362.05, 0.864, "NVIDIA L40S datasheet")),
+             _p(91.6, 183, 362.05, 362.05, 0.864, "NVIDIA L40S datasheet"), memory="GDDR6"),
     GpuModel("T4", ("T4",), 40, 16,
-             _p(8.1, None, None, 65, 0.32, "NVIDIA T4 datasheet (Turing: no TF32, no BF16)")),
+             _p(8.1, None, None, 65, 0.32, "NVIDIA T4 datasheet (Turing: no TF32, no BF16)"), memory="GDDR6"),
     GpuModel("V100 SXM2", ("V100-SXM2-16GB", "V100-SXM2-32GB"), 80, 32,
-             _p(15.7, None, None, 125, 0.9, "NVIDIA V100 datasheet (Volta: no TF32, no BF16)")),
+             _p(15.7, None, None, 125, 0.9, "NVIDIA V100 datasheet (Volta: no TF32, no BF16)"), memory="HBM2"),
     GpuModel("V100 PCIe", ("V100-PCIE-16GB", "V100-PCIE-32GB"), 80, 32,
-             _p(14, None, None, 112, 0.9, "NVIDIA V100 datasheet (Volta: no TF32, no BF16)")),
-    GpuModel("GeForce RTX 4090", ("RTX 4090",), 128, 24, _p(82.6, 82.6, 165.2, 165.2, 1.008, _ADA_SRC)),
-    GpuModel("GeForce RTX 4080", ("RTX 4080",), 76, 16, _p(48.7, 48.7, 97.5, 97.5, 0.7168, _ADA_SRC)),
+             _p(14, None, None, 112, 0.9, "NVIDIA V100 datasheet (Volta: no TF32, no BF16)"), memory="HBM2"),
+    GpuModel("GeForce RTX 4090", ("RTX 4090",), 128, 24,
+             _p(82.6, 82.6, 165.2, 165.2, 1.008, _ADA_SRC), memory="GDDR6X"),
+    GpuModel("GeForce RTX 4080", ("RTX 4080",), 76, 16,
+             _p(48.7, 48.7, 97.5, 97.5, 0.7168, _ADA_SRC), memory="GDDR6X"),
     GpuModel("GeForce RTX 3090", ("RTX 3090",), 82, 24,
-             _p(35.6, 35.6, 71, 71, 0.936, "NVIDIA Ampere GA102 whitepaper (tensor figures with FP32 accumulate)")),
+             _p(35.6, 35.6, 71, 71, 0.936, "NVIDIA Ampere GA102 whitepaper (tensor figures with FP32 accumulate)"),
+             memory="GDDR6X"),
     GpuModel("Instinct MI300X", ("MI300X",), 304, 192,
-             _p(163.4, 653.7, 1307.4, 1307.4, 5.3, "AMD Instinct MI300X datasheet (FP32 matrix)")),
+             _p(163.4, 653.7, 1307.4, 1307.4, 5.3, "AMD Instinct MI300X datasheet (FP32 matrix)"), memory="HBM3"),
     # One MI250(X) is two dies, and torch sees each as a device with half the
     # CUs and half the memory: the slice scaling below halves the peaks.
     GpuModel("Instinct MI250X", ("MI250X",), 220, 128,
-             _p(95.7, None, 383, 383, 3.2, "AMD Instinct MI250X datasheet (FP32 matrix; no TF32)")),
+             _p(95.7, None, 383, 383, 3.2, "AMD Instinct MI250X datasheet (FP32 matrix; no TF32)"), memory="HBM2e"),
     GpuModel("Instinct MI250", ("MI250",), 208, 128,
-             _p(90.5, None, 362.1, 362.1, 3.2, "AMD Instinct MI250 datasheet (FP32 matrix; no TF32)")),
+             _p(90.5, None, 362.1, 362.1, 3.2, "AMD Instinct MI250 datasheet (FP32 matrix; no TF32)"), memory="HBM2e"),
 )
 # AMD rates an Instinct GPU's FP32 twice: "vector" (its SIMD units) and "matrix" (its matrix cores, which an
 # fp32 matmul uses there). The rows above keep the matrix figure, the ceiling an fp32 matmul is checked
@@ -170,6 +178,30 @@ def gpu_peaks(name: str) -> GpuPeaks | None:
     """Whole-chip datasheet peaks for a device name, or None when it is not in the table."""
     row = gpu_model(name)
     return row.peaks if row else None
+
+
+def memory_type(name: str) -> str | None:
+    """The device memory a GPU's datasheet names ("HBM3", "GDDR6X"), or None when no row names this part."""
+    row = gpu_model(name)
+    return row.memory if row else None
+
+
+class _Named(Protocol):
+    name: str
+
+
+def memory_kind(acc: _Named | None) -> str:
+    """The family of an accelerator's device memory, as prose names it: "HBM", "GDDR" or "device memory".
+
+    Looked up by the accelerator's name (a live one or an archived record's), as its datasheet peaks are:
+    a GPU that no row names, an Apple GPU (MPS names no chip) and None get the neutral "device memory",
+    never a neighbour's kind.
+    """
+    kind = memory_type(acc.name) if acc is not None else None
+    for family in ("HBM", "GDDR"):
+        if kind and kind.startswith(family):
+            return family
+    return "device memory"
 
 
 def _eighths(share: float) -> float:
