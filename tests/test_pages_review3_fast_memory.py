@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gpucnn.datasheets import memory_kind
 from gpucnn.measurement import Measurement
 from tests.conftest import ROOT
 from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
@@ -62,7 +63,7 @@ def test_the_dram_roof_is_the_datasheet_on_a_gpu_and_the_copy_alone_on_a_cpu(bui
         else:
             peak = s.hardware.accelerator.peaks.bandwidth
             assert dram.value == peak / 1e9 and dram.defined_by == ""
-            assert dram.label.startswith("HBM roof") and "datasheet" in dram.label
+            assert dram.label.startswith(f"{memory_kind(s.hardware.accelerator)} roof") and "datasheet" in dram.label
         ew = sibling(s, elementwise_bandwidth).result.data
         assert dram.defined_by not in ("add", "relu")
         if not s.is_cpu:  # a datasheet roof is no stream's measurement
@@ -93,7 +94,10 @@ def test_the_captions_and_the_list_say_what_sets_each_roof(build) -> None:
     for text in (roofs, table):
         for s in found:
             assert s.label in text
-        assert "the datasheet HBM bandwidth" in text and "no datasheet memory bandwidth" in text
+        for s in found:
+            if not s.is_cpu:
+                assert f"the datasheet {memory_kind(s.hardware.accelerator)} bandwidth" in text
+        assert "no datasheet memory bandwidth" in text
         assert "the copy alone, never" in text
     assert "fastest stream far beyond the caches (copy, add or relu)" not in charts
     assert "the datasheet HBM bandwidth" in charts and "the copy far beyond the caches, measured" in charts
@@ -122,7 +126,8 @@ def test_stream_findings_give_each_device_its_own_roof(build) -> None:
     for b in streams:
         assert f"`{b.best.label}` at **{fmt(b.pct_of_roofline, 2)} %**" in text
         part = text[text.index(f"on {b.source.label}, "):]
-        roof = "its measured copy" if b.source.is_cpu else "its datasheet HBM bandwidth"
+        roof = ("its measured copy" if b.source.is_cpu
+                else f"its datasheet {memory_kind(b.source.hardware.accelerator)} bandwidth")
         assert part.split(";")[0].split(". ")[0].endswith(roof)
     low = any(b.pct_of_roofline < 100 * STREAM_NEAR_ROOF for b in streams)
     assert ("less than half of that roof" in text) == low
@@ -142,14 +147,14 @@ def test_the_dram_roof_falls_back_to_the_copy_where_a_gpu_has_no_datasheet_bandw
     for s in [s for s in _roofline_sources() if not s.is_cpu]:
         dram = page.memory_roofs(s)[0]
         assert dram.value == dram_point(sibling(s, copy_bandwidth).result).gbps and dram.defined_by == "copy"
-        assert dram.label.startswith("memory roof") and "no datasheet" in dram.label
-    assert "datasheet HBM bandwidth" not in page.roofline_roofs()
+        assert dram.label.startswith(f"{memory_kind(s.hardware.accelerator)} roof") and "no datasheet" in dram.label
+    assert not any(f"datasheet {kind} bandwidth" in page.roofline_roofs() for kind in ("HBM", "GDDR", "device memory"))
 
 
 def _fake_source(label: str, is_cpu: bool, bandwidth: float | None = None,
-                 source: str = "a datasheet") -> types.SimpleNamespace:
+                 source: str = "a datasheet", name: str = "NVIDIA H100 80GB HBM3") -> types.SimpleNamespace:
     peaks = types.SimpleNamespace(bandwidth=bandwidth, source=source) if bandwidth else None
-    acc = None if is_cpu else types.SimpleNamespace(peaks=peaks)
+    acc = None if is_cpu else types.SimpleNamespace(name=name, peaks=peaks)
     return types.SimpleNamespace(label=label, origin=label, device="cpu" if is_cpu else "cuda", is_cpu=is_cpu,
                                  hardware=types.SimpleNamespace(accelerator=acc),
                                  cell=lambda text=None: f"<span>{label}</span>")
@@ -183,15 +188,17 @@ def test_a_roof_set_by_the_point_it_scores_gets_a_dash(monkeypatch) -> None:
 def test_stream_wording_for_a_cpu_above_its_copy_and_a_gpu_far_below_its_datasheet(monkeypatch) -> None:
     import gpucnn.pages.fast_memory as page
 
-    cpu, gpu = _fake_source("CPU X", is_cpu=True), _fake_source("GPU Y", is_cpu=False, bandwidth=1e12)
+    cpu = _fake_source("CPU X", is_cpu=True)
+    gpu = _fake_source("GPU Y", is_cpu=False, bandwidth=1e12, name="NVIDIA L4")  # GDDR6, not HBM
     copy_roof = page.Roof("DRAM roof", 10.0, defined_by="copy")
-    hbm = page.Roof("HBM roof", 1000.0)
+    hbm = page.Roof("GDDR roof", 1000.0)
     monkeypatch.setattr(page, "roofline_bests", lambda: [
         _best(cpu, "add", 11.0, copy_roof), _best(cpu, "relu", 9.0, copy_roof),
         _best(gpu, "add", 300.0, hbm), _best(gpu, "relu", 900.0, hbm)])
     text = page.stream_findings()
     assert "on CPU X, `add` at **110 %** and `relu` at **90 %** of its measured copy" in text
-    assert "on GPU Y, `add` at **30 %** and `relu` at **90 %** of its datasheet HBM bandwidth" in text
+    assert "on GPU Y, `add` at **30 %** and `relu` at **90 %** of its datasheet GDDR bandwidth" in text
+    assert "against the DRAM or GDDR roof under them" in text and "HBM" not in text
     assert "`add` on GPU Y reached less than half of that roof" in text
     assert "Their speed is the memory's" not in text
     assert "`add` on CPU X passed the measured copy" in text and "write-allocate" in text

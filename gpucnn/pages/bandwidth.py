@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpucnn.bench import Measurement, Sweep
+from gpucnn.datasheets import memory_kind
 from gpucnn.experiments.memory import (
     copy_bandwidth,
     copy_compute_overlap,
@@ -134,7 +135,7 @@ def copy_charts() -> str:
     """One copy chart per device (archived accelerators too), and the no-GPU note on a CPU-only build."""
     found = copy_sources()
     return "\n".join(copy_chart(s) for s in found) + no_gpu_note(
-        found, "GPU copy-bandwidth figures (its L2 and HBM tiers)")
+        found, "GPU copy-bandwidth figures (their L2 and device-memory tiers)")
 
 
 def copy_findings() -> str:
@@ -161,7 +162,7 @@ def copy_findings() -> str:
         text += (
             f"and the largest, {short_bytes(last.shape[0])} per buffer, "
             f"reaches **{fmt(last.gbps)} GB/s**: that is the "
-            f"{'DRAM' if s.is_cpu else 'device-memory (HBM or GDDR)'} figure.\n"
+            f"{'DRAM' if s.is_cpu else memory_kind(s.hardware.accelerator)} figure.\n"
         )
         lines.append(text)
     return "\n".join(lines)
@@ -194,7 +195,7 @@ def dram_table() -> str:
         for p in pairs(copy_bandwidth) if dram_point(p.gpu.result) and dram_point(p.cpu.result))
     out += caption("Copy of the largest buffer of the sweep: read + written bytes, GB = 10^9 bytes. GPU peaks: "
                    + ("; ".join(sorted(datasheets)) or "none") + "." + ratios, found)
-    return out + no_gpu_note(found, "GPU figures (measured HBM bandwidth against its datasheet peak)")
+    return out + no_gpu_note(found, "GPU figures (measured device-memory bandwidth against its datasheet peak)")
 
 
 def elementwise_table() -> str:
@@ -351,7 +352,7 @@ def _launch_free_how(src: Source) -> str:
 
 
 def l2_copy_chart(src: Source) -> str:
-    """One accelerator: copies one per call against copies with the launch cost removed; L2 and HBM peak marked."""
+    """One accelerator: copies one per call against copies with the launch cost removed; L2 and datasheet memory peak marked."""
     pts = src.result.data["sweep"].points
     if not pts:
         return ""
@@ -366,7 +367,8 @@ def l2_copy_chart(src: Source) -> str:
     hw = src.hardware
     vlines = [(size, chart_text(name)) for size, name in cache_tiers(hw, src.device)]
     acc = hw.accelerator
-    hlines = [(acc.peaks.bandwidth / 1e9, f"HBM datasheet peak {fmt(acc.peaks.bandwidth / 1e9)} GB/s")] \
+    memory = memory_kind(acc)  # HBM, GDDR or "device memory": named by its datasheet row, never guessed
+    hlines = [(acc.peaks.bandwidth / 1e9, f"{memory} datasheet peak {fmt(acc.peaks.bandwidth / 1e9)} GB/s")] \
         if acc and acc.peaks else []
     copies = src.result.data["copies_per_call"]
     runs = sorted({m.runs for m in pts})
@@ -378,12 +380,12 @@ def l2_copy_chart(src: Source) -> str:
             + f"), {runs[0]}–{runs[-1]} timed runs each. Triangles: the copy sweep above, one copy per call"
             + (" (both dashed: archived)" if src.archived else " (dotted)") + ". "
             "Dashed vertical line: the L2 as torch reports it."
-            + (f" Dotted horizontal line: datasheet HBM peak ({acc.peaks.source})." if hlines else "")
+            + (f" Dotted horizontal line: datasheet {memory} peak ({acc.peaks.source})." if hlines else "")
             + (f" Sweep note: {src.result.data['sweep'].stopped}." if src.result.data["sweep"].stopped else ""))
     xs = [x for s in series for x in s.x]
     shown = [src] + ([plain] if plain else [])
     chart = line_chart(
-        legible(series), title=f"L2 and HBM, launch cost removed: {chart_text(src.label)}",
+        legible(series), title=f"L2 and {memory}, launch cost removed: {chart_text(src.label)}",
         xlabel="bytes read + written per copy", ylabel="GB/s (10^9 bytes per second)", caption_text=text,
         results=shown, logx=True, logy=True, vlines=vlines, hlines=hlines,
         xticks=size_ticks(min(xs), max(xs), step=16),
@@ -430,29 +432,30 @@ def one_per_call_note(plain: Sequence[Measurement], buffer_bytes: int) -> str:
 
 
 def l2_findings() -> str:
-    """The L2 plateau against the HBM plateau of each accelerator, and against its datasheet HBM peak."""
+    """The L2 plateau against the device-memory plateau of each accelerator, and against its datasheet peak."""
     text = ""
     for s in accelerators(l2_copy_bandwidth):
         pts, l2 = s.result.data["sweep"].points, s.result.data["cache_bytes"]
         inside = [m for m in pts if l2 and 2 * m.shape[0] <= l2]
         beyond = [m for m in pts if l2 and 2 * m.shape[0] > l2]
-        if not inside or not beyond:  # a sweep stopped early: no HBM plateau to set the L2 against
+        if not inside or not beyond:  # a sweep stopped early: no device-memory plateau to set the L2 against
             continue
         best, last = max(inside, key=lambda m: m.gbps or 0), beyond[-1]
+        acc = s.hardware.accelerator
+        memory = memory_kind(acc)
         text += (f"On {s.label}, with the launch cost removed ({_launch_free_how(s)}), copies whose source and "
                  f"destination fit in the {short_bytes(l2)} L2 reach **{fmt(best.gbps)} GB/s** "
                  f"({short_bytes(best.shape[0])} per buffer), and the largest, {short_bytes(last.shape[0])} per "
                  f"buffer, **{fmt(last.gbps)} GB/s**: "
-                 + (f"the L2 is **at least {fmt(best.gbps / last.gbps)}x** as fast as HBM. "
+                 + (f"the L2 is **at least {fmt(best.gbps / last.gbps)}x** as fast as {memory}. "
                     if best.gbps >= 1.1 * last.gbps
-                    else f"the L2 is no faster than HBM here ({fmt(best.gbps / last.gbps)}x). ")
+                    else f"the L2 is no faster than {memory} here ({fmt(best.gbps / last.gbps)}x). ")
                  + l2_floor_reason(s.result.data["graphs"], best is inside[-1]))
-        acc = s.hardware.accelerator
         peak = acc.peaks.bandwidth / 1e9 if acc and acc.peaks else None
         if peak and best.gbps > peak:
-            text += (f" That L2 figure is above the {fmt(peak)} GB/s HBM datasheet peak: those bytes never "
-                     "leave the chip. It is why gpucnn's harness holds only copies far beyond the L2 to the HBM "
-                     "peak when it checks for impossible results.")
+            text += (f" That L2 figure is above the {fmt(peak)} GB/s {memory} datasheet peak: those bytes never "
+                     "leave the chip. It is why gpucnn's harness holds only copies far beyond the L2 to the "
+                     "device-memory peak when it checks for impossible results.")
         plain = sibling(s, copy_bandwidth)
         if plain is not None:
             text += one_per_call_note(plain.result.data["sweep"].points, best.shape[0])

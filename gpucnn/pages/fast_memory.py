@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
-from gpucnn.datasheets import FP32_LANES_PER_SM, GpuPeaks, gpu_model
+from gpucnn.datasheets import FP32_LANES_PER_SM, GpuPeaks, gpu_model, memory_kind
 from gpucnn.experiments.conv import conv_channel_sweep
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
@@ -120,8 +120,20 @@ def hbm_datasheet(src: Source) -> GpuPeaks | None:
     return acc.peaks
 
 
+def roof_memory(src: Source) -> str:
+    """What a device's lowest memory roof is called: DRAM on a CPU, else the family of its device memory
+    ("HBM", "GDDR", or "device memory" for a GPU that no datasheet row names)."""
+    return "DRAM" if src.is_cpu else memory_kind(src.hardware.accelerator)
+
+
+def roof_memories(found: Sequence[Source]) -> str:
+    """The names of the lowest memory roofs of ``found``, each once, in order: "DRAM or HBM"."""
+    names = list(dict.fromkeys(roof_memory(s) for s in found)) or ["memory"]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def dram_roof(src: Source, copy: Result | None) -> Roof | None:
-    """The DRAM/HBM roof: an accelerator's datasheet bandwidth; else (a CPU: no datasheet) the copy sweep's point
+    """The DRAM/device-memory roof: an accelerator's datasheet bandwidth; else (a CPU: no datasheet) the copy sweep's point
     far beyond the caches.
 
     Never the fastest of copy, add and relu: add and relu are points on the chart, and a roof drawn at one of
@@ -130,17 +142,16 @@ def dram_roof(src: Source, copy: Result | None) -> Roof | None:
     """
     peaks = hbm_datasheet(src)
     if peaks is not None:
-        return Roof(f"HBM roof: {fmt(peaks.bandwidth / 1e9)} GB/s, datasheet", peaks.bandwidth / 1e9)
+        return Roof(f"{roof_memory(src)} roof: {fmt(peaks.bandwidth / 1e9)} GB/s, datasheet", peaks.bandwidth / 1e9)
     d = dram_point(copy) if copy is not None else None
     if d is None or not d.gbps:
         return None
-    memory = "DRAM" if src.is_cpu else "memory"
-    return Roof(f"{memory} roof: {fmt(d.gbps)} GB/s, copy far beyond the caches (measured; no datasheet figure)",
+    return Roof(f"{roof_memory(src)} roof: {fmt(d.gbps)} GB/s, copy far beyond the caches (measured; no datasheet figure)",
                 d.gbps, defined_by="copy")
 
 
 def memory_roofs(src: Source) -> list[Roof]:
-    """The DRAM/HBM roof (``dram_roof``) and, above it, the L2/LLC roof where one was measured.
+    """The DRAM/device-memory roof (``dram_roof``) and, above it, the L2/LLC roof where one was measured.
 
     The cache roof is an accelerator's best launch-free copy inside its L2 (``l2_copy_bandwidth``), else the
     copy sweep's best point whose source and destination fit in the last-level cache; it is left out when it
@@ -283,10 +294,10 @@ def roofline_chart(src: Source) -> str:
 
 
 def _dram_roof_text(src: Source) -> str:
-    """One device's DRAM/HBM roof in words, for its chart's caption (plain text: the caption escapes it)."""
+    """One device's DRAM/device-memory roof in words, for its chart's caption (plain text: the caption escapes it)."""
     peaks = hbm_datasheet(src)
     if peaks is not None:
-        return (f"the datasheet HBM bandwidth ({' '.join(peaks.source.split())}), not a measurement: add and relu "
+        return (f"the datasheet {roof_memory(src)} bandwidth ({' '.join(peaks.source.split())}), not a measurement: add and relu "
                 "show how close a stream came to it")
     return ("the copy far beyond the caches, measured in this figure's source (no datasheet memory bandwidth is "
             "known for this device): the copy alone, so that add and relu are points scored against a roof they do not set")
@@ -303,7 +314,7 @@ def roofline_roofs() -> str:
     """The page's list of what draws each roof and ceiling, chosen from the devices the charts show."""
     found = [s for s in sources(matmul_sweep) if memory_roofs(s)]
     kinds = _dram_roof_kinds(found, one_line, lambda s: s.cell()) if found else "none drawn"
-    return ("- **memory roofs:** the DRAM or HBM roof: " + kinds + " (see [Advantage 1](bandwidth.md)). A roof "
+    return (f"- **memory roofs:** the {roof_memories(found)} roof: " + kinds + " (see [Advantage 1](bandwidth.md)). A roof "
             "drawn at the fastest of copy, `add` and `relu` would put that op at 100 % of the roofline by "
             "definition. Above it, a GPU's L2 or a CPU's caches: the fastest copy that fits in the L2 or last-level "
             "cache, measured, with the launch cost removed on a GPU where that was measured. An op whose data stay "
@@ -318,7 +329,7 @@ def roofline_charts() -> str:
     """One hierarchical roofline per device shown (this build's, then archived accelerators)."""
     found = sources(matmul_sweep)
     return "\n".join(roofline_chart(s) for s in found) + no_gpu_note(
-        found, "GPU rooflines (their HBM and L2 roofs and tensor-core ceilings sit far higher)")
+        found, "GPU rooflines (their device-memory and L2 roofs and tensor-core ceilings sit far higher)")
 
 
 def own_ceiling(group: str, ceilings: Sequence[Roof]) -> Roof | None:
@@ -336,7 +347,7 @@ class GroupBest:
     group: str
     best: RooflinePoint
     ceiling: Roof
-    dram: Roof  # the lowest memory roof: DRAM or HBM
+    dram: Roof  # the lowest memory roof: DRAM or device memory
 
     @property
     def pct(self) -> float:
@@ -344,7 +355,7 @@ class GroupBest:
 
     @property
     def pct_of_roofline(self) -> float | None:
-        """Against the roofline under the point: the ceiling, or the DRAM/HBM roof at its intensity if lower.
+        """Against the roofline under the point: the ceiling, or the DRAM/device-memory roof at its intensity if lower.
 
         None for the op whose own measurement sets that roof: it would score 100 % by definition.
         """
@@ -370,7 +381,7 @@ def roofline_bests() -> list[GroupBest]:
 
 def _dram_roof_kinds(found: Sequence[Source], escape: Callable[[str], str] = str,
                      name: Callable[[Source], str] = lambda s: s.label) -> str:
-    """What the DRAM/HBM roof of each device in ``found`` is: a datasheet figure or a measured copy.
+    """What the DRAM/device-memory roof of each device in ``found`` is: a datasheet figure or a measured copy.
 
     Plain text, for a caption (which escapes it); ``escape`` is applied to the record's datasheet citations
     (``one_line`` for Markdown). Labels are safe as they are; in Markdown, ``name`` gives each device its
@@ -379,9 +390,10 @@ def _dram_roof_kinds(found: Sequence[Source], escape: Callable[[str], str] = str
     datasheet = [s for s in found if hbm_datasheet(s) is not None]
     measured = [s for s in found if hbm_datasheet(s) is None]
     parts = []
-    if datasheet:
-        cites = sorted({escape(" ".join(hbm_datasheet(s).source.split())) for s in datasheet})
-        parts.append(f"for {and_list([name(s) for s in datasheet])}, the datasheet HBM bandwidth ("
+    for memory in dict.fromkeys(roof_memory(s) for s in datasheet):  # HBM, GDDR: each kind its own clause
+        same = [s for s in datasheet if roof_memory(s) == memory]
+        cites = sorted({escape(" ".join(hbm_datasheet(s).source.split())) for s in same})
+        parts.append(f"for {and_list([name(s) for s in same])}, the datasheet {memory} bandwidth ("
                      + "; ".join(cites) + ")")
     if measured:
         parts.append(f"for {and_list([name(s) for s in measured])}, which "
@@ -401,7 +413,7 @@ def _stream_bests(found: Sequence[GroupBest]) -> list[GroupBest]:
 
 
 def stream_findings() -> str:
-    """Where add and relu sit against the DRAM/HBM roof of their device, in words chosen from the data."""
+    """Where add and relu sit against the DRAM/device-memory roof of their device, in words chosen from the data."""
     streams = _stream_bests(roofline_bests())
     if not streams:
         return ""
@@ -411,10 +423,11 @@ def stream_findings() -> str:
     parts = []
     for group in devices.values():
         src = group[0].source
-        roof_name = "its datasheet HBM bandwidth" if hbm_datasheet(src) is not None else "its measured copy"
+        roof_name = f"its datasheet {roof_memory(src)} bandwidth" if hbm_datasheet(src) is not None else "its measured copy"
         parts.append(f"on {src.label}, " + and_list([f"`{b.best.label}` at **{fmt(b.pct_of_roofline, 2)} %**"
                                                      for b in group]) + f" of {roof_name}")
-    text = ("`add` and `relu` sit at the far left, against the DRAM or HBM roof under them: " + "; ".join(parts)
+    shown = [group[0].source for group in devices.values()]
+    text = (f"`add` and `relu` sit at the far left, against the {roof_memories(shown)} roof under them: " + "; ".join(parts)
             + ". ")
     low = [b for b in streams if b.pct_of_roofline < 100 * STREAM_NEAR_ROOF]
     if low:
@@ -449,12 +462,13 @@ def roofline_findings() -> str:
              f"{one_line(b.ceiling.label)}: {fmt(b.ceiling.value)}", f"**{fmt(b.pct, 2)} %**",
              "–" if b.pct_of_roofline is None else f"{fmt(b.pct_of_roofline, 2)} %") for b in found]
     out = table(["Device", "Points", "Fastest point", "GFLOP/s (median)", "Its ceiling, GFLOP/s", "% of ceiling",
-                 "% of the DRAM / HBM roofline there"], rows, align="lllrrrr")
+                 "% of the DRAM / device-memory roofline there"], rows, align="lllrrrr")
     devices = list({b.source.origin + b.source.device: b.source for b in found}.values())
     text = ("Each group's fastest point on each roofline above, against the compute ceiling of its precision: bf16 "
             "for bf16 matmuls, FP32 for the fp32 matmuls, conv layers (TF32 off), add and relu. Ceilings: datasheet "
-            "peaks for a GPU, estimates for a CPU. Last column: against the lower of that ceiling and the DRAM or "
-            f"HBM roof at the point's intensity. The DRAM or HBM roof: {_dram_roof_kinds(devices)}. A point whose "
+            "peaks for a GPU, estimates for a CPU. Last column: against the lower of that ceiling and the "
+            f"{roof_memories(devices)} roof at the point's intensity. The {roof_memories(devices)} roof: "
+            f"{_dram_roof_kinds(devices)}. A point whose "
             "data stayed in a cache can pass 100 %.")
     if any(b.pct_of_roofline is None for b in found):
         text += " A dash: the op whose own measurement sets that roof, at 100 % by definition."

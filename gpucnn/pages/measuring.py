@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpucnn.bench import Measurement
+from gpucnn.datasheets import memory_kind
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import article_matmul, matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth, l2_copy_bandwidth
@@ -266,7 +267,7 @@ def _parts_caveat(rnd: float, mm: float, art: float, gpu: bool) -> str:
 
 
 def cache_caveat() -> str:
-    """Whether a copy that fits in an accelerator's L2 beat the HBM peak, from each accelerator's own data.
+    """Whether a copy that fits in an accelerator's L2 beat its device-memory peak, from each accelerator's own data.
 
     The figure is the launch-free L2 sweep's (``l2_copy_bandwidth``) where the source has one: a floor of
     the L2's bandwidth. Only where it has none is the one-copy-per-call sweep used, and then the speed is
@@ -280,10 +281,11 @@ def cache_caveat() -> str:
         l2 = sibling(s, l2_copy_bandwidth)
         if l2 is not None:
             sentence = l2_caveat(s.label, l2.result.data["sweep"].points, acc.peaks.bandwidth, acc.l2_bytes,
-                                 graphs=bool(l2.result.data.get("graphs")))
+                                 graphs=bool(l2.result.data.get("graphs")), memory=memory_kind(acc))
             cited = l2
         else:
-            sentence = copy_sweep_caveat(s.label, s.result.data["sweep"].points, acc.peaks.bandwidth, acc.l2_bytes)
+            sentence = copy_sweep_caveat(s.label, s.result.data["sweep"].points, acc.peaks.bandwidth, acc.l2_bytes,
+                                         memory=memory_kind(acc))
             cited = s
         if sentence:
             note(cited)  # the section's sources line names where this copy ran
@@ -296,8 +298,11 @@ def _inside(points: Sequence[Measurement], l2_bytes: int) -> list[Measurement]:
     return [m for m in points if m.gbps and 2 * m.shape[0] <= l2_bytes]
 
 
-def l2_caveat(label: str, points: Sequence[Measurement], peak: float, l2_bytes: int, graphs: bool = True) -> str:
-    """The launch-free L2 sweep's best copy inside the L2, where it beat the HBM peak (bytes/s): a floor.
+def l2_caveat(label: str, points: Sequence[Measurement], peak: float, l2_bytes: int, graphs: bool = True,
+              memory: str = "device memory") -> str:
+    """The launch-free L2 sweep's best copy inside the L2, where it beat the device-memory peak (bytes/s): a floor.
+
+    ``memory``: what the device's memory is called (``memory_kind``: HBM, GDDR or "device memory").
 
     ``graphs``: the sweep replayed its copies from a CUDA graph, which removes the host's launch of each copy
     but not the copy kernel's own start-up; without one, a loop of copies per call shares the launch cost.
@@ -309,13 +314,14 @@ def l2_caveat(label: str, points: Sequence[Measurement], peak: float, l2_bytes: 
            "with the launch cost shared by many copies per call")
     return (f"On {label}, {how}, copies whose source and destination fit in the "
             f"{l2_bytes / 2**20:,.0f} MiB L2 cache moved **at least {fmt(best.gbps)} GB/s** "
-            f"({short_bytes(best.shape[0])} per buffer), above the {fmt(peak / 1e9)} GB/s HBM peak: those bytes "
-            "never went to HBM. The figure is a floor of the L2's bandwidth, not its value: each copy still "
+            f"({short_bytes(best.shape[0])} per buffer), above the {fmt(peak / 1e9)} GB/s {memory} peak: those bytes "
+            f"never went to {memory}. The figure is a floor of the L2's bandwidth, not its value: each copy still "
             "pays a fixed cost on the GPU (see [Bandwidth](bandwidth.md)).")
 
 
-def copy_sweep_caveat(label: str, points: Sequence[Measurement], peak: float, l2_bytes: int) -> str:
-    """The one-copy-per-call sweep's best copy inside the L2, where it beat the HBM peak (bytes/s).
+def copy_sweep_caveat(label: str, points: Sequence[Measurement], peak: float, l2_bytes: int,
+                      memory: str = "device memory") -> str:
+    """The one-copy-per-call sweep's best copy inside the L2, where it beat the device-memory peak (bytes/s).
 
     Its time is put down to the L2 only where the call took more than twice the smallest copy's: closer
     than that, the call's fixed cost set most of it, and the figure is a lower bound, not a cache's speed.
@@ -325,11 +331,11 @@ def copy_sweep_caveat(label: str, points: Sequence[Measurement], peak: float, l2
         return ""
     smallest = min((m for m in points if m.gbps), key=lambda m: m.shape[0])
     text = (f"On {label}, one copy per call of {short_bytes(best.shape[0])} per buffer moved "
-            f"**{fmt(best.gbps)} GB/s**, above the {fmt(peak / 1e9)} GB/s HBM peak; source and destination fit "
+            f"**{fmt(best.gbps)} GB/s**, above the {fmt(peak / 1e9)} GB/s {memory} peak; source and destination fit "
             f"in the {l2_bytes / 2**20:,.0f} MiB L2 cache. ")
     if best.median <= 2 * smallest.median:
         return text + (f"But its call took {fmt_time(best.median)}, no more than twice the smallest copy's "
                        f"{fmt_time(smallest.median)}: the call's fixed cost, about the smallest copy's time, was at "
                        "least half of it, so the figure is a lower bound that says little about the L2 itself.")
     return text + ("Its call took more than twice the smallest copy's, so the copy, not the call, set the time: "
-                   "those bytes never went to HBM, and the figure, the call's cost included, is a lower bound.")
+                   f"those bytes never went to {memory}, and the figure, the call's cost included, is a lower bound.")
