@@ -40,7 +40,7 @@ from gpucnn.render import (
     style_context,
     table,
 )
-from gpucnn.sources import Source, no_gpu_note, one_line, sources
+from gpucnn.sources import Source, and_list, no_gpu_note, one_line, sources
 
 FLOP_NOTE = (
     "FLOPs: 2 x N x Cout x Hout x Wout x Cin x k x k for the forward conv2d (a multiply-add counts as 2), "
@@ -231,9 +231,10 @@ def profile_tables() -> str:
 
 
 
-# Above this, the first max pool took so much longer than the ReLU before it (which reads the same tensor and
-# writes as many bytes as the pool's output and indices together) that moving data cannot be what sets its time.
-POOL_OVER_RELU_MEMORY_BOUND = 3.0
+# The max pool's rate of moving bytes against the ReLU's, on one device: at or above this share, both stream
+# their data alike; below LOW, the pool's own work (a maximum over each window), not memory, sets its time.
+POOL_RATE_ALIKE = 0.75
+POOL_RATE_LOW = 1 / 3
 
 
 def _layer_time(layer: dict, device: str) -> float | None:
@@ -243,39 +244,72 @@ def _layer_time(layer: dict, device: str) -> float | None:
     return layer.get("device_total_s") or None
 
 
+def relu_pool_bytes(batch: int) -> tuple[float, float]:
+    """Bytes the profiled CNN's first ReLU and first max pool move in a training forward pass, fp32.
+
+    The shapes come from the profiled model itself (``SmallCNN`` on a batch of 1x32x32 images), run on the meta
+    device (shapes only, no arithmetic). ReLU reads and writes its tensor. The max pool reads it, and writes a
+    quarter as many values plus their int64 indices, which the backward pass needs.
+    """
+    import torch
+
+    from gpucnn.experiments.conv import SmallCNN
+
+    model = SmallCNN().to("meta")
+    x = model.layers["conv1"](torch.empty(batch, 1, 32, 32, device="meta"))
+    out = model.layers["pool1"](x)
+    return 2.0 * 4 * x.numel(), 4.0 * x.numel() + (4 + 8) * out.numel()
+
+
 def pooling_findings() -> str:
     """The first max pool against the ReLU before it, per profiled device: is pooling set by moving data?
 
-    Both read the same activation tensor; ReLU writes one value per value read, the pool a quarter as many
-    values plus their int64 indices: about the same bytes. Where the pool takes far longer, its kernel's own
-    work, not memory, sets its time.
+    Both read the same activation tensor and move about as many bytes; where the pool moves them far more slowly,
+    its kernel's own work, not memory, sets its time. Devices whose profile has no kernel time per layer are
+    named, not dropped silently.
     """
-    rows, slow, fast = [], [], []
+    rows, alike, between, slow, untimed = [], [], [], [], []
     for src in sources(cnn_profile):
         layers = {row["layer"]: row for row in src.result.data["layers"]}
-        if "relu1" not in layers or "pool1" not in layers:
-            continue
-        relu, pool = _layer_time(layers["relu1"], src.device), _layer_time(layers["pool1"], src.device)
+        relu = _layer_time(layers["relu1"], src.device) if "relu1" in layers else None
+        pool = _layer_time(layers["pool1"], src.device) if "pool1" in layers else None
         if not relu or not pool:
+            untimed.append(src)
             continue
-        ratio = pool / relu
-        rows.append([src.cell(src.model), fmt_time(relu), fmt_time(pool), f"{fmt(ratio)}x"])
-        (slow if ratio > POOL_OVER_RELU_MEMORY_BOUND else fast).append(src)
+        relu_bytes, pool_bytes = relu_pool_bytes(src.result.data["batch"])
+        share = (pool_bytes / pool) / (relu_bytes / relu)
+        rows.append([src.cell(), fmt_time(relu), fmt_time(pool), fmt(relu_bytes / relu / 1e9),
+                     fmt(pool_bytes / pool / 1e9), f"{fmt(100 * share, 2)} %"])
+        (alike if share >= POOL_RATE_ALIKE else slow if share < POOL_RATE_LOW else between).append((src, share))
     if not rows:
         return ""
-    out = table(["Device", "ReLU (first)", "max pool (first)", "pool ÷ ReLU"], rows)
+    shown = [s for s, _ in alike + between + slow]
+    out = table(["Device", "ReLU (first)", "max pool (first)", "ReLU GB/s", "max pool GB/s",
+                 "pool's rate, % of ReLU's"], rows)
     out += caption("The forward time of the first ReLU and of the max pool after it, which reads the ReLU's "
-                   "output, from the profile above: kernel time on a GPU, host time on a CPU. "
-                   + "; ".join(f"{s.model}: {s.full_name}" for s in slow + fast) + ".", slow + fast)
-    if fast:
-        out += ("\nOn " + one_line(", ".join(s.label for s in fast)) + ", the pool took less than "
-                f"{fmt(POOL_OVER_RELU_MEMORY_BOUND)}x the ReLU's time for about the same bytes: both run at the speed "
-                "of moving data, far below what their arithmetic would allow.\n")
+                   "output, from the profile above (kernel time on a GPU, host time on a CPU; a profile adds a "
+                   "little to each op). Bytes read + written, fp32, from the model's shapes; the pool writes its "
+                   "int64 indices too. GB = 10^9 bytes. "
+                   + "; ".join(f"{s.model}: {s.full_name}" for s in shown) + "."
+                   + (" No row for " + and_list([s.label for s in untimed]) + ": its record has no kernel time "
+                      "per layer." if untimed else ""), shown)
+
+    def names(group: list) -> str:
+        return one_line(and_list([s.label for s, _ in group]))
+
+    if alike:
+        out += (f"\nOn {names(alike)}, the pool moved its bytes at least {fmt(100 * POOL_RATE_ALIKE, 2)} % as fast "
+                "as the ReLU: both are set by moving data, far below what their arithmetic would allow.\n")
+    if between:
+        out += (f"\nOn {names(between)}, the pool moved its bytes at "
+                + and_list([f"{fmt(100 * share, 2)} %" for _, share in between])
+                + " of the ReLU's rate: still far from its arithmetic limit, but its own work (a maximum over "
+                "each window) already shows beside the memory traffic.\n")
     if slow:
-        out += ("\nOn " + one_line(", ".join(s.label for s in slow)) + ", the pool took more than "
-                f"{fmt(POOL_OVER_RELU_MEMORY_BOUND)}x the ReLU's time for about the same bytes: there its kernel's "
-                "own work (a maximum over each window, in this tensor layout), not the memory, sets its time. "
-                "A few operations per value make an op cheap in arithmetic, not necessarily bound by memory.\n")
+        out += (f"\nOn {names(slow)}, the pool moved its bytes at less than a third of the ReLU's rate: there its "
+                "kernel's own work (a maximum over each window, in this tensor layout), not the memory, sets its "
+                "time. A few operations per value make an op cheap in arithmetic, not necessarily bound by "
+                "memory.\n")
     return out
 
 # --- what the GPU kernel names in the profile say ---
