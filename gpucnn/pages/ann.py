@@ -368,7 +368,8 @@ def regime_findings() -> str:
             # A CPU launches no kernels, but each op still pays torch's dispatch and autograd overhead.
             runs = "runs more, smaller ops" if s.is_cpu else "launches more, smaller kernels"
             call = "every op call" if s.is_cpu else "every launch"
-            text += (f"The backward pass on {s.label} costs {fmt(back, 2)}x the forward, well above the "
+            text += (f"The backward pass on {s.label} costs {fmt(back, 2)}x the forward (timed below, in the split "
+                     f"of a step), well above the "
                      f"{fmt(predicted)}x its FLOPs predict: it {runs} (up to two matmuls per layer, the ReLU and "
                      f"bias gradients, autograd's bookkeeping), and where overhead sets the time, {call} counts "
                      "whatever its FLOPs.\n\n")
