@@ -20,5 +20,6 @@ def test_the_reason_for_a_combination_names_what_it_runs(ratio: float) -> None:
     assert "bf16 kernels for channels-last data" in plain and "inductor" not in plain
     assert "inductor compiles" in compiled and "bf16 kernels for channels-last data" not in compiled
     for text in (plain, compiled):
-        assert ("faster ones" in text) == (ratio > 1)
-        assert ("slower ones" in text) == (ratio < 1)
+        assert "a likely reason, not timed here" in text  # a cause this page does not measure is not asserted
+        assert ("more than that product" in text) == (ratio > 1)
+        assert ("and slower ones" in text) == (ratio < 1)

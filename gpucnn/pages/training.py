@@ -522,7 +522,7 @@ def _together_sentence(names: Sequence[str], ratio: float, alone: dict[str, floa
                 f"(the best, {best_name}, gives {_times(best)}), and together they do not either")
     head = f"together, {joined} gives {_times(ratio)}, against {_times(product)} if the single gains multiplied"
     if ratio > (1 + _SAME) * product:
-        return head + f": more than that product; {_joint_kernels(names)}, and here those are the faster ones"
+        return head + f": more than that product (a likely reason, not timed here: {_joint_kernels(names)})"
     if ratio >= (1 - _SAME) * product:
         return head + ": the gains add up, each saving on a different part of the step"
     if ratio > (1 + _SAME) * best:
@@ -530,8 +530,8 @@ def _together_sentence(names: Sequence[str], ratio: float, alone: dict[str, floa
     if ratio >= (1 - _SAME) * best:
         return (head + f": about what the best of them gives alone ({best_name}, {_times(best)}), so combining "
                 "them adds nothing here")
-    return head + f": less than {best_name} alone ({_times(best)}); {_joint_kernels(names)}, and here those are " \
-        "the slower ones"
+    return head + f": less than {best_name} alone ({_times(best)}; a likely reason, not timed here: " \
+        f"{_joint_kernels(names)}, and slower ones)"
 
 
 def _joint_kernels(names: Sequence[str]) -> str:
@@ -576,13 +576,16 @@ def speedup_findings() -> str:
                     parts.append(_together_sentence(names, r, alone))
         if not parts:
             continue
-        text = "; ".join(parts)
+        # One line per speedup: a device's findings run to several clauses each.
+        lines = "".join(f"<li>{html.escape(part)}.</li>" for part in parts)
         items.append(f'<li data-source="{html.escape(s.origin, quote=True)}"><strong>{html.escape(s.label)}</strong> '
-                     f"(batch {batch}): {html.escape(text)}.</li>")
+                     f"(batch {batch}):<ul>{lines}</ul></li>")
     if not items:
         return ""
     return ("<p>Each finding below is taken within one source: this build, or one archived record "
-            "(a GPU and its own host CPU).</p><ul>" + "".join(items) + "</ul>\n")
+            "(a GPU and its own host CPU). Every speedup is the plain fp32 step's time over the variant's; "
+            "the combinations and TF32 were timed in a second run of the same step. Two gains within "
+            f"{100 * _SAME:.0f} % of each other are called the same.</p><ul>" + "".join(items) + "</ul>\n")
 
 
 # --- storing and deployment ----------------------------------------------------------
