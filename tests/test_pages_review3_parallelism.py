@@ -138,15 +138,16 @@ def test_no_archived_crossover_starts_at_a_tie() -> None:
 def test_a_ratio_above_the_peak_ratio_is_explained_by_the_efficiencies() -> None:
     text = cpu_bf16_sentence(2048, 2.3, 2.0, (78.0, 90.0))
     assert "exceeds the 2x peak ratio" in text
-    assert "fp32 reached 78 % of its estimated peak and bf16 90 % of its own" in text
-    assert f"the quotient of the two, {fmt(90 / 78, 3)}," in text
-    assert "half the bytes" in text
+    assert "at n = 2,048, fp32 reached 78 % of its estimated peak and bf16 90 % of its own" in text
+    assert f"the peak ratio times the quotient of those shares (2x × {fmt(90 / 78, 3)})" in text
+    assert "half-size elements" in text and "not measured here" in text
+    assert "because" not in text  # an identity, not a cause
 
 
 def test_half_the_bytes_is_no_reason_for_more_than_twice_the_efficiency() -> None:
     text = cpu_bf16_sentence(512, 49.0, 2.0, (3.7, 90.0))
-    assert f"the quotient of the two, {fmt(90 / 3.7, 3)}, is the factor" in text
-    assert "half the bytes" not in text
+    assert f"(2x × {fmt(90 / 3.7, 3)})" in text
+    assert "half-size elements" not in text
 
 
 @pytest.mark.parametrize(("ratio", "effs"), [(1.9, (78.0, 74.0)), (2.3, None), (2.001, (78.0, 78.04))])
@@ -180,7 +181,7 @@ def test_the_cpu_findings_take_the_efficiencies_from_the_sweeps(monkeypatch: pyt
     text = tensor_cores.precision_findings()
     assert f"**{fmt(fp32_t / bf16_t, 2)}x as fast**" in text
     assert "fp32 reached 50 % of its estimated peak and bf16 60 % of its own" in text
-    assert f"the quotient of the two, {fmt(1.2, 3)}," in text
+    assert f"(2x × {fmt(1.2, 3)})" in text
 
 
 # --- L3: mamf-finder's bf16 figure beside the site's own bf16 ---------------------------------------------
