@@ -476,12 +476,15 @@ def _bf16_reason(src: Source, ratio: float, m: Measurement, plain: Measurement) 
     verdict = _verdict(ratio)
     if src.is_cpu:
         factor = _cpu_bf16_factor(src)
-        units = (f"this CPU's bf16 units have {_times(factor)} its FP32 peak (estimated from its instruction "
+        # An estimate from the instruction set: two significant figures, not a measured ratio's two decimals.
+        units = (f"this CPU's bf16 units have {fmt(factor, 2)}x its FP32 peak (estimated from its instruction "
                  "set)" if factor and factor > 1.01 else
                  "this CPU has no bf16 arithmetic units (its bf16 peak is its FP32 peak)" if factor else
                  "the record does not say whether this CPU has bf16 arithmetic units")
         if verdict == "faster":
-            return f"the convolutions and matmuls run in bf16, which halves the bytes they move; {units}"
+            gap = ("; the step gains far less than the peaks differ, because only the convolutions and matmuls "
+                   "use those units" if factor and ratio * 1.5 < factor else "")
+            return f"the convolutions and matmuls run in bf16, which halves the bytes they move; {units}{gap}"
         costs = "about what" if verdict == "same" else "more than"
         return f"{units}, and converting activations to bf16 and back costs {costs} bf16 saves at this size"
     factor = _peak_factor(m, plain)
