@@ -36,6 +36,16 @@ def build(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield request.param
 
 
+@pytest.fixture(autouse=True)
+def _forget_noted_sources() -> Iterator[None]:
+    """Captions note the sources they stand on until a section line prints them: the fake rows fed to the
+    page's functions here must not reach the next test's sources line (a SimpleNamespace has no date)."""
+    yield
+    from gpucnn.sources import take_section
+
+    take_section()
+
+
 def _roofline_sources() -> list:
     from gpucnn.experiments.matmul import matmul_sweep
     from gpucnn.pages.fast_memory import memory_roofs
