@@ -226,9 +226,11 @@ def crossover_table() -> str:
     out = table(["GPU", "CPU of the same machine", "GPU faster (inputs on the GPU)",
                  "GPU faster (inputs copied each call)"], rows, align="llll")
     shown = [s for c in found for s in (c.pair.gpu, c.pair.cpu)]
-    return out + caption("Each GPU is compared with the CPU of the machine that measured it, in the same build; "
-                         f"never with another machine's. Faster: the IQRs do not overlap and the medians differ by "
-                         f"more than {fmt(SAME_SPEED, 3)}x; otherwise about equal.", shown)
+    return out + caption("Each GPU is compared with the CPU of the machine that measured it, in the same build "
+                         "(the two sweeps ran one after the other on that machine); never with another machine's. "
+                         f"Faster: the IQRs do not overlap and the medians differ by more than "
+                         f"{fmt(SAME_SPEED, 3)}x; otherwise about equal. Below the sizes named, the CPU is faster "
+                         "or the two trade places (the sentences below give the smallest size).", shown)
 
 
 def crossover_findings() -> str:
