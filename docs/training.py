@@ -136,12 +136,15 @@ display(HTML(page.accelerator_note("GPU throughput points")))
 # %% [markdown]
 # ### The standard speedups, alone and together
 #
-# Each is measured against the plain fp32 step: **channels_last** stores images as (N, H, W, C), the
-# layout convolution kernels prefer; **bf16 autocast** runs matrix work in bfloat16 (it also runs on the
-# CPU, where its gain depends on the CPU's bf16 support); **torch.compile** fuses the network's
-# operations into fewer kernels. They are timed alone, then together, since gains that overlap do not
-# multiply. On an NVIDIA GPU, **TF32** runs the fp32 convolutions and matmuls on the tensor cores with
-# shorter mantissas. The plain step keeps TF32 off, so that it is true fp32.
+# Each is measured against the plain fp32 step: **[channels_last](../glossary/#channels-last)** stores
+# images as (N, H, W, C), the layout convolution kernels prefer; **[bf16](../glossary/#bf16)
+# [autocast](../glossary/#autocast)** runs matrix work in bfloat16 (it also runs on the CPU, where its gain
+# depends on the CPU's bf16 support); **[torch.compile](../glossary/#torch-compile)** (its compiler is
+# called inductor) [fuses](../glossary/#kernel-fusion) the network's operations into fewer kernels. They
+# are timed alone, then together, since gains that overlap do not multiply. On an NVIDIA GPU,
+# **[TF32](../glossary/#tf32)** runs the fp32 convolutions and matmuls on the
+# [tensor cores](../glossary/#tensor-core) with shorter mantissas. The plain step keeps TF32 off, so that
+# it is true fp32.
 
 # %%
 display(HTML(page.speedup_table()))
