@@ -72,7 +72,7 @@ def test_separate_measurements_are_called_apart_only_where_their_iqrs_are(quiet,
     item = next(line for line in text.splitlines() if line.startswith("- On Dev,"))
     assert ("differ by more than their spreads" in item) == apart, item
     assert ("agree within their spreads" in item) == (not apart), item
-    assert ("describes one measurement:" in text) == apart
+    assert ("separate measurements landed up to" in text) == apart
     assert ("Here the separate measurements agreed" in text) == (not apart)
     from gpucnn.render import fmt, fmt_time
 
@@ -104,7 +104,7 @@ def test_every_device_shown_gets_its_three_measurements_and_a_verdict_from_them(
         apart = slow.p25 > fast.p75
         any_apart |= apart
         assert ("differ by more than their spreads" in item) == apart, item
-    assert ("describes one measurement:" in text) == any_apart
+    assert ("separate measurements landed up to" in text) == any_apart
 
 
 # --- H2 (related): the two kinds of time ---
@@ -126,7 +126,7 @@ def test_the_two_kinds_are_called_close_and_the_wait_named_from_the_data(
     assert text.count("\n- ") == 2
     assert ("On a CPU the two are close" in text) == close
     assert ("not interchangeable" in text) == (not close)
-    assert ("the wait for the device is in every call" in text) == waits
+    assert ("is the round trip to the GPU" in text) == waits
     assert ("did not show" in text) == (not waits)
 
 
@@ -144,8 +144,9 @@ def test_the_two_kinds_on_the_archive(results_archive) -> None:
         g, c = p.gpu.result.data, p.cpu.result.data
         more = (g["matmul2x2_single"].median - g["matmul2x2_stream"].median
                 > c["matmul2x2_single"].median - c["matmul2x2_stream"].median)
-        sentence = next(x for x in text.split(". ") if x.lstrip().startswith(f"On {p.gpu.label} a single call"))
-        assert ("wait for the device is in every call" in sentence) == more, sentence
+        # This GPU's sentences: from its label up to the next device's.
+        sentence = text.split(f"On {p.gpu.label}", 1)[1].split("\n")[0].split(" On ")[0]
+        assert ("is the round trip to the GPU" in sentence) == more, sentence
 
 
 # --- M7: parts and whole, on every device shown ---
@@ -159,7 +160,7 @@ def test_the_parts_caveat_follows_the_data(rnd: float, mm: float, art: float, gp
     assert bool(text) == (rnd + mm > art)
     if text:
         assert "need not add up" in text and "measured separately" in text
-        assert ("never waits for the GPU" in text) == gpu
+        assert ("the two overlap instead of adding up" in text) == gpu
         # markdown-exec prefixes a bare "#anchor" in a block's output with the block's id: name the page
         assert ("](measuring.md#separate-runs)" in text) == (not gpu)
 
@@ -185,7 +186,7 @@ def test_every_archived_device_shown_carries_the_caveat_where_its_parts_exceed_i
     checked = 0
     for p in pairs(article_matmul):
         paragraph = next(line for line in text.splitlines() if line.startswith(f"On {p.gpu.label},"))
-        for side, phrase in ((p.gpu, "never waits for the GPU"), (p.cpu, "#separate-runs")):
+        for side, phrase in ((p.gpu, "the two overlap instead of adding up"), (p.cpu, "#separate-runs")):
             d = side.result.data
             exceeds = d["randn_2000"].median + d["correct_2000"].median > d["article_2000"].median
             assert (phrase in paragraph) == exceeds, (side.label, paragraph)
@@ -275,5 +276,6 @@ def test_a_live_gpu_gets_the_same_sentences(tmp_path: Path) -> None:
         assert runs.count(f">{label}</span> |") == 3 and f"- On {label}," in runs
         assert "H100 (archived" not in runs
         kinds = measuring.two_kinds()
-        assert f"- {label}: **" in kinds and f"On {label} a single call" in kinds
+        assert f"- {label}: **" in kinds and (f"On {label}, waiting for each result" in kinds
+                                              or f"On {label} a single call" in kinds)
         assert f"On {label}, the article's method gives" in measuring.findings()

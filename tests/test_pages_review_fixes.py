@@ -60,7 +60,7 @@ def test_measuring_findings_explain_every_gpu_whose_parts_exceed_the_whole(resul
         g = p.gpu.result.data
         parts = g["randn_2000"].median + g["correct_2000"].median
         paragraph = next(line for line in text.splitlines() if line.startswith(f"On {p.gpu.label},"))
-        assert ("never waits for the GPU" in paragraph) == (parts > g["article_2000"].median), paragraph
+        assert ("the two overlap instead of adding up" in paragraph) == (parts > g["article_2000"].median), paragraph
         checked += 1
     assert checked
 

@@ -160,15 +160,19 @@ def two_kinds() -> str:
         text += f"On a CPU the two are close: the single call took {span} the back-to-back time {where}. "
     else:
         text += (f"On a CPU a synchronize has no device to wait for, yet the single call took {span} the "
-                 f"back-to-back time {where}: on a CPU, too, the two kinds of time are not interchangeable. ")
+                 f"back-to-back time {where}: on a CPU, too, the two kinds of time are not interchangeable (what "
+                 "that extra is made of is not measured here: a single-call run pays the timer's own work once "
+                 "per call, where back to back spreads it over many calls). ")
     for p in pairs(small_op_latency):
         g, c = p.gpu.result.data, p.cpu.result.data
         g_gap = g["matmul2x2_single"].median - g["matmul2x2_stream"].median
         c_gap = c["matmul2x2_single"].median - c["matmul2x2_stream"].median
         if g_gap > c_gap:
-            text += (f"On {p.gpu.label} a single call costs {fmt_time(g_gap)} more than back to back, against "
-                     f"{fmt_time(c_gap) if c_gap > 0 else 'nothing'} on {p.cpu.label}: the wait for the device "
-                     "is in every call. ")
+            text += (f"On {p.gpu.label}, waiting for each result adds {fmt_time(g_gap)} to a call; on "
+                     f"{p.cpu.label}, where there is no device, the same way of timing adds "
+                     f"{fmt_time(c_gap) if c_gap > 0 else 'nothing'}. The difference, about "
+                     f"{fmt_time(g_gap - max(c_gap, 0.0))}, is the round trip to the GPU, and every call that "
+                     "waits for its answer pays it. ")
         else:
             text += (f"On {p.gpu.label} a single call costs no more extra time than on {p.cpu.label}: here the "
                      "wait for the device did not show. ")
@@ -204,7 +208,7 @@ def separate_runs() -> str:
 
     Each measurement is many timed runs with a median and an IQR; the three come from three experiments.
     """
-    rows, items, apart = [], [], 0
+    rows, items, apart, worst = [], [], 0, 1.0
     found = article_sources()
     for s in found:
         runs = same_op_runs(s)
@@ -215,12 +219,15 @@ def separate_runs() -> str:
             continue
         ms = [m for _, _, m in runs]
         fast, slow = _furthest_apart(ms)
+        named = {id(m): where.split(", ", 1)[-1] if "," in where else where for where, _, m in runs}
         lo, hi = min(m.median for m in ms), max(m.median for m in ms)
         if slow.p25 > fast.p75:
             apart += 1
+            worst = max(worst, hi / lo)
             items.append(f"- On {s.label}, the medians run from **{fmt_time(lo)}** to **{fmt_time(hi)}** "
-                         f"(**{fmt(hi / lo, 2)}x**). One measurement's IQR ends at {fmt_time(fast.p75)}, another's "
-                         f"starts at {fmt_time(slow.p25)}: they differ by more than their spreads.")
+                         f"(**{fmt(hi / lo, 2)}x**). The {named[id(fast)]} measurement's IQR ends at "
+                         f"{fmt_time(fast.p75)}, the {named[id(slow)]} one's starts at {fmt_time(slow.p25)}: "
+                         "these two differ by more than their spreads.")
         else:
             items.append(f"- On {s.label}, the medians run from {fmt_time(lo)} to {fmt_time(hi)}, and every two "
                          "measurements' IQRs overlap: they agree within their spreads.")
@@ -228,14 +235,17 @@ def separate_runs() -> str:
     out += caption(
         "One op, a 2x2 fp32 matmul, timed back to back (many calls, one synchronize at the end) by the same "
         "harness in three experiments of the same build or record: each row is a separate measurement. The small-op "
-        "table multiplies a matrix by itself, the others two matrices of the same shape.", found)
+        "table multiplies a matrix by itself, the others two matrices of the same shape: the same work, on "
+        "different inputs.", found)
     out += "\n" + "\n".join(items) + "\n\n"
     if apart:
-        out += ("So an interquartile range describes one measurement: how much its timed runs varied, not how "
-                "far another measurement of the same op on the same machine lands. Compare figures measured "
-                "together, in one experiment; between figures measured apart, a difference no larger than the "
-                "gaps above says nothing. What moves a measurement (clocks, what ran before it, the caches, the "
-                "kernel a library picks) is not measured here.\n\n")
+        out += (f"So an interquartile range describes one measurement only: how much its timed runs varied, not "
+                f"how far another measurement of the same op on the same machine lands. For a call this short "
+                f"(microseconds), separate measurements landed up to {fmt(worst, 2)}x apart. Compare such figures "
+                "only when they were measured together, in one experiment. Longer work, whose time is not a "
+                "call's fixed cost, moves less between measurements, but the same rule is the safe one. What "
+                "moves a measurement (clocks, what ran before it, the caches, the kernel a library picks) is not "
+                "measured here.\n\n")
     else:
         out += ("Here the separate measurements agreed within their spreads. Still, an interquartile range "
                 "describes one measurement only, not how far the next one lands: compare figures measured "
@@ -258,8 +268,8 @@ def _parts_caveat(rnd: float, mm: float, art: float, gpu: bool) -> str:
     """
     if rnd + mm <= art:
         return ""
-    why = ("the article's method never waits for the GPU to finish the matmul, and the three were measured "
-           "separately" if gpu else
+    why = ("in the article's loop the GPU runs each matmul while the CPU is already making the next input, so "
+           "the two overlap instead of adding up; and the three were measured separately" if gpu else
            "the three were measured separately (how far separate measurements of one op differ: "
            "[the same op, measured separately](measuring.md#separate-runs))")
     return (f" Timed on their own, the input and the matmul add up to **{fmt_time(rnd + mm)}**, more than the "
