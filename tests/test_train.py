@@ -267,7 +267,7 @@ def test_the_bf16_reason_reads_the_sources_own_peaks() -> None:
         return Measurement(name="t", device="cuda", dtype="float32", shape=(1,), threads=1, times_s=(1.0,),
                            number_per_run=1, flops=1.0, bytes_moved=0.0, peak_flops=peak, peak_bytes_per_s=None)
 
-    assert "2.00x its FP32 peak" in page._bf16_reason(_src(True, 2.0), 1.5, m(None), m(None))
+    assert "2x its FP32 peak" in page._bf16_reason(_src(True, 2.0), 1.5, m(None), m(None))
     assert "no bf16 arithmetic units" in page._bf16_reason(_src(True, 1.0), 1.0, m(None), m(None))
     assert "does not say" in page._bf16_reason(_src(True), 1.5, m(None), m(None))
     gpu = page._bf16_reason(_src(False), 1.6, m(30.0), m(2.0))
@@ -283,7 +283,7 @@ def test_gains_together_are_set_against_their_product() -> None:
     assert "they overlap" in _together_sentence(names, 2.0, alone)
     assert "adds nothing" in _together_sentence(names, 1.8, alone)
     slower = _together_sentence(names, 0.6, alone)
-    assert "less than bf16 autocast alone (1.80x)" in slower
+    assert "less than bf16 autocast alone (1.80x;" in slower
     # losses alone and together are not called gains that "add up"
     losses = _together_sentence(names, 0.26, {"channels_last": 0.29, "bf16 autocast": 0.59})
     assert "add up" not in losses and "none of them gains alone" in losses
