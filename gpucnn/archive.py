@@ -197,8 +197,8 @@ def _validator() -> Any:
 def _path(parts: Any) -> str:
     text = ""
     for p in parts:
-        if not isinstance(p, int) and not (str(p).isprintable() and len(str(p)) <= 40):
-            p = _show(str(p))  # a record's own key: escaped and short, as in the typed reader's messages
+        if not isinstance(p, int):
+            p = typed.key_name(p)  # a record's own key: escaped and short where it must be
         text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
     return text
 
@@ -536,8 +536,7 @@ def records(directory: Path | None = None) -> list[Record]:
     """Every archived record, checked; the first bad file raises RecordError naming it."""
     directory = directory or archive_dir()
     # A file name may hold anything a PR puts there: the build log and the CLI get it as printable text.
-    return [read(p, "".join(c if c.isprintable() else "?" for c in f"{directory.name}/{p.name}"))
-            for p in record_files(directory)]
+    return [read(p, typed.printable(f"{directory.name}/{p.name}")) for p in record_files(directory)]
 
 
 def beside(experiment: str, **params: object) -> list[tuple[Record, Result]]:
@@ -698,7 +697,7 @@ def migrate_document(doc: dict[str, Any], commit: str | None = None, root: Path 
     """
     if doc["schema"] != SCHEMA_V1:
         raise RecordError(f"schema: already {doc['schema']}; only {SCHEMA_V1} records need migrating")
-    if commit is not None and not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+    if commit is not None and not codehash.COMMIT_HASH.fullmatch(commit):
         raise RecordError(f"--commit: expected a commit hash (4 to 40 hex digits), got {_show(commit)}")
     if commit and doc.get("commit") and not (doc["commit"].startswith(commit) or commit.startswith(doc["commit"])):
         raise RecordError(f"commit: the record says it was made at {doc['commit']}, not {commit}")

@@ -270,7 +270,9 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def _one_line(value: object) -> str:
     """A record's string for a terminal: control characters (escape sequences, newlines) shown as ?."""
-    return "".join(c if c.isprintable() else "?" for c in str(value))
+    from gpucnn.typed import printable  # torch-free, like everything ``results`` imports
+
+    return printable(value)
 
 
 def _columns(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

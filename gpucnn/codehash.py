@@ -28,6 +28,8 @@ from pathlib import Path
 from gpucnn.specs import SPECS
 
 HARNESS = ("measure", "sweep")
+# A commit as git_show accepts it: anything else could be read by git as an option (``--output=FILE`` writes).
+COMMIT_HASH = re.compile(r"[0-9a-f]{4,40}")
 BENCH_PATH = "gpucnn/bench.py"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,8 +78,7 @@ def current_code_hash(experiment: str, root: Path = REPO) -> str:
 
 def git_show(commit: str, path: str, root: Path = REPO) -> str:
     """The text of ``path`` at ``commit`` (4 to 40 hex digits) in the repository at ``root``."""
-    # Anything else could be read by git as an option (``--output=FILE`` writes files).
-    if not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+    if not COMMIT_HASH.fullmatch(commit):
         raise CodeHashError(f"{commit!r} is not a commit hash (4 to 40 hex digits)")
     try:
         out = subprocess.run(["git", "show", f"{commit}:{path}"], capture_output=True, text=True, timeout=30,

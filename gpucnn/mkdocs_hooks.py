@@ -428,7 +428,9 @@ def _failure_line(message: str) -> str:
     """The last line of a failed block's output (``ValueError: ...``), as one short printable line."""
     output = message.split("Output is:", 1)[-1]
     last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
-    last = "".join(c if c.isprintable() else "?" for c in last)
+    from gpucnn.typed import printable
+
+    last = printable(last)
     return last if len(last) <= 200 else last[:199] + "\u2026"
 
 

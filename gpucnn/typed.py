@@ -50,6 +50,18 @@ def _fail(path: str, message: str) -> RecordError:
     return RecordError(f"{path}: {message}" if path else message)
 
 
+def printable(text: object) -> str:
+    """``text`` with every non-printable character (escape sequences, newlines, bidi overrides) shown as ``?``:
+    for a terminal or a log line, where a record's key or a file name must stay one plain line."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))
+
+
+def key_name(name: object) -> str:
+    """A record's key as it stands in a field path: as is when short and printable, else escaped and cut."""
+    text = str(name)
+    return text if text.isprintable() and len(text) <= 40 else _show(text)
+
+
 def _show(value: Any) -> str:
     """A short, one-line, printable view of a bad value for an error message."""
     text = repr(value) if isinstance(value, str) else type(value).__name__
@@ -165,9 +177,7 @@ def _fields(cls: type, value: Any, path: str, hw: HardwareReport | None = None) 
         out[f.name] = _read(hints[f.name], value[f.name], where, hw)
     unknown = sorted(set(value) - set(out) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        name = unknown[0]
-        raise _fail(f"{path}.{name}" if name.isprintable() and len(name) <= 40 else f"{path} field {_show(name)}",
-                    "unknown field")
+        raise _fail(f"{path}.{key_name(unknown[0])}", "unknown field")
     return out
 
 
