@@ -412,7 +412,7 @@ _RENDER_WARNINGS: dict[str, _WarningsDuringRender] = {}
 class _FailedBlocks(logging.Handler):
     """markdown-exec reports a python block that raised only as a warning, and renders its traceback into the
     page; strict mode aborts only after every page is written. This notes each such block with the page being
-    rendered, so that ``on_page_content`` fails the build at that page, before any page is written."""
+    rendered, so that ``on_env`` fails the build, naming every such page, before any page is written."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)

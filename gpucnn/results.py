@@ -496,14 +496,13 @@ def latest_per_experiment(results: list[Result]) -> list[Result]:
     latest: dict[str, Result] = {}
     for r in results:
         key = json.dumps([r.experiment, r.params], sort_keys=True, default=str)
-        if key not in latest or r.measured_at >= latest[key].measured_at:
-            if key in latest:
-                log.info("gpucnn: results.json keeps %s's result measured %s, not the one of %s (code changed "
-                         "during the build?)", r.experiment, r.measured_at, latest[key].measured_at)
-            latest[key] = r
-        else:
+        kept = latest.get(key)
+        if kept is not None:
+            newer, older = (r, kept) if r.measured_at >= kept.measured_at else (kept, r)
             log.info("gpucnn: results.json keeps %s's result measured %s, not the one of %s (code changed "
-                     "during the build?)", r.experiment, latest[key].measured_at, r.measured_at)
+                     "during the build?)", r.experiment, newer.measured_at, older.measured_at)
+            r = newer
+        latest[key] = r
     return list(latest.values())
 
 
