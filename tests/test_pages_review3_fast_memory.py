@@ -68,16 +68,15 @@ def test_the_dram_roof_is_the_datasheet_on_a_gpu_and_the_copy_alone_on_a_cpu(bui
         dram = memory_roofs(s)[0]
         if s.is_cpu:
             copy = dram_point(sibling(s, copy_bandwidth).result)
-            assert dram.value == copy.gbps and dram.defined_by == "copy"
+            assert dram.value == copy.gbps
             assert dram.label.startswith("DRAM roof") and "measured" in dram.label and "no datasheet" in dram.label
         else:
             peak = s.hardware.accelerator.peaks.bandwidth
-            assert dram.value == peak / 1e9 and dram.defined_by == ""
+            assert dram.value == peak / 1e9
             assert dram.label.startswith(f"{memory_kind(s.hardware.accelerator)} roof") and "datasheet" in dram.label
         ew = sibling(s, elementwise_bandwidth).result.data
-        assert dram.defined_by not in ("add", "relu")
-        if not s.is_cpu:  # a datasheet roof is no stream's measurement
-            assert dram.value not in (ew["add"].gbps, ew["relu"].gbps)
+        # neither stream sets it (the CPU's is the copy's, a GPU's its datasheet's)
+        assert dram.value not in (ew["add"].gbps, ew["relu"].gbps)
 
 
 def test_add_is_scored_against_a_roof_it_does_not_set(build) -> None:
@@ -87,13 +86,11 @@ def test_add_is_scored_against_a_roof_it_does_not_set(build) -> None:
     assert {b.source.is_cpu for b in adds} == {True, False}
     table = roofline_findings()
     for b in adds:
-        assert b.dram.defined_by != "add"
         # add's intensity is far left of every ridge: its percentage is its GB/s over the roof's
         gbps = b.best.gflops / b.best.intensity
         assert b.pct_of_roofline == pytest.approx(100 * gbps / b.dram.value)
         row = next(line for line in table.splitlines() if b.source.cell() in line and "| add (x + y) |" in line)
-        assert row.rstrip(" |").endswith(" %") and not row.rstrip(" |").endswith("–")
-    assert "A dash:" not in table  # no roof here is set by a point of the chart
+        assert row.rstrip(" |").endswith(" %")
 
 
 def test_the_captions_and_the_list_say_what_sets_each_roof(build) -> None:
@@ -156,7 +153,7 @@ def test_the_dram_roof_falls_back_to_the_copy_where_a_gpu_has_no_datasheet_bandw
     monkeypatch.setattr(page, "hbm_datasheet", lambda src: None)
     for s in [s for s in _roofline_sources() if not s.is_cpu]:
         dram = page.memory_roofs(s)[0]
-        assert dram.value == dram_point(sibling(s, copy_bandwidth).result).gbps and dram.defined_by == "copy"
+        assert dram.value == dram_point(sibling(s, copy_bandwidth).result).gbps
         assert dram.label.startswith(f"{memory_kind(s.hardware.accelerator)} roof") and "no datasheet" in dram.label
     assert not any(f"datasheet {kind} bandwidth" in page.roofline_roofs() for kind in ("HBM", "GDDR", "device memory"))
 
@@ -178,29 +175,12 @@ def _best(src, op: str, gbps: float, roof):
     return GroupBest(src, "add (x + y)" if op == "add" else "relu", point, Roof("FP32 peak", 1e6), roof)
 
 
-def test_a_roof_set_by_the_point_it_scores_gets_a_dash(monkeypatch) -> None:
-    import gpucnn.pages.fast_memory as page
-
-    cpu = _fake_source("CPU X", is_cpu=True)
-    by_add = page.Roof("DRAM roof: 10 GB/s", 10.0, defined_by="add")
-    bests = [_best(cpu, "add", 10.0, by_add), _best(cpu, "relu", 9.0, by_add)]
-    assert bests[0].pct_of_roofline is None and bests[1].pct_of_roofline == pytest.approx(90.0)
-    monkeypatch.setattr(page, "roofline_bests", lambda: bests)
-    table = page.roofline_findings()
-    add_row = next(line for line in table.splitlines() if "| add (x + y) |" in line)
-    assert add_row.rstrip(" |").endswith("| –") and "100 %" not in add_row
-    assert "A dash: the op whose own measurement sets that roof" in table
-    # the sentence scores relu only, never the op that set the roof
-    text = page.stream_findings()
-    assert "`relu` at **90 %**" in text and "`add` at" not in text
-
-
 def test_stream_wording_for_a_cpu_above_its_copy_and_a_gpu_far_below_its_datasheet(monkeypatch) -> None:
     import gpucnn.pages.fast_memory as page
 
     cpu = _fake_source("CPU X", is_cpu=True)
     gpu = _fake_source("GPU Y", is_cpu=False, bandwidth=1e12, name="NVIDIA L4")  # GDDR6, not HBM
-    copy_roof = page.Roof("DRAM roof", 10.0, defined_by="copy")
+    copy_roof = page.Roof("DRAM roof", 10.0)
     hbm = page.Roof("GDDR roof", 1000.0)
     monkeypatch.setattr(page, "roofline_bests", lambda: [
         _best(cpu, "add", 11.0, copy_roof), _best(cpu, "relu", 9.0, copy_roof),

@@ -84,9 +84,6 @@ class Roof:
 
     label: str
     value: float
-    # The measured op whose run sets this roof ("copy"), or "" for a datasheet figure. A roofline never
-    # scores that op against its own roof: it would sit at 100 % by definition.
-    defined_by: str = ""
 
 
 def conv_min_bytes(batch: int, channels: int, image: int, kernel: int) -> float:
@@ -147,7 +144,7 @@ def dram_roof(src: Source, copy: Result | None) -> Roof | None:
     if d is None or not d.gbps:
         return None
     return Roof(f"{roof_memory(src)} roof: {fmt(d.gbps)} GB/s, copy far beyond the caches (measured; no datasheet figure)",
-                d.gbps, defined_by="copy")
+                d.gbps)
 
 
 def memory_roofs(src: Source) -> list[Roof]:
@@ -354,13 +351,10 @@ class GroupBest:
         return 100 * self.best.gflops / self.ceiling.value
 
     @property
-    def pct_of_roofline(self) -> float | None:
-        """Against the roofline under the point: the ceiling, or the DRAM/device-memory roof at its intensity if lower.
-
-        None for the op whose own measurement sets that roof: it would score 100 % by definition.
-        """
-        if self.dram.defined_by and self.best.label == self.dram.defined_by:
-            return None
+    def pct_of_roofline(self) -> float:
+        """Against the roofline under the point: the ceiling, or the DRAM/device-memory roof at its intensity if
+        lower. No point sets that roof (a datasheet figure, or the copy, which is never a point), so none scores
+        100 % by definition."""
         return 100 * self.best.gflops / roof(self.best.intensity, self.dram.value, self.ceiling.value)
 
 
@@ -408,8 +402,8 @@ STREAM_NEAR_ROOF = 0.5
 
 
 def _stream_bests(found: Sequence[GroupBest]) -> list[GroupBest]:
-    """The add and relu rows (the points far left of every ridge) that have a figure against their roof."""
-    return [b for b in found if b.best.label in ("add", "relu") and b.pct_of_roofline is not None]
+    """The add and relu rows: the points far left of every ridge."""
+    return [b for b in found if b.best.label in ("add", "relu")]
 
 
 def stream_findings() -> str:
@@ -460,7 +454,7 @@ def roofline_findings() -> str:
         return ""
     rows = [(b.source.cell(), one_line(b.group), one_line(b.best.label), fmt(b.best.gflops),
              f"{one_line(b.ceiling.label)}: {fmt(b.ceiling.value)}", f"**{fmt(b.pct, 2)} %**",
-             "–" if b.pct_of_roofline is None else f"{fmt(b.pct_of_roofline, 2)} %") for b in found]
+             f"{fmt(b.pct_of_roofline, 2)} %") for b in found]
     out = table(["Device", "Points", "Fastest point", "GFLOP/s (median)", "Its ceiling, GFLOP/s", "% of ceiling",
                  "% of the roofline at its intensity"], rows, align="lllrrrr")
     devices = list({b.source.origin + b.source.device: b.source for b in found}.values())
@@ -470,8 +464,6 @@ def roofline_findings() -> str:
             f"{roof_memories(devices)} roof at the point's intensity. The {roof_memories(devices)} roof: "
             f"{_dram_roof_kinds(devices)}. A point whose "
             "data stayed in a cache can pass 100 %.")
-    if any(b.pct_of_roofline is None for b in found):
-        text += " A dash: the op whose own measurement sets that roof, at 100 % by definition."
     return out + caption(text, [b.source for b in found])
 
 
