@@ -2,7 +2,7 @@
 
 * H1: the DRAM/HBM roof of the hierarchical roofline is a GPU's datasheet bandwidth, or on a device with none
   (a CPU) the copy sweep's point far beyond the caches: never the fastest of copy, add and relu, which put
-  add at 100 % of a roof it set. An op whose own measurement sets a roof gets a dash, not a percentage.
+  add at 100 % of a roof it set.
 * M2: the no-reuse broadcast's GB/s stands beside the same device's copy, and the explanation follows it.
 * L9: "a gap of the same kind", with the matmul-over-add range computed from the table's rows.
 
