@@ -219,7 +219,7 @@ def separate_runs() -> str:
             continue
         ms = [m for _, _, m in runs]
         fast, slow = _furthest_apart(ms)
-        named = {id(m): where.split(", ", 1)[-1] if "," in where else where for where, _, m in runs}
+        named = {id(m): where.split(", ", 1)[-1] for where, _, m in runs}  # "small-op table", ...
         lo, hi = min(m.median for m in ms), max(m.median for m in ms)
         if slow.p25 > fast.p75:
             apart += 1
