@@ -460,6 +460,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, **_: Any) -> 
     from gpucnn.sources import begin_page
 
     begin_page(page.file.src_uri)  # the page's "No GPU in this build" note is printed once
+    if page.file.src_uri.endswith((".py", ".ipynb")):
+        _measure_before_kernel()
     snippets = ((config.get("mdx_configs") if config else None) or {}).get("pymdownx.snippets") or {}
     for base in snippets.get("base_path", []):
         for name in _SNIPPET_INCLUDE.findall(markdown):
@@ -467,6 +469,22 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, **_: Any) -> 
             if path.is_file() and name not in _RENDERING["snippets"]:
                 _RENDERING["snippets"][name] = path.read_text(encoding="utf-8", errors="replace")
     return markdown
+
+
+def _measure_before_kernel() -> None:
+    """Measure the notebook's experiments in this process, before mkdocs-jupyter starts its kernel.
+
+    The kernel is a new process: a GPU's first CUDA call and first torch.compile cost it seconds of
+    start-up that this process has already paid. The kernel then reads the cached results. Skipped
+    when the notebook's results were kept with its cached page (that page is then reused, and a new
+    measurement would not be the one it shows), and without a notebook cache (GPUCNN_FRESH, where
+    the kernel measures again whatever it finds).
+    """
+    if not _NOTEBOOK_RESULTS or any(any(kept.glob("*.json")) for kept in _NOTEBOOK_RESULTS):
+        return
+    from gpucnn.pages.training import measure_live
+
+    measure_live()
 
 
 # Pages whose python blocks raised in this build (see on_page_content and on_env).

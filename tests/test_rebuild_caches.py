@@ -187,3 +187,23 @@ def test_an_unchanged_cache_file_is_not_rewritten(tmp_path: Path, monkeypatch: p
     entry.write_bytes(b"\xff")  # unreadable as UTF-8: written again
     mkdocs_hooks._write_if_changed(entry, '{"a": 2}')
     assert writes == [entry] * 3 and entry.read_text() == '{"a": 2}'
+
+
+@pytest.mark.parametrize(("kept_files", "cache_on", "measured"), [
+    (0, True, True),    # the notebook will run: measure here, where CUDA and torch.compile are warm
+    (1, True, False),   # its page and results were kept: it is reused, a new measurement would not be shown
+    (0, False, False),  # no notebook cache (GPUCNN_FRESH): the kernel measures again anyway
+])
+def test_the_notebook_experiments_run_before_its_kernel_only_when_it_will_use_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept_files: int, cache_on: bool, measured: bool) -> None:
+    from gpucnn.pages import training
+
+    calls: list[int] = []
+    monkeypatch.setattr(training, "measure_live", lambda: calls.append(1))
+    kept = tmp_path / "results"
+    kept.mkdir()
+    for i in range(kept_files):
+        (kept / f"{i}.json").write_text("{}")
+    monkeypatch.setattr(mkdocs_hooks, "_NOTEBOOK_RESULTS", [kept] if cache_on else [])
+    mkdocs_hooks._measure_before_kernel()
+    assert calls == ([1] if measured else [])
