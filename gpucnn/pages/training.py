@@ -19,6 +19,7 @@ from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
 from gpucnn.experiments.training import digits_training, training_combined, training_throughput
+from gpucnn.hardware import detect
 from gpucnn.models import DIGITS, forward_flops
 from gpucnn.profile import current_profile
 from gpucnn.render import _SERIES_GID as SERIES_GID  # the group id figure_html marks with data-source
@@ -42,7 +43,6 @@ from gpucnn.render import (
     style_context,
 )
 from gpucnn.render import html_table as render_table  # cells as HTML (Source.cell); this page's html_table escapes
-from gpucnn.hardware import detect
 from gpucnn.results import Result, run
 from gpucnn.sources import Pair, Source, live_has_accelerator, one_line, pairs, sibling, sources
 
