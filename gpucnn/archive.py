@@ -378,6 +378,12 @@ class Record:
         return self.document["generated_at"]
 
     @property
+    def measured_an_accelerator(self) -> bool:
+        """Whether any result ran on an accelerator: ``gpucnn bench --device cpu`` on a GPU machine records
+        the GPU in its hardware, but measures only the CPU."""
+        return any(r.params.get("device", "cpu") != "cpu" for r in self.results)
+
+    @property
     def hardware_name(self) -> str:
         """The machine in a few words: the accelerator if it had one, and the CPU."""
         hw = self.hardware

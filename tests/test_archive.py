@@ -312,3 +312,30 @@ def test_beside_finds_an_experiment_in_every_record(record: dict, tmp_path: Path
     assert len(found) == 2
     assert all(r.experiment == "copy_bandwidth" and rec.label([r]).startswith("recorded on ") for rec, r in found)
     assert archive.beside("copy_bandwidth", device="cuda") == []
+
+
+def test_a_cpu_only_bench_from_a_gpu_machine_shows_its_cpu_rows(
+    record: dict, bench_run: tuple[Path, Path], tmp_path: Path, archive_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`gpucnn bench --device cpu` on a GPU machine records the GPU in its hardware but measures the CPU alone:
+    the page shows its CPU row, as it does a CPU-only machine's (found on an H100, where the bench fixture is one)."""
+    from gpucnn import results
+    from gpucnn.pages import results as page
+
+    monkeypatch.setenv("GPUCNN_CACHE_DIR", str(bench_run[1]))
+    monkeypatch.setattr(results, "_BUILD", {})
+    gpu = json.loads((ROOT / "results" / "nvidia-h100-80gb-hbm3-2026-11-26.json").read_text())["hardware"]["accelerator"]
+    other = copy.deepcopy(record)
+    other["hardware"]["cpu"]["model"] = "Example CPU 9000"
+    other["hardware"]["accelerator"] = gpu
+    for r in other["results"]:
+        r["hardware"]["cpu"]["model"] = "Example CPU 9000"
+        r["hardware"]["accelerator"] = gpu
+    stored = add(write(tmp_path / "other.json", other))
+    assert not records()[0].measured_an_accelerator
+
+    rows, _ = page.all_rows()
+    theirs = [h for h in rows if h.source.archived]
+    assert [(h.source.device, h.source.record.name) for h in theirs] == [("cpu", stored.name)]
+    assert theirs[0].matmul is not None

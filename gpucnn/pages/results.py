@@ -87,8 +87,9 @@ def _drawn_records() -> dict[str, set[str]]:
 def _archived_source(record: Record, fn, device: str, drawn: dict[str, set[str]]) -> Source | None:
     # The rule of the other pages, not a second one: a GPU record's figure that the series source would not
     # draw (a record of the live model, a record a newer one of its model replaces) is not put beside this
-    # build's either. A CPU-only record has no model to replace: the other pages never draw it, this one does.
-    if record.hardware.accelerator is not None and record.name not in drawn[fn.__name__]:
+    # build's either. A record of the CPU alone (a CPU-only machine, or `bench --device cpu` on a GPU machine)
+    # has no model to replace: the other pages never draw it, this one does.
+    if record.measured_an_accelerator and record.name not in drawn[fn.__name__]:
         return None
     result = find(record, fn, device=device)
     if result is None:
@@ -99,7 +100,7 @@ def _archived_source(record: Record, fn, device: str, drawn: dict[str, set[str]]
 
 def archived(record: Record, drawn: dict[str, set[str]] | None = None) -> list[Headline]:
     """One archived record's figures, one row per device it measured: of a GPU record, only the figures the
-    other pages draw; of a CPU-only record, every current one."""
+    other pages draw; of a record of the CPU alone, every current one."""
     drawn = _drawn_records() if drawn is None else drawn
     rows = [_headline([_archived_source(record, fn, d, drawn) for fn in HEADLINE_EXPERIMENTS])
             for d in record.hardware.devices]
