@@ -152,9 +152,10 @@ def on_pre_build(config: Any) -> None:
 
     # The notebook page runs in a Jupyter kernel (it inherits this environment):
     # it shares its results through this folder, so results.json lists them too.
-    from gpucnn.results import SHARE_ENV
+    from gpucnn.results import MEASURED_ENV, SHARE_ENV
 
     os.environ[SHARE_ENV] = _share_folder()
+    os.environ.pop(MEASURED_ENV, None)  # `mkdocs serve`: the previous build's measurements are this one's reuses
     _key_notebook_cache(config, profile.name)
     _SETUP_TIME[:] = [time.perf_counter() - started]
 

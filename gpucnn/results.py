@@ -332,7 +332,8 @@ def run(
     path = cache_dir() / f"{fn.__name__}-{key}.json"
     if not fresh and path.exists():
         try:
-            result = Result.from_dict(json.loads(path.read_text()), reused=True)
+            # Measured by this build's own process (for the notebook's kernel): not a reuse of an earlier build's.
+            result = Result.from_dict(json.loads(path.read_text()), reused=key not in _measured_in_build())
             if result.key != key or result.experiment != fn.__name__:
                 raise ValueError("its key does not match")
             # The checks a new measurement passes: its data fits the experiment's
@@ -363,6 +364,8 @@ def run(
         raise RecordError(f"{what} returned data that does not fit {SPECS[fn.__name__].data.__name__} "
                           f"(gpucnn/specs.py): {exc}") from None
     log.info("gpucnn: %s measured in %.1f s", what, elapsed)
+    if os.environ.get(SHARE_ENV):  # a build: its later processes (the notebook's kernel) inherit the list
+        os.environ[MEASURED_ENV] = " ".join([*_measured_in_build(), key])
     try:
         atomic_write_text(path, json.dumps(result.to_dict()))
     except OSError as exc:  # a read-only cache folder costs speed, not correctness
@@ -419,6 +422,15 @@ def check_reused(result: Result, hardware: HardwareReport) -> None:
 # variable names a folder (the MkDocs hook sets it for the build), every
 # process writes the results it uses there, so they land in results.json too.
 SHARE_ENV = "GPUCNN_RESULTS_SHARE"
+
+
+# The cache keys this build measured, for the processes it starts: the notebook's kernel reads from the
+# cache what the build's own process measured for it, and must not call that "reused".
+MEASURED_ENV = "GPUCNN_MEASURED_IN_BUILD"
+
+
+def _measured_in_build() -> list[str]:
+    return os.environ.get(MEASURED_ENV, "").split()
 
 
 def _keep(result: Result) -> None:

@@ -70,6 +70,22 @@ def test_a_second_build_reuses_the_result_and_its_date(caplog: pytest.LogCapture
     assert "counted(size=4) reused (measured" in caplog.text
 
 
+def test_the_notebooks_kernel_calls_what_this_build_measured_for_it_measured_not_reused(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The build measures the notebook's experiments before its kernel starts; the kernel (another process,
+    which inherits the environment) reads them from the cache and must say "measured in this build"."""
+    monkeypatch.setenv(results.SHARE_ENV, str(tmp_path))
+    monkeypatch.setenv(results.MEASURED_ENV, "")  # and restored after the test: run() below sets it
+    first = run(counted, size=4)
+    next_build()  # the kernel: only the disk cache and the inherited environment
+    in_kernel = run(counted, size=4)
+    assert len(CALLS) == 1 and not first.reused and not in_kernel.reused
+    assert "reused" not in provenance(in_kernel)
+    os.environ[results.MEASURED_ENV] = ""  # the next build: the same entry is a reuse
+    next_build()
+    assert run(counted, size=4).reused
+
+
 def test_one_build_measures_once_even_when_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPUCNN_FRESH", "1")
     run(counted, size=4)
