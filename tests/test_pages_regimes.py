@@ -25,6 +25,8 @@ def test_flat_until_finds_where_the_time_starts_to_grow() -> None:
     assert flat_until([step(1, 1.0), step(2, 1.1), step(4, 1.4), step(8, 2.0)]) == 4
     assert flat_until([step(1, 1.0), step(2, 1.0)]) == 2
     assert flat_until([]) is None
+    # one slow point, then back under 1.5x to the end: flat over the whole sweep, never "grows beyond"
+    assert flat_until([step(1, 1.0), step(8, 1.2), step(16, 1.6), step(1024, 1.4)]) == 1024
 
 
 def test_regime_is_chosen_from_the_ratio_and_the_share_of_peak() -> None:

@@ -281,14 +281,15 @@ def doubling_ratios(points: Sequence[Measurement]) -> list[tuple[int, float]]:
 
 
 def flat_until(points: Sequence[Measurement], factor: float = 1.5) -> int | None:
-    """The largest batch up to which every step takes less than ``factor`` x the smallest batch's time."""
+    """The largest batch whose step takes less than ``factor`` x the smallest batch's time: every larger batch
+    takes more. One slow point before it (a noisy run, as on the H100 build at batch 16) does not end the flat
+    stretch, since a larger batch came back under the line."""
     if not points:
         return None
     base, found = points[0].median, None
     for m in points:
-        if m.median >= factor * base:
-            break
-        found = m.shape[0]
+        if m.median < factor * base:
+            found = m.shape[0]
     return found
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 
+from gpucnn.datasheets import memory_kind
 from gpucnn.experiments.conv import (
     FILTERS,
     IMAGE,
@@ -16,6 +17,7 @@ from gpucnn.experiments.conv import (
     conv_channel_sweep,
     digit_filter_outputs,
 )
+from gpucnn.hardware import format_bytes
 from gpucnn.profiling import stored_kernel_rows
 from gpucnn.render import (
     Series,
@@ -268,7 +270,7 @@ def pooling_findings() -> str:
     its kernel's own work, not memory, sets its time. Devices whose profile has no kernel time per layer are
     named, not dropped silently.
     """
-    rows, alike, between, slow, untimed = [], [], [], [], []
+    rows, alike, between, slow, untimed, beyond = [], [], [], [], [], []
     for src in sources(cnn_profile):
         layers = {row["layer"]: row for row in src.result.data["layers"]}
         relu = _layer_time(layers["relu1"], src.device) if "relu1" in layers else None
@@ -281,6 +283,9 @@ def pooling_findings() -> str:
         rows.append([src.cell(), fmt_time(relu), fmt_time(pool), fmt(relu_bytes / relu / 1e9),
                      fmt(pool_bytes / pool / 1e9), f"{fmt(100 * share, 2)} %"])
         (alike if share >= POOL_RATE_ALIKE else slow if share < POOL_RATE_LOW else between).append((src, share))
+        acc = src.hardware.accelerator if not src.is_cpu else None
+        if acc and acc.peaks and relu_bytes / relu > acc.peaks.bandwidth:
+            beyond.append((src, relu_bytes / relu, relu_bytes))
     if not rows:
         return ""
     shown = [s for s, _ in alike + between + slow]
@@ -305,6 +310,17 @@ def pooling_findings() -> str:
                 + and_list([f"{fmt(100 * share, 2)} %" for _, share in between])
                 + " of the ReLU's rate: still far from its arithmetic limit, but its own work (a maximum over "
                 "each window) already shows beside the memory traffic.\n")
+    for src, speed, moved in beyond:
+        # Measured faster than the device memory allows: the conv just wrote this tensor, and it is still in the L2.
+        acc = src.hardware.accelerator
+        kind = memory_kind(acc)
+        in_l2 = acc.l2_bytes is not None and moved / 2 <= acc.l2_bytes
+        out += (f"\nOn {one_line(src.label)}, the ReLU moved {fmt(speed / 1e9)} GB/s, more than the "
+                f"{fmt(acc.peaks.bandwidth / 1e9)} GB/s of its {kind} datasheet: "
+                + (f"its input ({format_bytes(moved / 2)}) fits in the {format_bytes(acc.l2_bytes)} L2 cache, where "
+                   f"the conv just before it wrote it, so it is most likely read from there, not from {kind}.\n"
+                   if in_l2 else "part of its data most likely still sat in the L2 cache, where the conv before "
+                   "it wrote it.\n"))
     if slow:
         out += (f"\nOn {names(slow)}, the pool moved its bytes at less than a third of the ReLU's rate: there its "
                 "kernel's own work (a maximum over each window, in this tensor layout), not the memory, sets its "

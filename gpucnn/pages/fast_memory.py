@@ -695,7 +695,12 @@ def per_core_table() -> str:
                      f"{fmt(g.fp32 / g.lanes / 1e9)} (datasheet {fmt(g.fp32 / 1e12)} TFLOP/s / {g.lanes:,} lanes)"))
     out = table(["", "Clock", "GFLOP/s measured", "GFLOP/s peak"], rows, align="llrr")
     papers = sorted({g.sm.source for g in gpus})
-    out += caption("A GPU lane is not faster than a CPU core: it is slower, and there are many thousands of them. "
+    # The estimate takes the highest clock the OS reports; a core that turbos above it beats the estimate.
+    above = (f"This CPU's one core ran {fmt(one.gflops * 1e9 / cpu_core, 2)}x its estimate: the estimate assumes the "
+             f"highest clock the system reports ({fmt(hw.cpu.max_clock_ghz)} GHz), and this core ran faster (a "
+             "turbo clock the system does not report), so for this CPU the estimate is a floor, not a peak. "
+             if cpu_core and one.gflops * 1e9 > cpu_core else "")
+    out += caption(above + "A GPU lane is not faster than a CPU core: it is slower, and there are many thousands of them. "
                    f"GPU lanes = SMs (from {_sm_counts(gpus)}) x FP32 lanes per SM (" + "; ".join(papers) + "); peaks: gpucnn's datasheet table.",
                    [r, *_gpu_sources(gpus)])
     return out
