@@ -155,15 +155,21 @@ def copy_findings() -> str:
             text += (f"; copies up to {short_bytes(span[1] / 2)} per buffer take less than twice as long as the "
                      f"fastest small one, "
                      f"so at that end the chart shows the cost of a call, not the speed of a cache")
-        text += f". The fastest size is {short_bytes(best.shape[0])} per buffer at **{fmt(best.gbps)} GB/s**, "
+        text += f". The fastest size is {short_bytes(best.shape[0])} per buffer at **{fmt(best.gbps)} GB/s**"
         if span and best.bytes_moved <= span[1]:
-            text += ("still inside that range: the copy took no longer than the call's fixed cost, so it may run "
-                     "faster than that figure says; ")
-        text += (
-            f"and the largest, {short_bytes(last.shape[0])} per buffer, "
-            f"reaches **{fmt(last.gbps)} GB/s**: that is the "
-            f"{'DRAM' if s.is_cpu else memory_kind(s.hardware.accelerator)} figure.\n"
-        )
+            text += (", still inside that range: the call's fixed cost is at least half of its time, so the copy "
+                     "itself may run faster than that figure says")
+        acc = s.hardware.accelerator
+        kind = "DRAM" if s.is_cpu else memory_kind(acc)
+        if not s.is_cpu and acc and acc.peaks and best.gbps and best.gbps * 1e9 > acc.peaks.bandwidth:
+            # Faster than device memory allows: a copy whose two buffers fit in the L2 need not leave the chip.
+            fits = acc.l2_bytes is not None and best.bytes_moved <= acc.l2_bytes
+            text += (f". That is above the {fmt(acc.peaks.bandwidth / 1e9)} GB/s of the {kind} datasheet, "
+                     + (f"because its two buffers ({short_bytes(best.bytes_moved)}) fit in the "
+                        f"{short_bytes(acc.l2_bytes)} L2 cache: the copy need not touch {kind} at all"
+                        if fits else "because part of its data was still in the L2 cache"))
+        text += (f". The largest, {short_bytes(last.shape[0])} per buffer, reaches **{fmt(last.gbps)} GB/s**: that "
+                 f"is the {kind} figure.\n")
         lines.append(text)
     return "\n".join(lines)
 
@@ -426,8 +432,9 @@ def one_per_call_note(plain: Sequence[Measurement], buffer_bytes: int) -> str:
             f"({fmt_time(same.median)} per call): ")
     if span and span[0] <= same.bytes_moved <= span[1]:
         floor = min(m.median for m in plain[:3])
-        return text + (f"less than twice the {fmt_time(floor)} of the fastest small copy, so there the call's "
-                       "fixed cost, not the L2, set the time.")
+        return text + ("no slower than" if same.median <= floor else "less than twice") + (
+            f" the {fmt_time(floor)} of the fastest small copy, so there the call's fixed cost, not the L2, set "
+            "the time.")
     return text + "past the sizes where the call's fixed cost dominates, so the copy itself set the time."
 
 
