@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -174,7 +175,7 @@ def conv_findings() -> str:
                 f"channel{'s' if a.shape[1] > 1 else ''} "
                 f"reaches **{fmt(a.gflops)} GFLOP/s**; with {b.shape[1]} channels, **{fmt(b.gflops)} GFLOP/s**"
                 + (f" ({fmt(b.pct_peak_flops, 2)} % of the FP32 peak)" if b.pct_peak_flops else "")
-                + ".\n\n"
+                + "." + _dips(pts, s, lambda m: f"{m.shape[1]} channels") + "\n\n"
             )
     for s in batch_sources():
         pts = s.result.data["sweep"].points
@@ -182,9 +183,29 @@ def conv_findings() -> str:
             a, b = pts[0], pts[-1]
             text += (
                 f"Against batch size, at {s.result.data['channels']} channels: **{fmt(a.gflops)} GFLOP/s** for one "
-                f"image, **{fmt(b.gflops)} GFLOP/s** for {b.shape[0]} on {s.label}.\n\n"
+                f"image, **{fmt(b.gflops)} GFLOP/s** for {b.shape[0]} on {s.label}"
+                + (": about the same, so one image already gives this device as much work per call as it can use "
+                   "at this size" if max(m.gflops for m in pts) < SAME_RATE * min(m.gflops for m in pts) else "")
+                + "." + _dips(pts, s, lambda m: f"N={m.shape[0]}") + "\n\n"
             )
     return text
+
+
+# Two rates within this factor read as "about the same"; a fall by more than DIP is named.
+SAME_RATE = 1.15
+DIP = 0.85
+
+
+def _dips(pts: Sequence, src: Source, at) -> str:
+    """The steps of a sweep where the FLOP rate fell by more than 15 %, named: the rate does not rise at every step."""
+    falls = [(p, q) for p, q in itertools.pairwise(pts) if p.gflops and q.gflops and q.gflops < DIP * p.gflops]
+    if not falls:
+        return ""
+    steps = and_list([f"from {fmt(p.gflops)} GFLOP/s at {at(p)} to {fmt(q.gflops)} GFLOP/s at {at(q)}" for p, q in falls])
+    why = ("the library picks a convolution algorithm per shape, and a larger shape can get a slower one (a likely "
+           "reason, not timed here)" if not src.is_cpu else "a larger call's data outgrew a cache, or the run was "
+           "noisy (likely reasons, not timed here)")
+    return f" The rate does not rise at every step: it fell {steps}; {why}."
 
 
 def _missing_layer_times(device_timed: bool) -> str:
