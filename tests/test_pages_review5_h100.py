@@ -122,3 +122,21 @@ def test_a_conv_sweep_whose_rate_falls_names_the_step(rates: list[float], fell: 
     assert (text != "") is bool(fell)
     for step in fell:
         assert step in text and "algorithm per shape" in text
+
+
+@pytest.mark.parametrize(("speedups", "weak"), [
+    ([1.0, 1.9, 3.66, 3.84, 8.45], "from 4 to 8 threads"),  # the H100 host's shape: a plateau, then a jump
+    ([1.0, 1.98], None),
+])
+def test_the_thread_scaling_sentence_follows_the_measured_curve(
+        speedups: list[float], weak: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page said "a machine with a few cores scales to a few times one core" on a 16-thread host at 8.45x."""
+    from gpucnn.pages import parallelism
+
+    pts = [types.SimpleNamespace(threads=2**i, median=1.0 / s) for i, s in enumerate(speedups)]
+    monkeypatch.setattr(parallelism, "run", lambda fn: types.SimpleNamespace(data={"points": pts}))
+    text = parallelism.threads_findings()
+    assert f"With {pts[-1].threads} threads" in text and f"**{speedups[-1]:.2f}x**" in text
+    assert (weak is not None) is ("threads gained" in text)
+    if weak:
+        assert weak in text

@@ -3,6 +3,7 @@ the GPU starts to win, CPU thread scaling, and how much work a GPU needs in flig
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -312,6 +313,29 @@ def threads_table() -> str:
                  "Parallel efficiency", "Runs"], rows)
     out += caption(f"fp32 matmul n={n} on the CPU with torch.set_num_threads(t). Efficiency = speed-up / t.", r)
     return out
+
+
+# A step that adds threads and gains less than this share of the ideal speed-up is named.
+WEAK_STEP = 0.75
+
+
+def threads_findings() -> str:
+    """How far this CPU's matmul scaled with its threads, and the step where adding threads gained least."""
+    pts: list[Measurement] = run(matmul_threads).data["points"]
+    if len(pts) < 2:
+        return ""
+    base, last = pts[0], pts[-1]
+    speed = base.median / last.median
+    text = (f"With {last.threads} threads, this CPU ran the matmul **{speed:.2f}x** as fast as with "
+            f"{base.threads}: {100 * speed / (last.threads / base.threads):.0f} % of perfect scaling.")
+    steps = [(p, q, (p.median / q.median) / (q.threads / p.threads)) for p, q in itertools.pairwise(pts)]
+    p, q, share = min(steps, key=lambda step: step[2])
+    if share < WEAK_STEP:
+        text += (f" Going from {p.threads} to {q.threads} threads gained {p.median / q.median:.2f}x for "
+                 f"{q.threads / p.threads:.0f}x the threads: past some count, threads share what does not grow with "
+                 "them (memory bandwidth, the last-level cache, or a physical core behind two hyper-threads), "
+                 "a likely reason, not timed here.")
+    return text + "\n"
 
 
 @dataclass(frozen=True)
