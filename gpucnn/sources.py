@@ -155,16 +155,16 @@ class Source:
         if "code-changed" in self.flags:
             notes.append("code changed since recording")
         if "older" in self.flags:
-            notes.append(f"older: {self.result.date}, torch {self.result.torch.split('+')[0]}")
+            notes.append(f"older: {self.result.date}, torch {self.result.torch}")
         return f"{host} ({', '.join(notes)})"
 
     @property
     def provenance(self) -> str:
-        """``measured in this build``, or ``recorded on NVIDIA H200 · torch 2.11.0 · c1ae338 · 2026-11-26``."""
+        """``measured in this build``, or ``recorded on NVIDIA H200 · torch 2.11.0+cu130 · c1ae338 · 2026-11-26``."""
         if not self.archived:
             return "measured in this build"
         r = self.result
-        parts = [self.full_name, f"torch {r.torch.split('+')[0]}"]
+        parts = [self.full_name, f"torch {r.torch}"]
         if r.commit:
             parts.append(r.commit)
         parts.append(r.date)
@@ -343,7 +343,7 @@ def record_lines(found: Sequence[Source]) -> str:
         machine = hw.accelerator.name if hw.accelerator else hw.cpu.model
         host = f" with {hw.cpu.model} ({hw.cpu.torch_threads} threads)" if hw.accelerator else ""
         labels = and_list(list(dict.fromkeys(s.label for s in group)))
-        when = " · ".join([f"torch {r.torch.split('+')[0]}", *([r.commit] if r.commit else []), r.date])
+        when = " · ".join([f"torch {r.torch}", *([r.commit] if r.commit else []), r.date])
         text = f"{labels}: recorded on {machine}{host} · {when} (results/{name})."
         parts.append(f'<span data-source="{one_line("archived:" + name)}">{one_line(text)}</span>')
     return "<br>".join(parts)

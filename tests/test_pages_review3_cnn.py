@@ -21,6 +21,7 @@ def _profile(device: str, relu_s: float | None, pool_s: float | None, model: str
     layers[0][timed], layers[1][timed] = relu_s, pool_s
     return SimpleNamespace(device=device, model=model, full_name=f"full name of {model}", label=f"{model} (test)",
                            result=SimpleNamespace(data={"layers": layers, "batch": BATCH}),
+                           is_cpu=device == "cpu", hardware=SimpleNamespace(accelerator=None),
                            cell=lambda text=None, m=model: text or f"{m} (test)")
 
 
