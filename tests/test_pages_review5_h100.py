@@ -140,3 +140,26 @@ def test_the_thread_scaling_sentence_follows_the_measured_curve(
     assert (weak is not None) is ("threads gained" in text)
     if weak:
         assert weak in text
+
+
+def _row(op: str, calls: float, host_pct: float, device_pct: float | None) -> dict:
+    return {"op": op, "calls": calls, "self_cpu_s": host_pct * 1e-6, "self_cpu_pct": host_pct,
+            "self_device_s": None if device_pct is None else device_pct * 1e-7, "self_device_pct": device_pct}
+
+
+@pytest.mark.parametrize(("rows", "named"), [
+    ([_row("aten::addmm", 3, 8.4, 41.8), _row("aten::fill_", 2, 37.8, 1.2)], "aten::fill&#95;"),
+    ([_row("aten::addmm", 3, 8.4, 41.8), _row("Activity Buffer Request", 0, 27.0, 2.6)], None),  # the profiler's
+    ([_row("aten::addmm", 3, 60.0, 41.8)], None),  # host-heavy, but its kernels ran as long: no wait
+    ([_row("aten::fill_", 2, 20.0, 1.2)], None),  # under the share that is named
+])
+def test_a_host_wait_in_the_gpu_profile_is_named_beside_the_launch_count(rows: list, named: str | None) -> None:
+    """The H100 record's MLP step spent 38 % of its host time in two aten::fill_ calls with almost no GPU work."""
+    from gpucnn.pages.ann import host_stall
+
+    gpu = types.SimpleNamespace(is_cpu=False, result=types.SimpleNamespace(data={"profile": rows}))
+    text = host_stall(gpu)
+    assert (text != "") is (named is not None)
+    if named:
+        assert f"<code>{named}</code>" in text and "the host waited, not the GPU" in text
+    assert host_stall(types.SimpleNamespace(is_cpu=True, result=gpu.result)) == ""

@@ -31,7 +31,7 @@ from gpucnn.render import (
     source_sweep_notes,
     table,
 )
-from gpucnn.sources import Source, no_gpu_note, sources
+from gpucnn.sources import Source, no_gpu_note, one_line, sources
 
 
 def flop_ratios() -> tuple[float, float]:
@@ -373,5 +373,27 @@ def regime_findings() -> str:
                      f"of a step), well above the "
                      f"{fmt(predicted)}x its FLOPs predict: it {runs} (up to two matmuls per layer, the ReLU and "
                      f"bias gradients, autograd's bookkeeping), and where overhead sets the time, {call} counts "
-                     "whatever its FLOPs.\n\n")
+                     "whatever its FLOPs." + host_stall(s) + "\n\n")
     return text
+
+
+# An op that takes this share of a profiled step's host time, for under STALL_DEVICE_PCT of its device time,
+# is a wait on the host, named beside the launch-count explanation.
+STALL_HOST_PCT = 25.0
+STALL_DEVICE_PCT = 5.0
+
+
+def host_stall(src: Source) -> str:
+    """A sentence naming one op that held the host far longer than its kernels ran, from the step's profile."""
+    if src.is_cpu:
+        return ""
+    # torch's own ops only: a profiler row such as "Activity Buffer Request" (0 calls) is the profiler's bookkeeping.
+    rows = [row for row in src.result.data.get("profile", [])
+            if row.get("self_device_pct") is not None and row["calls"] >= 1 and row["op"].startswith("aten::")]
+    worst = max(rows, key=lambda row: row["self_cpu_pct"], default=None)
+    if worst is None or worst["self_cpu_pct"] < STALL_HOST_PCT or worst["self_device_pct"] >= STALL_DEVICE_PCT:
+        return ""
+    return (f" Its profile below adds a second cost: one op, <code>{one_line(worst['op'])}</code>, took "
+            f"{fmt(worst['self_cpu_pct'], 2)} % of the step's host time in {worst['calls']:.0f} calls, for "
+            f"{fmt(worst['self_device_pct'], 2)} % of its device time. There the host waited, not the GPU: part "
+            "of the step's cost is that wait, not the number of launches.")
