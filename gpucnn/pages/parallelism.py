@@ -331,10 +331,12 @@ def threads_findings() -> str:
     steps = [(p, q, (p.median / q.median) / (q.threads / p.threads)) for p, q in itertools.pairwise(pts)]
     p, q, share = min(steps, key=lambda step: step[2])
     if share < WEAK_STEP:
-        text += (f" Going from {p.threads} to {q.threads} threads gained {p.median / q.median:.2f}x for "
-                 f"{q.threads / p.threads:.0f}x the threads: past some count, threads share what does not grow with "
+        gain, more = p.median / q.median, q.threads / p.threads
+        text += (f" Going from {p.threads} to {q.threads} threads "
+                 + (f"made it slower: {gain:.2f}x the speed" if gain < 1 else f"gained only {gain:.2f}x")
+                 + f" with {fmt(more, 2)}x the threads. Past some count, threads share what does not grow with "
                  "them (memory bandwidth, the last-level cache, or a physical core behind two hyper-threads), "
-                 "a likely reason, not timed here.")
+                 "or another tenant took a share of the machine: likely reasons, not timed here.")
     return text + "\n"
 
 
