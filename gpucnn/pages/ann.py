@@ -384,7 +384,8 @@ STALL_DEVICE_PCT = 5.0
 
 
 def host_stall(src: Source) -> str:
-    """A sentence naming one op that held the host far longer than its kernels ran, from the step's profile."""
+    """A sentence naming one op that held the CPU far longer than its kernels ran, from the step's profile, and
+    whether the timed step leaves room for that stall (a profiled step longer than the timed one: a cost of profiling)."""
     if src.is_cpu:
         return ""
     # torch's own ops only: a profiler row such as "Activity Buffer Request" (0 calls) is the profiler's bookkeeping.
@@ -393,7 +394,14 @@ def host_stall(src: Source) -> str:
     worst = max(rows, key=lambda row: row["self_cpu_pct"], default=None)
     if worst is None or worst["self_cpu_pct"] < STALL_HOST_PCT or worst["self_device_pct"] >= STALL_DEVICE_PCT:
         return ""
-    return (f" Its profile below adds a second cost: one op, <code>{one_line(worst['op'])}</code>, took "
-            f"{fmt(worst['self_cpu_pct'], 2)} % of the step's host time in {worst['calls']:.0f} calls, for "
-            f"{fmt(worst['self_device_pct'], 2)} % of its device time. There the host waited, not the GPU: part "
-            "of the step's cost is that wait, not the number of launches.")
+    profiled = worst["self_cpu_s"] / (worst["self_cpu_pct"] / 100)  # the profiled step's CPU time
+    timed = src.result.data["train"].median
+    text = (f" In its profile below, one op, <code>{one_line(worst['op'])}</code>, spent {fmt_time(worst['self_cpu_s'])} "
+            f"of CPU time per step in {worst['calls']:.0f} calls, {fmt(worst['self_cpu_pct'], 2)} % of the profiled "
+            f"CPU time, while its GPU kernels ran for {fmt_time(worst['self_device_s'])}: the CPU stalled inside "
+            "that call.")
+    if profiled > timed:
+        return text + (f" The profiled step's CPU time ({fmt_time(profiled)}) is longer than the timed step "
+                       f"({fmt_time(timed)}), so the stall is most likely a cost of profiling, not of the step.")
+    return text + (f" The timed step ({fmt_time(timed)}) has room for it, so part of the step's cost may be that "
+                   "stall, not the number of launches.")
