@@ -178,3 +178,19 @@ def test_a_cpu_stall_in_the_gpu_profile_is_named_and_weighed_against_the_timed_s
         assert ("most likely a cost of profiling" in text) is (profiled > timed_s)
         assert ("may be that stall" in text) is (profiled <= timed_s)
     assert host_stall(types.SimpleNamespace(is_cpu=True, result=gpu.result)) == ""
+
+def test_a_flat_but_noisy_step_gives_its_range_not_about_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The H100 step moved between 489 and 988 µs over the sweep: "costs about the same" invited a reader to check
+    the table and find a 2x spread. The sentence gives the range."""
+    from gpucnn.pages import ann
+    from gpucnn.render import fmt_time
+
+    times = [489e-6, 612e-6, 661e-6, 988e-6, 694e-6]
+    pts = [types.SimpleNamespace(median=t, shape=(4**i, 1)) for i, t in enumerate(times)]
+    src = types.SimpleNamespace(label="GPU (test)", is_cpu=False, hardware=types.SimpleNamespace(accelerator=None),
+                                result=types.SimpleNamespace(data={"sweep": types.SimpleNamespace(points=pts)}))
+    monkeypatch.setattr(ann, "sweep_sources", lambda: [src])
+    monkeypatch.setattr(ann, "split_sources", lambda: [])
+    text = ann.regime_findings()
+    assert f"moves between {fmt_time(min(times))} and {fmt_time(max(times))}" in text
+    assert "**overhead-bound**" in text and "about the same" not in text

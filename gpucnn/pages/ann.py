@@ -341,10 +341,12 @@ def regime_findings() -> str:
             continue
         first, last = pts[0], pts[-1]
         if flat >= last.shape[0]:
+            low, high = min(m.median for m in pts), max(m.median for m in pts)
             text += (f"On {s.label}, the step takes {fmt_time(first.median)} at batch {first.shape[0]} and "
                      f"{fmt_time(last.median)} at batch {last.shape[0]:,}: **{fmt(last.shape[0] / first.shape[0])}x "
-                     f"the work in {fmt(last.median / first.median, 2)}x the time**. Over the whole sweep the step "
-                     "is **overhead-bound**: it costs about the same whatever work it does.")
+                     f"the work in {fmt(last.median / first.median, 2)}x the time**. Over the whole sweep it moves "
+                     f"between {fmt_time(low)} and {fmt_time(high)}, up and down, not with the work: a fixed cost "
+                     "per step, not the work, sets its time. It is **overhead-bound**.")
         elif flat > first.shape[0]:
             text += (f"On {s.label}, the step time stays under 1.5x batch {first.shape[0]}'s up to batch "
                      f"**{flat:,}**: up to there it is **overhead-bound**; beyond, the time grows with the work.")
