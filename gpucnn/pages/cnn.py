@@ -197,15 +197,18 @@ DIP = 0.85
 
 
 def _dips(pts: Sequence, src: Source, at) -> str:
-    """The steps of a sweep where the FLOP rate fell by more than 15 %, named: the rate does not rise at every step."""
-    falls = [(p, q) for p, q in itertools.pairwise(pts) if p.gflops and q.gflops and q.gflops < DIP * p.gflops]
+    """The steps of a sweep where the FLOP rate fell by more than 15 %, outside both points' IQRs: the rate does not
+    rise at every step."""
+    falls = [(p, q) for p, q in itertools.pairwise(pts)
+             if p.gflops and q.gflops and q.gflops < DIP * p.gflops and q.flops / q.p25 < p.flops / p.p75]
     if not falls:
         return ""
     steps = and_list([f"from {fmt(p.gflops)} GFLOP/s at {at(p)} to {fmt(q.gflops)} GFLOP/s at {at(q)}" for p, q in falls])
-    why = ("the library picks a convolution algorithm per shape, and a larger shape can get a slower one (a likely "
-           "reason, not timed here)" if not src.is_cpu else "a larger call's data outgrew a cache, or the run was "
-           "noisy (likely reasons, not timed here)")
-    return f" The rate does not rise at every step: it fell {steps}; {why}."
+    why = ("the convolution library (cuDNN on an NVIDIA GPU) picks an algorithm per shape, and a larger shape can get "
+           "a slower one" if not src.is_cpu else "the larger call's tensors no longer fit in a cache that held the "
+           "smaller one's")
+    return f" The rate does not rise at every step: it fell {steps}, outside both points' IQRs; {why} (a likely " \
+           "reason, not checked here)."
 
 
 def _missing_layer_times(device_timed: bool) -> str:
