@@ -326,8 +326,13 @@ def threads_findings() -> str:
         return ""
     base, last = pts[0], pts[-1]
     speed = base.median / last.median
+    efficiency = speed / (last.threads / base.threads)
     text = (f"With {last.threads} threads, this CPU ran the matmul **{speed:.2f}x** as fast as with "
-            f"{base.threads}: {100 * speed / (last.threads / base.threads):.0f} % of perfect scaling.")
+            f"{base.threads}: a parallel efficiency of {100 * efficiency:.0f} % (100 % means {last.threads} threads "
+            f"run exactly {last.threads / base.threads:.0f}x as fast).")
+    if efficiency > 1:
+        text += (" Above 100 %: within run-to-run variation, or each thread's smaller share of the matrices fitting "
+                 "its core's caches better.")
     steps = [(p, q, (p.median / q.median) / (q.threads / p.threads)) for p, q in itertools.pairwise(pts)]
     p, q, share = min(steps, key=lambda step: step[2])
     if share < WEAK_STEP:
