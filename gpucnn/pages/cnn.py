@@ -335,7 +335,7 @@ def pooling_findings() -> str:
                 + " of the ReLU's rate: still far from its arithmetic limit, but its own work (a maximum over "
                 "each window) already shows beside the memory traffic.\n")
     for src, speed, moved in beyond:
-        # Measured faster than the device memory allows: the conv just wrote this tensor, and it is still in the L2.
+        # Measured faster than device memory allows: the conv just wrote this tensor, most likely still in the L2.
         acc = src.hardware.accelerator
         kind = memory_kind(acc)
         in_l2 = acc.l2_bytes is not None and moved / 2 <= acc.l2_bytes
