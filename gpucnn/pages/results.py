@@ -248,12 +248,12 @@ def archive_summary() -> str:
     if not recs:
         return ("The archive (`results/` in the repository) holds no records yet, so the table shows only "
                 "this build's figures. To add your machine's, follow [Reproduce](reproduce.md).\n")
-    rows = [(f'<span data-source="{one_line("archived:" + r.name)}"><code>{one_line(r.name)}</code></span>',
+    rows = [(f'<span data-source="{one_line("archived:" + r.name)}"><code>results/{one_line(r.name)}</code></span>',
              one_line(r.label().removeprefix("recorded on ")), one_line(r.document["profile"]),
              one_line(r.document["torch"]), one_line(r.document.get("commit") or "–"), len(r.results),
              _record_status(r)) for r in recs]
     return (f"The archive holds {len(recs)} record{'' if len(recs) == 1 else 's'}:\n\n"
-            + table(["File in results/", "Machine, date measured", "Profile", "torch", "Commit", "Experiments", "On this site"],
+            + table(["File", "Machine, date measured", "Profile", "torch", "Commit", "Experiments", "On this site"],
                     rows, align="lllllrl"))
 
 
