@@ -15,6 +15,22 @@ from gpucnn.results import Result
 # below it, and then its largest size stands in, with its n shown.
 HEADLINE_MATMUL_N = 4096
 
+# Closer than this to 1x counts as "about as fast": run-to-run noise on a shared machine.
+SAME_SPEED = 1.15
+
+
+def told_apart(a: Measurement, b: Measurement) -> bool:
+    """Whether two measurements' rates (FLOP per second, or calls per second where they count no FLOPs) can be
+    told apart: their IQRs do not overlap, and their medians differ by more than SAME_SPEED. Pages call a
+    faster or slower result only where this holds, and "about equal" otherwise."""
+    def rates(m: Measurement) -> tuple[float, float, float]:
+        work = m.flops or 1.0
+        return work / m.p75, work / m.median, work / m.p25
+
+    (a_low, a_mid, a_high), (b_low, b_mid, b_high) = rates(a), rates(b)
+    overlap = a_low <= b_high and b_low <= a_high
+    return not overlap and not 1 / SAME_SPEED < a_mid / b_mid < SAME_SPEED
+
 
 def dram_point(result: Result) -> Measurement | None:
     """The copy at the largest buffer of a copy sweep: the one that measures DRAM (or HBM), not a cache."""

@@ -13,10 +13,11 @@ from types import SimpleNamespace
 import pytest
 
 from gpucnn.bench import Measurement, Sweep
+from gpucnn.figures import SAME_SPEED
 from gpucnn.hardware import Peak, detect
 from gpucnn.pages import parallelism, summary, tensor_cores
 from gpucnn.pages.parallelism import Overtake, crossover, judge, overtake, overtake_text
-from gpucnn.pages.tensor_cores import SAME_SPEED, PrecisionSweep, cpu_bf16_sentence
+from gpucnn.pages.tensor_cores import PrecisionSweep, cpu_bf16_sentence
 from gpucnn.render import fmt
 from gpucnn.results import Result
 from gpucnn.sources import Source

@@ -126,7 +126,7 @@ def test_a_conv_sweep_whose_rate_falls_names_the_step(rates: list[float], spread
     from gpucnn.pages.cnn import _dips
 
     # one second per call at the median; the IQR spans +-spread of it
-    pts = [types.SimpleNamespace(gflops=r, flops=r * 1e9, p25=1 - spread, p75=1 + spread, shape=(2**i, 32, 28, 28))
+    pts = [types.SimpleNamespace(gflops=r, flops=r * 1e9, median=1.0, p25=1 - spread, p75=1 + spread, shape=(2**i, 32, 28, 28))
            for i, r in enumerate(rates)]
     text = _dips(pts, types.SimpleNamespace(is_cpu=False), lambda m: f"N={m.shape[0]}")
     assert (text != "") is bool(fell)

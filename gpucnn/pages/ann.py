@@ -392,7 +392,8 @@ def host_stall(src: Source) -> str:
         return ""
     # torch's own ops only: a profiler row such as "Activity Buffer Request" (0 calls) is the profiler's bookkeeping.
     rows = [row for row in src.result.data.get("profile", [])
-            if row.get("self_device_pct") is not None and row["calls"] >= 1 and row["op"].startswith("aten::")]
+            if row.get("self_device_pct") is not None and row.get("self_device_s") is not None
+            and row["calls"] >= 1 and row["op"].startswith("aten::")]
     worst = max(rows, key=lambda row: row["self_cpu_pct"], default=None)
     if worst is None or worst["self_cpu_pct"] < STALL_HOST_PCT or worst["self_device_pct"] >= STALL_DEVICE_PCT:
         return ""

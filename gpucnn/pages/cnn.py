@@ -18,6 +18,7 @@ from gpucnn.experiments.conv import (
     conv_channel_sweep,
     digit_filter_outputs,
 )
+from gpucnn.figures import SAME_SPEED, told_apart
 from gpucnn.hardware import format_bytes
 from gpucnn.profiling import stored_kernel_rows
 from gpucnn.render import (
@@ -185,22 +186,17 @@ def conv_findings() -> str:
                 f"Against batch size, at {s.result.data['channels']} channels: **{fmt(a.gflops)} GFLOP/s** for one "
                 f"image, **{fmt(b.gflops)} GFLOP/s** for {b.shape[0]} on {s.label}"
                 + (": about the same, so one image already gives this device as much work per call as it can use "
-                   "at this size" if max(m.gflops for m in pts) < SAME_RATE * min(m.gflops for m in pts) else "")
+                   "at this size" if max(m.gflops for m in pts) < SAME_SPEED * min(m.gflops for m in pts) else "")
                 + "." + _dips(pts, s, lambda m: f"N={m.shape[0]}") + "\n\n"
             )
     return text
 
 
-# Two rates within this factor read as "about the same"; a fall by more than DIP is named.
-SAME_RATE = 1.15
-DIP = 0.85
-
-
 def _dips(pts: Sequence, src: Source, at) -> str:
-    """The steps of a sweep where the FLOP rate fell by more than 15 %, outside both points' IQRs: the rate does not
-    rise at every step."""
+    """The steps of a sweep where the FLOP rate fell by more than the site's noise (``figures.told_apart``): the
+    rate does not rise at every step."""
     falls = [(p, q) for p, q in itertools.pairwise(pts)
-             if p.gflops and q.gflops and q.gflops < DIP * p.gflops and q.flops / q.p25 < p.flops / p.p75]
+             if p.gflops and q.gflops and q.gflops < p.gflops and told_apart(p, q)]
     if not falls:
         return ""
     steps = and_list([f"from {fmt(p.gflops)} GFLOP/s at {at(p)} to {fmt(q.gflops)} GFLOP/s at {at(q)}" for p, q in falls])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import gpu_model, gpu_peaks
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
-from gpucnn.pages.tensor_cores import SAME_SPEED
+from gpucnn.figures import SAME_SPEED, told_apart
 from gpucnn.render import (
     Series,
     caption,
@@ -46,11 +46,9 @@ def judge(cpu: Measurement, other: Measurement) -> str:
     They cannot where their IQRs overlap or their medians are within SAME_SPEED of each other (run-to-run
     noise): a 0.6 % lead inside overlapping IQRs is a tie, not a win.
     """
-    ratio = cpu.median / other.median
-    overlap = other.p25 <= cpu.p75 and cpu.p25 <= other.p75
-    if overlap or 1 / SAME_SPEED < ratio < SAME_SPEED:
+    if not told_apart(cpu, other):
         return "equal"
-    return "other" if ratio > 1 else "cpu"
+    return "other" if cpu.median > other.median else "cpu"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from gpucnn.bench import Measurement
 from gpucnn.datasheets import GPU_MODELS, GpuPeaks
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisions_for
+from gpucnn.figures import SAME_SPEED
 from gpucnn.pages.common import devices
 from gpucnn.render import (
     Series,
@@ -367,10 +368,6 @@ def precision_table() -> str:
         "precision's, at the largest n both sweeps measured, on the same device in the same build." + bounds,
         [s.source for s in sweeps])
     return out
-
-
-# Closer than this to 1x counts as "about as fast": run-to-run noise on a shared machine.
-SAME_SPEED = 1.15
 
 
 def cpu_bf16_sentence(n: int, ratio: float, bound: float | None,
