@@ -202,7 +202,7 @@ def _dips(pts: Sequence, src: Source, at) -> str:
     steps = and_list([f"from {fmt(p.gflops)} GFLOP/s at {at(p)} to {fmt(q.gflops)} GFLOP/s at {at(q)}" for p, q in falls])
     why = ("the convolution library (cuDNN on an NVIDIA GPU) picks an algorithm per shape, and a larger shape can get "
            "a slower one" if not src.is_cpu else "the larger call's tensors no longer fit in a cache that held the "
-           "smaller one's, or another program took the CPU while that point ran (the build log names such points)")
+           "smaller one's, or another program took the CPU while that point ran")
     return f" The rate does not rise at every step: it fell {steps}, outside both points' IQRs; {why} (likely " \
            "reasons, not checked here)."
 
