@@ -157,6 +157,7 @@ def on_pre_build(config: Any) -> None:
     os.environ[SHARE_ENV] = _share_folder()
     os.environ.pop(MEASURED_ENV, None)  # `mkdocs serve`: the previous build's measurements are this one's reuses
     _key_notebook_cache(config, profile.name)
+    _key_page_cache(config, profile.name)
     _SETUP_TIME[:] = [time.perf_counter() - started]
 
 
@@ -314,6 +315,96 @@ def _key_notebook_cache(config: Any, profile: str) -> None:
         shutil.copy(path, Path(os.environ[SHARE_ENV]) / path.name)
 
 
+# This build's page cache: the key material its pages share (gpucnn.page_cache.site_material; None: no page
+# cache), and whether pages may be served from it (not under GPUCNN_FRESH, where they are rendered and stored).
+_PAGE_CACHE: dict[str, Any] = {"site": None, "serve": False}
+# Pages served from the page cache in this build, and, for each page rendered, (its key, where its results start
+# in gpucnn.results.ASKED): what on_page_content stores.
+_SERVED_PAGES: set[str] = set()
+_RENDERED_PAGES: dict[str, tuple[str, int]] = {}
+
+
+def _key_page_cache(config: Any, profile: str) -> None:
+    """What every page's cache key shares, for on_page_markdown; none under GPUCNN_FRESH (every page renders)."""
+    from gpucnn.archive import build_date
+    from gpucnn.hardware import detect
+    from gpucnn.page_cache import site_material
+    from gpucnn.results import _torch_version, fresh_requested
+
+    _SERVED_PAGES.clear()
+    _RENDERED_PAGES.clear()
+    _PAGE_CACHE.update(site=None, serve=not fresh_requested())
+    if not config.get("config_file_path"):
+        return
+    try:
+        _PAGE_CACHE["site"] = site_material(
+            Path(config["config_file_path"]).resolve(), fingerprint=detect().fingerprint(),
+            torch_version=_torch_version(), profile=profile, archive=_archive_digest(),
+            build_date=build_date().isoformat())
+    except OSError as exc:  # what the key is made of cannot be read: every page renders
+        log.info("gpucnn: no page cache (%s): every page is rendered", exc)
+
+
+def _serve_or_note_page(markdown: str, page: Any, files: Any) -> None:
+    """Serve a Markdown page from the page cache if its key matches, else note it for storing once it renders."""
+    from gpucnn import page_cache, results
+
+    src_uri = page.file.src_uri
+    if _PAGE_CACHE["site"] is None or files is None:
+        return
+    pages = [f.src_uri for f in files.documentation_pages()]
+    # The included files' text too: the snippets folder is in the site's material, an include from elsewhere is not.
+    included = sorted(_RENDERING["snippets"].items())
+    key = page_cache.page_key(_PAGE_CACHE["site"] + repr(included), src_uri, markdown, pages)
+    cached = page_cache.load(src_uri, key) if _PAGE_CACHE["serve"] else None
+    if cached is not None and all(files.get_file_from_path(uri) for uri in cached.links_to_anchors or {}) and all(
+            results.reuse_entry(experiment, result_key, digest) for experiment, result_key, digest in cached.results):
+        page.render = _served_render(page, cached)
+        _SERVED_PAGES.add(src_uri)
+        log.info("gpucnn: page %s served from the page cache", src_uri)
+    else:
+        _RENDERED_PAGES[src_uri] = (key, len(results.ASKED))
+
+
+def _served_render(page: Any, cached: Any) -> Any:
+    """Stands in for ``page.render``: sets what MkDocs' render sets, from the cache."""
+    def render(config: Any, files: Any) -> None:
+        from mkdocs.structure.toc import get_toc
+
+        page.content = cached.content
+        page.toc = get_toc(cached.toc)
+        page._title_from_render = cached.title
+        page.present_anchor_ids = set(cached.anchors)
+        if cached.links_to_anchors is not None:
+            page.links_to_anchors = {files.get_file_from_path(uri): dict(links)
+                                     for uri, links in cached.links_to_anchors.items()}
+
+    return render
+
+
+def _store_rendered_page(html: str, page: Any) -> None:
+    """Store a page that rendered cleanly, with the measurement-cache entries it showed."""
+    from gpucnn import page_cache, results
+    from gpucnn.render import as_reused
+
+    noted = _RENDERED_PAGES.pop(page.file.src_uri, None)
+    if noted is None:
+        return
+    key, first = noted
+    shown = []
+    for result in results.asked_since(first):
+        digest = results.entry_digest(result)
+        if digest is None:  # no cache entry to check it against later: not cached
+            return
+        shown.append([result.experiment, result.key, digest])
+    links = page.links_to_anchors
+    page_cache.save(page.file.src_uri, page_cache.CachedPage(
+        key=key, content=as_reused(html), toc=page_cache.toc_tokens(page.toc),
+        title=getattr(page, "_title_from_render", None), anchors=sorted(page.present_anchor_ids or ()),
+        links_to_anchors=None if links is None else {f.src_uri: dict(v) for f, v in links.items()},
+        results=shown))
+
+
 # nbconvert's page template loads MathJax and mermaid from a CDN. No request
 # may leave the site, and the notebook has neither math nor diagrams.
 _NOTEBOOK_CDN_SCRIPTS = re.compile(
@@ -450,7 +541,7 @@ def _failed_blocks() -> _FailedBlocks:
     return handler
 
 
-def on_page_markdown(markdown: str, page: Any, config: Any = None, **_: Any) -> str:
+def on_page_markdown(markdown: str, page: Any, config: Any = None, files: Any = None, **_: Any) -> str:
     # Markdown rendering (markdown-exec's blocks, mkdocs-jupyter's execution)
     # runs between this event and on_page_content.
     _failed_blocks()
@@ -469,6 +560,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, **_: Any) -> 
             path = Path(base) / name
             if path.is_file() and name not in _RENDERING["snippets"]:
                 _RENDERING["snippets"][name] = path.read_text(encoding="utf-8", errors="replace")
+    if not page.file.src_uri.endswith((".py", ".ipynb")):  # the notebook has mkdocs-jupyter's cache
+        _serve_or_note_page(markdown, page, files)
     return markdown
 
 
@@ -501,6 +594,7 @@ def on_env(env: Any, config: Any = None, files: Any = None, **_: Any) -> Any:
     return env
 
 
+@event_priority(100)  # first: the page cache stores the HTML as rendered, before any other handler changes it
 def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     start = _PAGE_START.pop(page.file.src_uri, None)
     if start is not None:
@@ -527,6 +621,8 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     if pending_sources():
         raise PluginError(f"page {page.file.src_uri}: figures at its end have no sources line: end each section "
                           "that shows figures with a block that prints gpucnn.render.section_sources()")
+    if not failed:
+        _store_rendered_page(html, page)
     return _rewrite_printed_links(html, page, files) if files is not None else html
 
 
@@ -587,6 +683,9 @@ def on_post_build(config: Any) -> None:
     # The notebook's charts are drawn in its kernel, and counted there.
     log.info("gpucnn: %d charts drawn, %d reused from the chart cache (pages outside the notebook)",
              charts["drawn"], charts["reused"])
+    log.info("gpucnn: %d pages served from the page cache, %d rendered (pages outside the notebook)",
+             len(_SERVED_PAGES), sum(1 for uri in _PAGE_TIMES
+                                     if uri not in _SERVED_PAGES and not uri.endswith((".py", ".ipynb"))))
     slowest = sorted(_PAGE_TIMES.items(), key=lambda kv: -kv[1])[:5]
     if slowest:
         log.info("gpucnn: slowest pages: %s", ", ".join(f"{name} {s:.1f} s" for name, s in slowest))

@@ -84,6 +84,9 @@ def describe_hardware(hw: HardwareReport) -> str:
     return "; ".join(parts)
 
 
+REUSED_NOTE = " (reused from the measurement cache)"
+
+
 def provenance(results: Result | Sequence[Result]) -> str:
     """Where figures came from: device, torch, date measured, profile, commit."""
     rs = [results] if isinstance(results, Result) else list(results)
@@ -93,9 +96,22 @@ def provenance(results: Result | Sequence[Result]) -> str:
     commit = f", commit {first.commit}" if first.commit else ""
     return (
         f"Measured in this build on {describe_hardware(first.hardware)}; torch {first.torch}; "
-        f"measured {', '.join(dates)}{' (reused from the measurement cache)' if reused else ''}; "
+        f"measured {', '.join(dates)}{REUSED_NOTE if reused else ''}; "
         f"profile {first.profile}{commit}."
     )
+
+
+# The dates of a provenance line whose results this build measured (no REUSED_NOTE after them).
+_MEASURED_DATES = re.compile(r"(; measured \d{4}-\d{2}-\d{2}(?:, \d{4}-\d{2}-\d{2})*)(?=; profile )")
+
+
+def as_reused(html: str) -> str:
+    """A page's HTML as a later build shows it, when every result on it is reused.
+
+    The page cache (``gpucnn.page_cache``) serves a page made in the build that measured its results to
+    later builds, which measure nothing: each of its provenance lines must then read as a reused one.
+    """
+    return _MEASURED_DATES.sub(lambda m: m.group(1) + REUSED_NOTE, html)
 
 
 # What a caption stands on: this build's results, or sources (this build's or archived ones).

@@ -27,7 +27,6 @@ import ast
 import dataclasses
 import datetime as _dt
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -169,13 +168,33 @@ def decode(value: Any, hw: HardwareReport | None = None) -> Any:
 
 # --- code hashing: a changed experiment, or a changed harness, measures again ---
 
+# The gpucnn package's folder: its modules are found by path, not by importlib.util.find_spec, which imports a
+# module's parent packages to find it (gpucnn.experiments imports torch and scikit-learn: a second of an
+# unchanged rebuild that hashes code and then reuses every page).
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _module_file(name: str) -> tuple[Path, bool] | None:
+    """(source file, is a package) of a gpucnn module, without importing anything; None if there is none."""
+    parts = name.split(".")
+    if parts[0] != "gpucnn":
+        return None
+    base = _PACKAGE_DIR.joinpath(*parts[1:])
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py", True
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py"), False
+    return None
+
+
 @cache  # code_hash walks every experiment's imports: shared modules are parsed once per build
 def _gpucnn_imports(module_name: str) -> set[str]:
-    spec = importlib.util.find_spec(module_name)
-    if spec is None or spec.origin is None:
+    found_file = _module_file(module_name)
+    if found_file is None:
         return set()
-    tree = ast.parse(Path(spec.origin).read_text())
-    package = module_name if spec.submodule_search_locations else module_name.rpartition(".")[0]
+    source, is_package = found_file
+    tree = ast.parse(source.read_text())
+    package = module_name if is_package else module_name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -188,15 +207,8 @@ def _gpucnn_imports(module_name: str) -> set[str]:
             if base.startswith("gpucnn"):
                 found.add(base)
                 # `from gpucnn import bench` imports a module, not a name
-                found.update(f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}"))
+                found.update(f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}"))
     return found
-
-
-def _is_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def code_modules(module_name: str) -> set[str]:
@@ -220,9 +232,9 @@ def code_hash(module_name: str) -> str:
     """Hash of the source of a module and every gpucnn module it imports, transitively."""
     digest = hashlib.sha256()
     for name in sorted(code_modules(module_name)):
-        spec = importlib.util.find_spec(name)
-        if spec and spec.origin and spec.origin.endswith(".py"):
-            digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes())
+        found_file = _module_file(name)
+        if found_file is not None:
+            digest.update(name.encode() + b"\0" + found_file[0].read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -302,6 +314,8 @@ def git_commit() -> str | None:
 
 
 _BUILD: dict[str, Result] = {}
+# The key of every result run() returned, in order: what a page showed, for the page cache (gpucnn.page_cache).
+ASKED: list[str] = []
 
 
 def run(
@@ -325,6 +339,7 @@ def run(
     profile = current_profile().name
     torch_version = _torch_version()
     key = cache_key(fn, params, fingerprint or hw.fingerprint(), torch_version, profile)
+    ASKED.append(key)
     if key in _BUILD:  # measured once per build, even with GPUCNN_FRESH
         return _BUILD[key]
     what = f"{fn.__name__}({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})"
@@ -370,6 +385,41 @@ def run(
         atomic_write_text(path, json.dumps(result.to_dict()))
     except OSError as exc:  # a read-only cache folder costs speed, not correctness
         log.info("gpucnn: could not write cache entry %s (%s)", path, exc)
+    _keep(result)
+    return result
+
+
+def asked_since(first: int) -> list[Result]:
+    """The results ``run`` returned since ``ASKED[first]``, each once, in order."""
+    return [_BUILD[key] for key in dict.fromkeys(ASKED[first:]) if key in _BUILD]
+
+
+def entry_digest(result: Result) -> str | None:
+    """A digest of the cache entry ``result`` is stored in; None where there is none (an unwritable cache)."""
+    try:
+        return hashlib.sha256((cache_dir() / f"{result.experiment}-{result.key}.json").read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def reuse_entry(experiment: str, key: str, digest: str) -> Result | None:
+    """Register the cache entry a cached page was made from, as ``run`` would have when it rendered.
+
+    Only if the entry is byte for byte the one the page showed (``digest``, from ``entry_digest``): it passed
+    ``run``'s checks then. None if it is gone, changed or unreadable: the page is rendered again.
+    """
+    if key in _BUILD:
+        return _BUILD[key]
+    try:
+        text = (cache_dir() / f"{experiment}-{key}.json").read_bytes()
+        if hashlib.sha256(text).hexdigest() != digest:
+            return None
+        result = Result.from_dict(json.loads(text), reused=True)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if result.key != key or result.experiment != experiment:
+        return None
+    log.info("gpucnn: %s reused with its page (measured %s)", experiment, result.measured_at)
     _keep(result)
     return result
 

@@ -248,7 +248,9 @@ def build_machine_paths(checkout: Path | None = None) -> list[str]:
             real = os.path.realpath(p)
             if len(real) >= 4:
                 clean.add(real)
-    return sorted(clean, key=len, reverse=True)
+    # Longest first; ties by name, so that the list is the same in every process (a set's order is not, and the
+    # hook's memory of clean files is keyed by this list).
+    return sorted(clean, key=lambda p: (-len(p), p))
 
 
 # Base64 (images inlined in pages) is made of letters and `/`: leave it out,

@@ -207,3 +207,17 @@ def test_the_notebook_experiments_run_before_its_kernel_only_when_it_will_use_th
     monkeypatch.setattr(mkdocs_hooks, "_NOTEBOOK_RESULTS", [kept] if cache_on else [])
     mkdocs_hooks._measure_before_kernel()
     assert calls == ([1] if measured else [])
+
+
+def test_the_paths_looked_for_are_listed_alike_in_every_process(tmp_path: Path) -> None:
+    # The memory of clean files is keyed by this list: listed in a set's order, which changes with each process's
+    # hash seed, two paths of the same length made every build on the H100 host scan the whole site again.
+    import os
+    import subprocess
+    import sys
+
+    code = "from gpucnn.site_guard import build_machine_paths; print(build_machine_paths())"
+    env = {**os.environ, "HOME": "/home/aaaa", "TMPDIR": "/home/bbbb", "CUDA_HOME": "/home/cccc"}
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**env, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert len(outputs) == 1, outputs

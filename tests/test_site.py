@@ -139,6 +139,9 @@ def test_unchanged_rebuild_reuses_every_measurement(built_site: Path, tmp_path: 
     # The notebook page came from mkdocs-jupyter's (hardware- and profile-keyed)
     # cache, yet its results are still listed in results.json.
     assert "Cache hit" in proc.stderr
+    # Every Markdown page came from the page cache: none ran its blocks again.
+    served = re.search(r"gpucnn: (\d+) pages served from the page cache, (\d+) rendered", proc.stderr)
+    assert served and int(served.group(1)) > 0 and served.group(2) == "0", proc.stderr[-3000:]
     doc = json.loads((tmp_path / "site" / "results.json").read_text())
     assert {"digits_training", "matmul_sweep"} <= {r["experiment"] for r in doc["results"]}
 

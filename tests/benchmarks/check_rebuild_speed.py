@@ -9,13 +9,14 @@ It builds the site twice with ``mkdocs build --strict`` into a temporary folder,
 with a new, empty measurement cache: a cold build (everything measured), then
 an unchanged warm build (everything should be reused). It prints both wall
 times, their ratio, which experiments the warm build measured again and how
-many charts it drew again (there should be none: charts come from the chart
-cache, gpucnn.chart_cache), the slowest pages of each build (from the build
-log's "gpucnn: slowest pages" line) and where the warm build's time went, and
-exits
+many charts and Markdown pages it drew and rendered again (there should be
+none: pages come from the page cache, gpucnn.page_cache), the slowest pages of
+each build (from the build log's "gpucnn: slowest pages" line) and where the
+warm build's time went, and exits
 
 * 0 when the warm build takes at most ``--max-warm-s`` seconds and at most
-  ``--max-ratio`` of the cold build, and measured and drew nothing again;
+  ``--max-ratio`` of the cold build, and measured, drew and rendered nothing
+  again;
 * 1 when a target is missed;
 * 2 when a build fails.
 
@@ -64,6 +65,12 @@ def charts_drawn(log: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def pages_rendered(log: str) -> int | None:
+    """Markdown pages the build rendered (ran their blocks) instead of serving them from the page cache."""
+    m = re.search(r"gpucnn: \d+ pages served from the page cache, (\d+) rendered", log)
+    return int(m.group(1)) if m else None
+
+
 def slowest(log: str) -> str:
     m = re.search(r"gpucnn: slowest pages: (.*)", log)
     return m.group(1).strip() if m else "(not logged)"
@@ -90,13 +97,14 @@ def main() -> int:
 
     measured_cold = experiments(cold_log, "measured in")
     measured_warm = experiments(warm_log, "measured in")
-    reused_warm = experiments(warm_log, r"reused \(")
+    reused_warm = experiments(warm_log, r"reused (?:\(|with its page)")
     ratio = warm / cold
     print()
     print(f"cold build: {cold:6.1f} s   measured {len(measured_cold)} experiment runs")
-    drawn_warm = charts_drawn(warm_log)
+    drawn_warm, rendered_warm = charts_drawn(warm_log), pages_rendered(warm_log)
     print(f"warm build: {warm:6.1f} s   reused {len(reused_warm)}, measured {len(measured_warm)}, "
-          f"drew {drawn_warm if drawn_warm is not None else '(not logged)'} charts again")
+          f"drew {drawn_warm if drawn_warm is not None else '(not logged)'} charts again, "
+          f"rendered {rendered_warm if rendered_warm is not None else '(not logged)'} pages again")
     print(f"warm / cold: {ratio:.1%}")
     print(f"slowest pages, cold: {slowest(cold_log)}")
     print(f"slowest pages, warm: {slowest(warm_log)}")
@@ -110,11 +118,13 @@ def main() -> int:
         misses.append(f"warm build measured again: {', '.join(measured_warm)}")
     if drawn_warm:
         misses.append(f"warm build drew {drawn_warm} charts again (the chart cache missed)")
+    if rendered_warm != 0:
+        misses.append(f"warm build rendered {rendered_warm} Markdown pages again (the page cache missed)")
     for miss in misses:
         print(f"FAIL: {miss}")
     if not misses:
         print(f"PASS: warm build <= {args.max_warm_s:g} s and <= {args.max_ratio:.0%} of the cold build, "
-              f"nothing measured or drawn again")
+              f"nothing measured, drawn or rendered again")
     return 1 if misses else 0
 
 

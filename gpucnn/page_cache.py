@@ -1,0 +1,162 @@
+"""A cache of rendered Markdown pages: an unchanged page's python blocks do not run again.
+
+markdown-exec has no execution cache, and running the blocks of every page
+(importing scikit-learn and matplotlib, a GPU's first CUDA call and cuDNN
+load, the live timing snippets) was most of an unchanged rebuild's time.
+
+A page is served from this cache only where everything that decides its
+HTML is unchanged; the key covers:
+
+* the page's Markdown and the list of the site's pages (its links);
+* every file of the gpucnn package (page code, experiments, harness, these
+  hooks) and of ``snippets/``, and ``mkdocs.yml``;
+* the hardware fingerprint, the torch, Python and rendering libraries'
+  versions, the profile, the archive of records and the build date (which
+  decides which records may be drawn);
+* each measurement-cache entry the page showed, byte for byte (checked
+  when it is served: a re-measured experiment renders its pages again).
+
+A served page is the HTML its python blocks printed in the build that
+rendered it, with its provenance lines marked as reused
+(``render.as_reused``): its figures are that build's, as a reused
+measurement's are. Its live timing snippets show that build's figures too,
+made on this machine with this code. ``GPUCNN_FRESH`` renders every page
+again. The notebook page has its own cache (mkdocs-jupyter's, keyed by the
+MkDocs hooks).
+
+One entry per page, in ``<cache dir>/pages/``; an unreadable entry is
+rendered again and replaced. Delete that folder to render every page again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from gpucnn.results import atomic_write_text, cache_dir
+
+log = logging.getLogger("mkdocs.plugins.gpucnn")
+
+# Libraries whose version can change a page's HTML (Markdown extensions, charts, printed arrays).
+RENDERING_LIBRARIES = ("mkdocs", "markdown", "pymdown-extensions", "markdown-exec", "matplotlib", "numpy",
+                       "scikit-learn")
+
+
+def _library_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _tree_digest(folder: Path) -> str:
+    """A digest of every file under ``folder``: names and bytes (compiled Python left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def site_material(config_file: Path, *, fingerprint: str, torch_version: str, profile: str, archive: str,
+                  build_date: str) -> str:
+    """What every page's key shares: code, snippets, configuration, machine, libraries, records and date."""
+    root = config_file.parent
+    return json.dumps({
+        "gpucnn": _tree_digest(Path(__file__).resolve().parent), "snippets": _tree_digest(root / "snippets"),
+        "mkdocs.yml": hashlib.sha256(config_file.read_bytes()).hexdigest(),
+        "hardware": fingerprint, "torch": torch_version, "python": platform.python_version(),
+        "libraries": {name: _library_version(name) for name in RENDERING_LIBRARIES},
+        "profile": profile, "archive": archive, "build_date": build_date,
+    }, sort_keys=True)
+
+
+def page_key(site: str, src_uri: str, markdown: str, pages: list[str]) -> str:
+    """One page's key: the site's material, the page and its Markdown, and the pages it can link to."""
+    material = json.dumps([site, src_uri, markdown, sorted(pages)])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """What MkDocs' ``Page.render`` made of a page, and the measurement-cache entries it showed."""
+
+    key: str
+    content: str  # the HTML, before any on_page_content handler
+    toc: list[dict[str, Any]]  # Python-Markdown's toc tokens: level, id, name, children
+    title: str | None  # the title MkDocs took from the first heading
+    anchors: list[str]  # the ids a link may point to
+    links_to_anchors: dict[str, dict[str, str]] | None  # {page linked to: {anchor: link}}, for MkDocs' checks
+    results: list[list[str]]  # [experiment, cache key, digest of its cache entry]
+
+
+def _folder() -> Path:
+    return cache_dir() / "pages"
+
+
+def _entry_path(src_uri: str) -> Path:
+    return _folder() / (hashlib.sha256(src_uri.encode()).hexdigest()[:16] + ".json")
+
+
+def _is_toc(tokens: Any) -> bool:
+    return isinstance(tokens, list) and all(
+        isinstance(t, dict) and isinstance(t.get("level"), int) and isinstance(t.get("id"), str)
+        and isinstance(t.get("name"), str) and _is_toc(t.get("children")) for t in tokens)
+
+
+def _is_str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def load(src_uri: str, key: str) -> CachedPage | None:
+    """The cached page for ``key``; None if there is none, it has another key, or it is unreadable (logged)."""
+    path = _entry_path(src_uri)
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.info("gpucnn: page cache entry %s for %s is unreadable (%s): the page is rendered again",
+                 path.name, src_uri, exc)
+        return None
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    links = entry.get("links_to_anchors")
+    results = entry.get("results")
+    if not (isinstance(entry.get("content"), str) and _is_toc(entry.get("toc"))
+            and (entry.get("title") is None or isinstance(entry.get("title"), str))
+            and isinstance(entry.get("anchors"), list) and all(isinstance(a, str) for a in entry["anchors"])
+            and (links is None or (isinstance(links, dict) and all(_is_str_map(v) for v in links.values())))
+            and isinstance(results, list)
+            and all(isinstance(r, list) and len(r) == 3 and all(isinstance(x, str) for x in r) for r in results)):
+        log.info("gpucnn: page cache entry %s for %s is malformed: the page is rendered again", path.name, src_uri)
+        return None
+    return CachedPage(**{name: entry[name] for name in CachedPage.__dataclass_fields__})
+
+
+def save(src_uri: str, page: CachedPage) -> None:
+    """Store a page's entry atomically, replacing the one before; an unwritable cache costs speed only."""
+    text = json.dumps(asdict(page))
+    path = _entry_path(src_uri)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, ValueError):
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    except OSError as exc:
+        log.info("gpucnn: page %s was not cached (%s)", src_uri, exc)
+
+
+def toc_tokens(toc: Any) -> list[dict[str, Any]]:
+    """A rendered page's table of contents (MkDocs' AnchorLinks) as the tokens ``get_toc`` reads back."""
+    return [{"level": link.level, "id": link.id, "name": link.title, "children": toc_tokens(link.children)}
+            for link in toc]
