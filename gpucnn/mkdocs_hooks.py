@@ -338,7 +338,8 @@ def _key_page_cache(config: Any, profile: str) -> None:
         return
     try:
         _PAGE_CACHE["site"] = site_material(
-            Path(config["config_file_path"]).resolve(), fingerprint=detect().fingerprint(),
+            Path(config["config_file_path"]).resolve(), site_url=config.get("site_url"),
+            directory_urls=bool(config.get("use_directory_urls", True)), fingerprint=detect().fingerprint(),
             torch_version=_torch_version(), profile=profile, archive=_archive_digest(),
             build_date=build_date().isoformat())
     except OSError as exc:  # what the key is made of cannot be read: every page renders

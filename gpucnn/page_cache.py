@@ -64,13 +64,18 @@ def _tree_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def site_material(config_file: Path, *, fingerprint: str, torch_version: str, profile: str, archive: str,
-                  build_date: str) -> str:
-    """What every page's key shares: code, snippets, configuration, machine, libraries, records and date."""
+def site_material(config_file: Path, *, site_url: str | None, directory_urls: bool, fingerprint: str,
+                  torch_version: str, profile: str, archive: str, build_date: str) -> str:
+    """What every page's key shares: code, snippets, configuration, machine, libraries, records and date.
+
+    ``site_url`` and ``directory_urls`` are the build's, which ``mkdocs serve`` and the command line can set
+    apart from ``mkdocs.yml``: the links on a page depend on them.
+    """
     root = config_file.parent
     return json.dumps({
         "gpucnn": _tree_digest(Path(__file__).resolve().parent), "snippets": _tree_digest(root / "snippets"),
         "mkdocs.yml": hashlib.sha256(config_file.read_bytes()).hexdigest(),
+        "site_url": site_url, "directory_urls": directory_urls,
         "hardware": fingerprint, "torch": torch_version, "python": platform.python_version(),
         "libraries": {name: _library_version(name) for name in RENDERING_LIBRARIES},
         "profile": profile, "archive": archive, "build_date": build_date,

@@ -21,11 +21,11 @@ def quick_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def build_site(dest: Path, cache: Path, extra_env: dict[str, str] | None = None,
-               config: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `mkdocs build --strict` (quick profile) into ``dest``."""
+               config: Path | None = None, options: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `mkdocs build --strict [options]` (quick profile) into ``dest``."""
     env = {**os.environ, "GPUCNN_PROFILE": "quick", "GPUCNN_CACHE_DIR": str(cache), "NO_MKDOCS_2_WARNING": "1",
            **(extra_env or {})}
-    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(dest)]
+    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", *(options or []), "-d", str(dest)]
     if config:
         cmd += ["-f", str(config)]
     return subprocess.run(cmd, cwd=config.parent if config else ROOT, env=env, capture_output=True, text=True,

@@ -184,8 +184,8 @@ def _small_site(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "mkdocs.yml", counter
 
 
-def _build(tmp_path: Path, config: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return build_site(tmp_path / "site", tmp_path / "cache", config=config,
+def _build(tmp_path: Path, config: Path, *options: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return build_site(tmp_path / "site", tmp_path / "cache", config=config, options=list(options),
                       extra_env={"PYTHONPATH": f"{tmp_path}:{ROOT}", **env})
 
 
@@ -219,11 +219,12 @@ def test_an_unchanged_page_is_served_and_reads_as_rendered_again(tmp_path: Path)
 
 
 @pytest.mark.site
-@pytest.mark.parametrize("change", ["page", "snippet", "fresh", "damaged entry", "re-measured result"])
+@pytest.mark.parametrize("change", ["page", "snippet", "fresh", "damaged entry", "re-measured result",
+                                    "command-line option"])
 def test_a_change_renders_the_page_again(tmp_path: Path, change: str) -> None:
     config, counter = _small_site(tmp_path)
     assert _build(tmp_path, config).returncode == 0
-    env = {}
+    env, options = {}, []
     if change == "page":
         index = tmp_path / "docs" / "index.md"
         index.write_text(index.read_text() + "\nOne more line.\n")
@@ -234,16 +235,18 @@ def test_a_change_renders_the_page_again(tmp_path: Path, change: str) -> None:
     elif change == "damaged entry":
         for entry in (tmp_path / "cache" / "pages").glob("*.json"):
             entry.write_text(entry.read_text()[:50])
+    elif change == "command-line option":  # links are made otherwise: mkdocs.yml is unchanged, the config is not
+        options = ["--no-directory-urls"]
     else:
         next((tmp_path / "cache").glob("tiny-*.json")).unlink()
-    proc = _build(tmp_path, config, **env)
+    proc = _build(tmp_path, config, *options, **env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _runs(counter) == 2, f"a {change} served the old page"
     if change == "damaged entry":
         assert "is unreadable" in proc.stderr
     if change == "snippet":
         assert "A changed note." in _home(tmp_path)
-    assert _build(tmp_path, config).returncode == 0
+    assert _build(tmp_path, config, *options).returncode == 0
     assert _runs(counter) == 2, "the page rendered again was not stored"
 
 
