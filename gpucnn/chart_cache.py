@@ -41,7 +41,7 @@ from matplotlib.transforms import TransformNode
 
 from gpucnn.results import atomic_write_text, cache_dir
 
-__all__ = ["STATS", "chart_key", "svg_of"]
+__all__ = ["STATS", "chart_key", "environment_digest", "svg_of"]
 
 # Charts drawn and reused by this process, for the build log.
 STATS = {"drawn": 0, "reused": 0}
@@ -119,6 +119,11 @@ def _environment() -> bytes:
         matplotlib.__version__, np.__version__, sys.version_info[:3], sorted(fonts),
         _file_digest(__file__), _file_digest(str(Path(__file__).with_name("render.py"))),
     ]).encode()
+
+
+def environment_digest() -> str:
+    """A digest of what decides every chart's drawing besides its figure and rc settings (for the page cache)."""
+    return hashlib.sha256(_environment()).hexdigest()
 
 
 def chart_key(fig: Figure) -> str | None:

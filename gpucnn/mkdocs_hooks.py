@@ -327,9 +327,10 @@ _RENDERED_PAGES: dict[str, tuple[str, int]] = {}
 def _key_page_cache(config: Any, profile: str) -> None:
     """What every page's cache key shares, for on_page_markdown; none under GPUCNN_FRESH (every page renders)."""
     from gpucnn.archive import build_date
+    from gpucnn.chart_cache import environment_digest
     from gpucnn.hardware import detect
     from gpucnn.page_cache import site_material
-    from gpucnn.results import _torch_version, fresh_requested
+    from gpucnn.results import fresh_requested
 
     _SERVED_PAGES.clear()
     _RENDERED_PAGES.clear()
@@ -338,9 +339,8 @@ def _key_page_cache(config: Any, profile: str) -> None:
         return
     try:
         _PAGE_CACHE["site"] = site_material(
-            Path(config["config_file_path"]).resolve(), site_url=config.get("site_url"),
-            directory_urls=bool(config.get("use_directory_urls", True)), fingerprint=detect().fingerprint(),
-            torch_version=_torch_version(), profile=profile, archive=_archive_digest(),
+            Path(config["config_file_path"]).resolve(), directory_urls=bool(config.get("use_directory_urls", True)),
+            hardware=detect().to_dict(), charts=environment_digest(), profile=profile, archive=_archive_digest(),
             build_date=build_date().isoformat())
     except OSError as exc:  # what the key is made of cannot be read: every page renders
         log.info("gpucnn: no page cache (%s): every page is rendered", exc)
@@ -353,12 +353,11 @@ def _serve_or_note_page(markdown: str, page: Any, files: Any) -> None:
     src_uri = page.file.src_uri
     if _PAGE_CACHE["site"] is None or files is None:
         return
-    pages = [f.src_uri for f in files.documentation_pages()]
     # The included files' text too: the snippets folder is in the site's material, an include from elsewhere is not.
     included = sorted(_RENDERING["snippets"].items())
-    key = page_cache.page_key(_PAGE_CACHE["site"] + repr(included), src_uri, markdown, pages)
+    key = page_cache.page_key(_PAGE_CACHE["site"] + repr(included), src_uri, markdown, [f.src_uri for f in files])
     cached = page_cache.load(src_uri, key) if _PAGE_CACHE["serve"] else None
-    if cached is not None and all(files.get_file_from_path(uri) for uri in cached.links_to_anchors or {}) and all(
+    if cached is not None and all(files.get_file_from_path(uri) for uri in cached.links_to_anchors) and all(
             results.reuse_entry(experiment, result_key, digest) for experiment, result_key, digest in cached.results):
         page.render = _served_render(page, cached)
         _SERVED_PAGES.add(src_uri)
@@ -376,20 +375,24 @@ def _served_render(page: Any, cached: Any) -> Any:
         page.toc = get_toc(cached.toc)
         page._title_from_render = cached.title
         page.present_anchor_ids = set(cached.anchors)
-        if cached.links_to_anchors is not None:
-            page.links_to_anchors = {files.get_file_from_path(uri): dict(links)
-                                     for uri, links in cached.links_to_anchors.items()}
+        page.links_to_anchors = {files.get_file_from_path(uri): dict(links)
+                                 for uri, links in cached.links_to_anchors.items()}
 
     return render
 
 
-def _store_rendered_page(html: str, page: Any) -> None:
-    """Store a page that rendered cleanly, with the measurement-cache entries it showed."""
+def _store_rendered_page(html: str, page: Any, mkdocs_warnings: list[str]) -> None:
+    """Store a page that rendered cleanly, with the measurement-cache entries it showed.
+
+    Not a page for which MkDocs logged a warning while rendering it (a broken link): strict mode fails the
+    build on it, and it would fail every build; a served page logs nothing. Nor a page rendered without
+    MkDocs' record of its links to anchors (a verbose build keeps none), which later builds check.
+    """
     from gpucnn import page_cache, results
     from gpucnn.render import as_reused
 
     noted = _RENDERED_PAGES.pop(page.file.src_uri, None)
-    if noted is None:
+    if noted is None or mkdocs_warnings or page.links_to_anchors is None:
         return
     key, first = noted
     shown = []
@@ -402,7 +405,7 @@ def _store_rendered_page(html: str, page: Any) -> None:
     page_cache.save(page.file.src_uri, page_cache.CachedPage(
         key=key, content=as_reused(html), toc=page_cache.toc_tokens(page.toc),
         title=getattr(page, "_title_from_render", None), anchors=sorted(page.present_anchor_ids or ()),
-        links_to_anchors=None if links is None else {f.src_uri: dict(v) for f, v in links.items()},
+        links_to_anchors={f.src_uri: dict(v) for f, v in links.items()},
         results=shown))
 
 
@@ -450,19 +453,24 @@ class _WarningsDuringRender:
     markdown-exec captures only a block's print: a warning from a block or
     from gpucnn's page code goes to the build log, and the page then silently
     shows a figure made under it. Recording them lets the build fail, naming
-    the page. mkdocs' own warnings are left to strict mode.
+    the page. mkdocs' own warnings are left to strict mode; they are kept in
+    ``mkdocs_warnings``, and keep the page out of the page cache.
     """
 
     class _Handler(logging.Handler):
-        def __init__(self, records: list[str]) -> None:
+        def __init__(self, records: list[str], mkdocs_records: list[str]) -> None:
             super().__init__(logging.WARNING)
             self.records = records
+            self.mkdocs_records = mkdocs_records
             self.last: logging.LogRecord | None = None
 
         def emit(self, record: logging.LogRecord) -> None:
             if record is self.last:  # a torch record that propagates reaches this handler twice
                 return
             self.last = record
+            if record.name.split(".")[0] == "mkdocs":  # MkDocs prints these and strict mode counts them
+                self.mkdocs_records.append(record.getMessage())
+                return
             if record.name.split(".")[0] in _NOT_PAGE_CODE:
                 log.info("gpucnn: %s: %s", record.name, record.getMessage())
             else:
@@ -470,11 +478,12 @@ class _WarningsDuringRender:
 
     def __init__(self) -> None:
         self.found: list[str] = []
+        self.mkdocs_warnings: list[str] = []
         self._catcher = warnings.catch_warnings(record=True)
         self._caught: list[warnings.WarningMessage] = []
-        self._handler = self._Handler(self.found)
-        # torch's loggers do not propagate to the root logger: listen on both.
-        self._loggers = [logging.getLogger(), logging.getLogger("torch")]
+        self._handler = self._Handler(self.found, self.mkdocs_warnings)
+        # torch's and MkDocs' loggers do not propagate to the root logger: listen on all three.
+        self._loggers = [logging.getLogger(), logging.getLogger("torch"), logging.getLogger("mkdocs")]
 
     def __enter__(self) -> _WarningsDuringRender:
         # The filters in force stay (catch_warnings copies them); only where warnings go changes.
@@ -553,6 +562,13 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, files: Any = 
     from gpucnn.sources import begin_page
 
     begin_page(page.file.src_uri)  # the page's "No GPU in this build" note is printed once
+    # markdown-exec numbers the ids of every block's output across the whole build: a page served from the page
+    # cache would shift the ids of every page rendered after it. Numbered per page, a page reads the same
+    # whichever pages before it were served (ids need only be unique within their page).
+    with contextlib.suppress(ImportError):
+        from markdown_exec import MarkdownConverter
+
+        MarkdownConverter.counter = 0
     if page.file.src_uri.endswith((".py", ".ipynb")):
         _measure_before_kernel()
     snippets = ((config.get("mdx_configs") if config else None) or {}).get("pymdownx.snippets") or {}
@@ -623,7 +639,7 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
         raise PluginError(f"page {page.file.src_uri}: figures at its end have no sources line: end each section "
                           "that shows figures with a block that prints gpucnn.render.section_sources()")
     if not failed:
-        _store_rendered_page(html, page)
+        _store_rendered_page(html, page, recorder.mkdocs_warnings if recorder is not None else [])
     return _rewrite_printed_links(html, page, files) if files is not None else html
 
 

@@ -9,10 +9,13 @@ HTML is unchanged; the key covers:
 
 * the page's Markdown and the list of the site's pages (its links);
 * every file of the gpucnn package (page code, experiments, harness, these
-  hooks) and of ``snippets/``, and ``mkdocs.yml``;
-* the hardware fingerprint, the torch, Python and rendering libraries'
-  versions, the profile, the archive of records and the build date (which
-  decides which records may be drawn);
+  hooks) and of ``snippets/``, ``mkdocs.yml``, and how the build makes links
+  (directory URLs, which the command line can change);
+* the hardware report the pages print (all but the clock the OS reports at
+  that moment), Python and every installed distribution's version, what
+  decides a chart's drawing (fonts, matplotlib: ``chart_cache``), the
+  profile, the archive of records and the build date (which decides which
+  records may be drawn);
 * each measurement-cache entry the page showed, byte for byte (checked
   when it is served: a re-measured experiment renders its pages again).
 
@@ -20,8 +23,10 @@ A served page is the HTML its python blocks printed in the build that
 rendered it, with its provenance lines marked as reused
 (``render.as_reused``): its figures are that build's, as a reused
 measurement's are. Its live timing snippets show that build's figures too,
-made on this machine with this code. ``GPUCNN_FRESH`` renders every page
-again. The notebook page has its own cache (mkdocs-jupyter's, keyed by the
+made on this machine with this code, as does the CPU clock it reports. A
+page that logged a warning while it rendered (a broken link, say) is not
+stored, so that a strict build fails on it every time. ``GPUCNN_FRESH``
+renders every page again. The notebook page has its own cache (mkdocs-jupyter's, keyed by the
 MkDocs hooks).
 
 One entry per page, in ``<cache dir>/pages/``; an unreadable entry is
@@ -43,16 +48,10 @@ from gpucnn.results import atomic_write_text, cache_dir
 
 log = logging.getLogger("mkdocs.plugins.gpucnn")
 
-# Libraries whose version can change a page's HTML (Markdown extensions, charts, printed arrays).
-RENDERING_LIBRARIES = ("mkdocs", "markdown", "pymdown-extensions", "markdown-exec", "matplotlib", "numpy",
-                       "scikit-learn")
-
-
-def _library_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+def _distributions() -> list[tuple[str, str]]:
+    """Every installed distribution and its version: any of them (Markdown extensions, Pygments, latex2mathml,
+    matplotlib, numpy) can change a page's HTML."""
+    return sorted({(d.metadata["Name"] or "", d.version or "") for d in metadata.distributions()})
 
 
 def _tree_digest(folder: Path) -> str:
@@ -64,27 +63,27 @@ def _tree_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def site_material(config_file: Path, *, site_url: str | None, directory_urls: bool, fingerprint: str,
-                  torch_version: str, profile: str, archive: str, build_date: str) -> str:
+def site_material(config_file: Path, *, directory_urls: bool, hardware: dict[str, Any], charts: str, profile: str,
+                  archive: str, build_date: str) -> str:
     """What every page's key shares: code, snippets, configuration, machine, libraries, records and date.
 
-    ``site_url`` and ``directory_urls`` are the build's, which ``mkdocs serve`` and the command line can set
-    apart from ``mkdocs.yml``: the links on a page depend on them.
+    ``directory_urls`` is the build's, which the command line can set apart from ``mkdocs.yml``: the links
+    on a page depend on it. ``hardware`` is the report the pages print (``HardwareReport.to_dict``).
     """
     root = config_file.parent
+    cpu = {k: v for k, v in hardware.get("cpu", {}).items() if k != "reported_clock_ghz"}  # changes by the second
     return json.dumps({
         "gpucnn": _tree_digest(Path(__file__).resolve().parent), "snippets": _tree_digest(root / "snippets"),
-        "mkdocs.yml": hashlib.sha256(config_file.read_bytes()).hexdigest(),
-        "site_url": site_url, "directory_urls": directory_urls,
-        "hardware": fingerprint, "torch": torch_version, "python": platform.python_version(),
-        "libraries": {name: _library_version(name) for name in RENDERING_LIBRARIES},
+        "mkdocs.yml": hashlib.sha256(config_file.read_bytes()).hexdigest(), "directory_urls": directory_urls,
+        "hardware": {**hardware, "cpu": cpu}, "python": platform.python_version(),
+        "distributions": _distributions(), "charts": charts,
         "profile": profile, "archive": archive, "build_date": build_date,
-    }, sort_keys=True)
+    }, sort_keys=True, default=str)
 
 
-def page_key(site: str, src_uri: str, markdown: str, pages: list[str]) -> str:
-    """One page's key: the site's material, the page and its Markdown, and the pages it can link to."""
-    material = json.dumps([site, src_uri, markdown, sorted(pages)])
+def page_key(site: str, src_uri: str, markdown: str, files: list[str]) -> str:
+    """One page's key: the site's material, the page and its Markdown, and the files it can link to."""
+    material = json.dumps([site, src_uri, markdown, sorted(files)])
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -97,7 +96,7 @@ class CachedPage:
     toc: list[dict[str, Any]]  # Python-Markdown's toc tokens: level, id, name, children
     title: str | None  # the title MkDocs took from the first heading
     anchors: list[str]  # the ids a link may point to
-    links_to_anchors: dict[str, dict[str, str]] | None  # {page linked to: {anchor: link}}, for MkDocs' checks
+    links_to_anchors: dict[str, dict[str, str]]  # {file linked to: {anchor: link}}, for MkDocs' anchor checks
     results: list[list[str]]  # [experiment, cache key, digest of its cache entry]
 
 
@@ -126,23 +125,31 @@ def load(src_uri: str, key: str) -> CachedPage | None:
         entry = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         log.info("gpucnn: page cache entry %s for %s is unreadable (%s): the page is rendered again",
                  path.name, src_uri, exc)
         return None
     if not isinstance(entry, dict) or entry.get("key") != key:
         return None
-    links = entry.get("links_to_anchors")
-    results = entry.get("results")
-    if not (isinstance(entry.get("content"), str) and _is_toc(entry.get("toc"))
-            and (entry.get("title") is None or isinstance(entry.get("title"), str))
-            and isinstance(entry.get("anchors"), list) and all(isinstance(a, str) for a in entry["anchors"])
-            and (links is None or (isinstance(links, dict) and all(_is_str_map(v) for v in links.values())))
-            and isinstance(results, list)
-            and all(isinstance(r, list) and len(r) == 3 and all(isinstance(x, str) for x in r) for r in results)):
+    try:
+        well_formed = _well_formed(entry)
+    except RecursionError:  # a table of contents nested past Python's limit
+        well_formed = False
+    if not well_formed:
         log.info("gpucnn: page cache entry %s for %s is malformed: the page is rendered again", path.name, src_uri)
         return None
     return CachedPage(**{name: entry[name] for name in CachedPage.__dataclass_fields__})
+
+
+def _well_formed(entry: dict[str, Any]) -> bool:
+    """Every field of ``CachedPage`` is there, with its type."""
+    links, results, anchors = entry.get("links_to_anchors"), entry.get("results"), entry.get("anchors")
+    return (isinstance(entry.get("content"), str) and _is_toc(entry.get("toc"))
+            and (entry.get("title") is None or isinstance(entry.get("title"), str))
+            and isinstance(anchors, list) and all(isinstance(a, str) for a in anchors)
+            and isinstance(links, dict) and all(_is_str_map(v) for v in links.values())
+            and isinstance(results, list)
+            and all(isinstance(r, list) and len(r) == 3 and all(isinstance(x, str) for x in r) for r in results))
 
 
 def save(src_uri: str, page: CachedPage) -> None:

@@ -316,6 +316,8 @@ def git_commit() -> str | None:
 _BUILD: dict[str, Result] = {}
 # The key of every result run() returned, in order: what a page showed, for the page cache (gpucnn.page_cache).
 ASKED: list[str] = []
+# The digest of the cache entry each result of this build was read from or written to (none: it was not written).
+_ENTRY_DIGESTS: dict[str, str] = {}
 
 
 def run(
@@ -348,7 +350,8 @@ def run(
     if not fresh and path.exists():
         try:
             # Measured by this build's own process (for the notebook's kernel): not a reuse of an earlier build's.
-            result = Result.from_dict(json.loads(path.read_text()), reused=key not in _measured_in_build())
+            raw = path.read_bytes()
+            result = Result.from_dict(json.loads(raw), reused=key not in _measured_in_build())
             if result.key != key or result.experiment != fn.__name__:
                 raise ValueError("its key does not match")
             # The checks a new measurement passes: its data fits the experiment's
@@ -361,6 +364,7 @@ def run(
                      what, path.name, type(exc).__name__, exc)
         else:
             log.info("gpucnn: %s reused (measured %s in %.1f s)", what, result.measured_at, result.elapsed_s)
+            _ENTRY_DIGESTS[key] = hashlib.sha256(raw).hexdigest()
             _keep(result)
             return result
     start = time.perf_counter()
@@ -382,7 +386,9 @@ def run(
     if os.environ.get(SHARE_ENV):  # a build: its later processes (the notebook's kernel) inherit the list
         os.environ[MEASURED_ENV] = " ".join([*_measured_in_build(), key])
     try:
-        atomic_write_text(path, json.dumps(result.to_dict()))
+        text = json.dumps(result.to_dict())
+        atomic_write_text(path, text)
+        _ENTRY_DIGESTS[key] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     except OSError as exc:  # a read-only cache folder costs speed, not correctness
         log.info("gpucnn: could not write cache entry %s (%s)", path, exc)
     _keep(result)
@@ -395,11 +401,9 @@ def asked_since(first: int) -> list[Result]:
 
 
 def entry_digest(result: Result) -> str | None:
-    """A digest of the cache entry ``result`` is stored in; None where there is none (an unwritable cache)."""
-    try:
-        return hashlib.sha256((cache_dir() / f"{result.experiment}-{result.key}.json").read_bytes()).hexdigest()
-    except OSError:
-        return None
+    """The digest of the cache entry this build read ``result`` from or wrote it to: the bytes a page showed, even
+    if another build has replaced the file since. None where it was not written (an unwritable cache)."""
+    return _ENTRY_DIGESTS.get(result.key)
 
 
 def reuse_entry(experiment: str, key: str, digest: str) -> Result | None:
@@ -420,6 +424,7 @@ def reuse_entry(experiment: str, key: str, digest: str) -> Result | None:
     if result.key != key or result.experiment != experiment:
         return None
     log.info("gpucnn: %s reused with its page (measured %s)", experiment, result.measured_at)
+    _ENTRY_DIGESTS[key] = digest
     _keep(result)
     return result
 

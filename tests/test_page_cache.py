@@ -25,6 +25,7 @@ def new_build(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts as a new build: no results made or asked for in this process yet."""
     monkeypatch.setattr(results, "_BUILD", {})
     monkeypatch.setattr(results, "ASKED", [])
+    monkeypatch.setattr(results, "_ENTRY_DIGESTS", {})
 
 
 # --- unit tier: the pieces -------------------------------------------------------------------------------------
@@ -63,7 +64,9 @@ def test_a_table_of_contents_round_trips_through_its_tokens() -> None:
     assert page_cache.toc_tokens(get_toc(tokens)) == tokens
 
 
-@pytest.mark.parametrize("damage", ["", "{not json", "[1, 2]", '{"key": "k1", "content": 3}',
+@pytest.mark.parametrize("damage", ["", "{not json", "[1, 2]", '{"key": "k1", "content": 3}', "[" * 100_000,
+                                    '{"key": "k1", "content": "", "toc": ' + '[{"level": 1, "id": "a", "name": "a", '
+                                    '"children": ' * 3000 + "[]" + "}]" * 3000 + '}',
                                     '{"key": "k1", "content": "", "toc": [{"id": 1}], "title": null, "anchors": [],'
                                     ' "links_to_anchors": null, "results": []}'])
 def test_a_damaged_entry_renders_the_page_again_and_says_so(damage: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -274,10 +277,25 @@ def test_a_page_whose_block_raised_is_never_served(tmp_path: Path) -> None:
         "broken on purpose" not in p.read_text() for p in (tmp_path / "cache" / "pages").glob("*.json"))
 
 
-def test_an_entry_names_each_result_with_the_digest_of_its_cache_file() -> None:
+def test_an_entry_names_each_result_with_the_digest_of_the_bytes_the_page_showed() -> None:
     shown = results.run(counted, size=2)
     path = results.cache_dir() / f"counted-{shown.key}.json"
-    assert results.entry_digest(shown) == hashlib.sha256(path.read_bytes()).hexdigest()
+    written = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert results.entry_digest(shown) == written
+    # Another build (GPUCNN_FRESH, or one running beside this one) replaces the entry before the page is stored:
+    # the page still names what it showed, so a later build renders it again instead of pairing it with the new one.
+    path.write_text(path.read_text().replace(shown.measured_at, "2020-01-01T00:00:00+00:00"))
+    assert results.entry_digest(shown) == written
+    results._BUILD.clear()
+    assert results.reuse_entry("counted", shown.key, written) is None
+    results._BUILD.clear()
+    again = results.run(counted, size=2)  # read from the cache: the digest of what was read
+    assert again.reused and results.entry_digest(again) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_result_whose_entry_was_not_written_has_no_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPUCNN_CACHE_DIR", "/proc/nope")
+    assert results.entry_digest(results.run(counted, size=2)) is None  # its page is then not stored
 
 
 def test_a_config_file_that_cannot_be_read_builds_without_the_page_cache(
@@ -288,3 +306,43 @@ def test_a_config_file_that_cannot_be_read_builds_without_the_page_cache(
     mkdocs_hooks._key_page_cache({"config_file_path": str(tmp_path / "gone.yml")}, "quick")
     assert mkdocs_hooks._PAGE_CACHE["site"] is None
     assert "no page cache" in caplog.text and "gone.yml" in caplog.text
+
+
+@pytest.mark.site
+def test_a_page_with_a_broken_link_fails_every_strict_build(tmp_path: Path) -> None:
+    # MkDocs warns of a broken link while the page renders, and strict mode fails the build only at its end:
+    # a page stored by that build would be served to the next, which would then pass.
+    config, counter = _small_site(tmp_path)
+    index = tmp_path / "docs" / "index.md"
+    index.write_text(index.read_text() + "\nSee [a page that is not there](missing.md).\n")
+    for _ in range(2):
+        proc = _build(tmp_path, config)
+        assert proc.returncode != 0 and "missing.md" in proc.stderr
+    assert _runs(counter) == 2, "the page with a broken link was served"
+
+
+@pytest.mark.site
+def test_a_page_rendered_by_a_verbose_build_still_has_its_anchor_links_checked(tmp_path: Path) -> None:
+    # A verbose build keeps no record of a page's links to anchors (MkDocs skips it at DEBUG level).
+    config, counter = _small_site(tmp_path)
+    assert _build(tmp_path, config, "--verbose").returncode == 0
+    assert _build(tmp_path, config).returncode == 0
+    (tmp_path / "docs" / "other.md").write_text("# Other\n\nThe section is gone.\n")
+    proc = _build(tmp_path, config)
+    assert proc.returncode != 0 and "far-section" in proc.stderr
+
+
+@pytest.mark.site
+def test_a_page_reads_the_same_whichever_pages_before_it_were_served(tmp_path: Path) -> None:
+    # markdown-exec numbers the ids in blocks' output across a build; a served page must not shift the next page's.
+    config, _ = _small_site(tmp_path)
+    other = tmp_path / "docs" / "other.md"
+    other.write_text(other.read_text() + '\n```python exec="on" session="other"\nprint("### Printed heading")\n```\n')
+    assert _build(tmp_path, config).returncode == 0
+    rendered_with_home = (tmp_path / "site" / "other" / "index.html").read_text()
+    other.write_text(other.read_text() + "\nOne more line.\n")
+    proc = _build(tmp_path, config)
+    assert proc.returncode == 0 and "page index.md served from the page cache" in proc.stderr
+    rendered_after_served = (tmp_path / "site" / "other" / "index.html").read_text()
+    ids = re.compile(r'id="([^"]*printed-heading)"')
+    assert ids.findall(rendered_with_home) and ids.findall(rendered_with_home) == ids.findall(rendered_after_served)
