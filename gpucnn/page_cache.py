@@ -7,7 +7,8 @@ load, the live timing snippets) was most of an unchanged rebuild's time.
 A page is served from this cache only where everything that decides its
 HTML is unchanged; the key covers:
 
-* the page's Markdown and the list of the site's pages (its links);
+* the page's Markdown and the files it includes, and the list of the site's
+  files (what its links may point to);
 * every file of the gpucnn package (page code, experiments, harness, these
   hooks) and of ``snippets/``, ``mkdocs.yml``, and how the build makes links
   (directory URLs, which the command line can change);
@@ -24,10 +25,10 @@ rendered it, with its provenance lines marked as reused
 (``render.as_reused``): its figures are that build's, as a reused
 measurement's are. Its live timing snippets show that build's figures too,
 made on this machine with this code, as does the CPU clock it reports. A
-page that logged a warning while it rendered (a broken link, say) is not
+page that MkDocs warned about while it rendered (a broken link, say) is not
 stored, so that a strict build fails on it every time. ``GPUCNN_FRESH``
-renders every page again. The notebook page has its own cache (mkdocs-jupyter's, keyed by the
-MkDocs hooks).
+renders every page again. The notebook page has its own cache
+(mkdocs-jupyter's, keyed by the MkDocs hooks).
 
 One entry per page, in ``<cache dir>/pages/``; an unreadable entry is
 rendered again and replaced. Delete that folder to render every page again.
@@ -47,6 +48,7 @@ from typing import Any
 from gpucnn.results import atomic_write_text, cache_dir
 
 log = logging.getLogger("mkdocs.plugins.gpucnn")
+
 
 def _distributions() -> list[tuple[str, str]]:
     """Every installed distribution and its version: any of them (Markdown extensions, Pygments, latex2mathml,

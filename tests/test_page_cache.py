@@ -327,8 +327,10 @@ def test_a_page_rendered_by_a_verbose_build_still_has_its_anchor_links_checked(t
     config, counter = _small_site(tmp_path)
     assert _build(tmp_path, config, "--verbose").returncode == 0
     assert _build(tmp_path, config).returncode == 0
+    assert _runs(counter) == 2, "a page rendered by a verbose build was stored"
     (tmp_path / "docs" / "other.md").write_text("# Other\n\nThe section is gone.\n")
     proc = _build(tmp_path, config)
+    assert _runs(counter) == 2  # served, and its link to the gone anchor still checked
     assert proc.returncode != 0 and "far-section" in proc.stderr
 
 
