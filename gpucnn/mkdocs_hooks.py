@@ -325,7 +325,7 @@ _RENDERED_PAGES: dict[str, tuple[str, int]] = {}
 
 
 def _key_page_cache(config: Any, profile: str) -> None:
-    """What every page's cache key shares, for on_page_markdown; none under GPUCNN_FRESH (every page renders)."""
+    """What every page's cache key shares, for on_page_markdown. Under GPUCNN_FRESH pages are stored, not served."""
     from gpucnn.archive import build_date
     from gpucnn.chart_cache import environment_digest
     from gpucnn.hardware import detect

@@ -412,8 +412,8 @@ def reuse_entry(experiment: str, key: str, digest: str) -> Result | None:
     Only if the entry is byte for byte the one the page showed (``digest``, from ``entry_digest``): it passed
     ``run``'s checks then. None if it is gone, changed or unreadable: the page is rendered again.
     """
-    if key in _BUILD:
-        return _BUILD[key]
+    if key in _BUILD:  # asked for earlier in this build: the same figures only if from the same bytes
+        return _BUILD[key] if _ENTRY_DIGESTS.get(key) == digest else None
     try:
         text = (cache_dir() / f"{experiment}-{key}.json").read_bytes()
         if hashlib.sha256(text).hexdigest() != digest:

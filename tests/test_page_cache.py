@@ -293,6 +293,20 @@ def test_an_entry_names_each_result_with_the_digest_of_the_bytes_the_page_showed
     assert again.reused and results.entry_digest(again) == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_a_page_is_not_served_beside_a_result_this_build_measured_again() -> None:
+    # A page rendered earlier in this build measured the experiment again (its entry was gone): a page that
+    # showed the old figures must render again, not be served beside the new ones in results.json.
+    old = results.run(counted, size=6)
+    old_digest = results.entry_digest(old)
+    assert old_digest is not None
+    results._BUILD.clear()
+    (results.cache_dir() / f"counted-{old.key}.json").unlink()
+    new = results.run(counted, size=6)
+    assert not new.reused and results.entry_digest(new) != old_digest
+    assert results.reuse_entry("counted", old.key, old_digest) is None
+    assert results.reuse_entry("counted", new.key, results.entry_digest(new) or "") is new
+
+
 def test_a_result_whose_entry_was_not_written_has_no_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPUCNN_CACHE_DIR", "/proc/nope")
     assert results.entry_digest(results.run(counted, size=2)) is None  # its page is then not stored
