@@ -351,9 +351,7 @@ def run(
         try:
             # Measured by this build's own process (for the notebook's kernel): not a reuse of an earlier build's.
             raw = path.read_bytes()
-            result = Result.from_dict(json.loads(raw), reused=key not in _measured_in_build())
-            if result.key != key or result.experiment != fn.__name__:
-                raise ValueError("its key does not match")
+            result = _read_entry(raw, fn.__name__, key, reused=key not in _measured_in_build())
             # The checks a new measurement passes: its data fits the experiment's
             # class, and no figure beats the hardware (a corrupted or forged entry).
             check_reused(result, hw)
@@ -395,6 +393,14 @@ def run(
     return result
 
 
+def _read_entry(raw: bytes, experiment: str, key: str, *, reused: bool) -> Result:
+    """A cache entry's result; ValueError (or KeyError, TypeError) if it is not ``experiment``'s under ``key``."""
+    result = Result.from_dict(json.loads(raw), reused=reused)
+    if result.key != key or result.experiment != experiment:
+        raise ValueError("its key does not match")
+    return result
+
+
 def asked_since(first: int) -> list[Result]:
     """The results ``run`` returned since ``ASKED[first]``, each once, in order."""
     return [_BUILD[key] for key in dict.fromkeys(ASKED[first:]) if key in _BUILD]
@@ -415,13 +421,11 @@ def reuse_entry(experiment: str, key: str, digest: str) -> Result | None:
     if key in _BUILD:  # asked for earlier in this build: the same figures only if from the same bytes
         return _BUILD[key] if _ENTRY_DIGESTS.get(key) == digest else None
     try:
-        text = (cache_dir() / f"{experiment}-{key}.json").read_bytes()
-        if hashlib.sha256(text).hexdigest() != digest:
+        raw = (cache_dir() / f"{experiment}-{key}.json").read_bytes()
+        if hashlib.sha256(raw).hexdigest() != digest:
             return None
-        result = Result.from_dict(json.loads(text), reused=True)
+        result = _read_entry(raw, experiment, key, reused=True)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    if result.key != key or result.experiment != experiment:
         return None
     log.info("gpucnn: %s reused with its page (measured %s)", experiment, result.measured_at)
     _ENTRY_DIGESTS[key] = digest
