@@ -59,9 +59,9 @@ from gpucnn.specs import SPECS
 from gpucnn.typed import RecordError
 
 __all__ = [
-    "MAX_BYTES", "MAX_DEPTH", "OLDER_AFTER_DAYS", "Record", "RecordError", "add", "archive_dir", "beside",
-    "build_date", "migrate", "parse", "read", "record_files", "record_name", "records", "slug", "status",
-    "status_flags", "validate",
+    "FUTURE_SLACK", "MAX_BYTES", "MAX_DEPTH", "OLDER_AFTER_DAYS", "Record", "RecordError", "add", "archive_dir",
+    "beside", "build_date", "build_time", "check_dates", "digest", "migrate", "newest_first", "parse", "read",
+    "record_files", "record_name", "records", "slug", "status", "status_flags", "validate",
 ]
 
 # The two real records are 0.6 MB each; 200 MB once took 15 s and 846 MB of RAM per build.
@@ -70,12 +70,14 @@ MAX_BYTES = 5_000_000
 MAX_DEPTH = 32
 # An archived result recorded more than this many days before the build date is "older".
 OLDER_AFTER_DAYS = 365
+# Points the archive (every reader, and `results add`) at another folder.
+RESULTS_DIR_ENV = "GPUCNN_RESULTS_DIR"
 
 
 def archive_dir() -> Path:
     """``$GPUCNN_RESULTS_DIR``; else ``results/`` of the source checkout; else ``./results``."""
-    if os.environ.get("GPUCNN_RESULTS_DIR"):
-        return Path(os.environ["GPUCNN_RESULTS_DIR"])
+    if os.environ.get(RESULTS_DIR_ENV):
+        return Path(os.environ[RESULTS_DIR_ENV])
     repo = Path(__file__).resolve().parent.parent
     if (repo / "mkdocs.yml").is_file():
         return repo / "results"
@@ -523,26 +525,67 @@ def read(path: Path, name: str | None = None) -> Record:
     name = name or str(path)
     info = _file_info(path, name)
     seen = (str(path.resolve()), name, info.st_size, info.st_mtime_ns)
-    if seen in _READ:
-        return _READ[seen]
-    record = parse(_read_text(path, name), name, path.name)
+    record = _READ.get(seen) or parse(_read_text(path, name), name, path.name)
     _READ[seen] = record
+    check_dates(record, name)  # every time: the build date is not part of what _READ keys on
     return record
 
 
 def record_files(directory: Path | None = None) -> list[Path]:
-    """The archive's record files (``*.json``, not hidden temporary files), by name."""
+    """The archive's entries, by name: the one listing that every reader uses (the pages, the build's archive
+    digest, ``gpucnn results list``, ``add``'s duplicate check).
+
+    An entry is every name ending in ``.json`` that does not start with ``.``, whatever it is (a file, a link, a
+    folder, a FIFO): ``read`` checks each before reading a byte, and refuses it naming it. Hidden entries are
+    ignored by every reader: ``add`` writes its temporary file as ``.add-*`` beside the records, and a build
+    running at that moment must neither read nor fail on it. ``README.md`` and other names are not records.
+
+    Raises RecordError when ``GPUCNN_RESULTS_DIR`` names a folder that does not exist, or when the archive
+    folder is a file: a build would otherwise publish a site without its archived series, and say nothing.
+    An unset variable with no ``results/`` (a fork that removed it) is an empty archive.
+    """
     directory = directory or archive_dir()
     if not directory.is_dir():
+        if directory.exists():
+            raise RecordError(f"{directory}: the archive folder is a file (set {RESULTS_DIR_ENV} to a folder)")
+        if os.environ.get(RESULTS_DIR_ENV) and Path(os.environ[RESULTS_DIR_ENV]) == directory:
+            raise RecordError(f"{RESULTS_DIR_ENV}={directory}: no such folder (unset it to use results/)")
         return []
-    return sorted(p for p in directory.glob("*.json") if not p.name.startswith("."))
+    try:
+        names = [e.name for e in os.scandir(directory)]  # names only: nothing is opened or followed here
+    except OSError as exc:
+        raise RecordError(f"{directory}: the archive folder cannot be read ({_os_words(exc)})") from None
+    return [directory / n for n in sorted(names) if n.endswith(".json") and not n.startswith(".")]
 
 
 def records(directory: Path | None = None) -> list[Record]:
     """Every archived record, checked; the first bad file raises RecordError naming it."""
+    files = record_files(directory)
     directory = directory or archive_dir()
     # A file name may hold anything a PR puts there: the build log and the CLI get it as printable text.
-    return [read(p, typed.printable(f"{directory.name}/{p.name}")) for p in record_files(directory)]
+    return [read(p, typed.printable(f"{directory.name}/{p.name}")) for p in files]
+
+
+def digest(recs: list[Record]) -> str:
+    """A digest of the archive as read (each record's file name and checked document), for the page caches' keys.
+
+    Made from ``records()``, not from the folder: it sees exactly the entries the pages draw from, and reads no
+    byte that ``read`` did not check first.
+    """
+    sha = hashlib.sha256()
+    for record in recs:
+        sha.update(record.name.encode("utf-8", "surrogateescape") + b"\0" + _canonical(record.document).encode()
+                   + b"\0")
+    return sha.hexdigest()[:16]
+
+
+def newest_first(recs: list[Record] | tuple[Record, ...]) -> list[Record]:
+    """Records from newest to oldest: by the record's ``generated_at`` (as an instant), then its file name.
+
+    A record cannot claim to be newer than the build (``read`` refuses a date after it), so its date decides
+    only among records that are honest enough to pass that check.
+    """
+    return sorted(recs, key=lambda r: (_instant(r.generated_at), r.name), reverse=True)
 
 
 def beside(experiment: str, **params: object) -> list[tuple[Record, Result]]:
@@ -561,12 +604,55 @@ def beside(experiment: str, **params: object) -> list[tuple[Record, Result]]:
 
 # --- may an archived result be drawn? -------------------------------------------
 
+# The latest instant SOURCE_DATE_EPOCH may name: datetime (and MkDocs, which reads it too) ends at year 9999.
+_MAX_EPOCH = int(_dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_dt.timezone.utc).timestamp())
+
+
+def build_time() -> _dt.datetime:
+    """The build's instant (UTC): ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else now.
+
+    Raises RecordError, in one line, for a value that is not a whole number of seconds from 0 to the end of
+    year 9999: MkDocs reads the same variable and would fail on it with a traceback, after writing part of the
+    site.
+    """
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None:
+        return _dt.datetime.now(_dt.timezone.utc)
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit():
+        raise RecordError(f"SOURCE_DATE_EPOCH: expected a whole number of seconds since 1970-01-01, got "
+                          f"{_show(raw)}")
+    if int(text) > _MAX_EPOCH:
+        raise RecordError(f"SOURCE_DATE_EPOCH: {_show(text)} is after the year 9999")
+    return _dt.datetime.fromtimestamp(int(text), _dt.timezone.utc)
+
+
 def build_date() -> _dt.date:
-    """The build's date: ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else today (UTC)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if epoch.isdigit():
-        return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).date()
-    return _dt.datetime.now(_dt.timezone.utc).date()
+    """The build's date (UTC): see ``build_time``."""
+    return build_time().date()
+
+
+# A record from a machine whose clock is a little ahead, or from a time zone east of the build's, is not refused.
+FUTURE_SLACK = _dt.timedelta(days=1)
+
+
+def _instant(text: str) -> _dt.datetime:
+    """A checked date-time of a record (``is_date_time``) as an aware instant."""
+    return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def check_dates(record: Record, name: str, now: _dt.datetime | None = None) -> None:
+    """Refuse a record, or a result in it, dated after the build (``build_time``) plus ``FUTURE_SLACK``.
+
+    "Newest record of a model wins": a record dated 2100 would otherwise take its model's place on every page.
+    """
+    limit = (now or build_time()) + FUTURE_SLACK
+    dated = [("generated_at", record.generated_at)]
+    dated += [(f"results[{i}].measured_at", r.measured_at) for i, r in enumerate(record.results)]
+    for field, when in dated:
+        if _instant(when) > limit:
+            raise RecordError(f"{name}: {field}: {_show(when)} is after the build date "
+                              f"({limit - FUTURE_SLACK:%Y-%m-%d}, a day allowed for clocks)")
 
 
 @cache
@@ -633,6 +719,8 @@ def _canonical(doc: Any) -> str:
 
 def _duplicate_of(doc: dict[str, Any], directory: Path) -> Path | None:
     """An archive file holding exactly this document, if any."""
+    if not directory.is_dir():  # `add` makes a new archive folder (or names one that is a file)
+        return None
     mine = _canonical(doc)
     for path in record_files(directory):
         try:

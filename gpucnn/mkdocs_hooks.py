@@ -57,6 +57,14 @@ def on_build_error(error: Exception, **_: Any) -> None:
 @event_priority(100)
 def on_config(config: Any) -> Any:
     """Resolve paths against mkdocs.yml's folder, not the working folder, and name pages in errors."""
+    # MkDocs reads SOURCE_DATE_EPOCH itself, late in the build and with a traceback: check it first, in one line,
+    # before anything is written (on_config runs before the site folder is cleaned).
+    from gpucnn.archive import RecordError, build_time
+
+    try:
+        build_time()
+    except RecordError as exc:
+        raise PluginError(str(exc)) from None
     root = Path(config["config_file_path"]).resolve().parent if config.get("config_file_path") else Path.cwd()
     # pymdownx.snippets reads base_path relative to the working folder, so
     # `mkdocs build -f /elsewhere/mkdocs.yml` would miss every snippet. Before
@@ -195,16 +203,14 @@ _NOTEBOOK_CACHE: list[tuple[Path, Path]] = []
 
 
 def _archive_digest() -> str:
-    """A digest of the archived records: a new record must not be hidden behind a cached page."""
-    import hashlib
+    """A digest of the archived records: a new record must not be hidden behind a cached page.
 
-    from gpucnn.archive import archive_dir
+    Of the records as ``archive.records`` lists and checks them (on_pre_build has read them already, and a bad
+    entry has failed the build there): no byte of the folder is read here that the archive's checks did not pass.
+    """
+    from gpucnn import archive
 
-    digest = hashlib.sha256()
-    folder = archive_dir()
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    return archive.digest(archive.records())
 
 
 def _readable_entry(path: Path) -> bool:
@@ -322,6 +328,8 @@ _PAGE_CACHE: dict[str, Any] = {"site": None, "serve": False}
 # in gpucnn.results.ASKED): what on_page_content stores.
 _SERVED_PAGES: set[str] = set()
 _RENDERED_PAGES: dict[str, tuple[str, int]] = {}
+# GPUCNN_VERIFY: the stored HTML of each page the cache would have served, which this build renders again.
+_VERIFYING: dict[str, str] = {}
 
 
 def _key_page_cache(config: Any, profile: str) -> None:
@@ -334,6 +342,7 @@ def _key_page_cache(config: Any, profile: str) -> None:
 
     _SERVED_PAGES.clear()
     _RENDERED_PAGES.clear()
+    _VERIFYING.clear()
     _PAGE_CACHE.update(site=None, serve=not fresh_requested())
     if not config.get("config_file_path"):
         return
@@ -359,6 +368,11 @@ def _serve_or_note_page(markdown: str, page: Any, files: Any) -> None:
     cached = page_cache.load(src_uri, key) if _PAGE_CACHE["serve"] else None
     if cached is not None and all(files.get_file_from_path(uri) for uri in cached.links_to_anchors) and all(
             results.reuse_entry(experiment, result_key, digest) for experiment, result_key, digest in cached.results):
+        if page_cache.verify_requested():  # rendered, and compared with this copy in on_page_content
+            _VERIFYING[src_uri] = cached.content
+            log.info("gpucnn: page %s rendered again to check its page-cache copy (%s)", src_uri,
+                     page_cache.VERIFY_ENV)
+            return
         page.render = _served_render(page, cached)
         _SERVED_PAGES.add(src_uri)
         log.info("gpucnn: page %s served from the page cache", src_uri)
@@ -511,50 +525,60 @@ class _WarningsDuringRender:
 _RENDER_WARNINGS: dict[str, _WarningsDuringRender] = {}
 
 
-class _FailedBlocks(logging.Handler):
-    """markdown-exec reports a python block that raised only as a warning, and renders its traceback into the
-    page; strict mode aborts only after every page is written. This notes each such block with the page being
-    rendered, so that ``on_env`` fails the build, naming every such page, before any page is written."""
+def _block_raises() -> list[str]:
+    """The python blocks that raised since the list was last cleared, each as its error's last line.
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.found: list[tuple[str, str]] = []
+    markdown-exec catches a block's exception, renders the traceback into the page and says so only in a log
+    warning, which ``mkdocs build -q`` silences. So this reads its result instead: its python formatter runs each
+    block through its module's ``_run_python`` (looked up at each call), which raises ``ExecutionError`` from the
+    block's own exception. That function is wrapped once per process, to note the error and raise it on as before;
+    the list lives on the wrapper, so that ``mkdocs serve``'s reload of this module finds the same one.
+    """
+    try:
+        from markdown_exec._internal.formatters import python as formatter
+        from markdown_exec._internal.formatters.base import ExecutionError
+    except ImportError:
+        try:
+            import markdown_exec  # noqa: F401
+        except ImportError:  # no markdown-exec: no python block runs
+            return []
+        raise PluginError("markdown-exec's python runner moved (a new markdown-exec?): gpucnn could not tell a "
+                          "block that raises; update _block_raises in gpucnn/mkdocs_hooks.py") from None
+    original = formatter._run_python
+    if hasattr(original, "gpucnn_raised"):
+        return original.gpucnn_raised
+    raised: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if _RENDERING.get("page") and "code block" in message and "exited with" in message:
-            self.found.append((_RENDERING["page"], _failure_line(message)))
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(*args, **kwargs)
+        except ExecutionError as error:
+            raised.append(_error_line(error))
+            raise
+
+    observed.gpucnn_raised = raised  # type: ignore[attr-defined]
+    formatter._run_python = observed
+    return raised
 
 
-def _failure_line(message: str) -> str:
-    """The last line of a failed block's output (``ValueError: ...``), as one short printable line."""
-    output = message.split("Output is:", 1)[-1]
-    last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
+def _error_line(error: BaseException) -> str:
+    """The block's error as one short printable line (``ValueError: ...``)."""
     from gpucnn.typed import printable
 
-    last = printable(last)
-    return last if len(last) <= 200 else last[:199] + "\u2026"
-
-
-def _failed_blocks() -> _FailedBlocks:
-    """The one handler, on the loggers markdown-exec writes to (under MkDocs, and on its own)."""
-    for name in ("mkdocs", "markdown_exec"):
-        logger = logging.getLogger(name)
-        # by class name: `mkdocs serve` reloads this module, and the old class's handler must go
-        for h in [h for h in logger.handlers if type(h).__name__ == "_FailedBlocks" and type(h) is not _FailedBlocks]:
-            logger.removeHandler(h)
-    handler = next((h for h in logging.getLogger("mkdocs").handlers if type(h) is _FailedBlocks), None)
-    if handler is None:
-        handler = _FailedBlocks()
-        for name in ("mkdocs", "markdown_exec"):
-            logging.getLogger(name).addHandler(handler)
-    return handler
+    cause = error.__cause__
+    if cause is not None:
+        line = f"{type(cause).__name__}: {cause}".strip()
+    else:  # the last line of the traceback markdown-exec made, without its code fence
+        lines = [t.strip() for t in str(error).splitlines() if t.strip() and not t.strip().startswith("```")]
+        line = lines[-1] if lines else "no output"
+    line = printable(line)
+    return line if len(line) <= 200 else line[:199] + "\u2026"
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any = None, files: Any = None, **_: Any) -> str:
     # Markdown rendering (markdown-exec's blocks, mkdocs-jupyter's execution)
     # runs between this event and on_page_content.
-    _failed_blocks()
+    _block_raises().clear()
     _PAGE_START[page.file.src_uri] = time.perf_counter()
     _RENDER_WARNINGS[page.file.src_uri] = _WarningsDuringRender().__enter__()
     _RENDERING["page"] = page.file.src_uri
@@ -571,6 +595,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, files: Any = 
         MarkdownConverter.counter = 0
     if page.file.src_uri.endswith((".py", ".ipynb")):
         _measure_before_kernel()
+        _render_despite_an_unwritable_cache(page)
     snippets = ((config.get("mdx_configs") if config else None) or {}).get("pymdownx.snippets") or {}
     for base in snippets.get("base_path", []):
         for name in _SNIPPET_INCLUDE.findall(markdown):
@@ -580,6 +605,26 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, files: Any = 
     if not page.file.src_uri.endswith((".py", ".ipynb")):  # the notebook has mkdocs-jupyter's cache
         _serve_or_note_page(markdown, page, files)
     return markdown
+
+
+def _render_despite_an_unwritable_cache(page: Any) -> None:
+    """A full disk (or any write error) while mkdocs-jupyter stores the notebook's page in its cache costs the
+    next build its speed, not this build: mkdocs-jupyter writes its entry after making the page, inside its
+    ``page.render``, and a failed write would end the build. The page it made is kept; the half-written entry
+    is dropped with this build's working copy of the cache (``_commit_notebook_cache`` keeps readable ones only).
+    """
+    render = page.render
+
+    def render_then_cache(config: Any, files: Any) -> None:
+        page.content = None
+        try:
+            render(config, files)
+        except OSError as exc:
+            if page.content is None:  # the page itself was not made: a real failure
+                raise
+            log.info("gpucnn: the notebook's page was not cached (%s): the next build runs it again", exc)
+
+    page.render = render_then_cache
 
 
 def _measure_before_kernel() -> None:
@@ -606,7 +651,8 @@ def on_env(env: Any, config: Any = None, files: Any = None, **_: Any) -> Any:
     """After every page's content is made and before any page is written: fail on the blocks that raised."""
     failed, _FAILED_PAGES[:] = list(_FAILED_PAGES), []
     if failed:
-        raise PluginError("python blocks raised (markdown-exec's warnings above have their code and tracebacks):"
+        raise PluginError("python blocks raised (without -q, markdown-exec's warnings above show their code and "
+                          "tracebacks):"
                           "\n  " + "\n  ".join(failed))
     return env
 
@@ -617,9 +663,10 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     if start is not None:
         _PAGE_TIMES[page.file.src_uri] = time.perf_counter() - start
     _RENDERING["page"] = None
-    blocks = _failed_blocks()
-    failed = [line for uri, line in blocks.found if uri == page.file.src_uri]
-    blocks.found.clear()
+    # Every block that raised since this page's on_page_markdown: pages render one at a time.
+    raised = _block_raises()
+    failed = list(raised)
+    raised.clear()
     # Stop recording before any failure is raised: its handler must not stay on the root logger.
     recorder = _RENDER_WARNINGS.pop(page.file.src_uri, None)
     if recorder is not None:
@@ -638,9 +685,27 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     if pending_sources():
         raise PluginError(f"page {page.file.src_uri}: figures at its end have no sources line: end each section "
                           "that shows figures with a block that prints gpucnn.render.section_sources()")
+    stored = _VERIFYING.pop(page.file.src_uri, None)
+    if stored is not None and not failed:
+        _verify_served_copy(stored, html, page.file.src_uri)
     if not failed:
         _store_rendered_page(html, page, recorder.mkdocs_warnings if recorder is not None else [])
     return _rewrite_printed_links(html, page, files) if files is not None else html
+
+
+def _verify_served_copy(stored: str, html: str, src_uri: str) -> None:
+    """GPUCNN_VERIFY: fail where a page rendered again reads otherwise than the copy the cache would have served."""
+    from gpucnn import page_cache
+    from gpucnn.render import as_reused
+
+    difference = page_cache.first_difference(stored, as_reused(html))
+    if difference is not None:
+        page_cache.discard(src_uri)  # the next build renders it
+        from gpucnn.typed import printable
+
+        raise PluginError(f"page {src_uri}: {page_cache.VERIFY_ENV}: rendered again, it differs from the copy the "
+                          "page cache serves, so a block prints something its key does not cover (a file it "
+                          f"reads, the clock); the copy was removed. {printable(difference)}")
 
 
 def _fail_on_notebook_stderr(html: str, src_uri: str) -> None:

@@ -32,6 +32,12 @@ renders every page again. The notebook page has its own cache
 
 One entry per page, in ``<cache dir>/pages/``; an unreadable entry is
 rendered again and replaced. Delete that folder to render every page again.
+
+The key cannot see what a block reads from outside it (a file, the clock, the
+network): DEVELOPERS.md forbids a block to print such a thing, and
+``GPUCNN_VERIFY=1`` checks it. Such a build renders every page it would serve,
+and fails, naming the page and removing its entry, where the new HTML says
+something else than the stored one (``first_difference``).
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
+import re
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -174,3 +182,37 @@ def toc_tokens(toc: Any) -> list[dict[str, Any]]:
     """A rendered page's table of contents (MkDocs' AnchorLinks) as the tokens ``get_toc`` reads back."""
     return [{"level": link.level, "id": link.id, "name": link.title, "children": toc_tokens(link.children)}
             for link in toc]
+
+
+VERIFY_ENV = "GPUCNN_VERIFY"
+
+
+def verify_requested() -> bool:
+    """``GPUCNN_VERIFY=1``: render every page the cache would serve, and fail where it reads otherwise."""
+    return os.environ.get(VERIFY_ENV, "").strip() not in ("", "0", "false", "no")
+
+
+# Digits are left out of the comparison: a live timing snippet (Measuring, Bandwidth) times again whenever its page
+# renders, and its figures differ from run to run by design. Words, markup and structure must match.
+_DIGITS = re.compile(r"\d+")
+
+
+def first_difference(stored: str, rendered: str) -> str | None:
+    """Where a page rendered again says something other than its stored copy (digits aside): the first two lines
+    that differ, shortened; None where they read the same."""
+    old, new = (_DIGITS.sub("0", text).splitlines() for text in (stored, rendered))
+    for i in range(max(len(old), len(new))):
+        a, b = (lines[i] if i < len(lines) else "(nothing)" for lines in (old, new))
+        if a != b:
+            start = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            start = max(0, start - 20)
+            return f"line {i + 1}: stored {a[start:start + 80]!r}, now {b[start:start + 80]!r}"
+    return None
+
+
+def discard(src_uri: str) -> None:
+    """Remove a page's entry: the next build renders it."""
+    try:
+        _entry_path(src_uri).unlink(missing_ok=True)
+    except OSError as exc:
+        log.info("gpucnn: page cache entry for %s could not be removed (%s)", src_uri, exc)

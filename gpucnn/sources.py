@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gpucnn import hardware
-from gpucnn.archive import Record, archive_dir, records, status_flags
+from gpucnn.archive import Record, archive_dir, newest_first, records, status_flags
 from gpucnn.hardware import HardwareReport
 from gpucnn.results import Result, run
 
@@ -215,27 +215,68 @@ def _live_accelerator_models() -> set[str]:
 # variants apart (an H100 PCIe record does not hide behind an H100 SXM one).
 
 
-def archived_accelerators(fn: Callable[..., Any], **params: Any) -> list[tuple[Record, Result, frozenset[str]]]:
-    """(record, accelerator result, status) for each accelerator model this build did not measure.
+# What the series rule does with an archived accelerator record, for one experiment: drawn, or why not. Values,
+# not sentences: the Results page's words for them are in docs/results.md.
+DRAWN = "drawn"
+NOT_DRAWN = ("live-model", "no-result", "superseded", "newer-record", "cap")
 
-    The newest drawable record of each model; at most ``MAX_ACCELERATORS`` in all, live ones included.
+
+@dataclass(frozen=True)
+class Choice:
+    """One archived accelerator record, for one experiment: drawn, or the reason it is not (``NOT_DRAWN``)."""
+
+    record: Record
+    result: Result | None  # its result of the experiment (None: it has none)
+    flags: frozenset[str]  # of a result that may be drawn: code-changed, older
+    reason: str  # DRAWN, or one of NOT_DRAWN
+    by: tuple[str, ...] = ()  # newer-record: the record drawn instead; cap: what took the places (file names,
+    # and "this build" for a live accelerator)
+
+
+def choices(fn: Callable[..., Any], **params: Any) -> list[Choice]:
+    """Every archived accelerator record, newest first, with what the series rule does with it for ``fn``.
+
+    A record of the model this build measures live is not drawn; nor one without a result, nor a superseded
+    result; of one model, the newest record left is drawn, the older ones are not. Then the cap: a chart holds
+    ``MAX_ACCELERATORS``, this build's own first, then the models in the order of their drawn records, newest
+    first (by the record's date, then its file name: ``archive.newest_first``).
     """
     live = _live_accelerator_models()
-    chosen: dict[str, tuple[Record, Result, frozenset[str]]] = {}
-    for record in sorted(_archive(), key=lambda r: r.generated_at, reverse=True):
+    out: list[Choice] = []
+    drawn_of_model: dict[str, str] = {}
+    for record in newest_first(_archive()):
         acc = record.hardware.accelerator
         if acc is None:
             continue
         model = short_model(acc.name)
-        if model in live or model in chosen:
-            continue
         result = find(record, fn, device=acc.device_type, **params)
-        if result is None:
-            continue
-        flags = _flags(record, result)
-        if flags is not None:
-            chosen[model] = (record, result, flags)
-    return list(chosen.values())[: max(0, MAX_ACCELERATORS - len(live))]
+        flags = status_flags(record, result) if result is not None else frozenset()
+        if model in live:
+            reason, by = "live-model", ()
+        elif result is None:
+            reason, by = "no-result", ()
+        elif "superseded" in flags:
+            reason, by = "superseded", ()
+        elif model in drawn_of_model:
+            reason, by = "newer-record", (drawn_of_model[model],)
+        else:
+            drawn_of_model[model] = record.name
+            reason, by = DRAWN, ()
+        out.append(Choice(record, result, flags, reason, by))
+    places = max(0, MAX_ACCELERATORS - len(live))
+    kept = list(drawn_of_model.values())[:places]
+    took = tuple(["this build"] * len(live) + kept)
+    return [Choice(c.record, c.result, c.flags, "cap", took) if c.reason == DRAWN and c.record.name not in kept
+            else c for c in out]
+
+
+def archived_accelerators(fn: Callable[..., Any], **params: Any) -> list[tuple[Record, Result, frozenset[str]]]:
+    """(record, accelerator result, status) for each accelerator model this build did not measure.
+
+    The newest drawable record of each model; at most ``MAX_ACCELERATORS`` in all, live ones included
+    (``choices`` says why each other record is not drawn).
+    """
+    return [(c.record, c.result, c.flags) for c in choices(fn, **params) if c.reason == DRAWN and c.result]
 
 
 def _defaults(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -85,14 +85,14 @@ def test_a_record_is_the_live_model_only_when_its_gpu_is(archive: Path, tmp_path
         status = {rec.name: page._record_status(rec) for rec in sources.records_in_archive()}
         drawn = _drawn()
     for name in same:
-        assert "same GPU model as this build" in status[name], status
+        assert status[name].startswith("live-model"), status
     for name in other:
-        assert "same GPU model as this build" not in status[name], status
+        assert "live-model" not in status[name], status
     # a record of another model is drawn (the newest of its model), so the table must not call it replaced
     newest_other = {n for n in other if n != OLD}
     assert newest_other <= drawn, f"a record the other pages should draw is not drawn: {status}"
     for name in newest_other:
-        assert status[name].startswith("drawn on the other pages"), status
+        assert status[name].startswith("drawn"), status
 
 
 # --- 2. Results page: the headline table follows the series rule -----------------------------------------
@@ -155,7 +155,8 @@ def test_the_headline_table_of_a_cpu_build_shows_the_newest_record_of_each_model
     # the archive table still lists every record, and says why the older one is not drawn
     summary = cpu_build["results.archive_summary"]
     assert all(name in summary for name in (NEW, OLD, OTHER, CPU_ONLY))
-    assert "not drawn: a newer record of the same GPU model is" in summary
+    old_row = next(row for row in summary.splitlines() if f"results/{OLD}" in row)
+    assert f"newer-record: results/{NEW}" in old_row, old_row
 
 
 # --- 3. Summary: percentages and ratios from the data ----------------------------------------------------

@@ -14,6 +14,7 @@ record, and says which of these applies to it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -41,13 +42,15 @@ from gpucnn.render import (
 )
 from gpucnn.results import Result, run
 from gpucnn.sources import (
+    Choice,
     Source,
+    and_list,
     archived_accelerators,
+    choices,
     find,
     no_gpu_note,
     one_line,
     records_in_archive,
-    short_model,
 )
 
 HEADLINE_EXPERIMENTS = (matmul_sweep, copy_bandwidth, small_op_latency)
@@ -210,48 +213,74 @@ def comparison_chart() -> str:
         ["Device", "fp32 matmul GFLOP/s: median (IQR)", "Copy GB/s, largest buffer: median (IQR)"], rows))
 
 
-def _record_status(record: Record) -> str:
-    """What the other pages do with a record: drawn, or why not (escaped)."""
-    flags = [status_flags(record, r) for r in record.results]
-    superseded = sorted({r.experiment for r, f in zip(record.results, flags, strict=True) if "superseded" in f})
-    changed = sorted({r.experiment for r, f in zip(record.results, flags, strict=True) if "code-changed" in f})
-    parts = []
-    acc = record.hardware.accelerator
-    drawn_by = {name for names in _drawn_records().values() for name in names}
-    live = hardware.detect().accelerator
-    if acc is None:
-        parts.append("CPU-only record: listed here only")
-    elif live is not None and short_model(acc.name) == short_model(live.name):
-        # The record's own accelerator against this build's, by the short model name that
-        # gpucnn.sources keys its rule on (a result's hardware is its own machine's, not this build's).
-        parts.append("same GPU model as this build: this build's live figures are drawn instead")
-    elif record.name in drawn_by:
-        parts.append("drawn on the other pages")
+@dataclass(frozen=True)
+class Reason:
+    """One fact about what the site does with a record: ``what`` is a key of the page's sentences (docs/results.md),
+    a ``sources.choices`` reason or ``cpu-only``, ``superseded-results``, ``code-changed``, ``older``."""
+
+    what: str
+    by: tuple[str, ...] = ()  # the records drawn instead (file names), or "this build"
+    experiments: tuple[str, ...] = ()  # the experiments it applies to; empty: every headline figure
+
+
+def record_reasons(record: Record, chosen: dict[str, list[Choice]] | None = None) -> list[Reason]:
+    """What the other pages do with a record's headline figures (drawn, or each real reason why not), then what
+    applies to its results: superseded, code changed since recording, older."""
+    chosen = {fn.__name__: choices(fn) for fn in HEADLINE_EXPERIMENTS} if chosen is None else chosen
+    out: list[Reason] = []
+    if record.hardware.accelerator is None:
+        out.append(Reason("cpu-only"))
     else:
-        parts.append("not drawn: a newer record of the same GPU model is")
-    if superseded:
-        parts.append("superseded (the experiment changed since): " + ", ".join(superseded))
-    drawn = parts[0] == "drawn on the other pages"  # "drawn as ..." only of a record that is drawn
-    if changed:
-        parts.append(("drawn as 'code changed since recording': " if drawn else "code changed since recording: ")
-                     + ", ".join(changed))
+        # Each headline experiment may have its own reason (a record holds one experiment and not another):
+        # experiments that share a reason are said together; the experiments are named only where they differ.
+        found: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        for name, picks in chosen.items():
+            pick = next((c for c in picks if c.record.name == record.name), None)
+            key = (pick.reason, pick.by) if pick is not None else ("no-result", ())
+            found.setdefault(key, []).append(name)
+        out += [Reason(what, by, tuple(names) if len(found) > 1 else ()) for (what, by), names in found.items()]
+    flags = [status_flags(record, r) for r in record.results]
+    for flag, what in (("superseded", "superseded-results"), ("code-changed", "code-changed")):
+        names = sorted({r.experiment for r, f in zip(record.results, flags, strict=True) if flag in f})
+        if names:
+            out.append(Reason(what, experiments=tuple(names)))
     if any("older" in f for f in flags):
-        parts.append("older than a year: drawn, marked as older" if drawn else "older than a year")
-    # Not one_line: the whole may be longer than its cap on one record string, and every part is safe as it is
-    # (experiment names are refused unless gpucnn knows them: archive.parse checks them against SPECS).
+        out.append(Reason("older"))
+    return out
+
+
+def _record_status(record: Record, says: Mapping[str, str] | None = None,
+                   chosen: dict[str, list[Choice]] | None = None) -> str:
+    """The record's reasons in the page's sentences (``says``: reason -> sentence, from docs/results.md, with
+    ``{by}`` and ``{experiments}`` to fill), escaped; without ``says``, the reasons themselves."""
+    parts = []
+    for reason in record_reasons(record, chosen):
+        # Record file names come from the archive's folder: escaped. Experiment names are safe as they are
+        # (archive.parse refuses one gpucnn does not know).
+        by = and_list([one_line(b if b == "this build" else f"results/{b}") for b in reason.by])
+        experiments = ", ".join(reason.experiments)
+        if says is None:
+            text = reason.what + (f": {by}" if by else "")
+        else:
+            text = says[reason.what].format(by=by, experiments=experiments)
+        if experiments and (says is None or "{experiments}" not in says[reason.what]):
+            text += f" ({experiments})"
+        parts.append(text)
     return "; ".join(parts)
 
 
-def archive_summary() -> str:
-    """Every record in the archive, with what the site does with it."""
+def archive_summary(says: Mapping[str, str] | None = None) -> str:
+    """Every record in the archive, with what the site does with it: in the sentences ``says`` gives for each
+    reason (the page's, in docs/results.md), else as the reasons themselves."""
     recs = records_in_archive()
+    chosen = {fn.__name__: choices(fn) for fn in HEADLINE_EXPERIMENTS}
     if not recs:
         return ("The archive (`results/` in the repository) holds no records yet, so the table shows only "
                 "this build's figures. To add your machine's, follow [Reproduce](reproduce.md).\n")
     rows = [(f'<span data-source="{one_line("archived:" + r.name)}"><code>results/{one_line(r.name)}</code></span>',
              one_line(r.label().removeprefix("recorded on ")), one_line(r.document["profile"]),
              one_line(r.document["torch"]), one_line(r.document.get("commit") or "–"), len(r.results),
-             _record_status(r)) for r in recs]
+             _record_status(r, says, chosen)) for r in recs]
     return (f"The archive holds {len(recs)} record{'' if len(recs) == 1 else 's'}:\n\n"
             + table(["File", "Machine, date measured", "Profile", "torch", "Commit", "Experiments", "On this site"],
                     rows, align="lllllrl"))
