@@ -9,7 +9,9 @@ figure appears only where the other pages draw it, so a record of the model
 this build measures live, an older record of a model that a newer one
 replaces and a superseded experiment are left out of them (a CPU-only record,
 which no other page draws, is shown here). The archive table lists every
-record, and says which of these applies to it.
+record, and gives each record its real reason (``record_reasons``, from ``sources.choices``): drawn, or the live
+model, no result, superseded, a newer record of its model, or the three-accelerator cap and the records that took
+the places. The reasons are values; the sentences a reader reads are in docs/results.md.
 """
 
 from __future__ import annotations
