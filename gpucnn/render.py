@@ -191,6 +191,22 @@ def chart_text(text: object) -> str:
     return " ".join(str(text).split()).replace("$", r"\$")
 
 
+def source_colour(origin: str) -> str:
+    """One colour per source across the site: this build's first, then each archived record's, by file name.
+
+    ``origin`` is ``Source.origin`` (``live`` or ``archived:<file>``). A record keeps its colour on every
+    page of a build whatever else a chart shows, so a reader can follow an H100 from page to page.
+    """
+    from gpucnn.sources import records_in_archive
+
+    if origin == "live":
+        return COLORS[0]
+    names = sorted(r.name for r in records_in_archive())
+    name = origin.split(":", 1)[-1]
+    index = names.index(name) + 1 if name in names else len(names) + 1
+    return COLORS[index % len(COLORS)]
+
+
 def archived_style(style: dict) -> dict:
     """How an archived series differs from a live one: dashed, hollow markers."""
     return {**style, "linestyle": "--", "markerfacecolor": "none", "markeredgewidth": 1.2}
@@ -300,8 +316,10 @@ def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
     plt.close(fig)
     svg = _svg_with_a11y(drawn, title, desc, sources)
     cap = caption(caption_text, results, caption_html)
+    # A chart whose caption the page writes in its Markdown (under the block) has no figcaption here.
+    figcaption = f"<figcaption>{cap}</figcaption>" if caption_text or caption_html else ""
     # One line per element: Markdown must not treat the SVG as an indented block.
-    return f'<figure class="gpucnn-chart">{svg.replace(chr(10), " ")}<figcaption>{cap}</figcaption></figure>\n'
+    return f'<figure class="gpucnn-chart">{svg.replace(chr(10), " ")}{figcaption}</figure>\n'
 
 
 def new_figure(width: float = 7.0, height: float = 4.2) -> tuple[plt.Figure, plt.Axes]:
