@@ -1,0 +1,183 @@
+"""The arithmetic of data parallelism: the alpha-beta fit of an all-reduce, bus bandwidth, and a scaling model.
+
+Torch-free: pages and tests use it on stored results.
+
+* ``fit_alpha_beta``: an all-reduce of ``n`` bytes takes ``alpha + n / beta``;
+  fitted to measured (bytes, seconds) points, weighting each point by its own
+  size so that the small messages (which set alpha) count as much as the
+  large ones (which set beta).
+* ``algbw`` and ``busbw``: bytes / time, and that times ``2 (n - 1) / n``, the
+  share of the data a ring all-reduce sends over each link (nccl-tests'
+  convention).
+* The scaling model: a step on ``n`` GPUs is the measured one-GPU step plus
+  a ring all-reduce of every gradient over a link of datasheet bandwidth,
+  without or with overlap. Its inputs are named in ``Interconnect`` and
+  ``ModelInputs``; nothing here is a measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AlphaBeta:
+    """``time(n bytes) = alpha_s + n / beta_bytes_per_s``."""
+
+    alpha_s: float
+    beta_bytes_per_s: float
+
+    def time(self, nbytes: float) -> float:
+        return self.alpha_s + nbytes / self.beta_bytes_per_s
+
+
+def fit_alpha_beta(sizes: Sequence[float], times: Sequence[float]) -> AlphaBeta:
+    """Least squares of relative errors: minimise ``sum(((alpha + n / beta) - t) / t) ** 2``.
+
+    Linear in (alpha, 1/beta), so solved exactly (2x2 normal equations). A negative alpha (noise at the small
+    sizes) is clipped to zero, and 1/beta refitted alone.
+
+    Raises:
+        ValueError: fewer than two points, a non-positive time, or sizes that cannot fix a slope.
+    """
+    if len(sizes) != len(times) or len(sizes) < 2:
+        raise ValueError("need at least two (size, time) points of equal count")
+    if any(t <= 0 for t in times) or any(n < 0 for n in sizes):
+        raise ValueError("times must be positive and sizes non-negative")
+    # Row i, divided by t_i: [1/t_i, n_i/t_i] . [alpha, 1/beta] = 1.
+    a = [1.0 / t for t in times]
+    b = [n / t for n, t in zip(sizes, times, strict=True)]
+    saa = sum(x * x for x in a)
+    sab = sum(x * y for x, y in zip(a, b, strict=True))
+    sbb = sum(y * y for y in b)
+    sa, sb = sum(a), sum(b)
+    det = saa * sbb - sab * sab
+    if det <= 0 or sbb <= 0:
+        raise ValueError("the sizes do not fix a bandwidth (all equal, or all zero)")
+    alpha = (sa * sbb - sb * sab) / det
+    inv_beta = (saa * sb - sab * sa) / det
+    if alpha < 0:
+        alpha, inv_beta = 0.0, sb / sbb
+    if inv_beta <= 0:
+        raise ValueError("the fitted time does not grow with size: no bandwidth to report")
+    return AlphaBeta(alpha, 1.0 / inv_beta)
+
+
+def ring_factor(world_size: int) -> float:
+    """``2 (n - 1) / n``: a ring all-reduce sends (and receives) this share of the data over each rank's link.
+
+    Reduce-scatter then all-gather: each is ``n - 1`` steps of ``1/n`` of the data. It is 1 at n = 2, and
+    approaches 2 as n grows.
+    """
+    if world_size < 1:
+        raise ValueError(f"world_size must be at least 1, got {world_size}")
+    return 2.0 * (world_size - 1) / world_size
+
+
+def algbw(nbytes: float, seconds: float) -> float:
+    """Algorithm bandwidth: the message's bytes over the time, bytes per second."""
+    return nbytes / seconds
+
+
+def busbw(nbytes: float, seconds: float, world_size: int) -> float:
+    """Bus bandwidth: algbw times ``ring_factor``, what each link carried; comparable with a link's speed."""
+    return algbw(nbytes, seconds) * ring_factor(world_size)
+
+
+# --- the scaling model ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Interconnect:
+    """A link between GPUs, from a datasheet: one-way bandwidth per GPU."""
+
+    name: str
+    bytes_per_s: float  # one direction, per GPU
+    source: str  # where the figure comes from (a short label)
+    gpus: tuple[int, ...]  # the GPU counts the model is drawn for
+
+
+NVLINK4 = Interconnect("NVLink 4", 450e9, "NVIDIA H100 datasheet: NVLink, half of the both-ways figure",
+                       (1, 2, 4, 8))
+PCIE5 = Interconnect("PCIe Gen5 x16", 63e9, "PCI Express 5.0 spec: 32 GT/s x 16 lanes, 128b/130b, one way",
+                     (1, 2, 4, 8))
+# Across nodes: NVLink inside each node of 8, one NDR port (400 Gb/s) per GPU between nodes; a ring over all
+# GPUs runs at its slowest link.
+IB_NDR = Interconnect("InfiniBand NDR", 50e9, "InfiniBand NDR: 400 Gb/s per port, one port per GPU",
+                      (1, 8, 16, 32, 64))
+INTERCONNECTS = (NVLINK4, PCIE5, IB_NDR)
+GPUS_PER_NODE = 8
+
+# The backward pass's share of a training step: it computes two products per forward one (the gradients of the
+# input and of the weights), so 2 / 3 of the FLOPs. An assumption of the model, not a measurement.
+BACKWARD_SHARE = 2.0 / 3.0
+
+
+def link_bandwidth(link: Interconnect, gpus: int) -> float:
+    """The bandwidth the ring runs at: NVLink inside a node of 8 (the IB case), else the link's own."""
+    if link is IB_NDR and gpus <= GPUS_PER_NODE:
+        return NVLINK4.bytes_per_s
+    return link.bytes_per_s
+
+
+def ring_allreduce_s(grad_bytes: float, gpus: int, bytes_per_s: float) -> float:
+    """Bandwidth term of a ring all-reduce of ``grad_bytes`` over ``gpus``: ``2 (n-1)/n * bytes / bandwidth``.
+
+    Latency (a fixed cost per ring step) is left out, so this is a lower bound on the time.
+    """
+    return ring_factor(gpus) * grad_bytes / bytes_per_s
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's step time on ``gpus`` GPUs, each with the same per-GPU batch (weak scaling)."""
+
+    gpus: int
+    allreduce_s: float
+    step_no_overlap_s: float
+    step_overlap_s: float
+    efficiency_no_overlap: float  # one-GPU step / n-GPU step
+    efficiency_overlap: float
+    hidden: bool  # the all-reduce fits inside the backward pass: with overlap, the step is the one-GPU step
+
+
+def predict(step_s: float, grad_bytes: float, gpus: int, link: Interconnect,
+            backward_share: float = BACKWARD_SHARE) -> Prediction:
+    """One GPU's measured step ``step_s`` on ``gpus`` GPUs over ``link``.
+
+    Without overlap the all-reduce follows the step; with overlap it runs during the backward pass
+    (``backward_share`` of the step) and only what sticks out of it adds: ``step + max(0, allreduce -
+    backward)``. Overlap from the very start of the backward pass is the best case: DDP's first bucket waits
+    for its gradients, and its last cannot overlap at all.
+    """
+    if step_s <= 0 or grad_bytes < 0:
+        raise ValueError("the step time must be positive and the gradient size non-negative")
+    comm = ring_allreduce_s(grad_bytes, gpus, link_bandwidth(link, gpus)) if gpus > 1 else 0.0
+    no_overlap = step_s + comm
+    overlap = step_s + max(0.0, comm - backward_share * step_s)
+    return Prediction(gpus, comm, no_overlap, overlap, step_s / no_overlap, step_s / overlap,
+                      comm <= backward_share * step_s)
+
+
+def hiding_batch(grad_bytes: float, gpus: int, link: Interconnect, flops_per_image: float,
+                 peak_flops: float, backward_share: float = BACKWARD_SHARE) -> float:
+    """The per-GPU batch from which the backward pass, run at ``peak_flops``, outlasts the all-reduce.
+
+    The scaling book's C/W rule in images: the backward pass of ``b`` images takes
+    ``backward_share * b * flops_per_image / peak_flops``; the all-reduce ``ring_allreduce_s``. Equal at this
+    ``b``. At less than peak (every real step), the backward pass is longer and a smaller batch hides it.
+    """
+    comm = ring_allreduce_s(grad_bytes, gpus, link_bandwidth(link, gpus))
+    return comm * peak_flops / (backward_share * flops_per_image)
+
+
+def measured_hiding_batch(steps: Sequence[tuple[int, float]], allreduce_s: float,
+                          backward_share: float = BACKWARD_SHARE) -> int | None:
+    """The smallest measured per-GPU batch from which the backward share of every larger measured step outlasts
+    ``allreduce_s``; None if not even the largest does. ``steps``: (batch, step seconds)."""
+    found = None
+    for batch, step in sorted(steps, reverse=True):
+        if backward_share * step < allreduce_s:
+            break
+        found = batch
+    return found
