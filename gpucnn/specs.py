@@ -257,6 +257,73 @@ class ReuseRatioData:
 
 
 @dataclass(frozen=True)
+class ResnetTrainSweepData:
+    """Images/s of a ResNet training step against batch (fp32, TF32 off)."""
+
+    sweep: Sweep
+    model: str
+    image: int
+    parameters: int
+
+
+@dataclass(frozen=True)
+class ResnetVariantsData:
+    """The step at ``batch`` with each speed-up; ``skipped`` maps a variant to a reason code
+    (``gpucnn.experiments.resnet.SKIP_*``)."""
+
+    variants: dict[str, Measurement]
+    skipped: dict[str, str]
+    batch: int
+    model: str
+    image: int
+
+
+@dataclass(frozen=True)
+class ResnetMemoryData:
+    """A training step's memory: weights, gradients, optimizer state, saved activations at batch 1 and 2;
+    on a CUDA GPU the peak per step against batch (``peak_bytes``: [batch, bytes] pairs)."""
+
+    model: str
+    image: int
+    parameters: int
+    weight_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    activation_bytes_batch1: int
+    activation_bytes_batch2: int
+    peak_bytes: tuple[tuple[int, ...], ...]
+    largest_batch: int | None
+    stopped: str | None
+    device_memory_bytes: int | None
+
+
+@dataclass(frozen=True)
+class LayerTypeTime:
+    layer_type: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LayerTypeWork:
+    layer_type: str
+    flops: float
+    bytes: float
+
+
+@dataclass(frozen=True)
+class ResnetProfileData:
+    """A profiled ResNet step by layer type (``rows``, per step), and each type's estimated work."""
+
+    rows: tuple[LayerTypeTime, ...]
+    work: tuple[LayerTypeWork, ...]
+    batch: int
+    steps: int
+    precision: str
+    channels_last: bool
+    device_time: bool
+
+
+@dataclass(frozen=True)
 class BucketPoint:
     """The MLP's DDP step at one ``bucket_cap_mb``, and how many buckets DDP made of its gradients."""
 
@@ -339,6 +406,11 @@ SPECS: dict[str, Spec] = {
     # A new experiment rather than new rows in training_throughput, whose archived records keep their meaning.
     "training_combined": Spec(_M + "training", 1, TrainingCombinedData),
     "reuse_ratio": Spec(_M + "reuse", 1, ReuseRatioData),
+    # ResNet at real scale (docs/resnet.md): new experiments, so the older records simply lack them.
+    "resnet_train_sweep": Spec(_M + "resnet", 1, ResnetTrainSweepData),
+    "resnet_variants": Spec(_M + "resnet", 1, ResnetVariantsData),
+    "resnet_memory": Spec(_M + "resnet", 1, ResnetMemoryData),
+    "resnet_profile": Spec(_M + "resnet", 1, ResnetProfileData),
     # Data parallelism on the CPU (gloo): two ranks in one launch, and one process with two threads.
     "gloo_ddp": Spec(_M + "ddp", 1, GlooDdpData),
     "ddp_single_process": Spec(_M + "ddp", 1, DdpSingleProcessData),
