@@ -181,3 +181,15 @@ def measured_hiding_batch(steps: Sequence[tuple[int, float]], allreduce_s: float
             break
         found = batch
     return found
+
+
+def overlap_fraction(local_step_s: float, flat_allreduce_s: float, ddp_step_s: float) -> float:
+    """How much of the all-reduce hid behind the backward pass: ``(local + all-reduce - ddp) / all-reduce``.
+
+    ``local_step_s``: the step without DDP; ``flat_allreduce_s``: one all-reduce of every gradient at once;
+    ``ddp_step_s``: the DDP step; all at the same batch. 1 means fully hidden, 0 not at all; below 0, DDP cost
+    more than the step and a flat all-reduce together (many small buckets, or cores shared with the compute).
+    """
+    if flat_allreduce_s <= 0:
+        raise ValueError("the all-reduce time must be positive")
+    return (local_step_s + flat_allreduce_s - ddp_step_s) / flat_allreduce_s
