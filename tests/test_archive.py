@@ -275,6 +275,8 @@ def test_the_page_labels_archived_rows_and_never_shows_them_as_this_builds(
 def test_the_page_says_when_the_archive_is_empty(archive_dir: Path) -> None:
     from gpucnn.pages import results as page
 
+    archive_dir.mkdir()  # an empty folder (one GPUCNN_RESULTS_DIR names but that is missing fails: issue 23)
+
     assert "holds no records yet" in page.archive_summary()
 
 

@@ -125,6 +125,7 @@ def test_noise_from_the_device_query_never_precedes_the_one_line(monkeypatch, ca
 
 def test_results_commands_do_not_import_torch(tmp_path) -> None:
     env = {"GPUCNN_RESULTS_DIR": str(tmp_path / "archive")}
+    (tmp_path / "archive").mkdir()  # an empty archive (a missing one is an error: issue 23)
     listed = run_noisy("results", "list", env=env)
     assert listed.returncode == 0 and "torch imported: False" in listed.stdout
     bad = tmp_path / "bad.json"
