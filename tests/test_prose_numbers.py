@@ -55,6 +55,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("docs/gpu.md", "66.9 TFLOP/s"): "arithmetic from the H100 datasheet's SM count and boost clock",
     ("docs/gpu.md", "67 TFLOP/s"): "NVIDIA H100 datasheet, FP32",
     ("docs/gpu.md", "100 ns"): "Jeff Dean, 'Latency numbers every programmer should know': main memory reference",
+    ("docs/data-parallel.md", "450 GB/s"): "NVIDIA H100 datasheet: NVLink 900 GB/s both ways per GPU, half one way",
+    ("docs/data-parallel.md", "900 GB/s"): "NVIDIA H100 datasheet, NVLink bandwidth per GPU (both directions)",
+    ("docs/data-parallel.md", "63 GB/s"): "PCI Express Base Specification 5.0: 32 GT/s x 16 lanes, 128b/130b, one way",
+    ("docs/data-parallel.md", "50 GB/s"): "InfiniBand NDR: 400 Gb/s per port, one port per GPU",
     ("gpucnn/datasheets.py", "2x"): "Intel: AVX512_BF16 dot products run at twice the FP32 rate",
     ("gpucnn/datasheets.py", "4x"): "Arm: BFMMLA at four times the FP32 rate",
     # Cited measurements made elsewhere, each named where it is quoted.
