@@ -149,3 +149,18 @@ def test_the_model_is_labelled_a_model_and_drawn_in_its_own_look(fake_workers: l
     for i in inputs:
         if i.source.record:
             assert f"results/{i.source.record.name}" in line
+
+
+def test_each_chart_has_its_table_and_reads_without_colour(fake_workers: list[dict], fake_single: None) -> None:
+    from gpucnn.pages import ddp as page
+    from gpucnn.render import section_sources
+    from tests.test_pages_tables import charts_told_apart_by_colour_only, charts_without_table
+
+    sources.begin_page("data-parallel.md")
+    for name in ("allreduce_chart", "bucket_chart", "scaling_chart"):
+        html = getattr(page, name)()
+        if "<svg" not in html:
+            continue
+        assert charts_without_table(html) == [], name
+        assert charts_told_apart_by_colour_only(html) == [], name
+    section_sources()

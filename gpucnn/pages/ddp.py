@@ -121,7 +121,7 @@ def allreduce_chart() -> str:
     alg = Series("algbw (this build)", sizes, [scaling.algbw(s, m.median) / 1e9 for s, m in zip(sizes, pts, strict=True)],
                  [scaling.algbw(s, m.p75) / 1e9 for s, m in zip(sizes, pts, strict=True)],
                  [scaling.algbw(s, m.p25) / 1e9 for s, m in zip(sizes, pts, strict=True)],
-                 style={"color": COLORS[0], "marker": "o", "linestyle": "-"})
+                 style={"color": COLORS[0], "marker": "D", "linestyle": "-"})
     bus = Series(f"busbw = algbw x {fmt(scaling.ring_factor(n))} (this build)", sizes,
                  [scaling.busbw(s, m.median, n) / 1e9 for s, m in zip(sizes, pts, strict=True)],
                  style={"color": COLORS[1], "marker": "^", "linestyle": "-."})
@@ -370,57 +370,55 @@ def _model_series(i: ModelInput, k: int, link: scaling.Interconnect, batch_step:
 
 
 def scaling_chart() -> str:
-    """Modelled scaling efficiency against GPU count: one panel per link, at the smallest and largest batch."""
+    """Modelled scaling efficiency against GPU count, one chart per link, at each record's smallest measured batch
+    (where the all-reduce weighs most), with and without overlap; one table of their figures below them."""
     inputs = model_inputs()
     if not inputs:
         return no_gpu_note(None, "GPU records the model starts from")
-    rows = (("largest", lambda i: i.largest), ("smallest", lambda i: i.smallest))
+    charts = ""
     all_series: list[Series] = []
-    with style_context():
-        # One y scale for every panel: a link that costs a few per cent must not look like one that costs half.
-        fig, axes = plt.subplots(2, 3, figsize=(11.0, 7.6), squeeze=False, sharey=True)
-        for r, (which, pick) in enumerate(rows):
-            for c, link in enumerate(scaling.INTERCONNECTS):
-                ax = axes[r][c]
-                series = [s for k, i in enumerate(inputs) for s in _model_series(i, k, link, pick(i))]
-                _draw(ax, series, len(all_series))
-                all_series += series
-                ax.set_xscale("log", base=2)
-                ax.set_xticks(list(link.gpus), [str(g) for g in link.gpus])
-                ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-                ax.set_title(f"{link.name}, {which} batch", fontsize=10)
-                ax.grid(True, which="major")
-                if r == 1:
-                    ax.set_xlabel("GPUs")
-                if c == 0:
-                    ax.set_ylabel("scaling efficiency, model (%)")
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        handles2, labels2 = axes[1][0].get_legend_handles_labels()
-        fig.legend(handles + handles2, labels + labels2, loc="upper center", bbox_to_anchor=(0.5, 0.02),
-                   ncol=2, fontsize=9)
-        fig.tight_layout()
-    desc = "Modelled scaling efficiency. " + " ".join(
-        f"{s.label}: {fmt(min(s.y))} to {fmt(max(s.y))} %." for s in all_series)
-    chart = figure_html(fig, title="Data-parallel scaling model for the archived GPUs", desc=desc,
-                        caption_text="", results=[i.source for i in inputs], sources=[s.source for s in all_series])
+    lowest = min(100 * scaling.predict(i.smallest[1], i.grad_bytes, link.gpus[-1], link).efficiency_no_overlap
+                 for i in inputs for link in scaling.INTERCONNECTS)
+    for link in scaling.INTERCONNECTS:
+        series = [s for k, i in enumerate(inputs) for s in _model_series(i, k, link, i.smallest)]
+        all_series += series
+        with style_context():
+            fig, ax = plt.subplots(figsize=(7.0, 3.6))
+            _draw(ax, series, 0)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(list(link.gpus), [str(g) for g in link.gpus])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            # One y range for the three charts: a link that costs a few per cent must not look like one that
+            # costs half.
+            ax.set_ylim(min(lowest, 99.0) - 1, 100.5)
+            ax.set_xlabel("GPUs" + (" (nodes of 8 from 16 on)" if link is scaling.IB_NDR else ""))
+            ax.set_ylabel("scaling efficiency, model (%)")
+            ax.set_title(f"{link.name}: model", fontsize=11)
+            ax.grid(True, which="major")
+            ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9)
+        desc = f"Modelled scaling efficiency over {link.name}. " + " ".join(
+            f"{s.label}: {fmt(min(s.y))} to {fmt(max(s.y))} %." for s in series)
+        charts += figure_html(fig, title=f"Data-parallel scaling model, {link.name}", desc=desc, caption_text="",
+                              results=[i.source for i in inputs], sources=[s.source for s in series])
     table = series_table(all_series, x="GPUs", y="Scaling efficiency, model (%)")
-    return chart + figures_table(chart, table) + no_gpu_note([i.source for i in inputs], "GPU records")
+    return charts + figures_table(charts, table) + no_gpu_note([i.source for i in inputs], "GPU records")
 
 
 def scaling_table() -> str:
-    """The model's step time and efficiency at the largest batch, per link and GPU count, with and without overlap."""
+    """The model's step time and efficiency at the smallest and largest batch, per link and GPU count, with and
+    without overlap."""
     inputs = model_inputs()
     note([i.source for i in inputs])
     rows = []
     for i in inputs:
-        batch, step = i.largest
-        for link in scaling.INTERCONNECTS:
-            for n in link.gpus[1:]:
-                p = scaling.predict(step, i.grad_bytes, n, link)
-                rows.append([i.source.cell(f"{i.source.model} model"), str(batch), link.name, str(n),
-                             fmt_time(p.allreduce_s), fmt_time(p.step_no_overlap_s), _pct(p.efficiency_no_overlap),
-                             fmt_time(p.step_overlap_s), _pct(p.efficiency_overlap),
-                             "yes" if p.hidden else "no"])
+        for batch, step in (i.smallest, i.largest):
+            for link in scaling.INTERCONNECTS:
+                for n in link.gpus[1:]:
+                    p = scaling.predict(step, i.grad_bytes, n, link)
+                    rows.append([i.source.cell(f"{i.source.model} model"), str(batch), link.name, str(n),
+                                 fmt_time(p.allreduce_s), fmt_time(p.step_no_overlap_s),
+                                 _pct(p.efficiency_no_overlap), fmt_time(p.step_overlap_s),
+                                 _pct(p.efficiency_overlap), "yes" if p.hidden else "no"])
     headers = ["Record", "Batch per GPU", "Link", "GPUs", "All-reduce (model)", "Step, no overlap",
                "Efficiency, no overlap", "Step, overlap", "Efficiency, overlap", "Hidden by backward"]
     return html_table(headers, rows, align="lrlrrrrrrl")
