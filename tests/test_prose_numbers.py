@@ -59,6 +59,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("docs/data-parallel.md", "900 GB/s"): "NVIDIA H100 datasheet, NVLink bandwidth per GPU (both directions)",
     ("docs/data-parallel.md", "63 GB/s"): "PCI Express Base Specification 5.0: 32 GT/s x 16 lanes, 128b/130b, one way",
     ("docs/data-parallel.md", "50 GB/s"): "InfiniBand NDR: 400 Gb/s per port, one port per GPU",
+    ("docs/resnet.md", "4x"): "architecture: a bottleneck's last 1x1 convolution widens the channels 4 times",
     ("gpucnn/datasheets.py", "2x"): "Intel: AVX512_BF16 dot products run at twice the FP32 rate",
     ("gpucnn/datasheets.py", "4x"): "Arm: BFMMLA at four times the FP32 rate",
     # Cited measurements made elsewhere, each named where it is quoted.

@@ -1,8 +1,8 @@
 """ResNet training at real scale: throughput against batch, the standard speed-ups, memory, and a profile.
 
-Every device measures ResNet-18 at 112x112 (``CPU_WORKLOAD``): one fp32
-ResNet-50 step at 224x224 and batch 8 takes 11 to 15 s on a 2-core build
-machine, so the CPU gets a network a quarter of the work per image, and a GPU
+Every device measures ResNet-18 at 112x112 (``CPU_WORKLOAD``): a ResNet-50
+step at 224x224 is about 8 times its arithmetic per image, too slow for a
+2-core build machine's budget, and a GPU
 build runs the same workload on its GPU and its host CPU, for a ratio within
 one record. Accelerators also measure ResNet-50 at 224x224
 (``GPU_WORKLOAD``), the network and size that published figures quote.
@@ -335,25 +335,37 @@ def work_by_layer_type(model: nn.Module, input_shape: tuple[int, ...], element_b
 
     - convolution: 3 x 2 x MACs; bytes: its input, output and weights, each read or written 3 times
       (forward; backward for the input; backward for the weights);
-    - batch norm: about 10 FLOPs per element; bytes: forward reads x and writes y, backward reads x and
-      dy and writes dx (5 passes over the activation);
-    - ReLU: 2 FLOPs per element (forward compare, backward mask), 5 passes as batch norm;
+    - batch norm: about 10 FLOPs per element; bytes: 8 passes over the activation, as unfused kernels
+      make them: forward reads x for the statistics, then reads x and writes y; backward reads x and dy for
+      two reductions, then reads x and dy and writes dx;
+    - ReLU: 2 FLOPs per element (forward compare, backward mask); 5 passes: forward reads and writes in
+      place, backward reads the output and dy and writes dx;
     - pooling: a window's compares per output, forward and backward; bytes: input and output, forward
-      and backward.
+      and backward;
+    - residual add: 1 FLOP per element forward, 1 backward (where the gradients of the two paths meet);
+      6 passes (read two, write one, each way);
+    - optimizer: SGD with momentum and weight decay, about 5 FLOPs per weight; 8 passes over fp32 weights,
+      gradients and momentum (weight decay, momentum, update), whatever the activations' precision.
     """
     work: dict[str, dict[str, float]] = {k: {"flops": 0.0, "bytes": 0.0}
-                                         for k in ("convolution", "batch norm", "ReLU", "pooling")}
+                                         for k in ("convolution", "batch norm", "ReLU", "pooling", "residual add",
+                                                   "optimizer")}
+    weights = sum(p.numel() for p in model.parameters())
+    work["optimizer"] = {"flops": 5.0 * weights, "bytes": 8.0 * 4 * weights}
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         n_in, n_out = inputs[0].numel(), output.numel()
-        if isinstance(module, nn.Conv2d):
+        if hasattr(module, "downsample"):  # a residual block: its output is the sum of its two paths
+            work["residual add"]["flops"] += 2.0 * n_out
+            work["residual add"]["bytes"] += 6.0 * element_bytes * n_out
+        elif isinstance(module, nn.Conv2d):
             kh, kw = module.kernel_size
             macs = n_out * module.in_channels // module.groups * kh * kw
             work["convolution"]["flops"] += 6.0 * macs
             work["convolution"]["bytes"] += 3.0 * element_bytes * (n_in + n_out + module.weight.numel())
         elif isinstance(module, nn.BatchNorm2d):
             work["batch norm"]["flops"] += 10.0 * n_out
-            work["batch norm"]["bytes"] += 5.0 * element_bytes * n_out
+            work["batch norm"]["bytes"] += 8.0 * element_bytes * n_out
         elif isinstance(module, nn.ReLU):
             work["ReLU"]["flops"] += 2.0 * n_out
             work["ReLU"]["bytes"] += 5.0 * element_bytes * n_out
@@ -363,7 +375,8 @@ def work_by_layer_type(model: nn.Module, input_shape: tuple[int, ...], element_b
             work["pooling"]["bytes"] += 2.0 * element_bytes * (n_in + n_out)
 
     meta = copy.deepcopy(model).to("meta")
-    handles = [m.register_forward_hook(hook) for m in meta.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in meta.modules()
+               if not list(m.children()) or hasattr(m, "downsample")]
     try:
         with torch.no_grad():
             meta(torch.empty(input_shape, device="meta"))

@@ -14,15 +14,16 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth
 from gpucnn.experiments.resnet import (
     CPU_WORKLOAD,
     GPU_WORKLOAD,
-    OTHER,
     resnet_memory,
     resnet_profile,
     resnet_train_sweep,
     resnet_variants,
+    work_by_layer_type,
 )
 from gpucnn.figures import dram_point, told_apart
 from gpucnn.hardware import format_bytes
@@ -269,7 +270,8 @@ def largest_batch_table() -> str:
         basis = measured[0]
         fit = fit_memory(basis.result.typed.peak_bytes)
         have = {s.model for s in measured}
-        for src in sources(resnet_train_sweep, cpu=False, **GPU_WORKLOAD):
+        # Every GPU the site shows (each has the headline matmul sweep), not only those with ResNet figures.
+        for src in sources(matmul_sweep, cpu=False):
             memory = src.hardware.accelerator.memory_bytes if src.hardware.accelerator else None
             if src.model in have or not memory or fit is None:
                 continue
@@ -328,6 +330,19 @@ def memory_chart() -> str:
 
 COMPUTE_BOUND = "compute-bound"
 MEMORY_BOUND = "memory-bound"
+NEAR_RIDGE = "near the ridge"
+# An estimated intensity within this factor of the ridge point is called neither bound: the byte counts are
+# estimates, and a layer type there is held back by both ceilings.
+RIDGE_FACTOR = 2.0
+
+
+def roofline_verdict(intensity: float, ridge_point: float) -> str:
+    """Which roof bounds a layer type: compute above the ridge, memory below, neither within RIDGE_FACTOR."""
+    if intensity >= RIDGE_FACTOR * ridge_point:
+        return COMPUTE_BOUND
+    if intensity <= ridge_point / RIDGE_FACTOR:
+        return MEMORY_BOUND
+    return NEAR_RIDGE
 
 
 def _profile_sources() -> list[Source]:
@@ -362,22 +377,25 @@ def profile_table() -> str:
     for src in found:
         d = src.result.typed
         total = sum(r.seconds for r in d.rows) or 1.0
-        work = {w.layer_type: w for w in d.work}
+        # The work is an estimate from the layers' shapes, made here rather than read from the result: a
+        # record keeps the estimate of the code that made it, and a better count applies to old records too.
+        params = src.result.params
+        shape = (d.batch, 3, params["image"], params["image"])
+        work = {k: w for k, w in work_by_layer_type(build_resnet(params["model"]), shape,
+                                                    2 if d.precision == "bf16" else 4).items()}
         bend = ridge(src, d.precision)
         for r in d.rows:
             w = work.get(r.layer_type)
-            intensity = w.flops / w.bytes if w and w.bytes else None
-            verdict = "" if intensity is None or bend is None else \
-                COMPUTE_BOUND if intensity >= bend else MEMORY_BOUND
-            achieved = ""
-            if w and r.seconds > 0:
-                achieved = (f"{fmt(w.flops / r.seconds / 1e9)} GFLOP/s" if verdict == COMPUTE_BOUND
-                            else f"{fmt(w.bytes / r.seconds / 1e9)} GB/s")
-            rows.append([src.cell(), html.escape(r.layer_type if r.layer_type != OTHER else "other"),
+            intensity = w["flops"] / w["bytes"] if w and w["bytes"] else None
+            verdict = roofline_verdict(intensity, bend) if intensity is not None and bend is not None else None
+            rates = []
+            if w and r.seconds > 0 and verdict in (COMPUTE_BOUND, NEAR_RIDGE):
+                rates.append(f"{fmt(w['flops'] / r.seconds / 1e9)} GFLOP/s")
+            if w and r.seconds > 0 and verdict in (MEMORY_BOUND, NEAR_RIDGE):
+                rates.append(f"{fmt(w['bytes'] / r.seconds / 1e9)} GB/s")
+            rows.append([src.cell(), html.escape(r.layer_type),
                          f"{fmt(100 * r.seconds / total, 2)} %", fmt_time(r.seconds),
-                         fmt(intensity) if intensity is not None else "", verdict, achieved])
-        if bend is not None:
-            rows.append([src.cell(), "ridge point of the roofline", "", "", fmt(bend), "", ""])
+                         fmt(intensity), verdict or fmt(None), ", ".join(rates) or fmt(None)])
     note(found)
     return html_table(["Device", "Layer type", "Share of step", "Time per step", "FLOP per byte (estimate)",
                        "Roofline", "Reached"], rows, align="llrrrll")
@@ -391,8 +409,9 @@ def profile_setup_table() -> str:
         model = GPU_WORKLOAD if not src.is_cpu else CPU_WORKLOAD
         rows.append([src.cell(), f"{model['model']}, {model['image']}x{model['image']}", str(d.batch), d.precision,
                      "channels_last" if d.channels_last else "contiguous",
-                     "kernel time" if d.device_time else "self CPU time"])
-    return html_table(["Device", "Model, image", "Batch", "Precision", "Memory format", "Time counted"], rows)
+                     "kernel time" if d.device_time else "self CPU time", fmt(ridge(src, d.precision))])
+    return html_table(["Device", "Model, image", "Batch", "Precision", "Memory format", "Time counted",
+                       "Ridge point (FLOP per byte)"], rows)
 
 
 def profiled_layer_types() -> list[str]:
