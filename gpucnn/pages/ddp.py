@@ -65,7 +65,7 @@ def _time(m: Measurement) -> str:
 
 
 def _pct(x: float) -> str:
-    return f"{fmt(100 * x, 2)} %"
+    return f"{fmt(100 * x, 3)} %"
 
 
 def _gbps(bytes_per_s: float) -> str:
@@ -269,7 +269,7 @@ def accumulation_table() -> str:
     verdict = ("no_sync faster" if d.no_sync_step.median < d.sync_every_step.median else "no_sync slower") \
         if told_apart(d.no_sync_step, d.sync_every_step) else "about equal"
     rows = [[f"all-reduce after each of the {k} micro-batches", str(d.allreduces_sync), _time(d.sync_every_step), ""],
-            [f"no_sync on the first {k - 1}, all-reduce after the last", str(d.allreduces_no_sync),
+            [f"no_sync on all but the last of the {k}", str(d.allreduces_no_sync),
              _time(d.no_sync_step), verdict]]
     return html_table(["Optimizer step", "All-reduces per optimizer step", "Time: median (IQR)", "Verdict"], rows,
                       align="lrrl")
@@ -360,7 +360,7 @@ def _model_series(i: ModelInput, k: int, link: scaling.Interconnect, batch_step:
     colour = source_colour(i.source.origin)
     marker = MODEL_MARKERS[k % len(MODEL_MARKERS)]
     origin = f"model:{i.source.record.name}" if i.source.record else "model:live"
-    name = f"{i.source.model} model, batch {batch}"
+    name = f"{i.source.model} model, {link.name}, batch {batch}"
     return [
         Series(f"{name}, no overlap", list(link.gpus), [100 * p.efficiency_no_overlap for p in preds],
                style={"color": colour, "marker": marker, "linestyle": NO_OVERLAP_LINE}, source=origin),
