@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ from typing import Any
 # What a failure message quotes of a rank's output: its last lines are where Python puts the error.
 _TAIL_LINES = 12
 _POLL_S = 0.05
+# A rank exits with this when a collective failed because another rank went away: that rank is the cause,
+# and the launcher names it instead (waiting up to PEER_GRACE_S for it to exit too).
+PEER_FAILED = 4
+PEER_GRACE_S = 5.0
 
 
 class WorkerError(RuntimeError):
@@ -130,12 +135,20 @@ def launch(
                 ))
         if on_start is not None:
             on_start([p.pid for p in procs])
+        peer_failed_at: float | None = None
         while True:
             codes = [p.poll() for p in procs]
             failed = [(rank, code) for rank, code in enumerate(codes) if code not in (None, 0)]
+            # A rank that failed on its own (an error, a signal) is the cause; one whose collective broke
+            # because a peer went away only follows it. Give the cause a moment to exit as well.
+            causes = [(rank, code) for rank, code in failed if code != PEER_FAILED]
+            if failed and not causes:
+                peer_failed_at = peer_failed_at or time.monotonic()
+                if any(code is None for code in codes) and time.monotonic() - peer_failed_at < PEER_GRACE_S:
+                    time.sleep(_POLL_S)
+                    continue
             if failed:
-                # The first to fail is the cause; the others were waiting for it in a collective.
-                rank, code = failed[0]
+                rank, code = (causes or failed)[0]
                 _kill(procs)
                 raise WorkerError(f"{what}: rank {rank} of {world_size} failed ({_exit_text(code)}):\n"
                                   f"{_tail(logs[rank]) or '(no output)'}")
@@ -180,6 +193,18 @@ def _resolve(target: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
+# What gloo says when the other end of a connection went away (torch may wrap it in DistBackendError).
+_PEER_GONE = ("closed by peer", "reset by peer", "gloo/transport/", "Broken pipe")
+
+
+def _peer_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective that broke because another rank went away, not this rank's own error."""
+    import torch.distributed as dist
+
+    text = str(exc)
+    return isinstance(exc, (dist.DistNetworkError, dist.DistBackendError)) or any(p in text for p in _PEER_GONE)
+
+
 def main(argv: list[str] | None = None) -> int:
     """One rank: join the process group, run the target, write its result, and always destroy the group."""
     parser = argparse.ArgumentParser(prog="python -m gpucnn.distributed")
@@ -209,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(result))
         os.replace(tmp, out)
+    except RuntimeError as exc:
+        if not _peer_failure(exc):
+            raise
+        # A collective broke, most likely because another rank failed first: say so in the exit code.
+        traceback.print_exc()
+        return PEER_FAILED
     finally:
         dist.destroy_process_group()
     return 0

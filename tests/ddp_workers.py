@@ -39,3 +39,13 @@ def wait(rank: int, world: int, config: dict[str, Any]) -> dict[str, Any]:
     """Both ranks sleep (until the test kills one)."""
     time.sleep(3600)
     return {}
+
+
+def rank_0_waits_for_rank_1(rank: int, world: int, config: dict[str, Any]) -> dict[str, Any]:
+    """Rank 0 waits in a barrier for rank 1, which sleeps (until the test kills it)."""
+    import torch.distributed as dist
+
+    if rank == 1:
+        time.sleep(3600)
+    dist.barrier()
+    return {}

@@ -110,6 +110,20 @@ def test_a_killed_worker_fails_the_launch_and_the_other_is_killed(private_tmp: P
     assert list(private_tmp.iterdir()) == []
 
 
+def test_a_rank_whose_collective_broke_blames_the_killed_peer(private_tmp: Path) -> None:
+    """Rank 0 fails too (its barrier loses its peer), but the launch names rank 1, the cause."""
+    pids: list[int] = []
+
+    def kill_rank_1_soon(started: list[int]) -> None:
+        pids.extend(started)
+        threading.Timer(4.0, os.kill, (started[1], signal.SIGKILL)).start()
+
+    with pytest.raises(WorkerError, match="rank 1 of 2 failed \\(killed by signal SIGKILL\\)"):
+        launch("tests.ddp_workers:rank_0_waits_for_rank_1", env=ENV, timeout_s=120, on_start=kill_rank_1_soon)
+    assert all(_gone(p) for p in pids)
+    assert list(private_tmp.iterdir()) == []
+
+
 def test_a_bad_target_names_itself() -> None:
     with pytest.raises(WorkerError, match="no_such_function"):
         launch("tests.ddp_workers:no_such_function", env=ENV, timeout_s=120)
