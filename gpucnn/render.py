@@ -192,19 +192,22 @@ def chart_text(text: object) -> str:
 
 
 def source_colour(origin: str) -> str:
-    """One colour per source across the site: this build's first, then each archived record's, by file name.
+    """One colour per source across a build: this build's the first, each archived record one of the others.
 
     ``origin`` is ``Source.origin`` (``live`` or ``archived:<file>``). A record keeps its colour on every
-    page of a build whatever else a chart shows, so a reader can follow an H100 from page to page.
+    chart of a build whatever else the chart shows, so a reader can follow an H100 from chart to chart.
+    The newest records, the ones drawn, take the colours furthest from this build's (the list's end is a
+    second blue).
     """
     from gpucnn.sources import records_in_archive
 
     if origin == "live":
         return COLORS[0]
-    names = sorted(r.name for r in records_in_archive())
+    newest_first = [r.name for r in sorted(records_in_archive(), key=lambda r: (r.generated_at, r.name),
+                                           reverse=True)]
     name = origin.split(":", 1)[-1]
-    index = names.index(name) + 1 if name in names else len(names) + 1
-    return COLORS[index % len(COLORS)]
+    index = newest_first.index(name) if name in newest_first else len(newest_first)
+    return COLORS[1 + index % (len(COLORS) - 1)]
 
 
 def archived_style(style: dict) -> dict:

@@ -14,6 +14,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from gpucnn.bench import GPU_PEAK_MARGIN
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth
 from gpucnn.experiments.resnet import (
@@ -175,14 +176,13 @@ def variants_table() -> str:
         for name, m in data.variants.items():
             speedup = base.median / m.median if base else None
             same = base is not None and name != "fp32" and not told_apart(m, base)
-            rows.append([src.cell(), f"{data.model}, {data.image}x{data.image}", str(data.batch), html.escape(name),
-                         fmt_time(m.median), fmt(data.batch / m.median),
-                         f"{fmt(speedup, 2)}x" + (" (within noise)" if same else "") if speedup else "",
-                         fmt(m.gflops),
-                         f"{fmt(m.pct_peak_flops, 2)} % of {_precision(m)}" if m.pct_peak_flops else ""])
+            rows.append([src.cell(), f"{data.model} {data.image}x{data.image}, batch {data.batch}",
+                         html.escape(name), fmt(data.batch / m.median),
+                         f"{fmt(speedup, 2)}x" + (" (within noise)" if same else "") if speedup else fmt(None),
+                         f"{fmt(m.pct_peak_flops, 2)} % of {_precision(m)}" if m.pct_peak_flops else fmt(None)])
     note(found)
-    return html_table(["Device", "Model, image", "Batch", "Variant", "Step", "Images/s", "Speed-up over fp32",
-                       "GFLOP/s", "% of peak"], rows, align="llrlrrrrr")
+    return html_table(["Device", "Workload", "Variant", "Images/s", "Speed-up over fp32", "% of peak"], rows,
+                      align="lllrrr")
 
 
 def _precision(m: Measurement) -> str:
@@ -370,6 +370,15 @@ def ridge(src: Source, precision: str) -> float | None:
     return flops / peaks.bandwidth if flops else None
 
 
+OVER_PEAK = "above the datasheet bandwidth (bytes overestimated)"
+
+
+def _bandwidth(src: Source) -> float | None:
+    """A GPU's datasheet memory bandwidth in bytes/s; None for a CPU (its caches have no datasheet figure)."""
+    acc = src.hardware.accelerator
+    return acc.peaks.bandwidth if not src.is_cpu and acc and acc.peaks else None
+
+
 def profile_table() -> str:
     """Time per layer type, its estimated arithmetic intensity, the rate it reached, and the roofline's verdict."""
     rows = []
@@ -392,7 +401,12 @@ def profile_table() -> str:
             if w and r.seconds > 0 and verdict in (COMPUTE_BOUND, NEAR_RIDGE):
                 rates.append(f"{fmt(w['flops'] / r.seconds / 1e9)} GFLOP/s")
             if w and r.seconds > 0 and verdict in (MEMORY_BOUND, NEAR_RIDGE):
-                rates.append(f"{fmt(w['bytes'] / r.seconds / 1e9)} GB/s")
+                ceiling = _bandwidth(src)
+                reached = w["bytes"] / r.seconds
+                # Faster than the memory can be: the byte count overestimates this layer type's traffic (its
+                # data stayed in a cache, or a kernel did fewer passes), so no rate is printed for it.
+                rates.append(OVER_PEAK if ceiling and reached > GPU_PEAK_MARGIN * ceiling
+                             else f"{fmt(reached / 1e9)} GB/s")
             rows.append([src.cell(), html.escape(r.layer_type),
                          f"{fmt(100 * r.seconds / total, 2)} %", fmt_time(r.seconds),
                          fmt(intensity), verdict or fmt(None), ", ".join(rates) or fmt(None)])

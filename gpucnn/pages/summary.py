@@ -10,6 +10,7 @@ from gpucnn.bench import Measurement
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth
+from gpucnn.experiments.resnet import GPU_WORKLOAD, resnet_train_sweep
 from gpucnn.experiments.training import training_throughput
 from gpucnn.figures import dram_point, matmul_at, training_point
 from gpucnn.pages.tensor_cores import best_point, precision_sweeps
@@ -192,6 +193,8 @@ class Panel:
     better: str  # "higher" or "lower"
     fn: object  # the experiment
     value: object  # Source -> (value, what was measured) or None
+    params: tuple[tuple[str, object], ...] = ()  # the experiment's parameters
+    gpus_only: bool = False  # a workload too large for a CPU's budget: no CPU bar, so no ratio is implied
 
 
 def _matmul(s: Source) -> tuple[float, str] | None:
@@ -209,6 +212,14 @@ def _train(s: Source) -> tuple[float, str] | None:
     return (m.shape[0] / m.median, f"batch {m.shape[0]}") if m else None
 
 
+def _fastest_images(s: Source) -> tuple[float, str] | None:
+    pts = s.result.typed.sweep.points
+    if not pts:
+        return None
+    m = max(pts, key=lambda p: p.shape[0] / p.median)
+    return (m.shape[0] / m.median, f"batch {m.shape[0]}")
+
+
 def _tiny(s: Source) -> tuple[float, str] | None:
     m = s.result.data["add_single"]
     return (m.median * 1e6, "1-element add + sync")
@@ -219,15 +230,23 @@ PANELS = (
     Panel("Memory copy", "GB/s (read + written)", "higher", copy_bandwidth, _copy),
     Panel("Training step (CNN, 3x64x64)", "images/s", "higher", training_throughput, _train),
     Panel("One tiny op", "µs per call", "lower", small_op_latency, _tiny),
+    # A real CNN at real scale, where a record has it (docs/resnet.md): GPUs only.
+    Panel("Training step (ResNet-50, 224x224, fp32)", "images/s", "higher", resnet_train_sweep, _fastest_images,
+          params=tuple(GPU_WORKLOAD.items()), gpus_only=True),
 )
 
 
+def _panels_shown(columns: list[list]) -> list[int]:
+    """The panels with bars: a GPUs-only panel without any GPU result is left out."""
+    return [i for i, (panel, bars) in enumerate(zip(PANELS, columns, strict=True)) if bars or not panel.gpus_only]
+
+
 def home_chart() -> str:
-    """Four panels, each in its own unit: this build's CPU beside each GPU, each archived GPU beside its host CPU."""
+    """A panel per quantity, each in its own unit: this build's CPU beside each GPU, each archived GPU beside its host CPU; the ResNet-50 panel (GPUs only) where a record has it."""
     columns = []  # per panel: [(source, value, what)]
     for panel in PANELS:
         bars = []
-        for src in sources(panel.fn, hosts=True):
+        for src in sources(panel.fn, hosts=not panel.gpus_only, cpu=not panel.gpus_only, **dict(panel.params)):
             got = panel.value(src)
             if got is not None:
                 bars.append((src, *got))
@@ -238,9 +257,15 @@ def home_chart() -> str:
         import matplotlib.pyplot as plt
 
         plt.rcParams["hatch.color"] = "#010203"
-        fig, axes = plt.subplots(2, 2, figsize=(9.0, height))
+        shown_panels = _panels_shown(columns)
+        panels = [PANELS[i] for i in shown_panels]
+        columns = [columns[i] for i in shown_panels]
+        rows = -(-len(panels) // 2)
+        fig, axes = plt.subplots(rows, 2, figsize=(9.0, height * rows / 2))
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_visible(False)
         gids = []
-        for ax, panel, bars in zip(axes.flat, PANELS, columns, strict=True):
+        for ax, panel, bars in zip(axes.flat, panels, columns, strict=False):
             for i, (src, value, _what) in enumerate(bars):
                 k = origins.index(src.origin) % len(COLORS)
                 ax.barh(i, value, color=COLORS[k], edgecolor="#010203", linewidth=0.6,
@@ -262,16 +287,16 @@ def home_chart() -> str:
     shown = [src for bars in columns for src, _, _ in bars]
     desc = " ".join(f"{panel.title}: " + "; ".join(f"{src.label} {fmt(v)} {panel.unit} ({what})"
                                                      for src, v, what in bars) + "."
-                    for panel, bars in zip(PANELS, columns, strict=True))
+                    for panel, bars in zip(panels, columns, strict=True))
     whats = "; ".join(f"{panel.title}: " + ", ".join(dict.fromkeys(what for _, _, what in bars))
-                      for panel, bars in zip(PANELS, columns, strict=True))
+                      for panel, bars in zip(panels, columns, strict=True))
     chart = figure_html(
-        fig, title="CPU against GPU at a glance: four quantities, each in its own unit", desc=desc,
+        fig, title="CPU against GPU at a glance: each quantity in its own unit", desc=desc,
         caption_text=(f"Medians. Sizes: {whats}. Each colour is one source: this build, or one archived record "
                       "(a GPU and the CPU of its own machine share a colour; hatched, dashed-edged bars are archived). Compare a GPU only with the CPU of its own colour: no ratio "
                       "is taken across machines."),
         results=shown, sources=gids)
     rows = [(html.escape(panel.title), src.cell(), fmt(value), html.escape(panel.unit), html.escape(what))
-            for panel, bars in zip(PANELS, columns, strict=True) for src, value, what in bars]
+            for panel, bars in zip(panels, columns, strict=True) for src, value, what in bars]
     body = html_table(["Quantity", "Device", "Median", "Unit", "Measured at"], rows, align="llrll")
     return chart + figures_table(chart, body) + no_gpu_note(shown)
