@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -216,12 +217,19 @@ def layer_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, floa
         elif isinstance(module, nn.Linear):
             totals["linear"] += output.numel() * module.in_features
 
+    forward_on_meta(model, input_shape, hook, lambda m: isinstance(m, (nn.Conv2d, nn.Linear)))
+    return totals
+
+
+def forward_on_meta(model: nn.Module, input_shape: tuple[int, ...], hook: Callable[..., None],
+                    hooked: Callable[[nn.Module], bool]) -> None:
+    """Run ``model`` once on the meta device, calling ``hook(module, inputs, output)`` after each module that
+    ``hooked`` selects: every layer's shapes, with no memory and no arithmetic. ``model`` is left untouched."""
     meta = copy.deepcopy(model).to("meta")
-    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [m.register_forward_hook(hook) for m in meta.modules() if hooked(m)]
     try:
         with torch.no_grad():
             meta(torch.empty(input_shape, device="meta"))
     finally:
         for h in handles:
             h.remove()
-    return totals

@@ -18,7 +18,6 @@ Skip reasons and verdicts are stored as short codes; the page says what they mea
 
 from __future__ import annotations
 
-import copy
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,8 +30,9 @@ from torch import nn
 from gpucnn.bench import Measurement, is_out_of_memory, measure, sweep
 from gpucnn.experiments.nn import profiler
 from gpucnn.hardware import detect
-from gpucnn.models import build_resnet, layer_macs, parameter_count
+from gpucnn.models import build_resnet, forward_on_meta, layer_macs, parameter_count
 from gpucnn.profile import current_profile
+from gpucnn.profiling import _device_time as _self_device_us  # an op's self device time in µs
 from gpucnn.results import experiment
 from gpucnn.train import Variant, autocast
 
@@ -378,15 +378,7 @@ def work_by_layer_type(model: nn.Module, input_shape: tuple[int, ...], element_b
             work["pooling"]["flops"] += 2.0 * window * n_out
             work["pooling"]["bytes"] += 2.0 * element_bytes * (n_in + n_out)
 
-    meta = copy.deepcopy(model).to("meta")
-    handles = [m.register_forward_hook(hook) for m in meta.modules()
-               if not list(m.children()) or hasattr(m, "downsample")]
-    try:
-        with torch.no_grad():
-            meta(torch.empty(input_shape, device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
+    forward_on_meta(model, input_shape, hook, lambda m: not list(m.children()) or hasattr(m, "downsample"))
     return work
 
 
@@ -444,9 +436,3 @@ def resnet_profile(device: str, model: str = "resnet18", image: int = 112, steps
             "device_time": timed_on_device}
 
 
-def _self_device_us(event: Any) -> float:
-    for name in ("self_device_time_total", "self_cuda_time_total"):
-        value = getattr(event, name, None)
-        if value is not None:
-            return float(value)
-    return 0.0
