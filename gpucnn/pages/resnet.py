@@ -203,6 +203,10 @@ def skipped_variants() -> str:
 
 # --- memory ----------------------------------------------------------------------
 
+# The batches at which the memory table adds the parts up: a CPU's, and a GPU's.
+MEMORY_TABLE_BATCHES = (8, 256)
+
+
 def _memory_sources() -> list[Source]:
     return [this_cpu(resnet_memory), *sources(resnet_memory, cpu=False, **GPU_WORKLOAD)]
 
@@ -243,10 +247,10 @@ def memory_table() -> str:
         fixed = d.weight_bytes + d.gradient_bytes + d.optimizer_bytes
         rows.append([src.cell(), f"{d.model}, {d.image}x{d.image}", format_bytes(d.weight_bytes),
                      format_bytes(d.gradient_bytes), format_bytes(d.optimizer_bytes), format_bytes(per_image),
-                     format_bytes(fixed + 256 * per_image)])
+                     *[format_bytes(fixed + b * per_image) for b in MEMORY_TABLE_BATCHES]])
     note(found)
-    return html_table(["Device", "Model, image", "Weights", "Gradients", "SGD momentum", "Saved activations per image",
-                       "Total at batch 256"], rows)
+    return html_table(["Device", "Model, image", "Weights", "Gradients", "SGD momentum", "Activations per image",
+                       *[f"Total, batch {b}" for b in MEMORY_TABLE_BATCHES]], rows)
 
 
 def _gpu_memory_sources() -> list[Source]:
