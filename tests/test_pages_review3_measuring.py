@@ -279,3 +279,117 @@ def test_a_live_gpu_gets_the_same_sentences(tmp_path: Path) -> None:
         assert f"- {label}: **" in kinds and (f"On {label}, waiting for each result" in kinds
                                               or f"On {label} a single call" in kinds)
         assert f"On {label}, the article's method gives" in measuring.findings()
+
+
+# --- the article's 212 ms: its parts and the rest add up to the whole ---------------------------------------
+
+@pytest.mark.parametrize(("art", "rnd", "mm", "spread", "verdict"), [
+    (0.212, 0.027, 0.101, 0.002, "rest"),  # a rest well beyond the spreads
+    (0.130, 0.027, 0.101, 0.004, "within"),  # a rest inside them
+    (0.100, 0.027, 0.101, 0.002, "exceed"),  # the parts add up to more than the whole
+])
+def test_the_parts_and_the_rest_add_up_to_the_whole(art, rnd, mm, spread, verdict) -> None:
+    from gpucnn.figures import PartsVerdict, article_parts
+
+    parts = article_parts({"article_2000": _m(art, spread), "randn_2000": _m(rnd, spread),
+                           "correct_2000": _m(mm, spread), "one_thread_2000": _m(2 * mm)})
+    assert parts.randn.median + parts.matmul.median + parts.rest == pytest.approx(parts.whole.median)
+    assert parts.verdict is PartsVerdict(verdict)
+
+
+def test_the_rest_is_named_where_the_whole_is_more_than_its_parts() -> None:
+    from gpucnn.figures import article_parts
+    from gpucnn.pages.measuring import _rest_sentence
+    from gpucnn.render import fmt_time
+
+    def sentence(art: float, spread: float) -> str:
+        return _rest_sentence(article_parts({"article_2000": _m(art, spread), "randn_2000": _m(0.027, spread),
+                                             "correct_2000": _m(0.101, spread)}))
+
+    assert sentence(0.100, 0.001) == ""  # the parts exceed: _parts_caveat speaks
+    beyond, within = sentence(0.212, 0.002), sentence(0.130, 0.004)
+    for text, rest in ((beyond, 0.212 - 0.128), (within, 0.130 - 0.128)):
+        assert f"**{fmt_time(rest)}**" in text and "in neither part" in text
+    assert "more than the three measurements' spreads" in beyond and "#separate-runs" not in beyond
+    assert "within the three measurements' spreads" in within and "(measuring.md#separate-runs)" in within
+
+
+def test_the_chart_of_this_builds_cpu_shows_the_rest_as_a_part(results_archive) -> None:
+    """The decomposition's table: a rest row equal to the whole less the two parts, from this build's data."""
+    import re
+
+    from gpucnn.experiments.matmul import article_matmul
+    from gpucnn.figures import article_parts
+    from gpucnn.pages.measuring import decomposition_chart, signed_time
+    from gpucnn.results import run
+
+    html = decomposition_chart()
+    parts = article_parts(run(article_matmul, device="cpu").data)
+    row = re.search(r"<td[^>]*>rest: [^<]*</td><td[^>]*>([^<]*)</td>", html)
+    assert row and row.group(1) == signed_time(parts.rest)
+    assert "what the article's time is made of" not in html
+    assert ("rest: in neither part" in html) == (parts.rest > 0)
+
+
+# --- launch cost against host overhead --------------------------------------------------------------------
+
+def _rows(*per_call: tuple[str, float, float]) -> list[dict]:
+    """Stored profile rows: (op, calls per step, device time per call)."""
+    return [{"op": op, "calls": calls, "self_cpu_s": 1e-5, "self_cpu_pct": 1.0, "self_device_s": calls * t,
+             "self_device_pct": 10.0} for op, calls, t in per_call]
+
+
+@pytest.mark.parametrize(("kernel", "pace"), [(1e-6, "host"), (4e-6, "gpu"), (None, "unknown")])
+def test_the_pace_of_a_tiny_call_from_fake_data(kernel, pace) -> None:
+    from gpucnn.figures import Pace, call_cost
+
+    rows = None if kernel is None else _rows(("aten::mm", 5, 13e-6), ("aten::fill_", 2, kernel),
+                                             ("Activity Buffer Request", 0.4, 1e-7))
+    c = call_cost({"add_stream": _m(6.4e-6), "matmul2x2_stream": _m(11.6e-6)},
+                  {"add_stream": _m(1.3e-6)}, rows)
+    assert c.kernel == (None if kernel is None else pytest.approx(kernel))  # the profiler's own event is no op
+    assert c.cuda_path == pytest.approx(5.1e-6) and c.matmul_extra == pytest.approx(5.2e-6)
+    assert c.pace is Pace(pace)
+
+
+@pytest.mark.parametrize(("host_b", "gpu_b", "step_b", "order"), [
+    (2.7e-6, 10.4e-6, 800e-6, "follows"),  # slower host, slower GPU add and step
+    (2.7e-6, 6.4e-6, 800e-6, "not following"),  # slower host, same GPU add
+    (1.3e-6, 10.4e-6, 800e-6, "same host"),
+])
+def test_two_machines_with_one_chip_from_fake_data(host_b, gpu_b, step_b, order) -> None:
+    from gpucnn.figures import CallCost, HostOrder, host_order
+
+    a = CallCost(_m(1.3e-6, 0.02e-6), _m(6.4e-6, 0.1e-6), _m(11.6e-6), 1e-6)
+    b = CallCost(_m(host_b, 0.02e-6), _m(gpu_b, 0.1e-6), _m(15e-6), 1e-6)
+    assert host_order(a, _m(489e-6, 5e-6), b, _m(step_b, 5e-6)) is HostOrder(order)
+    assert host_order(b, _m(step_b, 5e-6), a, _m(489e-6, 5e-6)) is HostOrder(order)  # either order
+
+
+def test_the_call_cost_findings_follow_each_records_verdict(results_archive) -> None:
+    from gpucnn.figures import Pace
+    from gpucnn.pages.measuring import call_cost_findings, call_cost_table, call_costs
+
+    found = call_costs()
+    assert found, "no archived GPU with its host CPU: the test would prove nothing"
+    table, text = call_cost_table(), call_cost_findings()
+    for p, c in found:
+        line = next(x for x in text.splitlines() if x.startswith(f"- **{p.gpu.label}**"))
+        assert ("it waits for the host" in line) == (c.pace is Pace.HOST)
+        assert ("the GPU's own work sets the pace" in line) == (c.pace is Pace.GPU)
+        assert p.cpu.label in table  # each GPU beside its own host CPU
+    assert "the cost of launching a kernel" not in text
+
+
+def test_two_machines_are_compared_only_on_one_chip_and_labelled(results_archive) -> None:
+    from gpucnn.pages.measuring import _chip, call_costs, same_chip_findings
+
+    text = same_chip_findings()
+    chips = [_chip(p.gpu) for p, _ in call_costs()]
+    if len(set(chips)) == len(chips):  # no two records share a chip: nothing to compare
+        assert text == ""
+        return
+    assert text.startswith("Two machines, one GPU chip")
+    for p, _ in call_costs():
+        if chips.count(_chip(p.gpu)) > 1:
+            assert p.gpu.label in text and p.cpu.label in text

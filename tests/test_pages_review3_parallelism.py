@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from gpucnn.bench import Measurement, Sweep
-from gpucnn.figures import SAME_SPEED
+from gpucnn.figures import SAME_SPEED, Pace, call_cost
 from gpucnn.hardware import Peak, detect
 from gpucnn.pages import parallelism, summary, tensor_cores
 from gpucnn.pages.parallelism import Overtake, crossover, judge, overtake, overtake_text
@@ -104,9 +104,12 @@ def test_the_sentence_reports_the_tie_with_its_reason(monkeypatch: pytest.Monkey
     found = [parallelism.Crossover(SimpleNamespace(gpu=g, cpu=c), overtake(cpu, gpu), overtake(cpu, copy))]
     monkeypatch.setattr(parallelism, "crossovers", lambda: found)
     monkeypatch.setattr(parallelism, "run", lambda *a, **k: SimpleNamespace(data={"sweep": Sweep(tuple(cpu))}))
+    monkeypatch.setattr(parallelism, "_fixed_cost", lambda gpu, host: parallelism._FIXED_COST[Pace.HOST])
     text = parallelism.crossover_findings()
     line = next(x for x in text.splitlines() if "GPU (fake)" in x)
     assert "at n = 2 the GPU is slower" in line
+    # the n = 2 time is a fixed cost per call, said by the record's verdict, and linked to its split
+    assert parallelism._FIXED_COST[Pace.HOST] in line and "(measuring.md#call-cost)" in line
     ratio = fmt(cpu[1].median / gpu[1].median, 3)
     assert f"at n = 128 the two are about equal (the GPU {ratio}x as fast as the CPU: their IQRs overlap)" in line
     assert "faster from **n = 256** on" in line and "faster from **n = 128**" not in line
@@ -225,3 +228,28 @@ def test_the_cpu_bandwidth_sentence_distinguishes_desktop_and_server() -> None:
     assert "a few cores suffice to reach its DRAM bandwidth" not in text
     assert "server socket" in text
     assert "record no clock or power reading" in text
+
+
+# --- the n = 2 GPU time: a fixed cost per call, whose pace-setter the record's own data decide ---------------
+
+def test_the_n2_sentence_takes_its_pace_from_the_same_record() -> None:
+    """On the archive: each GPU's n = 2 sentence names the pace its own record's tiny-op latencies and profile
+    give, and none calls that time the cost of launching a kernel."""
+    from gpucnn.experiments.latency import small_op_latency
+    from gpucnn.experiments.nn import mlp_time_split
+    from gpucnn.sources import sibling
+
+    text = parallelism.crossover_findings()
+    assert "the cost of launching a kernel" not in text
+    checked = 0
+    for c in parallelism.crossovers():
+        line = next(x for x in text.splitlines() if x.startswith(f"- **{c.pair.gpu.label}**"))
+        if "at n = 2 the GPU is slower" not in line:
+            continue
+        g, h = sibling(c.pair.gpu, small_op_latency), sibling(c.pair.cpu, small_op_latency)
+        prof = sibling(c.pair.gpu, mlp_time_split)
+        pace = (call_cost(g.result.data, h.result.data, prof.result.data["profile"] if prof else None).pace
+                if g and h else Pace.UNKNOWN)
+        assert parallelism._FIXED_COST[pace] in line, line
+        checked += 1
+    assert checked, "no archived GPU slower at n = 2: the test would prove nothing"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from gpucnn.bench import Measurement
@@ -9,6 +10,8 @@ from gpucnn.datasheets import memory_kind
 from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import article_matmul, matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth, l2_copy_bandwidth
+from gpucnn.experiments.nn import mlp_batch_sweep, mlp_time_split
+from gpucnn.figures import ArticleParts, CallCost, HostOrder, Pace, PartsVerdict, article_parts, call_cost, host_order
 from gpucnn.render import (
     COLORS,
     caption,
@@ -22,7 +25,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import run
-from gpucnn.sources import Source, accelerators, no_gpu_note, note, pairs, sibling, sources
+from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, note, pairs, sibling, sources
 
 # The seed article's own figures (Colab, %%timeit), quoted with their source.
 ARTICLE = {("cpu", 2): 4.31e-6, ("cpu", 2000): 198e-3, ("gpu", 2): 59.8e-6, ("gpu", 2000): 26.8e-3}
@@ -63,37 +66,53 @@ def comparison_table() -> str:
 
 
 def decomposition_chart() -> str:
-    """Horizontal bars: where the article's 2000x2000 CPU time goes."""
+    """Horizontal bars: the article's 2000x2000 CPU time against its two parts, each timed alone, and the rest."""
     cpu = run(article_matmul, device="cpu")
     d = cpu.data
-    steps = [
-        ("article's method", d["article_2000"]),
-        ("randn alone", d["randn_2000"]),
-        ("matmul, 1 thread", d["one_thread_2000"]),
-        ("matmul, all threads", d["correct_2000"]),
-    ]
-    fig, ax = new_figure(7.0, 3.4)
-    names = [s[0] for s in steps]
-    med = [s[1].median * 1e3 for s in steps]
-    lo = [(s[1].median - s[1].p25) * 1e3 for s in steps]
-    hi = [(s[1].p75 - s[1].median) * 1e3 for s in steps]
-    hatches = ["", "//", "..", "xx"]
-    for i, m in enumerate(med):
-        ax.barh(i, m, xerr=[[lo[i]], [hi[i]]], color=COLORS[i], hatch=hatches[i], edgecolor="#010203",
-                linewidth=0.5, capsize=3)
-        ax.annotate(f"{m:.1f} ms", (m, i), xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)
-    ax.set_yticks(range(len(names)), names)
+    parts = article_parts(d)
+    one = d["one_thread_2000"]
+    fig, ax = new_figure(7.0, 3.8)
+    ms = 1e3
+    whisker = {"ecolor": "#333333", "capsize": 3}
+
+    def bar(y: float, m: Measurement, color: str, left: float = 0.0, label: str | None = None) -> None:
+        ax.barh(y, m.median * ms, left=left * ms, color=color, edgecolor="#010203", linewidth=0.5, label=label,
+                xerr=[[(m.median - m.p25) * ms], [(m.p75 - m.median) * ms]], error_kw=whisker)
+
+    bar(0, parts.whole, COLORS[0])
+    bar(1, parts.randn, COLORS[1], label="randn alone")
+    bar(1, parts.matmul, COLORS[2], left=parts.randn.median, label="matmul alone, all threads")
+    if parts.rest > 0:
+        ax.barh(1, parts.rest * ms, left=parts.parts * ms, color="#FFFFFF", edgecolor="#010203", linewidth=0.8,
+                label="rest: in neither part")
+    bar(2, one, COLORS[3])
+    # each label starts past its bar and its whisker
+    ends = [parts.whole.p75, max(parts.whole.median, parts.randn.median + parts.matmul.p75), one.p75]
+    texts = [fmt_time(parts.whole.median),
+             fmt_time(parts.parts) + (f" + {fmt_time(parts.rest)} rest" if parts.rest > 0 else ""),
+             fmt_time(one.median)]
+    for i, (end, text) in enumerate(zip(ends, texts, strict=True)):
+        ax.annotate(text, (end * ms, i), xytext=(6, 0), textcoords="offset points", va="center", fontsize=10)
+    names = ["article's method", "its parts, timed alone", "matmul, 1 thread"]
+    ax.set_yticks(range(3), names)
     ax.invert_yaxis()
     ax.set_xlabel("median time per call (ms)")
-    ax.set_xlim(0, max(med) * 1.25)
-    ax.set_title("2000x2000 fp32 matmul on the CPU: what the article's time is made of")
-    runs = ", ".join(f"{s[0]}: {s[1].runs} runs" for s in steps)
+    ax.set_xlim(0, max(ends) * ms * 1.45)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=10, frameon=False)
+    ax.set_title("2000x2000 fp32 matmul on the CPU: the article's time and its parts")
+    steps = [("article's method", parts.whole), ("randn alone", parts.randn),
+             ("matmul alone, all threads", parts.matmul), ("matmul, 1 thread", one)]
+    runs = ", ".join(f"{name}: {m.runs} runs" for name, m in steps)
     chart = figure_html(
-        fig, title="2000x2000 matmul on the CPU, article's method against the correct one",
-        desc="Horizontal bars of median time per call. " + "; ".join(f"{n}: {m:.1f} ms" for n, m in zip(names, med, strict=True)),
-        caption_text=f"Bars: median; whiskers: IQR ({runs}).", results=cpu)
+        fig, title="2000x2000 matmul on the CPU: the article's method against its parts, each timed alone",
+        desc="Horizontal bars of median time per call. " + "; ".join(f"{n}: {fmt_time(m.median)}" for n, m in steps)
+        + f"; rest, in neither part: {signed_time(parts.rest)}.",
+        caption_text=f"Bars: median; whiskers: IQR ({runs}). Rest: the article's median less its two parts'.",
+        results=cpu)
     device = Source("cpu", cpu).cell()
     rows = [(device, name, fmt_time(m.median), f"{fmt_time(m.p25)}–{fmt_time(m.p75)}", m.runs) for name, m in steps]
+    rows.append((device, "rest: article's method less randn and matmul (all threads)", signed_time(parts.rest),
+                 "–", "–"))
     return chart + figures_table(chart, html_table(["Device", "What is timed", "Median per call", "IQR", "Runs"],
                                                    rows, align="llrrr"))
 
@@ -110,7 +129,7 @@ def findings() -> str:
         f"on the single thread that `torch.utils.benchmark.Timer` uses by default ("
         + (f"{one / right:.2f}x slower)." if one > right else
            f"{one / right:.2f}x the all-threads time: on this machine the extra threads did not help this run).")
-        + _parts_caveat(rnd, right, art, gpu=False) + "\n"
+        + _parts_caveat(rnd, right, art, gpu=False) + _rest_sentence(article_parts(cpu)) + "\n"
     )
     for p in pairs(article_matmul):
         g, c = p.gpu.result.data, p.cpu.result.data
@@ -121,10 +140,10 @@ def findings() -> str:
             + _randn_share(rnd, art) +
             f"; the matmul itself, with inputs already on the device and a synchronize before the clock is read, "
             f"takes **{fmt_time(mm)}** ({fmt(g['correct_2000'].gflops)} GFLOP/s)."
-            + _parts_caveat(rnd, mm, art, gpu=True) +
+            + _parts_caveat(rnd, mm, art, gpu=True) + _rest_sentence(article_parts(g)) +
             f" For 2x2 the correct time is **{fmt_time(g['correct_2'].median)}** against "
             f"**{fmt_time(c['correct_2'].median)}** on {p.cpu.label}"
-            + (": launching work on a GPU has a fixed cost." if g["correct_2"].median > c["correct_2"].median
+            + (": a GPU call has a fixed cost ([what it is made of](measuring.md#call-cost))." if g["correct_2"].median > c["correct_2"].median
                else ".")
         )
         c_art, c_rnd, c_mm = (c[k].median for k in ("article_2000", "randn_2000", "correct_2000"))
@@ -177,6 +196,97 @@ def two_kinds() -> str:
             text += (f"On {p.gpu.label} a single call costs no more extra time than on {p.cpu.label}: here the "
                      "wait for the device did not show. ")
     return text.rstrip() + "\n\n" + no_gpu_note(found, "GPU lines of this list")
+
+
+def call_costs() -> list[tuple[Pair, CallCost]]:
+    """Each GPU's tiny-op costs with its own host CPU's (``small_op_latency``), and its MLP profile's kernels."""
+    out = []
+    for p in pairs(small_op_latency):
+        prof = sibling(p.gpu, mlp_time_split)
+        rows = prof.result.data["profile"] if prof is not None else None
+        out.append((p, call_cost(p.gpu.result.data, p.cpu.result.data, rows)))
+    return out
+
+
+_PACE = {Pace.HOST: "the host", Pace.GPU: "the GPU", Pace.UNKNOWN: "not measured"}
+
+
+def call_cost_table() -> str:
+    """Per GPU: a one-number add on its host CPU and on the GPU, a 2x2 matmul on the GPU, the shortest profiled
+    kernel, and which side sets the pace. Empty where no GPU is shown."""
+    found = call_costs()
+    rows = [(p.gpu.cell(), p.cpu.cell(), fmt_time(c.host_add.median), fmt_time(c.gpu_add.median),
+             fmt_time(c.gpu_matmul.median), fmt_time(c.kernel), _PACE[c.pace]) for p, c in found]
+    if not rows:
+        return ""
+    shown = [s for p, _ in found for s in (p.gpu, p.cpu)]
+    note([*shown, *(x for p, _ in found if (x := sibling(p.gpu, mlp_time_split)) is not None)])
+    out = table(["GPU", "Its host CPU", "Add, host CPU", "Add, GPU", "2x2 matmul, GPU",
+                 "Shortest kernel, GPU", "Pace set by"], rows, align="llrrrrl")
+    return out + caption(
+        "Medians per call, back to back. Add: one number plus itself. Shortest kernel: the least GPU time per call "
+        "of any op in the record's profiled MLP training step.", shown)
+
+
+def call_cost_findings() -> str:
+    """Per GPU, what part of a tiny call is the host's and what the GPU's; then GPUs of one chip on two machines."""
+    found = call_costs()
+    text = ""
+    for p, c in found:
+        text += (f"- **{p.gpu.label}**: an add costs **{fmt_time(c.host_add.median)}** on its host CPU (Python, "
+                 f"torch's dispatcher, the add) and **{fmt_time(c.gpu_add.median)}** on the GPU, "
+                 f"{signed_time(c.cuda_path)} more. ")
+        if c.pace is Pace.HOST:
+            text += (f"The GPU ran its shortest profiled op in {fmt_time(c.kernel)}, under half of that: it waits "
+                     "for the host. So the add's time on the GPU is the host's: Python and the dispatcher as on the "
+                     "CPU, then the CUDA path (the driver's launch call, the GPU's memory allocator), not the GPU's "
+                     "launch. ")
+        elif c.pace is Pace.GPU:
+            text += (f"Its shortest profiled op kept the GPU busy {fmt_time(c.kernel)}, half of that or more: the "
+                     "GPU's own work sets the pace. ")
+        else:
+            text += "Which side sets the pace is not measured in this record (its profile has no kernel times). "
+        text += (f"A 2x2 matmul costs **{fmt_time(c.gpu_matmul.median)}**, {signed_time(c.matmul_extra)} more than "
+                 "the add: cuBLAS's work per call (its handle, the kernel choice) or a longer kernel; these data do "
+                 "not tell which.\n")
+    return (text + "\n" + same_chip_findings() if text else "") + no_gpu_note([p.gpu for p, _ in found],
+                                                                              "GPU rows of this table")
+
+
+def _chip(src: Source) -> tuple[str, int] | None:
+    acc = src.hardware.accelerator
+    if acc is None or not acc.capability or not acc.multiprocessors:
+        return None
+    return acc.capability, acc.multiprocessors
+
+
+def same_chip_findings() -> str:
+    """Two machines whose GPUs are the same chip (compute capability and SM count): do their GPU times follow
+    their host CPUs'? Each figure is labelled with its machine; nothing is compared across different chips."""
+    found = call_costs()
+    text = ""
+    for (pa, a), (pb, b) in itertools.combinations(found, 2):
+        chip = _chip(pa.gpu)
+        if chip is None or chip != _chip(pb.gpu):
+            continue
+        steps = [sibling(p.gpu, mlp_batch_sweep) for p in (pa, pb)]
+        firsts = [next((m for m in s.result.data["sweep"].points if m.shape[0] == 1), None) if s else None
+                  for s in steps]
+        if None in firsts:
+            continue
+        note([pa.gpu, pa.cpu, pb.gpu, pb.cpu, *steps])
+        sa, sb = firsts
+        order = host_order(a, sa, b, sb)
+        text += (f"Two machines, one GPU chip (compute capability {chip[0]}, {chip[1]} SMs): an add costs "
+                 f"{fmt_time(a.host_add.median)} on {pa.cpu.label} and {fmt_time(b.host_add.median)} on "
+                 f"{pb.cpu.label}; on their GPUs, {fmt_time(a.gpu_add.median)} on {pa.gpu.label} and "
+                 f"{fmt_time(b.gpu_add.median)} on {pb.gpu.label}; a batch-1 MLP training step takes "
+                 f"{fmt_time(sa.median)} and {fmt_time(sb.median)}. ")
+        text += {HostOrder.FOLLOWS: "The machine with the slower host is slower on the same chip: at this size "
+                                    "the host, not the GPU, sets the time.",
+                 HostOrder.NOT_FOLLOWING: "The GPU times do not follow the hosts' here.",
+                 HostOrder.SAME_HOST: "Their hosts' calls cannot be told apart here."}[order] + "\n\n"
+    return text
 
 
 def same_op_runs(src: Source) -> list[tuple[str, Source, Measurement]]:
@@ -251,6 +361,26 @@ def separate_runs() -> str:
                 "describes one measurement only, not how far the next one lands: compare figures measured "
                 "together, in one experiment.\n\n")
     return out + no_gpu_note(found, "GPU rows of this table")
+
+
+def signed_time(seconds: float) -> str:
+    """``fmt_time`` for a difference that may be negative."""
+    return f"\u2212{fmt_time(-seconds)}" if seconds < 0 else fmt_time(seconds)
+
+
+def _rest_sentence(parts: ArticleParts) -> str:
+    """Where the article's whole is more than its two parts timed alone: the rest, named for what the data
+    can tell of it. Empty where the parts add up to the whole or more (``_parts_caveat`` speaks then)."""
+    if parts.rest <= 0:
+        return ""
+    text = (f" The two parts, each timed alone, account for **{fmt_time(parts.parts)}**; the other "
+            f"**{fmt_time(parts.rest)}** ({100 * parts.rest / parts.whole.median:.0f} %) is in neither part: ")
+    if parts.verdict is PartsVerdict.REST:
+        return text + ("more than the three measurements' spreads (IQRs). Either running the two in one loop costs "
+                       "more than running each alone, or the machine ran slower while the whole was timed: these "
+                       "measurements do not tell which.")
+    return text + ("within the three measurements' spreads (IQRs), so the variation between separate "
+                   "measurements may explain it ([the same op, measured separately](measuring.md#separate-runs)).")
 
 
 def _randn_share(rnd: float, art: float) -> str:

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import gpu_model, gpu_peaks
+from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
-from gpucnn.figures import SAME_SPEED, told_apart
+from gpucnn.experiments.nn import mlp_time_split
+from gpucnn.figures import SAME_SPEED, Pace, call_cost, told_apart
 from gpucnn.render import (
     Series,
     caption,
@@ -27,7 +29,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import run
-from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, pairs, short_model, sources
+from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, note, pairs, short_model, sibling, sources
 
 
 def sweep_sources(hosts: bool = False) -> list[Source]:
@@ -264,7 +266,7 @@ def crossover_findings() -> str:
         smallest = gp[0] if gp else None
         if smallest is not None and smallest.shape[0] in at_cpu and judge(at_cpu[smallest.shape[0]], smallest) == "cpu":
             parts.append(f"at n = {smallest.shape[0]} the GPU is slower ({fmt_time(smallest.median)} per call back "
-                         "to back: the cost of launching a kernel)")
+                         f"to back: {_fixed_cost(g, h)}: [what it is made of](measuring.md#call-cost))")
         if on_gpu.equal:
             parts.append(f"at {_sizes(on_gpu.equal)} the two are about equal ({_tie_note(hp, gp, on_gpu.equal)})")
         parts.append(f"it is faster from **n = {on_gpu.faster_from}** on")
@@ -282,6 +284,22 @@ def crossover_findings() -> str:
                      f"**{at_cpu[m.shape[0]].median / m.median:,.0f}x** faster")
         text += ".\n"
     return text
+
+
+# Who sets a tiny GPU call's time back to back, in a few words (gpucnn.figures.CallCost.pace).
+_FIXED_COST = {Pace.HOST: "a fixed cost per call, not arithmetic; for a tiny add, the host sets it, not the GPU",
+               Pace.GPU: "a fixed cost per call, not arithmetic; for a tiny add, the GPU's own work sets it",
+               Pace.UNKNOWN: "a fixed cost per call, not arithmetic"}
+
+
+def _fixed_cost(gpu: Source, host: Source) -> str:
+    """What a GPU's tiny matmul pays per call, from the same record's tiny-op latencies and MLP profile."""
+    g, h = sibling(gpu, small_op_latency), sibling(host, small_op_latency)
+    if g is None or h is None:
+        return _FIXED_COST[Pace.UNKNOWN]
+    prof = sibling(gpu, mlp_time_split)
+    note([g, h, *([prof] if prof is not None else [])])
+    return _FIXED_COST[call_cost(g.result.data, h.result.data, prof.result.data["profile"] if prof else None).pace]
 
 
 def _tie_note(cpu: Sequence[Measurement], other: Sequence[Measurement], ns: Sequence[int]) -> str:
