@@ -42,6 +42,14 @@ def fake_rank0(config: dict[str, Any]) -> dict[str, Any]:
     })
 
 
+@pytest.fixture(autouse=True)
+def outside_a_page() -> Iterator[None]:
+    """These tests render as the build does, inside a page (``begin_page``); later tests render outside one,
+    where every "No GPU in this build" note prints: leave no page begun."""
+    yield
+    sources.begin_page(None)
+
+
 @pytest.fixture
 def fake_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict]]:
     """``launch`` replaced by made-up results; the list records each launch."""
