@@ -314,6 +314,12 @@ class IsaBound:
 AMX_BF16_FLOP_PER_CYCLE = 1024
 
 
+# The ``isa`` names isa_bound gives an x86 CPU without AVX-512. torch hands a bf16 matmul or convolution to
+# oneDNN only on a CPU with AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT (ATen's mkldnn_bf16_device_check); on
+# these it falls back to ATen's reference kernels unless the CPU has AVX-NE-CONVERT.
+X86_WITHOUT_AVX512 = ("AVX2+FMA", "AVX", "SSE2")
+
+
 def isa_bound(flags: set[str], sve_vector_bits: int | None = None, family: CpuFamily | None = None) -> IsaBound | None:
     """The per-core, per-cycle bound for a set of /proc/cpuinfo flags (x86 ``flags`` or Arm ``Features``).
 

@@ -269,10 +269,40 @@ def test_the_reuse_table_gives_a_gap_of_the_same_kind_with_its_computed_range(bu
     text = reuse_table()
     assert "The same gap appears on every device" not in text
     assert "A gap of the same kind appears on every device" in text
-    gaps = [int(g.replace(",", "")) for g in re.findall(r"\| matmul n=\d+ \|[^\n]*\| ([\d,]+)x \|", text)]
-    assert len(gaps) >= 2
-    assert f"the matmul {min(gaps):,}x to {max(gaps):,}x as fast as add" in text
+    printed = re.findall(r"\| matmul n=\d+ \|[^\n]*\| ([\d,.]+)x \|", text)
+    assert len(printed) >= 2
+    lo, hi = (min(printed, key=_number), max(printed, key=_number))
+    assert f"the matmul {lo}x to {hi}x as fast as add" in text
     assert "not measured" not in text
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+@pytest.mark.parametrize("ratio", [1.26, 1.45, 0.8])
+def test_the_against_add_column_keeps_a_ratio_near_one_readable(build, monkeypatch, ratio: float) -> None:
+    """Issue 19: relu at 1.26x and 1.45x add's rate printed as "1x" (a whole-number format)."""
+    import dataclasses
+
+    import gpucnn.pages.fast_memory as page
+    from gpucnn.render import fmt
+
+    real = page.sibling
+
+    def sibling(src, fn, **k):  # relu at ``ratio`` times add's GFLOP/s, every device
+        ew = real(src, fn, **k)
+        if ew is None:
+            return None
+        add = ew.result.data["add"]
+        relu = dataclasses.replace(add, name="relu", times_s=tuple(t / ratio for t in add.times_s))
+        result = dataclasses.replace(ew.result, data={**ew.result.data, "relu": relu})
+        return dataclasses.replace(ew, result=result)
+
+    monkeypatch.setattr(page, "sibling", sibling)
+    cells = re.findall(r"\| relu \|[^\n]*\| ([^|]+) \|\n", page.reuse_table())
+    assert cells and all(c.strip() == f"{fmt(ratio)}x" for c in cells), cells
+    assert f"{fmt(ratio)}x" != "1x"
 
 
 def test_the_page_prose_no_longer_claims_the_same_gap_or_a_stream_roof() -> None:

@@ -87,6 +87,24 @@ def test_cpu_sentence_explains_the_unit_the_flags_show() -> None:
     assert "flags" not in cpu_bf16_sentence(1024, 2.0, None)
 
 
+@pytest.mark.parametrize(("ratio", "isa", "cause"), [
+    (1.0, "AVX-512", "convert"),  # oneDNN converts to fp32 and runs its fp32 kernels: about fp32's speed
+    (0.5, "AVX-512", "convert"),
+    (0.0071, "AVX2+FMA", "fallback"),  # issue 19: a Zen 3 VM, 140x slower: ATen's reference loops, not oneDNN
+    (1.0, "AVX2+FMA", "convert"),  # not slower: oneDNN ran (AVX-NE-CONVERT, not in the record)
+    (0.5, "NEON", None),  # Arm: torch's x86 rule says nothing there
+    (0.5, None, None),  # the record names no ISA
+])
+def test_a_cpu_without_a_bf16_unit_names_the_kernel_torch_ran(ratio: float, isa: str | None,
+                                                              cause: str | None) -> None:
+    """torch passes a bf16 matmul to oneDNN only with AVX-512 (or AVX-NE-CONVERT); elsewhere it falls back to
+    ATen's reference gemm, far slower than fp32 (issue 19). Conversion alone predicts about fp32's speed."""
+    text = cpu_bf16_sentence(1024, ratio, 1.0, isa=isa)
+    assert "no bf16 unit" in text
+    assert ("reference matmul loops" in text and "not the conversion" in text) == (cause == "fallback")
+    assert ("oneDNN converts bf16 to fp32" in text) == (cause == "convert")
+
+
 def test_the_precision_chart_marks_each_series_with_its_own_source(monkeypatch: pytest.MonkeyPatch) -> None:
     """A record's series is drawn as archived (data-source names its file), never as this build's."""
     import re

@@ -239,12 +239,12 @@ def test_a_failed_compile_loses_only_the_combined_row(monkeypatch) -> None:
     assert out["variants"]["TF32"].dtype == "float32"
 
 
-def _src(is_cpu: bool, bf16_factor: float | None = None):
+def _src(is_cpu: bool, bf16_factor: float | None = None, isa: str | None = "AVX-512"):
     from types import SimpleNamespace
 
     from gpucnn.hardware import Peak
 
-    cpu = SimpleNamespace(peak_fp32=Peak(1e11, "FLOP/s", "test"),
+    cpu = SimpleNamespace(peak_fp32=Peak(1e11, "FLOP/s", "test"), isa=isa,
                           peak_bf16=Peak(bf16_factor * 1e11, "FLOP/s", "test") if bf16_factor else None)
     return SimpleNamespace(is_cpu=is_cpu, hardware=SimpleNamespace(cpu=cpu))
 
@@ -272,6 +272,18 @@ def test_the_bf16_reason_reads_the_sources_own_peaks() -> None:
     assert "does not say" in page._bf16_reason(_src(True), 1.5, m(None), m(None))
     gpu = page._bf16_reason(_src(False), 1.6, m(30.0), m(2.0))
     assert "15.00x the FP32 one (datasheet)" in gpu and "far less" in gpu
+
+
+@pytest.mark.parametrize(("isa", "fallback"), [("AVX2+FMA", True), ("AVX-512", False)])
+def test_a_slower_cpu_bf16_step_names_the_fallback_kernels_without_avx512(isa: str, fallback: bool) -> None:
+    """Issue 19: on an AVX2 CPU (Zen 3) bf16 autocast ran far slower because torch does not hand bf16
+    convolutions and matmuls to oneDNN there (no AVX-512 or AVX-NE-CONVERT), not because of conversions."""
+    from gpucnn.pages import training as page
+
+    text = page._bf16_reason(_src(True, 1.0, isa), 0.12, None, None)
+    assert "no bf16 arithmetic units" in text
+    assert ("reference kernels" in text and "not the conversion" in text) == fallback
+    assert ("converting activations to bf16 and back costs more than" in text) == (not fallback)
 
 
 def test_gains_together_are_set_against_their_product() -> None:

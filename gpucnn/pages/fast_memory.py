@@ -491,13 +491,13 @@ def reuse_table() -> str:
                 rows.append((label, name, "–", "–", "–", "–"))
                 continue
             rows.append((label, name, reuse, fmt(x.flops / x.bytes_moved), fmt(x.gflops),
-                         f"{x.gflops / add.gflops:,.0f}x" if add.gflops else "–"))
+                         f"{fmt(x.gflops / add.gflops)}x" if add.gflops else "–"))
             if x is m and add.gflops:
                 gaps.append(m.gflops / add.gflops)
     out = table(["Device", "Op", "Data reuse", "FLOP per byte", "GFLOP/s (median)", "Against add"], rows,
                 align="lllrrr")
     gap_text = ("A gap of the same kind appears on every device"
-                + (f" (the matmul {min(gaps):,.0f}x to {max(gaps):,.0f}x as fast as add)" if len(gaps) > 1 else "")
+                + (f" (the matmul {fmt(min(gaps))}x to {fmt(max(gaps))}x as fast as add)" if len(gaps) > 1 else "")
                 + ": its size is set by the two ops' arithmetic intensities and by each device's own peak rate "
                 "and memory bandwidth, not by whether the device is a GPU.")
     out += caption(f"fp32. Matmul at n = {HEADLINE_MATMUL_N}, or the largest size below it that a sweep reached "

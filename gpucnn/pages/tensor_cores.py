@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from gpucnn.bench import Measurement
-from gpucnn.datasheets import GPU_MODELS, GpuPeaks
+from gpucnn.datasheets import GPU_MODELS, X86_WITHOUT_AVX512, GpuPeaks
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisions_for
 from gpucnn.figures import SAME_SPEED
@@ -371,11 +371,12 @@ def precision_table() -> str:
 
 
 def cpu_bf16_sentence(n: int, ratio: float, bound: float | None,
-                      efficiencies: tuple[float, float] | None = None) -> str:
+                      efficiencies: tuple[float, float] | None = None, isa: str | None = None) -> str:
     """Whether bf16 beat fp32 on the CPU (``ratio`` = fp32 time / bf16 time at size ``n``), and what allows it.
 
     ``bound``: the CPU's bf16 upper bound over its fp32 one (None if unknown). ``efficiencies``: the % of
     its own peak that fp32 and bf16 reached at ``n``; where the ratio beats the bound, they explain it.
+    ``isa``: the CPU's widest FP32 vector ISA from its record (``CpuInfo.isa``, e.g. "AVX-512").
     """
     if ratio >= SAME_SPEED:
         verdict = f"bf16 ran **{fmt(ratio, 2)}x as fast** as fp32"
@@ -385,8 +386,7 @@ def cpu_bf16_sentence(n: int, ratio: float, bound: float | None,
         verdict = f"bf16 ran **slower** than fp32 ({fmt(ratio, 2)}x)"
     why = ""
     if bound is not None and bound <= 1:
-        why = (" This CPU's flags show no bf16 unit: bf16 is converted and multiplied in fp32, so it halves the "
-               "memory traffic but not the arithmetic.")
+        why = _no_bf16_unit_why(ratio, isa)
     elif bound is not None and bound < 8:
         why = (f" The bf16 dot-product instructions this CPU's flags show give it a bf16 peak of at most "
                f"{fmt(bound, 2)}x its fp32 peak; a CPU with AMX tiles (Intel Xeon from Sapphire Rapids on) allows "
@@ -409,6 +409,29 @@ def cpu_bf16_sentence(n: int, ratio: float, bound: float | None,
     return f"On this build's CPU, at n = {n:,}, {verdict}.{why}\n"
 
 
+def _no_bf16_unit_why(ratio: float, isa: str | None) -> str:
+    """Why bf16 ran as it did on a CPU whose flags show no bf16 unit: which kernel torch ran.
+
+    torch passes a bf16 matmul to oneDNN only where ``mkldnn_bf16_device_check`` holds (ATen's
+    native/mkldnn/Utils.h: AVX-512 BW/VL/DQ, or AVX-NE-CONVERT). There oneDNN converts to fp32 and
+    multiplies with its fp32 kernels ("gemm:jit:bf16" under ONEDNN_VERBOSE=1 with ONEDNN_MAX_CPU_ISA=
+    AVX512_CORE): about fp32's speed. Elsewhere (an AVX2 CPU such as Zen 3) no oneDNN primitive runs:
+    cpublas::gemm falls through to ATen's reference loops (BlasKernel.cpp), with none of the cache
+    blocking of the MKL kernel that runs fp32, many times slower (checked with ONEDNN_MAX_CPU_ISA=AVX2).
+    AVX-NE-CONVERT is not in the record, so a CPU without AVX-512 that did not run slower gets the
+    conversion reading. An Arm CPU, or one whose ISA the record does not name, gets no cause.
+    """
+    if isa == "AVX-512" or ratio > 1 / SAME_SPEED:
+        return (" This CPU's flags show no bf16 unit: oneDNN converts bf16 to fp32 and multiplies in fp32, so "
+                "bf16 halves the memory traffic but not the arithmetic.")
+    if isa not in X86_WITHOUT_AVX512:
+        return " This CPU's flags show no bf16 unit."
+    return (" This CPU's flags show no bf16 unit and no AVX-512, and PyTorch hands a bf16 matmul to oneDNN only "
+            "on a CPU with AVX-512 (or AVX-NE-CONVERT). Here it falls back to ATen's reference matmul loops, "
+            "which lack the cache blocking of the MKL kernel that runs fp32: that fallback kernel, not the "
+            "conversion to fp32, is why bf16 ran slower.")
+
+
 def _efficiencies(sweeps: Sequence[PrecisionSweep], s: PrecisionSweep, n: int) -> tuple[float, float] | None:
     """(% of the fp32 peak the fp32 sweep reached, % of its own peak ``s`` reached), both at size ``n``."""
     fp32 = next((f for f in sweeps if f.precision == "float32" and f.same_origin(s)), None)
@@ -427,7 +450,7 @@ def precision_findings() -> str:
     if cpu_bf16 and speed:
         cpu = cpu_bf16.result.hardware.cpu
         bound = cpu.peak_bf16.value / cpu.peak_fp32.value if cpu.peak_bf16 and cpu.peak_fp32 else None
-        text += cpu_bf16_sentence(*speed, bound, _efficiencies(sweeps, cpu_bf16, speed[0]))
+        text += cpu_bf16_sentence(*speed, bound, _efficiencies(sweeps, cpu_bf16, speed[0]), cpu.isa)
     for s in sweeps:
         if s.device == "cpu" or s.precision == "float32":
             continue

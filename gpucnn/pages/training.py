@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
+from gpucnn.datasheets import X86_WITHOUT_AVX512
 from gpucnn.experiments.training import digits_training, training_combined, training_throughput
 from gpucnn.hardware import detect
 from gpucnn.models import DIGITS, forward_flops
@@ -501,6 +502,14 @@ def _bf16_reason(src: Source, ratio: float, m: Measurement, plain: Measurement) 
             gap = ("; the step gains far less than the peaks differ, because only the convolutions and matmuls "
                    "use those units" if factor and ratio * 1.5 < factor else "")
             return f"the convolutions and matmuls run in bf16, which halves the bytes they move; {units}{gap}"
+        if verdict == "slower" and factor and factor <= 1.01 and src.hardware.cpu.isa in X86_WITHOUT_AVX512:
+            # Without AVX-512 (or AVX-NE-CONVERT) torch's mkldnn_bf16_device_check fails: a bf16 convolution
+            # runs aten::_slow_conv2d_forward and a bf16 matmul ATen's reference gemm loops, not oneDNN
+            # (seen with torch.profiler under ONEDNN_MAX_CPU_ISA=AVX2). See tensor_cores._no_bf16_unit_why.
+            return (f"{units} and no AVX-512, so PyTorch does not hand bf16 convolutions and matmuls to oneDNN "
+                    "(it does only on a CPU with AVX-512 or AVX-NE-CONVERT): they fall back to ATen's reference "
+                    "kernels (im2col and plain matmul loops without cache blocking), slower than the fp32 "
+                    "kernels, and that fallback, not the conversion to bf16, is what costs")
         costs = "about what" if verdict == "same" else "more than"
         return f"{units}, and converting activations to bf16 and back costs {costs} bf16 saves at this size"
     factor = _peak_factor(m, plain)
