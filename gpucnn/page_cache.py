@@ -204,7 +204,7 @@ def first_difference(stored: str, rendered: str) -> str | None:
     for i in range(max(len(old), len(new))):
         a, b = (lines[i] if i < len(lines) else "(nothing)" for lines in (old, new))
         if a != b:
-            start = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            start = next((j for j, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
             start = max(0, start - 20)
             return f"line {i + 1}: stored {a[start:start + 80]!r}, now {b[start:start + 80]!r}"
     return None

@@ -281,7 +281,7 @@ def largest_batch_table() -> str:
                 continue
             rows.append([src.cell(), format_bytes(memory), str(fit.largest_batch(memory)),
                          html.escape(f"model, from {basis.model}'s fit"), format_bytes(fit.per_image)])
-            note(basis)
+            note([basis, src])  # the fit's record, and the record that gives this GPU's memory size
     note(measured)
     return html_table(["GPU", "Memory", "Largest batch (power of 2)", "How it is known", "Peak per image"], rows)
 
