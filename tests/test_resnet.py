@@ -235,3 +235,39 @@ def test_source_colour_is_one_per_record_whatever_the_chart(monkeypatch) -> None
     assert render.COLORS[0] not in colours[: len(render.COLORS) - 1]
     assert render.source_colour(f"archived:{names[-1]}") == colours[-1]
     sources_mod.reset()
+
+
+def test_record_strings_are_escaped_in_every_table(monkeypatch, tmp_path: Path) -> None:
+    """A pull request's record names its model and precision: whatever they hold, no markup reaches the page."""
+    import json
+
+    from tests.test_fake_accelerator import cpu_only
+
+    record = _resnet_record()
+    doc = json.loads((RESULTS / record.name).read_text())
+    payload = "<img src=x onerror=alert(1)>"
+    for r in doc["results"]:
+        if r["experiment"] in ("resnet_variants", "resnet_memory"):
+            r["data"]["model"] = payload
+        if r["experiment"] == "resnet_profile":
+            r["data"]["precision"] = payload
+    archive = tmp_path / "results"
+    archive.mkdir()
+    (archive / record.name).write_text(json.dumps(doc))
+    monkeypatch.setenv("GPUCNN_RESULTS_DIR", str(archive))
+    sources_mod.reset()
+    hostile = next(r for r in records(archive) if r.name == record.name)
+
+    def host_result(fn, device: str = "cpu", **params):
+        return find(hostile, fn, device="cpu", **params) or pytest.skip("no host CPU result")
+
+    monkeypatch.setattr(sources_mod.hardware, "detect", lambda *a, **k: cpu_only())
+    monkeypatch.setattr(sources_mod, "run", host_result)
+    monkeypatch.setattr(page, "run", host_result)
+    try:
+        for fn in (page.variants_table, page.memory_table, page.profile_setup_table):
+            out = fn()
+            assert "<img" not in out, fn.__name__
+            assert "&lt;img" in out or "&#60;img" in out, fn.__name__
+    finally:
+        sources_mod.reset()

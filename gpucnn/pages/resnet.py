@@ -176,7 +176,7 @@ def variants_table() -> str:
         for name, m in data.variants.items():
             speedup = base.median / m.median if base else None
             same = base is not None and name != "fp32" and not told_apart(m, base)
-            rows.append([src.cell(), f"{data.model} {data.image}x{data.image}, batch {data.batch}",
+            rows.append([src.cell(), f"{one_line(data.model)} {data.image}x{data.image}, batch {data.batch}",
                          html.escape(name), fmt(data.batch / m.median),
                          f"{fmt(speedup, 2)}x" + (" (within noise)" if same else "") if speedup else fmt(None),
                          f"{fmt(m.pct_peak_flops, 2)} % of {_precision(m)}" if m.pct_peak_flops else fmt(None)])
@@ -245,7 +245,7 @@ def memory_table() -> str:
         d = src.result.typed
         per_image = d.activation_bytes_batch2 - d.activation_bytes_batch1
         fixed = d.weight_bytes + d.gradient_bytes + d.optimizer_bytes
-        rows.append([src.cell(), f"{d.model}, {d.image}x{d.image}", format_bytes(d.weight_bytes),
+        rows.append([src.cell(), f"{one_line(d.model)}, {d.image}x{d.image}", format_bytes(d.weight_bytes),
                      format_bytes(d.gradient_bytes), format_bytes(d.optimizer_bytes), format_bytes(per_image),
                      *[format_bytes(fixed + b * per_image) for b in MEMORY_TABLE_BATCHES]])
     note(found)
@@ -425,18 +425,8 @@ def profile_setup_table() -> str:
     for src in _profile_sources():
         d = src.result.typed
         model = GPU_WORKLOAD if not src.is_cpu else CPU_WORKLOAD
-        rows.append([src.cell(), f"{model['model']}, {model['image']}x{model['image']}", str(d.batch), d.precision,
+        rows.append([src.cell(), f"{model['model']}, {model['image']}x{model['image']}", str(d.batch), one_line(d.precision),
                      "channels_last" if d.channels_last else "contiguous",
                      "kernel time" if d.device_time else "self CPU time", fmt(ridge(src, d.precision))])
     return html_table(["Device", "Model, image", "Batch", "Precision", "Memory format", "Time counted",
                        "Ridge point (FLOP per byte)"], rows)
-
-
-def profiled_layer_types() -> list[str]:
-    """The layer types a profile names, for tests."""
-    return [r.layer_type for s in _profile_sources() for r in s.result.typed.rows]
-
-
-def cell_text(html_text: str) -> str:
-    """A table's text without its markup, for tests."""
-    return one_line(html_text)
