@@ -180,3 +180,13 @@ def host_order(a: CallCost, a_step: Measurement, b: CallCost, b_step: Measuremen
     follows = (told_apart(slow.gpu_add, fast.gpu_add) and slow.gpu_add.median > fast.gpu_add.median
                and told_apart(slow_step, fast_step) and slow_step.median > fast_step.median)
     return HostOrder.FOLLOWS if follows else HostOrder.NOT_FOLLOWING
+
+
+def fastest_images(points: Sequence[Measurement]) -> Measurement | None:
+    """The point of a training sweep with the most images per second (batch / median time), or None."""
+    return max(points, key=lambda m: m.shape[0] / m.median) if points else None
+
+
+def images_per_s(m: Measurement) -> float:
+    """A training step's images per second at its median time."""
+    return m.shape[0] / m.median

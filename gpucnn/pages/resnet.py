@@ -26,7 +26,7 @@ from gpucnn.experiments.resnet import (
     resnet_variants,
     work_by_layer_type,
 )
-from gpucnn.figures import dram_point, told_apart
+from gpucnn.figures import dram_point, fastest_images, images_per_s, told_apart
 from gpucnn.hardware import format_bytes
 from gpucnn.measurement import Measurement
 from gpucnn.models import RESNETS, build_resnet, layer_macs, parameter_count
@@ -121,23 +121,6 @@ def throughput_chart() -> str:
     return chart + figures_table(chart, table) + no_gpu_note(small + large, "GPU lines of this chart")
 
 
-@dataclass(frozen=True)
-class Peak:
-    """A source's fastest point of a sweep."""
-
-    source: Source
-    point: Measurement
-
-    @property
-    def images_per_s(self) -> float:
-        return self.point.shape[0] / self.point.median
-
-
-def _fastest(src: Source) -> Peak | None:
-    pts = src.result.typed.sweep.points
-    return Peak(src, max(pts, key=lambda m: m.shape[0] / m.median)) if pts else None
-
-
 def throughput_table() -> str:
     """Each device's fastest point, and a GPU's speed over its own host CPU on the same workload."""
     small, large = _throughput_sources()
@@ -145,16 +128,15 @@ def throughput_table() -> str:
     rows = []
     for found, workload in ((small, CPU_WORKLOAD), (large, GPU_WORKLOAD)):
         for src in found:
-            best = _fastest(src)
-            if best is None:
+            m = fastest_images(src.result.typed.sweep.points)
+            if m is None:
                 continue
-            m = best.point
             host = host_of.get(src.origin) if not src.is_cpu and workload is CPU_WORKLOAD else None
-            host_best = _fastest(host) if host else None
-            ratio = f"{fmt(best.images_per_s / host_best.images_per_s, 2)}x" if host_best else ""
+            host_best = fastest_images(host.result.typed.sweep.points) if host else None
+            ratio = f"{fmt(images_per_s(m) / images_per_s(host_best), 2)}x" if host_best else fmt(None)
             rows.append([src.cell(), f"{workload['model']}, {workload['image']}x{workload['image']}",
-                         str(m.shape[0]), fmt(best.images_per_s), fmt(m.gflops),
-                         f"{fmt(m.pct_peak_flops, 2)} %" if m.pct_peak_flops else "", ratio])
+                         str(m.shape[0]), fmt(images_per_s(m)), fmt(m.gflops),
+                         f"{fmt(m.pct_peak_flops, 2)} %" if m.pct_peak_flops else fmt(None), ratio])
     return html_table(["Device", "Model, image", "Fastest batch", "Images/s", "GFLOP/s", "% of FP32 peak",
                        "Over its host CPU"], rows)
 

@@ -12,7 +12,7 @@ from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth, elementwise_bandwidth
 from gpucnn.experiments.resnet import GPU_WORKLOAD, resnet_train_sweep
 from gpucnn.experiments.training import training_throughput
-from gpucnn.figures import dram_point, matmul_at, training_point
+from gpucnn.figures import dram_point, fastest_images, images_per_s, matmul_at, training_point
 from gpucnn.pages.tensor_cores import best_point, precision_sweeps
 from gpucnn.render import (
     COLORS,
@@ -213,11 +213,8 @@ def _train(s: Source) -> tuple[float, str] | None:
 
 
 def _fastest_images(s: Source) -> tuple[float, str] | None:
-    pts = s.result.typed.sweep.points
-    if not pts:
-        return None
-    m = max(pts, key=lambda p: p.shape[0] / p.median)
-    return (m.shape[0] / m.median, f"batch {m.shape[0]}")
+    m = fastest_images(s.result.typed.sweep.points)
+    return (images_per_s(m), f"batch {m.shape[0]}") if m else None
 
 
 def _tiny(s: Source) -> tuple[float, str] | None:
