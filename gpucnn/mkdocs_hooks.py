@@ -603,8 +603,22 @@ def on_page_markdown(markdown: str, page: Any, config: Any = None, files: Any = 
             if path.is_file() and name not in _RENDERING["snippets"]:
                 _RENDERING["snippets"][name] = path.read_text(encoding="utf-8", errors="replace")
     if not page.file.src_uri.endswith((".py", ".ipynb")):  # the notebook has mkdocs-jupyter's cache
+        # The cache key is the Markdown as written; a page the cache serves is not rendered at all.
         _serve_or_note_page(markdown, page, files)
+        if page.file.src_uri not in _SERVED_PAGES:
+            markdown = _render_template(markdown, page, config)
     return markdown
+
+
+def _render_template(markdown: str, page: Any, config: Any) -> str:
+    """The page's words over this build's facts (gpucnn.templating), or a one-line error naming page and line."""
+    from gpucnn.templating import TemplateError, render_page
+
+    docs_dir = (config.get("docs_dir") if config else None) or "docs"
+    try:
+        return render_page(markdown, page.file.src_uri, docs_dir)
+    except TemplateError as exc:
+        raise PluginError(str(exc)) from None
 
 
 def _render_despite_an_unwritable_cache(page: Any) -> None:
@@ -683,8 +697,8 @@ def on_page_content(html: str, page: Any, files: Any = None, **_: Any) -> str:
     from gpucnn.sources import pending_sources
 
     if pending_sources():
-        raise PluginError(f"page {page.file.src_uri}: figures at its end have no sources line: end each section "
-                          "that shows figures with a block that prints gpucnn.render.section_sources()")
+        raise PluginError(f"page {page.file.src_uri}: figures at its end have no sources line: end the notebook's "
+                          "last section with a cell that prints gpucnn.render.section_sources()")
     stored = _VERIFYING.pop(page.file.src_uri, None)
     if stored is not None and not failed:
         _verify_served_copy(stored, html, page.file.src_uri)

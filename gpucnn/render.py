@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from gpucnn import chart_cache
+from gpucnn import sources as sources_module
 from gpucnn.bench import Measurement, Sweep
 from gpucnn.hardware import HardwareReport, format_bytes
 from gpucnn.profiling import stored_layer_rows, stored_op_rows
@@ -133,15 +134,22 @@ def caption(text: str, results: Cited = None, extra_html: str = "") -> str:
     return f'<p class="gpucnn-caption">{html.escape(plain_text(text))}{extra}</p>\n'
 
 
-def section_sources() -> str:
+def section_sources(section: int | None = None) -> str:
     """One line naming this build's labels, machine, torch, dates, profile and commit, then one line per
     archived record (labels, machine, torch, commit, date, file), for the figures shown since the last call;
     empty if none.
 
-    A page prints it at the end of each section (``##``) that shows figures; the build fails on a page
-    whose last figures' sources were never printed (``sources.pending_sources``).
+    ``gpucnn.templating`` ends each section (``##``) of a Markdown page with a block that prints it, passing
+    the section's number so that the facts its template used are named too. The notebook prints it by hand;
+    the build fails on a page whose last figures' sources were never printed (``sources.pending_sources``).
     """
     live, labels, archived = take_section()
+    if section is not None:
+        t_live, t_labels, t_archived = sources_module.PAGE.templated.pop(section, ([], [], []))
+        live = [*t_live, *(r for r in live if all(r is not t for t in t_live))]
+        labels = list(dict.fromkeys([*t_labels, *labels]))
+        archived = [*t_archived, *(a for a in archived
+                                   if all(a.origin != t.origin or a.label != t.label for t in t_archived))]
     lines = []
     if live:
         # Labels first, as in the archived lines: the legend entry or row a reader looks at, then where it ran.

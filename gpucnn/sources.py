@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -390,67 +390,94 @@ def record_lines(found: Sequence[Source]) -> str:
     return "<br>".join(parts)
 
 
-# The sources of the figures shown since the last ``render.section_sources()``: a page section (a ``##``
-# heading) names this build's machine and each archived record once, in one line each, after its figures,
-# instead of under every chart. Captions add to it (``note``); ``take_section`` empties it.
-_SECTION: dict[str, list[Any]] = {"live": [], "labels": [], "archived": []}
+@dataclass
+class PageContext:
+    """What one page's rendering collects: the sources of its figures, section by section, and whether it has
+    said "No GPU in this build" yet.
+
+    A page section (a ``##`` heading) names this build's machine and each archived record once, in one line
+    each, after its figures, instead of under every chart. Captions and facts add to ``live``, ``labels`` and
+    ``archived`` (``note``); ``take_section`` empties them. ``templated`` keeps, per section, what the page's
+    template noted while it rendered (``gpucnn.templating``), since its blocks run only afterwards.
+    """
+
+    name: str | None = None  # the page's source path; None outside a build (tests, a notebook)
+    noted_no_gpu: bool = False
+    live: list[Any] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    archived: list[Any] = field(default_factory=list)
+    templated: dict[int, tuple[list[Any], list[str], list[Any]]] = field(default_factory=dict)
+
+
+# The page being rendered: the one module-level handle to per-page state. The MkDocs hook replaces it for each
+# page (``begin_page``); tests and notebooks share the one made here.
+PAGE = PageContext()
 
 
 def note(cited: Result | Source | Sequence[Result | Source] | None) -> None:
-    """Remember the sources a caption stands on, for its section's sources line."""
+    """Remember the sources a caption or a fact stands on, for its section's sources line."""
     if cited is None:
         return
     for item in [cited] if isinstance(cited, (Result, Source)) else cited:
         if isinstance(item, Source) and item.archived:
-            if all(s.origin != item.origin or s.label != item.label for s in _SECTION["archived"]):
-                _SECTION["archived"].append(item)
+            if all(s.origin != item.origin or s.label != item.label for s in PAGE.archived):
+                PAGE.archived.append(item)
         else:
             result = item.result if isinstance(item, Source) else item
-            if all(r is not result for r in _SECTION["live"]):
-                _SECTION["live"].append(result)
-            if isinstance(item, Source) and item.label not in _SECTION["labels"]:
-                _SECTION["labels"].append(item.label)
+            if all(r is not result for r in PAGE.live):
+                PAGE.live.append(result)
+            if isinstance(item, Source) and item.label not in PAGE.labels:
+                PAGE.labels.append(item.label)
 
 
 def take_section() -> tuple[list[Result], list[str], list[Source]]:
     """This build's results, their labels and the archived sources noted since the last call; forgets them."""
-    live, labels, archived = list(_SECTION["live"]), list(_SECTION["labels"]), list(_SECTION["archived"])
-    for noted in _SECTION.values():
-        noted.clear()
-    return live, labels, archived
+    taken = (list(PAGE.live), list(PAGE.labels), list(PAGE.archived))
+    PAGE.live.clear()
+    PAGE.labels.clear()
+    PAGE.archived.clear()
+    return taken
 
 
 def pending_sources() -> bool:
     """Whether figures were shown whose sources no section line has named yet (checked at a page's end)."""
-    return any(_SECTION.values())
+    return bool(PAGE.live or PAGE.labels or PAGE.archived)
 
 
-# The page being rendered, and whether its note was printed: a page says "No GPU in this
-# build" once, at its first GPU figure, not under every chart. The MkDocs hook calls
-# ``begin_page``; outside a build (tests, a notebook) every call prints the note.
-_PAGE: dict[str, object] = {"name": None, "noted": False}
+def begin_page(name: str | None) -> PageContext:
+    """A new page is rendered: a fresh context (its first ``no_gpu_note`` prints, later ones stay silent)."""
+    global PAGE
+    PAGE = PageContext(name=name)
+    return PAGE
 
 
-def begin_page(name: str | None) -> None:
-    """A new page is rendered: its first ``no_gpu_note`` prints, later ones stay silent; no section sources yet."""
-    _PAGE.update(name=name, noted=False)
-    take_section()
+def no_gpu_state(found: Sequence[Source] | None = None) -> str:
+    """Whether a CPU-only build says "No GPU in this build" here, once a page: ``""`` (not here), ``"archived"``
+    (the GPU figures shown are archived ones) or ``"none"`` (no GPU figure at all). The words are
+    ``docs/.partials/notes.md``'s."""
+    if live_has_accelerator():
+        return ""
+    if PAGE.name is not None:
+        if PAGE.noted_no_gpu:
+            return ""
+        PAGE.noted_no_gpu = True
+    return "archived" if (any_archived(found) if found is not None else bool(_archive())) else "none"
 
 
 def no_gpu_note(found: Sequence[Source] | None = None, what: str = "GPU figures") -> str:
-    """The note a CPU-only build prints where GPU figures stand: shorter when archived ones are shown."""
-    if live_has_accelerator():
-        return ""
-    if _PAGE["name"] is not None:
-        if _PAGE["noted"]:
-            return ""
-        _PAGE["noted"] = True
-    if any_archived(found) if found is not None else bool(_archive()):
+    """The note a CPU-only build prints where GPU figures stand: shorter when archived ones are shown.
+
+    Pages not yet templated print it from here; a templated page calls ``notes.no_gpu`` (``no_gpu_state``).
+    """
+    state = no_gpu_state(found)
+    if state == "archived":
         return ('!!! note "No GPU in this build"\n'
                 "    The GPU series shown are archived: recorded on other machines, each labelled with its "
                 "machine, torch version, commit and date. See [Results across hardware](results.md); what "
                 "a label's \"code changed since recording\" or \"older\" means is under "
                 "[Archived labels](glossary.md#archived-labels).\n")
+    if not state:
+        return ""
     return ('!!! note "No GPU in this build"\n'
             f"    This build machine has no GPU, and the archive holds no compatible record, so the {what} "
             "are not shown. See [Reproduce](reproduce.md) to add them.\n")

@@ -1,0 +1,146 @@
+"""The words of a page live in its Markdown; this renders them over the facts Python decides.
+
+A page in ``docs/`` is a Jinja template, rendered by gpucnn's hook before markdown-exec runs its blocks:
+
+    {% for c in pages.bandwidth.copy_findings() %}
+    On {{ c.source.label }}, the largest copy reaches **{{ c.largest_gbps | num }} GB/s**.
+    {% endfor %}
+
+- ``pages.<module>`` is ``gpucnn.pages.<module>``, imported when first named. Page modules return facts
+  (frozen dataclasses of numbers, verdicts and sources), never sentences.
+- Filters format numbers the same way everywhere: ``num``, ``time``, ``bytes``, ``x`` (a ratio), ``pct``.
+- ``no_gpu_state(found)`` says whether, and how, the page says "No GPU in this build" here (once a page).
+- ``notes.<macro>`` are the macros of ``docs/.partials/notes.md``: words several pages share.
+- Strings are HTML-escaped (a record's text is anyone's), and a name that is not defined, a filter of a
+  missing value or a raising fact fails the build, naming the page and the line.
+- Jinja's comments are ``{## ... ##}``: ``{#`` starts the ``{#anchor}`` of a heading.
+
+Each section (a ``##`` heading) ends with a block that prints its sources line
+(``render.section_sources``): the facts the template used in it, and the figures its blocks print.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from gpucnn import sources
+from gpucnn.render import fmt, fmt_time, short_bytes
+
+PARTIALS = ".partials"  # under docs/: MkDocs skips dot-folders, so these are never pages of their own
+
+
+class TemplateError(ValueError):
+    """A page's template failed: the message names the page and the line."""
+
+
+class _Pages:
+    """``pages.bandwidth`` in a template: ``gpucnn.pages.bandwidth``, imported on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return importlib.import_module(f"gpucnn.pages.{name}")
+        except ModuleNotFoundError as exc:
+            raise jinja2.UndefinedError(f"no page module gpucnn.pages.{name}") from exc
+
+
+def _number(value: Any) -> float:
+    if value is None or isinstance(value, jinja2.Undefined):
+        raise jinja2.UndefinedError("a number filter was given no value")
+    return value
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return fmt(_number(value), digits)
+
+
+def _ratio(value: Any, digits: int = 2) -> str:
+    """A ratio: ``2.3x``, ``0.0071x``, ``390x``."""
+    v = _number(value)
+    return f"{fmt(v, digits) if v < 100 else f'{v:,.0f}'}x"
+
+
+def _pct(value: Any, digits: int = 2) -> str:
+    return f"{fmt(_number(value), digits)} %"
+
+
+def environment(docs_dir: str | Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(docs_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        comment_start_string="{##",
+        comment_end_string="##}",
+    )
+    env.filters.update(num=_num, time=lambda v: fmt_time(_number(v)), bytes=lambda v: short_bytes(_number(v)),
+                       x=_ratio, pct=_pct)
+    env.globals["pages"] = _Pages()
+    env.globals["no_gpu_state"] = sources.no_gpu_state
+    return env
+
+
+_FENCE = re.compile(r"^(`{3,}|~{3,})")
+_SECTION_HEADING = re.compile(r"^## ")
+
+
+def _with_section_ends(markdown: str) -> str:
+    """``markdown`` with a call that closes the section before each ``##`` heading and at the end, on the same
+    line as the heading so that the template's line numbers stay the page's."""
+    out, fence, section = [], None, 0
+    for line in markdown.splitlines(keepends=True):
+        m = _FENCE.match(line)
+        if m and (fence is None or (m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence))):
+            fence = None if fence else m.group(1)
+        elif fence is None and _SECTION_HEADING.match(line):
+            line = f"{{{{ _end_section({section}) }}}}" + line
+            section += 1
+        out.append(line)
+    if out and not out[-1].endswith("\n"):
+        out.append("\n")
+    out.append(f"{{{{ _end_section({section}) }}}}")
+    return "".join(out)
+
+
+def _end_section(number: int) -> Markup:
+    """Keep what the section's template noted, and end it with the block that prints its sources line."""
+    taken = sources.take_section()
+    if any(taken):
+        sources.PAGE.templated[number] = taken
+    return Markup(
+        f'\n```python exec="on"\nfrom gpucnn.render import section_sources\n\nprint(section_sources({number}))\n```\n\n')
+
+
+def render_page(markdown: str, name: str, docs_dir: str | Path) -> str:
+    """Render one page's Markdown template. Raises ``TemplateError`` naming the page and the line."""
+    env = environment(docs_dir)
+    notes_path = Path(docs_dir) / PARTIALS / "notes.md"
+    try:
+        if notes_path.is_file():
+            env.globals["notes"] = env.get_template(f"{PARTIALS}/notes.md").module
+        template = env.from_string(_with_section_ends(markdown))
+        return template.render(_end_section=_end_section)
+    except jinja2.TemplateSyntaxError as exc:
+        where = exc.name or name
+        raise TemplateError(f"page {name}: {where}, line {exc.lineno}: {exc.message}") from None
+    except Exception as exc:  # a fact that raised, or a name that is not defined
+        raise TemplateError(f"page {name}, line {_template_line(exc)}: {type(exc).__name__}: {exc}") from None
+
+
+def _template_line(exc: BaseException) -> str:
+    """The template's line where ``exc`` was raised, from Jinja's rewritten traceback."""
+    tb, line = exc.__traceback__, "?"
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = str(tb.tb_lineno)
+        tb = tb.tb_next
+    return line
