@@ -74,16 +74,18 @@ def _tree_digest(folder: Path) -> str:
 
 
 def site_material(config_file: Path, *, directory_urls: bool, hardware: dict[str, Any], charts: str, profile: str,
-                  archive: str, build_date: str) -> str:
+                  archive: str, build_date: str, partials: Path | None = None) -> str:
     """What every page's key shares: code, snippets, configuration, machine, libraries, records and date.
 
     ``directory_urls`` is the build's, which the command line can set apart from ``mkdocs.yml``: the links
     on a page depend on it. ``hardware`` is the report the pages print (``HardwareReport.to_dict``).
+    ``partials`` is the folder of the words templated pages share (``docs/.partials``).
     """
     root = config_file.parent
     cpu = {k: v for k, v in hardware.get("cpu", {}).items() if k != "reported_clock_ghz"}  # changes by the second
     return json.dumps({
         "gpucnn": _tree_digest(Path(__file__).resolve().parent), "snippets": _tree_digest(root / "snippets"),
+        "partials": _tree_digest(partials) if partials else "",
         "mkdocs.yml": hashlib.sha256(config_file.read_bytes()).hexdigest(), "directory_urls": directory_urls,
         "hardware": {**hardware, "cpu": cpu}, "python": platform.python_version(),
         "distributions": _distributions(), "charts": charts,

@@ -176,6 +176,8 @@ def _small_site(tmp_path: Path) -> tuple[Path, Path]:
     (tmp_path / "docs" / "index.md").write_text(PAGE.format(counter=str(counter)))
     (tmp_path / "docs" / "other.md").write_text("# Other\n\n## Far section\n\nText.\n")
     (tmp_path / "snippets" / "note.md").write_text("A note from a snippet.\n")
+    (tmp_path / "docs" / ".partials").mkdir()
+    (tmp_path / "docs" / ".partials" / "notes.md").write_text("{% macro hi() %}Hi{% endmacro %}\n")
     config = {"site_name": "small", "site_url": "https://gpucnn.github.io/gpucnn/", "strict": True,
               "theme": {"name": "material", "font": False}, "nav": ["index.md", "other.md"],
               "hooks": [str(ROOT / "gpucnn" / "mkdocs_hooks.py")],
@@ -222,7 +224,7 @@ def test_an_unchanged_page_is_served_and_reads_as_rendered_again(tmp_path: Path)
 
 
 @pytest.mark.site
-@pytest.mark.parametrize("change", ["page", "snippet", "fresh", "damaged entry", "re-measured result",
+@pytest.mark.parametrize("change", ["page", "snippet", "partial", "fresh", "damaged entry", "re-measured result",
                                     "command-line option"])
 def test_a_change_renders_the_page_again(tmp_path: Path, change: str) -> None:
     config, counter = _small_site(tmp_path)
@@ -233,6 +235,8 @@ def test_a_change_renders_the_page_again(tmp_path: Path, change: str) -> None:
         index.write_text(index.read_text() + "\nOne more line.\n")
     elif change == "snippet":
         (tmp_path / "snippets" / "note.md").write_text("A changed note.\n")
+    elif change == "partial":  # the words templated pages share
+        (tmp_path / "docs" / ".partials" / "notes.md").write_text("{% macro hi() %}Hello{% endmacro %}\n")
     elif change == "fresh":
         env = {"GPUCNN_FRESH": "1"}
     elif change == "damaged entry":
