@@ -302,6 +302,34 @@ def _save_svg(fig: plt.Figure) -> str:
     return buf.getvalue()
 
 
+MAX_SERIES = 5  # a panel with more merges into a band no reader can follow: split it into small multiples
+
+
+class ChartRuleError(ValueError):
+    """A chart breaks the site's chart rules (series per panel, bars on a log axis)."""
+
+
+def check_chart_rules(fig: plt.Figure, title: str) -> None:
+    """At most ``MAX_SERIES`` data series a panel, and no bars on a log axis (a bar's length from an
+    arbitrary baseline misstates every ratio). Raises ``ChartRuleError`` naming the chart."""
+    for ax in fig.axes:
+        handles, _ = ax.get_legend_handles_labels()
+        series = [h for h in handles if isinstance(h, (matplotlib.lines.Line2D, matplotlib.container.BarContainer))]
+        bars = [c for c in ax.containers if isinstance(c, matplotlib.container.BarContainer)]
+        if not handles:  # no legend: count the drawn lines and bar groups
+            series = [ln for ln in ax.get_lines() if str(ln.get_gid() or "").startswith(_SERIES_GID)]
+            series += bars
+        if len(series) > MAX_SERIES:
+            raise ChartRuleError(f"chart {title!r}: {len(series)} series in one panel, at most {MAX_SERIES}: "
+                                 "split it into small multiples")
+        if bars:
+            horizontal = any(getattr(c, "orientation", "vertical") == "horizontal" for c in bars)
+            scale = ax.get_xscale() if horizontal else ax.get_yscale()
+            if scale != "linear":
+                raise ChartRuleError(f"chart {title!r}: bars on a {scale} axis; use dots on a log axis, or "
+                                     "linear bars")
+
+
 def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
                 results: Cited = None, sources: Sequence[str] = (),
                 caption_html: str = "") -> str:
@@ -309,6 +337,7 @@ def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
 
     An unchanged figure is not drawn again: its SVG comes from the chart cache (``gpucnn.chart_cache``).
     """
+    check_chart_rules(fig, title)
     # A legend box filled white (the default outside style_context) hides the
     # currentColor legend text in dark mode: let the page show through.
     for legend in [ax.get_legend() for ax in fig.axes] + list(fig.legends):
@@ -331,6 +360,11 @@ def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
     figcaption = f"<figcaption>{cap}</figcaption>" if caption_text or caption_html else ""
     # One line per element: Markdown must not treat the SVG as an indented block.
     return f'<figure class="gpucnn-chart">{svg.replace(chr(10), " ")}{figcaption}</figure>\n'
+
+
+def outside_legend(ax: plt.Axes, columns: int = 2) -> None:
+    """The legend under the plot area, off the data, in text as large as the axes' ticks."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns, fontsize=10, borderaxespad=0.4)
 
 
 def new_figure(width: float = 7.0, height: float = 4.2) -> tuple[plt.Figure, plt.Axes]:
@@ -391,8 +425,10 @@ def line_chart(
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(7.0, 4.2))
         for i, s in enumerate(series):
-            style = {"color": COLORS[i % len(COLORS)], "marker": MARKERS[i % len(MARKERS)],
-                     "linestyle": DASHES[i % len(DASHES)], "markersize": 4, "linewidth": 1.6, **s.style}
+            # Colour says the source (one per record, site-wide), the marker tells a source's series apart,
+            # and a dash says "archived" (archived_style) and nothing else.
+            style = {"color": source_colour(s.source), "marker": MARKERS[i % len(MARKERS)],
+                     "linestyle": "-", "markersize": 4, "linewidth": 1.6, **s.style}
             if s.archived:
                 style = archived_style(style)
             ax.plot(s.x, s.y, label=chart_text(s.label), gid=f"{_SERIES_GID}{i}", **style)
@@ -428,7 +464,7 @@ def line_chart(
         if vlines:
             _reference_labels(ax, "top", vlines)
         if len(series) > 0:
-            ax.legend(loc="best", fontsize=9)
+            outside_legend(ax)
     default_desc = f"{title}. " + " ".join(
         f"{s.label}: {len(s.x)} points, from {fmt(min(s.y))} to {fmt(max(s.y))} {ylabel}." for s in series if s.y
     )
@@ -617,7 +653,7 @@ FIGURES_TITLE = "The figures in a table"
 def legible(series: Sequence[Series]) -> list[Series]:
     """The series, each told apart from the others by marker shape or line style, not by colour alone.
 
-    ``line_chart`` draws a series with its own style, else with ``MARKERS``/``DASHES`` by index, and every
+    ``line_chart`` draws a series with its own style, else with ``MARKERS`` by index and a solid line, and every
     archived one dashed and hollow; so two archived GPUs styled by ``origin_style`` (circles), or the 7th
     series of a long list, would differ only in colour. A series whose marker, line and fill repeat an
     earlier one's gets the first marker shape not yet used with that line and fill; the others keep theirs,
@@ -627,7 +663,7 @@ def legible(series: Sequence[Series]) -> list[Series]:
     out = []
     for i, s in enumerate(series):
         marker = str(s.style.get("marker", MARKERS[i % len(MARKERS)]))
-        line = "--" if s.archived else str(s.style.get("linestyle", DASHES[i % len(DASHES)]))
+        line = "--" if s.archived else str(s.style.get("linestyle", "-"))
         if (marker, line, s.archived) in used:
             marker = next((m for m in _LEGIBLE_MARKERS if (m, line, s.archived) not in used), marker)
             s = Series(**{**s.__dict__, "style": {**s.style, "marker": marker}})
