@@ -549,6 +549,15 @@ def test_chart_text_is_legible_in_both_modes(reports: list[PageReport]) -> None:
     assert not problems, "illegible chart text:\n" + "\n".join(problems)
 
 
+MIN_CHART_TEXT_PX = 10  # at 1x, as the page lays the chart out in its column
+
+
+def test_chart_text_is_at_least_10_px(reports: list[PageReport]) -> None:
+    small = sorted({f"{r.where()}: {c['name']!r}: {t['text']!r} at {t['px']:.1f} px" for r in reports
+                    for c in r.charts for t in c["texts"] if t["text"].strip() and t["px"] < MIN_CHART_TEXT_PX - 0.05})
+    assert not small, f"chart text under {MIN_CHART_TEXT_PX} px:\n" + "\n".join(small[:40])
+
+
 def _inside(inner: dict, outer: dict, tol: float = 1.0) -> bool:
     return (inner["x0"] >= outer["x0"] - tol and inner["y0"] >= outer["y0"] - tol
             and inner["x1"] <= outer["x1"] + tol and inner["y1"] <= outer["y1"] + tol)
