@@ -223,10 +223,12 @@ def archived_style(style: dict) -> dict:
     return {**style, "linestyle": "--", "markerfacecolor": "none", "markeredgewidth": 1.2}
 
 
-def origin_style(origin_index: int, is_cpu: bool) -> dict:
-    """Colour per source (this build, each record), marker per device kind: a GPU and its host CPU match."""
-    return {"color": COLORS[origin_index % len(COLORS)], "marker": "s" if is_cpu else "o",
-            "linestyle": "-" if is_cpu else "-."}
+def origin_style(origin: str | int, is_cpu: bool) -> dict:
+    """Colour per source (``Source.origin``: this build, each record; see ``source_colour``), marker per device
+    kind: a GPU and its host CPU match. Solid: ``archived_style`` dashes what is archived, and nothing else is.
+    An int (a position among a chart's origins) is read as before, for callers not yet passing the origin."""
+    color = source_colour(origin) if isinstance(origin, str) else COLORS[origin % len(COLORS)]
+    return {"color": color, "marker": "s" if is_cpu else "o", "linestyle": "-"}
 
 
 _SERIES_GID = "gpucnn-series-"
@@ -264,10 +266,9 @@ def sweep_series(label: str, sweep: Sweep | Sequence[Measurement], x: str = "n",
 def source_series(found: Sequence[Source], points: Callable[[Source], Sweep | Sequence[Measurement]], *,
                   x: str = "n", y: str = "gflops", suffix: str = "") -> list[Series]:
     """One Series per source, coloured by origin (a GPU and its own host CPU share a colour)."""
-    origins = list(dict.fromkeys(s.origin for s in found))
     return [
         Series(**{**sweep_series(src.label + suffix, points(src), x=x, y=y, source=src.origin).__dict__,
-                  "style": origin_style(origins.index(src.origin), src.is_cpu)})
+                  "style": origin_style(src.origin, src.is_cpu)})
         for src in found
     ]
 

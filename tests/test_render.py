@@ -97,17 +97,34 @@ def test_black_drawn_outside_the_style_follows_the_palette() -> None:
     assert any(t.text == "a label" for t in root.iter(f"{SVG}text"))
 
 
-def test_lines_differ_by_colour_marker_and_dash() -> None:
-    n = len(render.COLORS)
-    lines = _data_lines(_svg_root(_chart(n)))
-    assert len(lines) >= n, f"found {len(lines)} data lines for {n} series"
-    lines = lines[:n]
+def test_colour_says_the_source_marker_the_series_and_a_dash_only_archived(monkeypatch) -> None:
+    monkeypatch.setattr(render, "source_colour", lambda origin: "#56b4e9" if origin == "live" else "#e69f00")
+    series = [render.Series(f"line {i}", [1, 2, 4], [i + 1.0, i + 2.0, i + 3.0]) for i in range(3)]
+    series.append(render.Series("archived line", [1, 2, 4], [5.0, 6.0, 7.0], source="archived:h100.json"))
+    lines = _data_lines(_svg_root(render.line_chart(series, title="t", xlabel="x (n)", ylabel="y (ms)",
+                                                    caption_text="")))[:4]
     colours = [_style(g.find(f"{SVG}path"))["stroke"].strip().lower() for g in lines]
     dashes = [_style(g.find(f"{SVG}path")).get("stroke-dasharray", "solid").strip() for g in lines]
     markers = [g.find(f".//{SVG}use").get(XLINK) for g in lines]
-    assert len(set(colours)) == n, f"colours repeat: {colours}"
-    assert len(set(dashes)) == n, f"dash patterns repeat: {dashes}"
-    assert len(set(markers)) == n, f"markers repeat: {markers}"
+    assert colours == ["#56b4e9"] * 3 + ["#e69f00"], "one colour per source"
+    assert dashes[:3] == ["solid"] * 3 and dashes[3] != "solid", "dashed means archived, and nothing else"
+    assert len(set(markers)) == 4, f"markers repeat: {markers}"
+
+
+def test_a_chart_with_too_many_series_or_bars_on_a_log_axis_is_refused() -> None:
+    with pytest.raises(render.ChartRuleError, match=r"chart 'Time against size': 6 series in one panel, at most 5"):
+        _chart(6)
+    assert "<svg" in _chart(5)
+    fig, ax = render.new_figure()
+    ax.bar([0, 1], [133, 51906])
+    ax.set_yscale("log")
+    with pytest.raises(render.ChartRuleError, match=r"chart 'Peaks': bars on a log axis"):
+        render.figure_html(fig, title="Peaks", desc="d", caption_text="")
+    fig, ax = render.new_figure()
+    ax.barh([0, 1], [133, 51906], label="GFLOP/s")
+    ax.set_xscale("log")
+    with pytest.raises(render.ChartRuleError, match="bars on a log axis"):
+        render.figure_html(fig, title="Peaks", desc="d", caption_text="")
 
 
 def _lab(hex_colour: str, cvd: np.ndarray) -> np.ndarray:
