@@ -424,7 +424,7 @@ class GpuDdpData:
     with two or more GPUs the NCCL all-reduce sweep and DDP step across them."""
 
     gpus: int
-    topology: str | None
+    topology: tuple[str, ...] | None  # nvidia-smi topo -m, line by line
     backend: str
     plain_step: Measurement
     one_rank_ddp_step: Measurement

@@ -391,6 +391,11 @@ def gpu_rank_main(rank: int, world: int, config: dict[str, Any]) -> dict[str, An
         torch.cuda.set_device(device)
     runs, run_s = int(config["runs"]), float(config["run_s"])
 
+    def sync(_device: str) -> None:
+        """This rank's GPU (the fake accelerator's "cpu:0" has nothing to wait for)."""
+        if kind == "cuda":
+            torch.cuda.synchronize(device)
+
     def agreed_max(value: float, group=None) -> float:
         t = torch.tensor([value], dtype=torch.float64)
         dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
@@ -407,7 +412,7 @@ def gpu_rank_main(rank: int, world: int, config: dict[str, Any]) -> dict[str, An
         per_call = agreed_max((time.perf_counter() - start) / 2, group)
         number = max(1, min(10_000, int(run_s / max(per_call, 1e-9))))
         m = measure(fn, name=name, device=device, number_per_run=number, min_runs=runs, max_runs=runs,
-                    budget_s=0.0, **kw)
+                    budget_s=0.0, sync=sync, **kw)
         dist.barrier(group=group)
         return m
 
@@ -459,8 +464,9 @@ def gpu_rank_main(rank: int, world: int, config: dict[str, Any]) -> dict[str, An
     return out if rank == 0 else {"rank": rank}
 
 
-def gpu_topology() -> str | None:
-    """``nvidia-smi topo -m`` (how the GPUs are linked: NVLink, PCIe), or None where it cannot be run."""
+def gpu_topology() -> list[str] | None:
+    """``nvidia-smi topo -m`` (how the GPUs are linked: NVLink, PCIe) as lines with their tabs and runs of spaces
+    made one space (a record's strings are printable text), or None where it cannot be run."""
     import shutil
     import subprocess
 
@@ -471,7 +477,10 @@ def gpu_topology() -> str | None:
         proc = subprocess.run([exe, "topo", "-m"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return None
-    return proc.stdout.strip()[:4000] or None if proc.returncode == 0 else None
+    lines = [" ".join("".join(c for c in line if c.isprintable() or c.isspace()).split())[:200]
+             for line in proc.stdout.splitlines()]
+    lines = [line for line in lines if line][:64]
+    return lines or None if proc.returncode == 0 else None
 
 
 @experiment

@@ -682,7 +682,7 @@ class GpuFacts:
     state: GpuState
     gpu: str = ""
     gpus: int = 0
-    topology: str | None = None
+    topology: tuple[str, ...] | None = None  # nvidia-smi topo -m, line by line
     ddp_overhead_s: float = 0.0  # DDP step on one NCCL rank minus the plain step (MLP)
     ddp_overhead_ratio: float = 1.0
     overhead_verdict: Verdict = Verdict.EQUAL  # the one-rank DDP step against the plain step
