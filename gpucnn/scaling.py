@@ -238,7 +238,7 @@ _KIB = 1024
 # 8x H200 SXM, NVSwitch, torch 2.9.1+cu130, NCCL 2.27.7, all_reduce_bench.py; NCCL uses NVLS (the reduction
 # in the switch) from 2 MiB on, which is why its busbw passes the 450 GB/s of the links.
 ML_ENGINEERING_8XH200 = Published(
-    "8x H200, NCCL (ml-engineering)", 8, "H200",
+    "H200 node of 8, NCCL (ml-engineering)", 8, "H200",
     tuple(float(32 * _KIB * 2**k) for k in range(20)),
     tuple(g * 1e9 for g in (1.44, 2.93, 5.73, 11.74, 23.94, 39.93, 64.53, 107.16, 155.53, 219.89, 275.84,
                             346.51, 401.93, 436.15, 450.29, 463.58, 469.17, 473.10, 477.45, 482.26)),
@@ -250,7 +250,7 @@ ML_ENGINEERING_8XH200 = Published(
 # scaling-book, gpus.md, read at commit 1a55377): an 8x H100 node with SHARP disabled reaches close to
 # 370 GB/s of busbw, at about 10 GB per device.
 JAX_BOOK_8XH100 = Published(
-    "8x H100, NCCL (scaling book)", 8, "H100", (10e9,), (370e9,),
+    "H100 node of 8, NCCL (scaling book)", 8, "H100", (10e9,), (370e9,),
     "How to Scale Your Model, part 12 'How to Think About GPUs', section 'Intra-node collectives' "
     "(jax-ml/scaling-book, gpus.md, commit 1a55377)",
     "https://jax-ml.github.io/scaling-book/gpus/",
