@@ -193,3 +193,67 @@ def overlap_fraction(local_step_s: float, flat_allreduce_s: float, ddp_step_s: f
     if flat_allreduce_s <= 0:
         raise ValueError("the all-reduce time must be positive")
     return (local_step_s + flat_allreduce_s - ddp_step_s) / flat_allreduce_s
+
+
+# --- published measurements, drawn beside the model as references ---------------------------------------------
+
+@dataclass(frozen=True)
+class Published:
+    """An all-reduce bus bandwidth someone else measured and published: a reference, never this site's figure.
+
+    ``sizes_bytes`` and ``busbw_bytes_per_s`` are the published points (message size per GPU, busbw); ``where``
+    is the exact citation (repository, file and commit, or book and chapter), ``url`` where to read it.
+    """
+
+    label: str
+    gpus: int
+    gpu: str
+    sizes_bytes: tuple[float, ...]
+    busbw_bytes_per_s: tuple[float, ...]
+    where: str
+    url: str
+    in_switch_reduction: bool  # NCCL reduced inside the NVSwitch (NVLS/SHARP): busbw may exceed the link
+
+    @property
+    def largest(self) -> tuple[float, float]:
+        """(size, busbw) at the largest published message."""
+        return self.sizes_bytes[-1], self.busbw_bytes_per_s[-1]
+
+    def busbw_at(self, nbytes: float) -> float:
+        """busbw at ``nbytes``, interpolated log-log between the published points (clamped at their ends)."""
+        import math
+
+        xs, ys = self.sizes_bytes, self.busbw_bytes_per_s
+        if nbytes <= xs[0]:
+            return ys[0]
+        for (x0, y0), (x1, y1) in zip(zip(xs, ys, strict=True), zip(xs[1:], ys[1:], strict=True), strict=False):
+            if nbytes <= x1:
+                t = (math.log(nbytes) - math.log(x0)) / (math.log(x1) - math.log(x0))
+                return math.exp(math.log(y0) + t * (math.log(y1) - math.log(y0)))
+        return ys[-1]
+
+
+_KIB = 1024
+# stas00/ml-engineering, network/benchmarks/results/all-reduce-8xH200.md (read at commit c53741b8): one node of
+# 8x H200 SXM, NVSwitch, torch 2.9.1+cu130, NCCL 2.27.7, all_reduce_bench.py; NCCL uses NVLS (the reduction
+# in the switch) from 2 MiB on, which is why its busbw passes the 450 GB/s of the links.
+ML_ENGINEERING_8XH200 = Published(
+    "H200 node of 8, NCCL (ml-engineering)", 8, "H200",
+    tuple(float(32 * _KIB * 2**k) for k in range(20)),
+    tuple(g * 1e9 for g in (1.44, 2.93, 5.73, 11.74, 23.94, 39.93, 64.53, 107.16, 155.53, 219.89, 275.84,
+                            346.51, 401.93, 436.15, 450.29, 463.58, 469.17, 473.10, 477.45, 482.26)),
+    "stas00/ml-engineering, network/benchmarks/results/all-reduce-8xH200.md (commit c53741b)",
+    "https://github.com/stas00/ml-engineering/blob/master/network/benchmarks/results/all-reduce-8xH200.md",
+    True,
+)
+# "How to Scale Your Model", part 12 "How to Think About GPUs", section "Intra-node collectives" (jax-ml/
+# scaling-book, gpus.md, read at commit 1a55377): an 8x H100 node with SHARP disabled reaches close to
+# 370 GB/s of busbw, at about 10 GB per device.
+JAX_BOOK_8XH100 = Published(
+    "H100 node of 8, NCCL (scaling book)", 8, "H100", (10e9,), (370e9,),
+    "How to Scale Your Model, part 12 'How to Think About GPUs', section 'Intra-node collectives' "
+    "(jax-ml/scaling-book, gpus.md, commit 1a55377)",
+    "https://jax-ml.github.io/scaling-book/gpus/",
+    False,
+)
+PUBLISHED = (ML_ENGINEERING_8XH200, JAX_BOOK_8XH100)

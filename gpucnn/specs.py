@@ -415,3 +415,23 @@ SPECS: dict[str, Spec] = {
     "gloo_ddp": Spec(_M + "ddp", 1, GlooDdpData),
     "ddp_single_process": Spec(_M + "ddp", 1, DdpSingleProcessData),
 }
+
+
+@dataclass(frozen=True)
+class GpuDdpData:
+    """Data parallelism on a GPU build (``gpu_ddp``): the GPU count and how they are linked (``nvidia-smi topo
+    -m``), one NCCL rank's DDP step against the plain step, gloo's host-staged all-reduce of GPU tensors, and
+    with two or more GPUs the NCCL all-reduce sweep and DDP step across them."""
+
+    gpus: int
+    topology: tuple[str, ...] | None  # nvidia-smi topo -m, line by line
+    backend: str
+    plain_step: Measurement
+    one_rank_ddp_step: Measurement
+    gloo_allreduce: Sweep
+    nccl_allreduce: Sweep | None = None
+    nccl_ddp_step: Measurement | None = None
+
+
+# A new experiment, so the archived H100/H200 records (recorded before it) simply lack it.
+SPECS["gpu_ddp"] = Spec(_M + "ddp", 1, GpuDdpData)

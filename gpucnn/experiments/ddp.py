@@ -344,3 +344,162 @@ def ddp_single_process(threads: int = 2) -> dict[str, Any]:
     mlp_step = measure(_train_step(mlp, torch.optim.SGD(mlp.parameters(), lr=config["lr"]), nn.MSELoss(), x, y),
                        name=f"MLP step, {threads} threads", shape=tuple(x.shape), threads=threads, number_per_run=1)
     return {"threads": threads, "cnn_step": cnn_step, "mlp_step": mlp_step}
+
+
+# --- GPU builds ------------------------------------------------------------------------------------------------
+#
+# NOT RUN ON A GPU YET: the machines this project is built on have one GPU at most, and the session that wrote this
+# had none. tests/test_ddp_gpu.py runs it with the fake accelerator (torch device "cpu:0", gloo in place of NCCL).
+
+# The backend of the GPU group. NCCL on a real GPU; the fake-accelerator test sets "gloo" (no NCCL on a CPU).
+GPU_BACKEND = "nccl"
+
+
+def gpu_plan() -> dict[str, Any]:
+    """What ``gpu_rank_main`` measures: the all-reduce sizes and the MLP (the CPU plan's, larger on a full build)."""
+    config = plan()
+    profile = current_profile()
+    full = profile.name == "full"
+    largest = 256 * 2**20 if full else 16 * 2**20
+    sizes = [2**10]
+    while sizes[-1] * 16 <= largest:
+        sizes.append(sizes[-1] * 16)
+    return {**config, "sizes": sizes, "mlp_batch": 64 if full else 16, "backend": GPU_BACKEND}
+
+
+def gpu_rank_main(rank: int, world: int, config: dict[str, Any]) -> dict[str, Any]:
+    """One rank of ``gpu_ddp`` (the default group is gloo; the GPU group ``config["backend"]``).
+
+    Rank r uses GPU ``r % gpus``: with one GPU, both ranks share it. Measured, in order:
+    1. rank 0 alone, in a group of one over the GPU backend: the MLP's step without DDP and with DDP (DDP's own
+       cost: its hooks, bucket copies and a one-rank all-reduce);
+    2. every rank: gloo's all-reduce of tensors on the GPU (gloo copies them to the host and back);
+    3. with two or more GPUs: the GPU backend's all-reduce sweep and the MLP's DDP step across them.
+    """
+    import time
+
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from gpucnn.bench import measure
+
+    gpus, kind = int(config["gpus"]), config["device"].split(":")[0]
+    device = f"{kind}:{rank % gpus}" if kind == "cuda" else config["device"]
+    if kind == "cuda":
+        torch.cuda.set_device(device)
+    runs, run_s = int(config["runs"]), float(config["run_s"])
+
+    def sync(_device: str) -> None:
+        """This rank's GPU (the fake accelerator's "cpu:0" has nothing to wait for)."""
+        if kind == "cuda":
+            torch.cuda.synchronize(device)
+
+    def agreed_max(value: float, group=None) -> float:
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
+        return float(t.item())
+
+    def timed(fn, name: str, group=None, **kw: Any):
+        """``measure`` with the same calls per run on every rank of ``group`` (a pilot they agree on)."""
+        dist.barrier(group=group)
+        start = time.perf_counter()
+        fn()
+        fn()
+        if kind == "cuda":
+            torch.cuda.synchronize()
+        per_call = agreed_max((time.perf_counter() - start) / 2, group)
+        number = max(1, min(10_000, int(run_s / max(per_call, 1e-9))))
+        m = measure(fn, name=name, device=device, number_per_run=number, min_runs=runs, max_runs=runs,
+                    budget_s=0.0, sync=sync, **kw)
+        dist.barrier(group=group)
+        return m
+
+    layers, width, batch = int(config["mlp_layers"]), int(config["mlp_width"]), int(config["mlp_batch"])
+    x, y = (t.to(device) for t in mlp_batch(batch, width))
+    mse = nn.MSELoss()
+    out: dict[str, Any] = {}
+
+    # 1. DDP's own cost, on one rank of the GPU backend (NCCL refuses two ranks on one GPU).
+    solo = dist.new_group([0], backend=config["backend"])
+    if rank == 0:
+        plain = build_mlp(layers, width).to(device)
+        out["plain_step"] = encode(timed(_train_step(plain, torch.optim.SGD(plain.parameters(), lr=config["lr"]), mse,
+                                                     x, y), "MLP step, no DDP", group=solo, shape=tuple(x.shape)))
+        del plain
+        one = DDP(build_mlp(layers, width).to(device), process_group=solo)
+        out["one_rank_ddp_step"] = encode(timed(_train_step(one, torch.optim.SGD(one.parameters(), lr=config["lr"]),
+                                                            mse, x, y), "MLP step, DDP on one rank", group=solo,
+                                                shape=tuple(x.shape)))
+        del one
+    dist.barrier()
+
+    # 2. gloo's all-reduce of GPU tensors: staged through host memory.
+    points = []
+    for nbytes in config["sizes"]:
+        buf = torch.zeros(nbytes // 4, device=device)
+        points.append(timed(lambda buf=buf: dist.all_reduce(buf), f"gloo all-reduce of GPU tensors, {nbytes} B",
+                            shape=(nbytes,), bytes_moved=nbytes))
+        del buf
+    out["gloo_allreduce"] = encode_sweep(points)
+
+    # 3. Two or more GPUs: the GPU backend across them.
+    if gpus > 1:
+        group = dist.new_group(list(range(world)), backend=config["backend"])
+        points = []
+        for nbytes in config["sizes"]:
+            buf = torch.zeros(nbytes // 4, device=device)
+            points.append(timed(lambda buf=buf: dist.all_reduce(buf, group=group),
+                                f"{config['backend']} all-reduce, {nbytes} B", group=group, shape=(nbytes,),
+                                bytes_moved=nbytes))
+            del buf
+        out["nccl_allreduce"] = encode_sweep(points)
+        model = DDP(build_mlp(layers, width).to(device), process_group=group)
+        per = batch // world
+        step = _train_step(model, torch.optim.SGD(model.parameters(), lr=config["lr"]), mse,
+                           x[rank * per:(rank + 1) * per], y[rank * per:(rank + 1) * per])
+        out["nccl_ddp_step"] = encode(timed(step, f"MLP DDP step, {world} ranks", group=group, shape=(per, width)))
+    dist.barrier()
+    return out if rank == 0 else {"rank": rank}
+
+
+def gpu_topology() -> list[str] | None:
+    """``nvidia-smi topo -m`` (how the GPUs are linked: NVLink, PCIe) as lines with their tabs and runs of spaces
+    made one space (a record's strings are printable text), or None where it cannot be run."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run([exe, "topo", "-m"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [" ".join("".join(c for c in line if c.isprintable() or c.isspace()).split())[:200]
+             for line in proc.stdout.splitlines()]
+    lines = [line for line in lines if line][:64]
+    return lines or None if proc.returncode == 0 else None
+
+
+@experiment
+def gpu_ddp(device: str) -> dict[str, Any]:
+    """Data parallelism on this build's GPU(s), in one launch: one NCCL rank's DDP overhead, gloo's host-staged
+    all-reduce of GPU tensors (two ranks; on one GPU both share it), and with two or more GPUs NCCL across them.
+
+    Raises:
+        ValueError: ``device`` is the CPU.
+        gpucnn.distributed.WorkerError: a rank failed, was killed, or did not finish in time.
+    """
+    if device == "cpu":
+        raise ValueError("gpu_ddp needs an accelerator device, not the CPU")
+    from gpucnn.hardware import detect
+
+    hw = detect()
+    gpus = hw.accelerator.count if hw.accelerator is not None and device.startswith("cuda") else 1
+    config = {**gpu_plan(), "device": device, "gpus": gpus}
+    ranks = launch("gpucnn.experiments.ddp:gpu_rank_main", config, world_size=max(2, gpus), threads=1,
+                   timeout_s=timeout_s(), what="gpu_ddp(), the GPU measurements of docs/data-parallel.md")
+    return decode({"gpus": gpus, "topology": gpu_topology(), "nccl_allreduce": None, "nccl_ddp_step": None,
+                   "backend": config["backend"], **ranks[0]}, hw)
