@@ -62,7 +62,7 @@ def _num(value: Any, digits: int = 3) -> str:
 
 
 def _ratio(value: Any, digits: int = 2) -> str:
-    """A ratio: ``2.3x``, ``0.0071x``, ``390x``."""
+    """A ratio with an x after it: two significant digits below 100, whole numbers above."""
     v = _number(value)
     return f"{fmt(v, digits) if v < 100 else f'{v:,.0f}'}x"
 
