@@ -68,13 +68,23 @@ def reference_peaks(
     wrong peak.
     """
     if device == "cpu":
-        return _cpu_peak(hw, dtype), None, CPU_PEAK_MARGIN
+        return _cpu_peak(hw, dtype), None, CPU_PEAK_MARGIN * _boost_over_peak_clock(hw)
     acc = hw.accelerator
     if acc is None or acc.peaks is None:
         return None, None, GPU_PEAK_MARGIN
     p = acc.peaks
     flops = {"float32": p.tf32 if tf32 and p.tf32 else p.fp32, "bfloat16": p.bf16, "float16": p.fp16}.get(dtype)
     return flops, p.bandwidth, GPU_PEAK_MARGIN
+
+
+def _boost_over_peak_clock(hw: HardwareReport) -> float:
+    """How far the CPU's family may boost above the clock its peak is taken at (the highest the OS reports):
+    a VM reports its nominal clock, and its cores run faster. 1 where the family is not known."""
+    from gpucnn.datasheets import AMD_FAMILIES, INTEL_FAMILIES
+
+    boost = next((row.max_boost_ghz for _, _, row in AMD_FAMILIES + INTEL_FAMILIES if row.name == hw.cpu.family), None)
+    clock = hw.cpu.max_clock_ghz
+    return max(1.0, boost / clock) if boost and clock else 1.0
 
 
 def _cpu_peak(hw: HardwareReport, dtype: str) -> float | None:

@@ -74,6 +74,29 @@ class CpuInfo:
     usable_cores: int | None = None  # physical cores this process may run on (affinity, cgroup quota)
     isa: str | None = None  # the widest FP32 vector ISA the flags show, e.g. "AVX-512"
     peak_bf16: Peak | None = None
+    virtual_machine: bool | None = None  # the x86 ``hypervisor`` flag; None where the record has no reading
+
+    @property
+    def is_virtual_machine(self) -> bool | None:
+        """Whether this CPU is a virtual machine's, so that its cores are vCPUs.
+
+        The recorded reading where there is one; else True where the model name is one a hypervisor gives a
+        masked CPU (a brand with no model number: ``Intel(R) Xeon(R) Processor``, the H100/H200 hosts'), and
+        None (not known) otherwise.
+        """
+        if self.virtual_machine is not None:
+            return self.virtual_machine
+        return True if MASKED_MODEL.fullmatch(self.model.strip()) else None
+
+    @property
+    def core_word(self) -> str:
+        """``vCPU`` where the cores counted are a virtual machine's, else ``core``."""
+        return "vCPU" if self.is_virtual_machine else "core"
+
+
+# Model names a hypervisor shows for a CPU whose model it masks: a brand, no model number.
+MASKED_MODEL = re.compile(r"Intel\(R\) Xeon\(R\) Processor|AMD EPYC( Processor)?|QEMU Virtual CPU.*|"
+                          r"Common KVM processor")
 
 
 @dataclass(frozen=True)
@@ -342,12 +365,18 @@ def detect_cpu() -> CpuInfo:
             row = cpu_family(fields.get("vendor_id", ""), int(fields["cpu family"]), int(fields["model"]))
         except ValueError:
             row = None
-    # The highest clock the CPU can run at: a virtual machine often reports only
-    # its base clock, and runs above it, so take the family's top boost too.
-    clocks = [c for c in (reported, sysfs_ghz, row.max_boost_ghz if row else None) if c]
+    # Every CPU's peak on one basis: the highest clock the OS reports (sysfs's maximum, or /proc/cpuinfo's,
+    # which a virtual machine fixes at its nominal clock). Not a family's top boost: the archived H100/H200
+    # hosts' family is not known, so their peaks could not be on that basis. Cores may run above this clock,
+    # so a result may pass 100 % of the peak (bench's margin allows for it).
+    clocks = [c for c in (reported, sysfs_ghz) if c]
     max_clock = max(clocks) if clocks else None
-    bound = isa_bound(_cpu_flags(fields), _sve_vector_bits(), row)
+    flags = _cpu_flags(fields)
+    bound = isa_bound(flags, _sve_vector_bits(), row)
+    vm = ("hypervisor" in flags) if fields.get("flags") else None
     cores, how = usable_cores()
+    if vm:
+        how = how.replace("physical cores", "vCPUs")
     peak_fp32 = peak_bf16 = None
     if bound is None:
         note = "no peak: the CPU's vector instruction set is not known to gpucnn"
@@ -360,20 +389,19 @@ def detect_cpu() -> CpuInfo:
         model=model, family=row.name if row else None, logical_cores=logical,
         torch_threads=torch.get_num_threads(), reported_clock_ghz=reported, max_clock_ghz=max_clock,
         ram_bytes=_ram_bytes(), llc_bytes=_llc_bytes(), peak_fp32=peak_fp32, peak_note=note,
-        usable_cores=cores, isa=bound.isa if bound else None, peak_bf16=peak_bf16,
+        usable_cores=cores, isa=bound.isa if bound else None, peak_bf16=peak_bf16, virtual_machine=vm,
     )
 
 
 # What a CPU peak is called on the pages. Not an upper bound: the clock is the highest the machine
-# reports or gpucnn knows for its family, and a virtual machine may report less than its cores run at
-# (a single-core matmul has come within rounding of such an "upper bound"). bench.py keeps its own margin.
+# reports, and a virtual machine may report less than its cores run at. bench.py keeps its own margin.
 CPU_PEAK_WORDING = "estimate at the highest known clock"
 _OLD_CPU_PEAK_WORDING = "estimated upper bound"  # records written before the wording changed
 
 
 def cpu_peaks(bound: IsaBound, cores: int, how: str, clock_ghz: float) -> tuple[Peak, Peak]:
-    """FP32 and bf16 peak estimates: cores x highest known clock x FLOP per cycle."""
-    common = f"{how} x {clock_ghz:.2f} GHz (highest known clock, as reported) x "
+    """FP32 and bf16 peak estimates: cores x the highest clock the OS reports x FLOP per cycle."""
+    common = f"{how} x {clock_ghz:.2f} GHz (highest clock the OS reports) x "
     fp32 = Peak(cores * clock_ghz * 1e9 * bound.fp32_flop_per_cycle, "FLOP/s",
                 f"{CPU_PEAK_WORDING}: {common}{bound.fp32_flop_per_cycle} FP32 FLOP/cycle "
                 f"({bound.isa}: {bound.note})", estimate=True)

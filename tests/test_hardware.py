@@ -60,6 +60,7 @@ def test_zen4_is_two_256_bit_fma_not_avx512() -> None:
 
 ZEN4 = {"model name": "AMD EPYC", "vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "cpu MHz": "2596.0",
         "flags": "fpu sse2 avx fma avx2 avx512f avx512_bf16"}
+ZEN4_REPORTED_GHZ = 2.596
 
 
 def test_unknown_isa_has_no_peak(monkeypatch) -> None:
@@ -87,10 +88,11 @@ def test_cpu_peak_is_an_estimate_at_the_highest_clock(monkeypatch) -> None:
     # An estimate, not a bound: a VM may report less than its cores run at.
     assert cpu.peak_fp32.source.startswith(hardware.CPU_PEAK_WORDING) and "upper bound" not in cpu.peak_fp32.source
     assert "3 physical cores" in cpu.peak_fp32.source
-    # The VM reports 2.6 GHz; Zen 4 EPYC boosts to 3.7 GHz: the peak must use the higher.
-    assert cpu.max_clock_ghz == 3.7
+    # One basis for every CPU: the clock the OS reports (2.6 GHz here), not the family's 3.7 GHz boost, which
+    # an archived record of an unknown family could not use.
+    assert cpu.max_clock_ghz == pytest.approx(ZEN4_REPORTED_GHZ)
     # Zen 4 has avx512f, but executes it as 2 x 256-bit: 32 FP32 FLOP/cycle, not 64.
-    assert cpu.peak_fp32.value == pytest.approx(3 * 3.7e9 * 32)
+    assert cpu.peak_fp32.value == pytest.approx(3 * ZEN4_REPORTED_GHZ * 1e9 * 32)
     assert cpu.peak_bf16 is not None and cpu.peak_bf16.value == pytest.approx(2 * cpu.peak_fp32.value)
     assert cpu.usable_cores == 3 and cpu.isa == "AVX-512"
 
@@ -314,3 +316,32 @@ def test_a_detected_unknown_gpu_has_no_peaks(monkeypatch) -> None:
     _fake_cuda_device(monkeypatch, "NVIDIA GH200 480GB", 132, 96 * 2**30)
     acc = hardware.detect_accelerator()
     assert acc is not None and acc.peaks is None
+
+
+def test_every_cpu_peak_is_at_the_clock_the_os_reports_and_a_vms_cores_are_vcpus(monkeypatch) -> None:
+    """One basis for every CPU's % of peak (issue 19): the highest clock the OS reports, for a known family too;
+    the count says vCPUs on a virtual machine, and bench's margin still allows the family's boost."""
+    from gpucnn import bench
+
+    monkeypatch.setattr(hardware, "_cpuinfo_fields", lambda: {**ZEN4, "flags": ZEN4["flags"] + " hypervisor"})
+    _no_cpufreq(monkeypatch)
+    monkeypatch.setattr(hardware, "usable_cores", lambda: (2, "2 physical cores in this process's CPU affinity"))
+    cpu = hardware.detect_cpu()
+    assert cpu.max_clock_ghz == pytest.approx(ZEN4_REPORTED_GHZ) and cpu.family == "AMD Zen 4"
+    assert cpu.virtual_machine is True and cpu.is_virtual_machine and cpu.core_word == "vCPU"
+    assert "2 vCPUs" in cpu.peak_fp32.source
+    hw = hardware.HardwareReport("Linux", "3", "2", "MKL", cpu)
+    _, _, margin = bench.reference_peaks(hw, "cpu", "float32", False)
+    assert margin == pytest.approx(bench.CPU_PEAK_MARGIN * 3.7 / ZEN4_REPORTED_GHZ)
+
+
+@pytest.mark.parametrize(("model", "recorded", "expected"), [
+    ("Intel(R) Xeon(R) Processor", None, True),  # the archived H100/H200 hosts: a masked model, no reading
+    ("Intel(R) Xeon(R) Platinum 8480+", None, None),
+    ("Intel(R) Xeon(R) Platinum 8480+", False, False),
+    ("AMD Ryzen 9 5950X", True, True),
+])
+def test_a_record_without_a_reading_is_a_vm_only_where_its_model_is_masked(model, recorded, expected) -> None:
+    cpu = hardware.CpuInfo(model, None, 16, 16, 2.1, 2.1, None, None, None, "", virtual_machine=recorded)
+    assert cpu.is_virtual_machine is expected
+    assert cpu.core_word == ("vCPU" if expected else "core")

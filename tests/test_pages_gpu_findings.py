@@ -15,7 +15,6 @@ No measured value is hard-coded.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +54,7 @@ def live_record(tmp_path_factory: pytest.TempPathFactory) -> dict:
         from gpucnn.pages import bandwidth, fast_memory, parallelism
 
         for fn in (bandwidth.l2_findings, fast_memory.roofline_findings, fast_memory.onchip_findings,
-                   parallelism.littles_law_table):
+                   parallelism.littles_law):
             fn()
         return as_cuda(results.results_document(list(results._BUILD.values()), hardware=report))
 
@@ -198,37 +197,27 @@ def test_own_ceiling_is_none_where_the_precision_has_no_ceiling() -> None:
 
 # --- Parallelism: one Little's-law row per GPU model; ticks that end on the largest size ---
 
-def _row_models(table: str) -> list[str]:
-    rows = [line for line in table.splitlines() if line.startswith("| ") and "TB/s" in line]
-    names = [re.sub(r"<[^>]+>", "", row.split("|")[1]).strip() for row in rows]
-    return [re.sub(r" \(.*\)$", "", name) for name in names]
+def _models() -> list[str]:
+    from gpucnn.pages.parallelism import littles_law
+
+    return [re.sub(r" \(.*\)$", "", e.name) for e in littles_law().examples]
 
 
 def test_littles_law_has_one_row_per_gpu_model(where) -> None:
-    from gpucnn.pages.parallelism import littles_law_table
-
-    models = _row_models(littles_law_table())
+    models = _models()
     assert models and len(models) == len(set(models)), models
     assert "H200" in models
 
 
 def test_a_live_h100_replaces_the_datasheet_example(tmp_path: Path) -> None:
-    from gpucnn.pages.parallelism import littles_law_table
+    from gpucnn.pages.parallelism import littles_law
 
     (tmp_path / "empty").mkdir()
     with situation(fake_report(), tmp_path / "empty", tmp_path / "cache"):
-        table = littles_law_table()
-    assert _row_models(table) == ["H100"] and "H100 SXM (datasheet)" not in table and "for the example" not in table
+        law = littles_law()
+        models = _models()
+    assert models == ["H100"] and not law.h100_example
 
-
-def test_matmul_ticks_end_on_the_largest_size_and_skip_neighbours() -> None:
-    from gpucnn.pages.parallelism import _ticks
-
-    for count in range(1, 14):
-        ns = [2**i for i in range(1, count + 1)]
-        ticks = [n for n, _label in _ticks(ns)]
-        assert ticks[-1] == ns[-1]
-        assert all(ns.index(b) - ns.index(a) == 2 for a, b in itertools.pairwise(ticks))
 
 
 # --- Tensor cores: every GPU at the smallest factor is named, with the cited reason ---

@@ -134,25 +134,6 @@ def test_a_conv_sweep_whose_rate_falls_names_the_step(rates: list[float], spread
         assert step in text and "algorithm per shape" in text and "outside both points' IQRs" in text
 
 
-@pytest.mark.parametrize(("speedups", "weak"), [
-    ([1.0, 1.9, 3.66, 3.84, 8.45], "from 4 to 8 threads gained only 1.05x with 2x the threads"),  # a plateau
-    ([1.0, 1.9, 3.66, 2.5, 7.9], "from 4 to 8 threads made it slower: 0.68x the speed with 2x the threads"),
-    ([1.0, 1.98], None),
-    ([1.0, 2.09], None),  # above 100 % efficiency: said, with its likely reasons
-])
-def test_the_thread_scaling_sentence_follows_the_measured_curve(
-        speedups: list[float], weak: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The page said "a machine with a few cores scales to a few times one core" on a 16-thread host at 8.45x."""
-    from gpucnn.pages import parallelism
-
-    pts = [types.SimpleNamespace(threads=2**i, median=1.0 / s) for i, s in enumerate(speedups)]
-    monkeypatch.setattr(parallelism, "run", lambda fn: types.SimpleNamespace(data={"points": pts}))
-    text = parallelism.threads_findings()
-    assert f"With {pts[-1].threads} threads" in text and f"**{speedups[-1]:.2f}x**" in text
-    assert (weak is not None) is ("Going from" in text)
-    assert ("Above 100 %" in text) is (speedups[-1] > pts[-1].threads)
-    if weak:
-        assert weak in text
 
 
 def _row(op: str, calls: float, host_pct: float, device_pct: float | None) -> dict:

@@ -190,34 +190,6 @@ def test_the_archived_labels_are_defined_and_linked(results_archive) -> None:
 
 # --- Tensor cores: the precision chart's colour is the source, its marker the precision ---
 
-def test_the_precision_chart_colours_by_source_and_marks_by_precision() -> None:
-    from gpucnn import archive
-    from gpucnn.experiments.precision import LABELS
-    from gpucnn.pages.tensor_cores import PrecisionSweep, precision_series
-    from gpucnn.render import origin_style
-    from gpucnn.sources import Source
-    from tests.test_pages_tensor_cores import point, sweep_source
-
-    cpu32 = sweep_source([point(2, 1e-6), point(4, 2e-6)], "float32")
-    cpu16 = sweep_source([point(2, 1e-6), point(4, 2e-6)], "bfloat16")
-    gpu = Source("cuda", cpu32.result)  # this build's GPU: same origin as its CPU
-    record = archive.records()[0]
-    old = Source("cuda", cpu32.result, record)
-    sweeps = [cpu32, cpu16, PrecisionSweep(gpu, "float32"), PrecisionSweep(gpu, "bfloat16"),
-              PrecisionSweep(old, "float32"), PrecisionSweep(old, "tf32")]
-    series = precision_series(sweeps)
-    colour = {o: origin_style(i, False)["color"] for i, o in enumerate(dict.fromkeys(s.source.origin for s in sweeps))}
-    for sw, line in zip(sweeps, series, strict=True):
-        assert line.label == f"{sw.source.label} {LABELS[sw.precision]}"
-        assert line.style["color"] == colour[sw.source.origin]
-        assert line.style["linestyle"] == ("-" if sw.source.is_cpu else "-.")
-    # one marker per precision within each source, the same precision's marker in every source
-    by_precision: dict[str, set[str]] = {}
-    for sw, line in zip(sweeps, series, strict=True):
-        by_precision.setdefault(sw.precision, set()).add(line.style["marker"])
-    assert all(len(m) == 1 for m in by_precision.values()), by_precision
-    assert len({next(iter(m)) for m in by_precision.values()}) == len(by_precision)
-    assert series[0].label == "CPU (this build) fp32" and series[-1].label.endswith("(archived) TF32")
 
 
 # --- What is a GPU: vector FP32, not AMD's matrix-core FP32, before the tensor cores are counted ---
@@ -284,20 +256,3 @@ def test_the_training_pages_note_links_the_archived_labels(tmp_path: Path) -> No
             pytest.skip("no archived training record in results/")
         assert '<a href="../glossary/#archived-labels">' in accelerator_note("GPU figures")
 
-
-def test_a_marker_moved_for_legibility_is_named_in_the_caption(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gpucnn import archive
-    from gpucnn.pages import tensor_cores
-    from gpucnn.pages.tensor_cores import PrecisionSweep
-    from gpucnn.sources import Source
-    from tests.test_pages_tensor_cores import point, sweep_source
-
-    cpu = sweep_source([point(2, 1e-6), point(4, 2e-6)], "float32")
-    first, second = archive.records()[:2]
-    a, b = (Source("cuda", cpu.result, r) for r in (first, second))
-    monkeypatch.setattr(tensor_cores, "precision_sweeps", lambda: [cpu, PrecisionSweep(a, "float32"),
-                                                                  PrecisionSweep(b, "float32")])
-    html = tensor_cores.precision_chart()
-    assert "marker: the precision, except for" in html and b.label.split(" (")[0] in html.split("except for")[1]
-    monkeypatch.setattr(tensor_cores, "precision_sweeps", lambda: [cpu, PrecisionSweep(a, "float32")])
-    assert "marker: the precision." in tensor_cores.precision_chart()

@@ -1,5 +1,8 @@
-"""Page "Advantage 2: parallelization": matmul throughput against size, the size where
-the GPU starts to win, CPU thread scaling, and how much work a GPU needs in flight."""
+"""Page "Advantage 2: parallelization": facts on matmul throughput against size, the size where
+the GPU starts to win, CPU thread scaling, the CPU peaks' basis, and how much work a GPU needs in flight.
+
+The words are docs/parallelism.md's; this module returns numbers, verdicts and the sources they stand on.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +12,13 @@ from dataclasses import dataclass
 
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import gpu_model, gpu_peaks
-from gpucnn.experiments.latency import small_op_latency
 from gpucnn.experiments.matmul import matmul_sweep, matmul_threads
-from gpucnn.experiments.nn import mlp_time_split
-from gpucnn.figures import SAME_SPEED, Pace, call_cost, told_apart
-from gpucnn.render import (
-    Series,
-    caption,
-    figures_table,
-    fmt,
-    fmt_time,
-    legible,
-    line_chart,
-    origin_style,
-    reference_note,
-    series_table,
-    source_series,
-    sweep_series,
-    table,
-)
+from gpucnn.figures import SAME_SPEED as SAME_SPEED  # the template says what "about equal" means
+from gpucnn.figures import told_apart
+from gpucnn.panels import Panel, small_multiples
+from gpucnn.render import Series, figures_table, series_table, sweep_series
 from gpucnn.results import run
-from gpucnn.sources import Pair, Source, accelerators, no_gpu_note, note, pairs, short_model, sibling, sources
+from gpucnn.sources import Pair, Source, accelerators, note, pairs, short_model, sources
 
 
 def sweep_sources(hosts: bool = False) -> list[Source]:
@@ -91,31 +80,28 @@ def crossover(cpu: Sequence[Measurement], other: Sequence[Measurement]) -> int |
     return overtake(cpu, other).faster_from
 
 
-def _sizes(ns: Sequence[int]) -> str:
-    return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]} to {ns[-1]}"
-
-
-def overtake_text(o: Overtake | None) -> str:
-    """A table cell: "about equal at n = 128; faster from n = 256", "from n = 256", or why there is none."""
-    if o is None:
-        return "not in this source"
-    if o.faster_from is None:
-        if o.equal:
-            return f"about equal from {_sizes(o.equal)}, the largest measured; never clearly faster"
-        return "never at every larger size measured"
-    if o.equal:
-        return f"about equal at {_sizes(o.equal)}; faster from n = {o.faster_from}"
-    return f"from n = {o.faster_from}"
-
-
 def _points(src: Source) -> Sequence[Measurement]:
-    return src.result.data["sweep"].points
+    return src.result.typed.sweep.points
 
 
-def _ticks(ns: Sequence[int]) -> list[tuple[float, str]]:
-    """Every other size, counted back from the largest: the largest is labelled, and no two neighbours are
-    (on a log axis, 2048 and 4096 side by side overlap)."""
-    return [(n, str(n)) for n in ns[::-2][::-1]]
+@dataclass(frozen=True)
+class Tie:
+    """Sizes where a GPU and its CPU are about equal: the GPU's speed as a multiple of the CPU's, and why
+    that is no win (``iqrs_overlap``: True at every size, False at none, None at some)."""
+
+    ns: tuple[int, ...]
+    low_x: float
+    high_x: float
+    iqrs_overlap: bool | None
+
+
+def tie(cpu: Sequence[Measurement], other: Sequence[Measurement], ns: Sequence[int]) -> Tie | None:
+    if not ns:
+        return None
+    at_cpu, at_other = {m.shape[0]: m for m in cpu}, {m.shape[0]: m for m in other}
+    ratios = [at_cpu[n].median / at_other[n].median for n in ns]
+    overlaps = {at_other[n].p25 <= at_cpu[n].p75 and at_cpu[n].p25 <= at_other[n].p75 for n in ns}
+    return Tie(tuple(ns), min(ratios), max(ratios), overlaps.pop() if len(overlaps) == 1 else None)
 
 
 @dataclass(frozen=True)
@@ -125,6 +111,11 @@ class Crossover:
     pair: Pair
     inputs_on_gpu: Overtake
     with_copy: Overtake | None  # None: the source has no sweep with the copy
+    tie: Tie | None = None  # the sizes just below ``inputs_on_gpu.faster_from`` where the two are about equal
+    slower_at_n: int | None = None  # the GPU's smallest size, where the CPU is clearly faster; None if it is not
+    slower_at_s: float | None = None  # the GPU's time per call there
+    largest_n: int | None = None  # the largest size both measured
+    largest_x: float | None = None  # the GPU's speed-up over its CPU there
 
 
 def crossovers() -> list[Crossover]:
@@ -133,232 +124,158 @@ def crossovers() -> list[Crossover]:
     out = []
     for p in pairs(matmul_sweep):
         copy = copies.get(p.gpu.origin)
-        out.append(Crossover(p, overtake(_points(p.cpu), _points(p.gpu)),
-                             overtake(_points(p.cpu), _points(copy)) if copy else None))
+        cpu, gpu = _points(p.cpu), _points(p.gpu)
+        on_gpu = overtake(cpu, gpu)
+        at_cpu = {m.shape[0]: m for m in cpu}
+        common = [m for m in gpu if m.shape[0] in at_cpu]
+        smallest = gpu[0] if gpu else None
+        slower = smallest is not None and smallest.shape[0] in at_cpu \
+            and judge(at_cpu[smallest.shape[0]], smallest) == "cpu"
+        out.append(Crossover(
+            p, on_gpu, overtake(cpu, _points(copy)) if copy else None, tie(cpu, gpu, on_gpu.equal),
+            smallest.shape[0] if slower else None, smallest.median if slower else None,
+            common[-1].shape[0] if common else None,
+            at_cpu[common[-1].shape[0]].median / common[-1].median if common else None))
+        note([p.gpu, p.cpu, *([copy] if copy else [])])
     return out
 
 
-def _caption(found: Sequence[Source], extra: str = "") -> str:
-    pts = [m for s in found for m in _points(s)]
-    runs = sorted({m.runs for m in pts}) or [0]
-    stops = "; ".join(f"{s.label}: {s.result.data['sweep'].stopped}" for s in found if s.result.data["sweep"].stopped)
-    return (f"Square fp32 matmul C = A @ B (TF32 off), n x n x n, 2n^3 FLOP per call; back-to-back time per call. "
-            f"Line: median; band: IQR; {runs[0]}–{runs[-1]} timed runs per size. Solid and dash-dot lines: measured "
-            f"in this build; dashed lines with hollow markers: archived.{extra}"
-            + (f" Sweep stopped early: {stops}." if stops else ""))
+@dataclass(frozen=True)
+class CpuEnds:
+    """This build's CPU at the smallest and the largest size of its fp32 sweep."""
+
+    source: Source
+    small_n: int
+    small_s: float
+    small_gflops: float
+    big_n: int
+    big_gflops: float
+    big_pct_peak: float | None
 
 
-def time_chart() -> str:
-    """Median time per matmul against n: every device, each archived GPU beside its own host CPU."""
+def cpu_ends() -> CpuEnds | None:
+    src = next((s for s in sweep_sources() if s.is_cpu and not s.archived), None)
+    pts = _points(src) if src else ()
+    if not pts:
+        return None
+    note(src)
+    small, big = pts[0], pts[-1]
+    return CpuEnds(src, small.shape[0], small.median, small.gflops, big.shape[0], big.gflops, big.pct_peak_flops)
+
+
+@dataclass(frozen=True)
+class CpuPeakBasis:
+    """How one CPU's FP32 peak is estimated: cores x clock x FLOP per cycle, the same basis for every CPU.
+
+    The clock is the highest the OS reports (``hardware.detect_cpu``); ``core_word`` is ``vCPU`` where the
+    cores are a virtual machine's.
+    """
+
+    source: Source
+    cores: int
+    core_word: str
+    clock_ghz: float
+    flop_per_cycle: float
+    peak_gflops: float
+
+
+def cpu_peak_bases() -> list[CpuPeakBasis]:
+    """This build's CPU and each archived host CPU whose record has an FP32 peak."""
+    out = []
+    for s in sweep_sources(hosts=True):
+        cpu = s.hardware.cpu
+        if not s.is_cpu or not cpu.peak_fp32 or not cpu.usable_cores or not cpu.max_clock_ghz:
+            continue
+        per_cycle = cpu.peak_fp32.value / cpu.usable_cores / (cpu.max_clock_ghz * 1e9)
+        out.append(CpuPeakBasis(s, cpu.usable_cores, cpu.core_word, cpu.max_clock_ghz, per_cycle,
+                                cpu.peak_fp32.value / 1e9))
+        note(s)
+    return out
+
+
+def _panel(title: str, members: Sequence[tuple[Source, str, str]]) -> Panel:
+    """(source, legend label, marker) per series: squares CPUs, circles GPUs, triangles a GPU with the copy."""
+    return Panel(title, tuple(
+        Series(**{**sweep_series(label, _points(src), source=src.origin).__dict__, "style": {"marker": marker}})
+        for src, label, marker in members if _points(src)))
+
+
+def throughput_panels() -> list[Panel]:
+    """One panel per source: this build's CPU (and GPU), and each archived GPU with its own host CPU."""
     found = sweep_sources(hosts=True)
-    ns = sorted({m.shape[0] for s in found for m in _points(s)})
-    series = source_series(found, lambda s: s.result.data["sweep"], y="time")
-    chart = line_chart(
-        legible(series), title="Matmul time against size",
-        xlabel="n (matrix size, n x n)", ylabel="median time per call (s)",
-        caption_text=_caption(found, " A GPU and its own host CPU share a colour; each line has its own "
-                                     "marker shape."),
-        results=found, logx=True, logy=True,
-        xticks=_ticks(ns) if ns else (),
-    )
-    out = chart + figures_table(chart, series_table(series, x="n", y="Time per call", y_text=fmt_time))
-    return out + no_gpu_note(found, "GPU lines and the CPU-GPU crossover sizes")
+    copies = {s.origin: s for s in with_copy_sources()}
+    origins = list(dict.fromkeys(s.origin for s in found))
+    panels = []
+    for origin in origins:
+        group = [s for s in found if s.origin == origin]
+        gpu = next((s for s in group if not s.is_cpu), None)
+        members = [(s, s.label, "s" if s.is_cpu else "o") for s in group]
+        if gpu is not None and origin in copies:
+            members.append((copies[origin], f"{gpu.label}, inputs copied each call", "^"))
+        title = "This build" if origin == "live" else (gpu.label if gpu else group[0].label)
+        panels.append(_panel(title, members))
+    return panels
 
 
 def gflops_chart() -> str:
-    """GFLOP/s against n for this build's CPU and every accelerator, with the peaks."""
-    found = sweep_sources()
-    hlines = []
-    for s in found:
-        pts = _points(s)
-        if pts and pts[-1].peak_flops and not s.archived:
-            kind = "estimate" if s.is_cpu else "datasheet"
-            hlines.append((pts[-1].peak_flops / 1e9, f"{s.model} peak ({kind}) {fmt(pts[-1].peak_flops / 1e9)} GFLOP/s"))
-    ns = sorted({m.shape[0] for s in found for m in _points(s)})
-    series = source_series(found, lambda s: s.result.data["sweep"], y="gflops")
-    chart = line_chart(
-        legible(series), title="Matmul throughput against size",
-        xlabel="n (matrix size, n x n)", ylabel="GFLOP/s (10^9 FLOP per second)",
-        caption_text=_caption(found, " Dotted lines: peak FP32 FLOP/s of this build's devices (CPU: an estimate "
-                                     "from cores x clock x FLOP per cycle; GPU: datasheet)."),
-        results=found, logx=True, logy=True, hlines=hlines,
-        xticks=_ticks(ns) if ns else (),
-    )
-    return chart + figures_table(chart, series_table(series, x="n", y="GFLOP/s"), reference_note(hlines=hlines))
+    """GFLOP/s against n, small multiples by source: a GPU is drawn only beside the CPU of its own machine."""
+    note(sweep_sources(hosts=True) + with_copy_sources())
+    panels = throughput_panels()
+    chart = small_multiples(panels, title="Matmul throughput against size", xlabel="n (matrix size, n x n)",
+                            ylabel="GFLOP/s", columns=1 if len(panels) == 1 else 2)
+    shown = [s for p in panels for s in p.series]
+    return chart + figures_table(chart, series_table(shown, x="n", y="GFLOP/s"))
 
 
-def copy_cost_chart() -> str:
-    """Each accelerator with and without copying the inputs from host memory inside every call."""
-    found = accelerators(matmul_sweep)
-    copies = {s.origin: s for s in with_copy_sources()}
-    if not found:
-        return no_gpu_note(found, "GPU lines with and without the host-to-device copy")
-    series = []
-    origins = list(dict.fromkeys(s.origin for s in found))
-    for s in found:
-        style = origin_style(origins.index(s.origin), False)
-        series.append(Series(**{**sweep_series(s.label, _points(s), y="time", source=s.origin).__dict__,
-                                "style": style}))
-        if s.origin in copies:
-            c = copies[s.origin]
-            series.append(Series(**{**sweep_series(f"{c.label} + host-to-device copy", _points(c), y="time",
-                                                   source=c.origin).__dict__,
-                                    "style": {**style, "marker": "^", "linestyle": ":"}}))
-    shown = found + [copies[s.origin] for s in found if s.origin in copies]
-    ns = sorted({m.shape[0] for s in shown for m in _points(s)})
-    chart = line_chart(
-        legible(series), title="GPU matmul time with and without copying its inputs", xlabel="n (matrix size, n x n)",
-        ylabel="median time per call (s)",
-        caption_text=_caption(shown, " Triangles: both inputs copied from host memory to the GPU inside every call."),
-        results=shown, logx=True, logy=True,
-        xticks=_ticks(ns) if ns else (),
-    )
-    return chart + figures_table(chart, series_table(series, x="n", y="Time per call", y_text=fmt_time)) \
-        + no_gpu_note(found)
-
-
-def crossover_table() -> str:
-    """From which n each accelerator beats the CPU of its own machine, inputs on the GPU or copied each call."""
-    found = crossovers()
-    if not found:
-        return ""
-    rows = [(c.pair.gpu.cell(), c.pair.cpu.cell(), overtake_text(c.inputs_on_gpu), overtake_text(c.with_copy))
-            for c in found]
-    out = table(["GPU", "CPU of the same machine", "GPU faster (inputs on the GPU)",
-                 "GPU faster (inputs copied each call)"], rows, align="llll")
-    shown = [s for c in found for s in (c.pair.gpu, c.pair.cpu)]
-    return out + caption("Each GPU is compared with the CPU of the machine that measured it, in the same build "
-                         "(the two sweeps ran one after the other on that machine); never with another machine's. "
-                         f"Faster: the IQRs do not overlap and the medians differ by more than "
-                         f"{fmt(SAME_SPEED, 3)}x; otherwise about equal. Below the sizes named, the CPU is faster "
-                         "or the two trade places (the sentences below give the smallest size).", shown)
-
-
-def crossover_findings() -> str:
-    """Sentences about the smallest and largest sizes, and each crossover, from the data."""
-    cpu = run(matmul_sweep, device="cpu").data["sweep"].points
-    if not cpu:
-        return ""
-    small, big = cpu[0], cpu[-1]
-    text = (
-        f"On this build's CPU, a {small.shape[0]}x{small.shape[0]} matmul takes **{fmt_time(small.median)}** per "
-        f"call back to back "
-        f"(**{fmt(small.gflops, 2)} GFLOP/s**: the call's fixed cost, not arithmetic), while n={big.shape[0]} "
-        f"runs at **{fmt(big.gflops)} GFLOP/s**"
-        + (f", {fmt(big.pct_peak_flops, 2)} % of the estimated peak" if big.pct_peak_flops else "") + ".\n"
-    )
-    found = crossovers()
-    if not found:
-        return text + ("\nNo GPU was measured in this build and the archive holds no compatible record, so there "
-                       "is no crossover to show.\n")
-    for c in found:
-        g, h = c.pair.gpu, c.pair.cpu
-        gp, hp = _points(g), _points(h)
-        at_cpu = {m.shape[0]: m for m in hp}
-        first = f"\n- **{g.label}** against {h.label}: "
-        on_gpu = c.inputs_on_gpu
-        if on_gpu.faster_from is None:
-            text += first + "the GPU is not clearly faster at every larger size measured" + (
-                f"; the two are about equal at {_sizes(on_gpu.equal)}, {_tie_note(hp, gp, on_gpu.equal)}"
-                if on_gpu.equal else "") + ".\n"
-            continue
-        parts = []
-        smallest = gp[0] if gp else None
-        if smallest is not None and smallest.shape[0] in at_cpu and judge(at_cpu[smallest.shape[0]], smallest) == "cpu":
-            parts.append(f"at n = {smallest.shape[0]} the GPU is slower ({fmt_time(smallest.median)} per call back "
-                         f"to back: {_fixed_cost(g, h)}: [what it is made of](measuring.md#call-cost))")
-        if on_gpu.equal:
-            parts.append(f"at {_sizes(on_gpu.equal)} the two are about equal ({_tie_note(hp, gp, on_gpu.equal)})")
-        parts.append(f"it is faster from **n = {on_gpu.faster_from}** on")
-        text += first + (", ".join(parts[:-1]) + ", and " if len(parts) > 1 else "") + parts[-1]
-        if c.with_copy is not None:
-            cp = c.with_copy
-            ties = f" (about equal at {_sizes(cp.equal)})" if cp.equal else ""
-            text += (f"; copying both inputs inside every call moves that to **n = {cp.faster_from}**{ties}"
-                     if cp.faster_from else
-                     f"; copying both inputs inside every call, it is never clearly faster at every larger size{ties}")
-        common = [m for m in gp if m.shape[0] in at_cpu]
-        if common:
-            m = common[-1]
-            text += (f". At n = {m.shape[0]}, the largest size both measured, it is "
-                     f"**{at_cpu[m.shape[0]].median / m.median:,.0f}x** faster")
-        text += ".\n"
-    return text
-
-
-# Who sets a tiny GPU call's time back to back, in a few words (gpucnn.figures.CallCost.pace).
-_FIXED_COST = {Pace.HOST: "a fixed cost per call, not arithmetic; for a tiny add, the host sets it, not the GPU",
-               Pace.GPU: "a fixed cost per call, not arithmetic; for a tiny add, the GPU's own work sets it",
-               Pace.UNKNOWN: "a fixed cost per call, not arithmetic"}
-
-
-def _fixed_cost(gpu: Source, host: Source) -> str:
-    """What a GPU's tiny matmul pays per call, from the same record's tiny-op latencies and MLP profile."""
-    g, h = sibling(gpu, small_op_latency), sibling(host, small_op_latency)
-    if g is None or h is None:
-        return _FIXED_COST[Pace.UNKNOWN]
-    prof = sibling(gpu, mlp_time_split)
-    note([g, h, *([prof] if prof is not None else [])])
-    return _FIXED_COST[call_cost(g.result.data, h.result.data, prof.result.data["profile"] if prof else None).pace]
-
-
-def _tie_note(cpu: Sequence[Measurement], other: Sequence[Measurement], ns: Sequence[int]) -> str:
-    """How close the two were at the sizes called about equal: the GPU's speed as a multiple of the CPU's, and
-    why that is no win."""
-    at_cpu, at_other = {m.shape[0]: m for m in cpu}, {m.shape[0]: m for m in other}
-    ratios = [at_cpu[n].median / at_other[n].median for n in ns]
-    overlaps = {at_other[n].p25 <= at_cpu[n].p75 and at_cpu[n].p25 <= at_other[n].p75 for n in ns}
-    noise = f"within the {fmt(SAME_SPEED, 3)}x this site counts as run-to-run noise"
-    why = ("their IQRs overlap" if overlaps == {True} else noise if overlaps == {False}
-           else f"their IQRs overlap, or the medians are {noise}")
-    if len(ns) > 1:
-        return f"the GPU {fmt(min(ratios), 3)}x to {fmt(max(ratios), 3)}x as fast as the CPU: {why}"
-    return f"the GPU {fmt(ratios[0], 3)}x as fast as the CPU: {why}"
-
-
-def threads_table() -> str:
-    """CPU matmul GFLOP/s from 1 thread to all, with speed-up and parallel efficiency."""
-    r = run(matmul_threads)
-    pts: list[Measurement] = r.data["points"]
-    base = pts[0]
-    rows = [(m.threads, fmt_time(m.median), f"{fmt(m.gflops)} ({fmt(m.flops / m.p75 / 1e9)}–{fmt(m.flops / m.p25 / 1e9)})",
-             f"{base.median / m.median:.2f}x", f"{100 * base.median / m.median / (m.threads / base.threads):.0f} %",
-             m.runs) for m in pts]
-    n = pts[0].shape[0]
-    out = table(["Threads", "Median time", "GFLOP/s, median (IQR)", "Speed-up over 1 thread",
-                 "Parallel efficiency", "Runs"], rows)
-    out += caption(f"fp32 matmul n={n} on the CPU with torch.set_num_threads(t). Efficiency = speed-up / t.", r)
-    return out
+@dataclass(frozen=True)
+class ThreadRow:
+    threads: int
+    median_s: float
+    gflops: float
+    gflops_low: float  # at the 75th-percentile time
+    gflops_high: float  # at the 25th-percentile time
+    speedup: float  # over the first row
+    efficiency: float  # speed-up / (threads / first row's threads)
+    runs: int
 
 
 # A step that adds threads and gains less than this share of the ideal speed-up is named.
 WEAK_STEP = 0.75
 
 
-def threads_findings() -> str:
-    """How far this CPU's matmul scaled with its threads, and the step where adding threads gained least."""
-    pts: list[Measurement] = run(matmul_threads).data["points"]
+@dataclass(frozen=True)
+class Threads:
+    """This build's CPU matmul from 1 thread to all, and the step where adding threads gained least."""
+
+    n: int
+    rows: tuple[ThreadRow, ...]
+    weak_from: int | None = None  # threads before the weakest step, where it gained < WEAK_STEP of the ideal
+    weak_to: int | None = None
+    weak_gain: float | None = None  # the speed-up of that step
+    weak_more: float | None = None  # the threads' ratio of that step
+
+    @property
+    def last(self) -> ThreadRow:
+        return self.rows[-1]
+
+
+def threads() -> Threads | None:
+    r = run(matmul_threads)
+    pts = r.typed.points
+    if not pts:
+        return None
+    note(r)
+    base = pts[0]
+    rows = tuple(ThreadRow(m.threads, m.median, m.gflops, m.flops / m.p75 / 1e9, m.flops / m.p25 / 1e9,
+                           base.median / m.median, base.median / m.median / (m.threads / base.threads), m.runs)
+                 for m in pts)
     if len(pts) < 2:
-        return ""
-    base, last = pts[0], pts[-1]
-    speed = base.median / last.median
-    efficiency = speed / (last.threads / base.threads)
-    text = (f"With {last.threads} threads, this CPU ran the matmul **{speed:.2f}x** as fast as with "
-            f"{base.threads}: a parallel efficiency of {100 * efficiency:.0f} % (100 % means {last.threads} threads "
-            f"run exactly {last.threads / base.threads:.0f}x as fast).")
-    if efficiency > 1:
-        text += (" Above 100 %: within run-to-run variation, or each thread's smaller share of the matrices fitting "
-                 "its core's caches better.")
+        return Threads(base.shape[0], rows)
     steps = [(p, q, (p.median / q.median) / (q.threads / p.threads)) for p, q in itertools.pairwise(pts)]
     p, q, share = min(steps, key=lambda step: step[2])
-    if share < WEAK_STEP:
-        gain, more = p.median / q.median, q.threads / p.threads
-        text += (f" Going from {p.threads} to {q.threads} threads "
-                 + (f"made it slower: {gain:.2f}x the speed" if gain < 1 else f"gained only {gain:.2f}x")
-                 + f" with {fmt(more, 2)}x the threads. Past some count, threads share what does not grow with "
-                 "them (memory bandwidth, the last-level cache, or a physical core behind two hyper-threads), "
-                 "or another tenant took a share of the machine: likely reasons, not timed here.")
-    return text + "\n"
+    if share >= WEAK_STEP:
+        return Threads(base.shape[0], rows)
+    return Threads(base.shape[0], rows, p.threads, q.threads, p.median / q.median, q.threads / p.threads)
 
 
 @dataclass(frozen=True)
@@ -395,7 +312,16 @@ H100_SXM = LittleExample("H100 SXM (datasheet)", gpu_peaks(H100_SXM_NAME).bandwi
                          WARPS_PER_SM["9.0"], ASSUMED_LATENCY_S)
 
 
-def littles_law_table() -> str:
+@dataclass(frozen=True)
+class LittlesLaw:
+    """The examples, in order; ``h100_example``: the H100 SXM datasheet row was added (no H100 SXM shown)."""
+
+    examples: tuple[LittleExample, ...]
+    h100_example: bool
+    from_reports: bool  # some rows take their SM count from a GPU's hardware report
+
+
+def littles_law() -> LittlesLaw:
     """Bytes in flight and loads per warp: one row per GPU model shown, and the H100 SXM example unless an
     H100 SXM is among them."""
     examples = []
@@ -406,24 +332,10 @@ def littles_law_table() -> str:
         warps = WARPS_PER_SM.get(acc.capability or "") if acc and acc.backend == "CUDA" else None
         if acc and acc.peaks and acc.multiprocessors and warps:
             # A short label: the section's sources line names the full hardware.
-            examples.append(LittleExample(src.cell(), acc.peaks.bandwidth, acc.multiprocessors, warps,
+            examples.append(LittleExample(src.label, acc.peaks.bandwidth, acc.multiprocessors, warps,
                                           ASSUMED_LATENCY_S))
             used.append(src)
     if all(src.model != short_model(H100_SXM_NAME) for src in used):
         examples.insert(0, H100_SXM)
-    rows = [(e.name, f"{fmt(e.bandwidth / 1e12)} TB/s", fmt_time(e.latency_s), f"{fmt(e.bytes_in_flight / 1e6)} MB",
-             f"{e.sms} x {e.warps_per_sm} = {e.resident_warps:,}", fmt(e.loads_per_warp(128), 2),
-             fmt(e.loads_per_warp(512), 2)) for e in examples]
-    out = table(["GPU", "Bandwidth (datasheet)", "Latency (assumed)", "Bytes in flight = bandwidth x latency",
-                 "Resident warps = SMs x warps/SM", "Loads in flight per warp, 4 B/thread",
-                 "... 16 B/thread"], rows, align="lrrrrrr")
-    out += caption(
-        "Not a measurement. Bandwidth: NVIDIA datasheet; SMs: "
-        + ("; ".join(([f"NVIDIA H100 architecture whitepaper ({H100_SXM.sms} on the SXM part) for the example"]
-                      if H100_SXM in examples else [])
-                     + (["torch's device properties in each GPU's hardware report"] if used else [])))
-        + "; resident warps per SM: CUDA C++ Programming "
-        "Guide, by compute capability (64 for 9.0). The 500 ns DRAM latency is a round figure assumed for illustration "
-        "(GPU memory latency is several hundred ns). A warp's load of 4 bytes per thread moves 128 bytes; "
-        "of 16 bytes per thread (float4), 512 bytes.", used)
-    return out
+    note(used)
+    return LittlesLaw(tuple(examples), H100_SXM in examples, bool(used))

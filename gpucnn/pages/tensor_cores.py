@@ -9,7 +9,8 @@ fp16 and TF32 with every point set against its own precision's peak.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from enum import Enum
 
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import GPU_MODELS, X86_WITHOUT_AVX512, GpuPeaks
@@ -17,20 +18,18 @@ from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisions_for
 from gpucnn.figures import SAME_SPEED
 from gpucnn.pages.common import devices
+from gpucnn.panels import Panel, small_multiples
 from gpucnn.render import (
     Series,
     caption,
     figures_table,
     fmt,
-    legible,
-    line_chart,
-    origin_style,
     series_table,
     sweep_series,
     table,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, and_list, archived_accelerators, no_gpu_note, one_line, sources
+from gpucnn.sources import Source, and_list, archived_accelerators, note, sibling, sources
 
 # The datasheet columns, in the order a reader meets them.
 _PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
@@ -220,7 +219,7 @@ def ridge_findings() -> str:
     )
 
 
-# --- this build's sweeps -----------------------------------------------------------------------
+# --- the matmul sweeps in each precision ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -240,12 +239,11 @@ class PrecisionSweep:
 
     @property
     def points(self) -> tuple[Measurement, ...]:
-        return self.result.data["sweep"].points
+        return self.result.typed.sweep.points
 
     @property
     def label(self) -> str:
-        """``CPU (this build) bf16``, ``H200 (archived) TF32``: the source's label, then the precision
-        (unescaped, for a chart legend)."""
+        """``CPU (this build) bf16``, ``H200 (archived) TF32``: the source's label, then the precision."""
         return f"{self.source.label} {LABELS[self.precision]}"
 
     def same_origin(self, other: PrecisionSweep) -> bool:
@@ -256,15 +254,22 @@ class PrecisionSweep:
 def precision_sweeps() -> list[PrecisionSweep]:
     """The fp32 sweeps (TF32 off), then each reduced precision, for this build's devices and archived GPUs.
 
-    A precision is measured live only on a device that supports it (``precisions_for``); archived
-    accelerators come from ``gpucnn.sources``, which picks the records that may be drawn.
+    Each archived GPU's fp32 sweep is followed by its own host CPU's, so that a chart showing the GPU shows its
+    host too. A precision is measured live only on a device that supports it (``precisions_for``).
     """
-    out = [PrecisionSweep(src, "float32") for src in sources(matmul_sweep)]
+    fp32 = sources(matmul_sweep, hosts=True)
+    hosts = {s.origin: s for s in fp32 if s.archived and s.is_cpu}
+    out = [PrecisionSweep(src, "float32") for src in fp32]
     for p in ("bfloat16", "float16", "tf32"):
         out += [PrecisionSweep(Source(d, run(precision_matmul_sweep, device=d, precision=p)), p)
                 for d in devices() if p in precisions_for(d)]
-        out += [PrecisionSweep(Source(result.params["device"], result, record, status), p)
-                for record, result, status in archived_accelerators(precision_matmul_sweep, precision=p)]
+        for record, result, status in archived_accelerators(precision_matmul_sweep, precision=p):
+            gpu = Source(result.params["device"], result, record, status)
+            out.append(PrecisionSweep(gpu, p))
+            # The record's host CPU in the same precision, where it has one (bf16): drawn beside its GPU.
+            host = sibling(hosts[gpu.origin], precision_matmul_sweep, precision=p) if gpu.origin in hosts else None
+            if host is not None:
+                out.append(PrecisionSweep(host, p))
     # Group by machine (this build first, then each record), CPU before GPU, fp32 first within each.
     origins = list(dict.fromkeys(s.source.origin for s in out))
     return sorted(out, key=lambda s: (origins.index(s.source.origin), not s.source.is_cpu))
@@ -293,49 +298,36 @@ def best_point(points: Sequence[Measurement], min_n: int = 0) -> Measurement | N
     return max(cands, key=lambda m: m.gflops) if cands else None
 
 
-# One marker per precision, in the order of ``LABELS`` (fp32, bf16, fp16, TF32).
-PRECISION_MARKERS = "o^Dv"
+def precision_panels(sweeps: Sequence[PrecisionSweep]) -> list[Panel]:
+    """One panel per precision, each source in its colour (a GPU and its own host CPU share one; squares CPUs).
 
-
-def precision_series(sweeps: Sequence[PrecisionSweep]) -> list[Series]:
-    """One chart series per sweep, styled as below and told apart without colour (``legible``)."""
-    # As on every chart, colour means the source (render.origin_style: this build's CPU and GPU share one,
-    # each record has its own); the marker means the precision; line style CPU solid, GPU dash-dot, and
-    # archived series dashed with hollow markers (render.archived_style).
-    origins = list(dict.fromkeys(s.source.origin for s in sweeps))
-    series = []
-    for s in sweeps:
-        line = sweep_series(s.label, s.result.data["sweep"], source=s.source.origin)
-        style = origin_style(origins.index(s.source.origin), s.source.is_cpu)
-        marker = PRECISION_MARKERS[list(LABELS).index(s.precision) % len(PRECISION_MARKERS)]
-        series.append(replace(line, style={**style, "marker": marker}))
-    return legible(series)
+    A panel with more than five series (a GPU build beside several records) keeps the GPUs only: a GPU is
+    then never drawn beside a CPU that is not its own host.
+    """
+    panels = []
+    for precision in LABELS:
+        found = [s for s in sweeps if s.precision == precision and s.points]
+        if len(found) > 5:
+            found = [s for s in found if not s.source.is_cpu]
+        series = tuple(Series(**{**sweep_series(s.source.label, s.points, source=s.source.origin).__dict__,
+                                 "style": {"marker": "s" if s.source.is_cpu else "o"}}) for s in found)
+        panels.append(Panel(LABELS[precision], series))
+    return panels
 
 
 def precision_chart() -> str:
-    """GFLOP/s against n for every device and precision of this build."""
+    """GFLOP/s against n, small multiples: one panel per precision, each source in its own colour."""
     sweeps = precision_sweeps()
-    series = precision_series(sweeps)
-    # legible() gives a series its own marker where marker, line and fill would repeat another's (two
-    # archived GPUs' fp32): say so, since the marker otherwise means the precision.
-    moved = [line.label for sw, line in zip(sweeps, series, strict=True)
-             if line.style["marker"] != PRECISION_MARKERS[list(LABELS).index(sw.precision) % len(PRECISION_MARKERS)]]
-    ns = sorted({m.shape[0] for s in sweeps for m in s.points})
-    ticks = [(n, str(n)) for n in ns[::-2][::-1]]  # every other size, ending on the largest
-    chart = line_chart(
-        series, title="Matmul throughput by precision", xlabel="n (matrix size, n x n)",
-        ylabel="GFLOP/s (10^9 FLOP per second)",
-        caption_text="Square matmul C = A @ B, random normal inputs, 2n^3 FLOP per call; line: median, band: IQR. "
-                     "fp32 is the sweep of the charts above, with TF32 off; TF32 keeps fp32 inputs and lets "
-                     "tensor cores multiply at reduced precision. The table after this chart's figures gives each "
-                     "device's best point as a % of its own precision's peak. Colour: the source (this build, "
-                     "or one archived record); marker: the precision"
-                     + (f", except for {and_list(moved)}, given its own marker so that no two series differ by "
-                        "colour alone." if moved else "."),
-        results=[s.source for s in sweeps], logx=True, logy=True, xticks=ticks,
-    )
-    return chart + figures_table(chart, series_table(series, x="n", y="GFLOP/s")) \
-        + no_gpu_note([s.source for s in sweeps], "GPU precision sweeps")
+    note([s.source for s in sweeps])
+    panels = precision_panels(sweeps)
+    chart = small_multiples(panels, title="Matmul throughput by precision", xlabel="n (matrix size, n x n)",
+                            ylabel="GFLOP/s")
+    shown = [replace_label(line, f"{line.label} {p.title}") for p in panels for line in p.series]
+    return chart + figures_table(chart, series_table(shown, x="n", y="GFLOP/s"))
+
+
+def replace_label(s: Series, label: str) -> Series:
+    return Series(**{**s.__dict__, "label": label})
 
 
 def _peak_kind(s: PrecisionSweep) -> str:
@@ -353,64 +345,43 @@ def precision_table() -> str:
         speed = speedup_over_fp32(sweeps, s) if s.precision != "float32" else None
         pct = (f"{fmt(best.pct_peak_flops, 3)} % of {fmt(best.peak_flops / 1e9)} ({_peak_kind(s)})"
                if best and best.pct_peak_flops else "no peak known")
-        device = s.source.cell()
-        rows.append((device, LABELS[s.precision], f"{last.shape[0]:,}",
+        rows.append((s.source.cell(), LABELS[s.precision], f"{last.shape[0]:,}",
                      fmt(last.gflops), f"{fmt(best.gflops)} (n = {best.shape[0]:,})" if best else "–", pct,
                      f"{fmt(speed[1], 3)}x (n = {speed[0]:,})" if speed else "–"))
-    out = table(["Device", "Precision", "Largest n", "GFLOP/s at largest n", "Best GFLOP/s", "Best, as % of its "
-                 "precision's peak (GFLOP/s)", "Speed-up over fp32"], rows, align="llrrrrr")
-    cpu = sweeps[0].result.hardware.cpu
-    bounds = f" CPU bf16 peak: {cpu.peak_bf16.source}." if cpu.peak_bf16 else ""
-    out += caption(
-        "Each point is compared with the peak of its own precision: fp32 with the FP32 peak, bf16 with the bf16 "
-        "peak, TF32 with the TF32 peak (GPU: dense datasheet figures; CPU: an estimate at the highest known clock, "
-        "cores x clock x FLOP per cycle of the units the CPU's flags show). Speed-up: fp32 median time / this "
-        "precision's, at the largest n both sweeps measured, on the same device in the same build." + bounds,
-        [s.source for s in sweeps])
-    return out
+    note([s.source for s in sweeps])
+    return table(["Device", "Precision", "Largest n", "GFLOP/s at largest n", "Best GFLOP/s", "Best, as % of its "
+                  "precision's peak (GFLOP/s)", "Speed-up over fp32"], rows, align="llrrrrr")
 
 
-def cpu_bf16_sentence(n: int, ratio: float, bound: float | None,
-                      efficiencies: tuple[float, float] | None = None, isa: str | None = None) -> str:
-    """Whether bf16 beat fp32 on the CPU (``ratio`` = fp32 time / bf16 time at size ``n``), and what allows it.
+class Speed(Enum):
+    """bf16 against fp32 on one device: told apart by ``SAME_SPEED``."""
 
-    ``bound``: the CPU's bf16 upper bound over its fp32 one (None if unknown). ``efficiencies``: the % of
-    its own peak that fp32 and bf16 reached at ``n``; where the ratio beats the bound, they explain it.
-    ``isa``: the CPU's widest FP32 vector ISA from its record (``CpuInfo.isa``, e.g. "AVX-512").
-    """
-    if ratio >= SAME_SPEED:
-        verdict = f"bf16 ran **{fmt(ratio, 2)}x as fast** as fp32"
-    elif ratio > 1 / SAME_SPEED:
-        verdict = f"bf16 ran **about as fast** as fp32 ({fmt(ratio, 2)}x)"
-    else:
-        verdict = f"bf16 ran **slower** than fp32 ({fmt(ratio, 2)}x)"
-    why = ""
-    if bound is not None and bound <= 1:
-        why = _no_bf16_unit_why(ratio, isa)
-    elif bound is not None and bound < 8:
-        why = (f" The bf16 dot-product instructions this CPU's flags show give it a bf16 peak of at most "
-               f"{fmt(bound, 2)}x its fp32 peak; a CPU with AMX tiles (Intel Xeon from Sapphire Rapids on) allows "
-               "far more.")
-    elif bound is not None:
-        why = (f" This CPU has AMX tiles, small matrix units like a GPU's tensor cores: they give it a bf16 peak of "
-               f"up to {fmt(bound, 2)}x its fp32 peak.")
-    # Only where the page's rounding shows the excess: "2x exceeds the 2x peak ratio" would read as a slip.
-    if bound is not None and efficiencies and ratio > bound and fmt(ratio, 2) != fmt(bound, 2):
-        # ratio = bound x (bf16's share of its peak) / (fp32's share of its peak): the two efficiencies.
-        fp32_eff, bf16_eff = efficiencies
-        quotient = bf16_eff / fp32_eff
-        # Half the bytes per element can at most double what memory traffic allows: no reason for more.
-        bytes_note = (" bf16's half-size elements ease its memory traffic, which may keep it nearer its peak; "
-                      "why fp32 fell further short is not measured here." if quotient <= 2 else "")
-        why += (f" The measured {fmt(ratio, 2)}x exceeds the {fmt(bound, 2)}x peak ratio: at n = {n:,}, fp32 "
-                f"reached {fmt(fp32_eff, 2)} % of its estimated peak and bf16 {fmt(bf16_eff, 2)} % of its own, and "
-                f"the measured ratio is the peak ratio times the quotient of those shares "
-                f"({fmt(bound, 2)}x × {fmt(quotient, 3)}).{bytes_note}")
-    return f"On this build's CPU, at n = {n:,}, {verdict}.{why}\n"
+    FASTER = "faster"
+    SAME = "same"
+    SLOWER = "slower"
 
 
-def _no_bf16_unit_why(ratio: float, isa: str | None) -> str:
-    """Why bf16 ran as it did on a CPU whose flags show no bf16 unit: which kernel torch ran.
+def speed(ratio: float) -> Speed:
+    return Speed.FASTER if ratio >= SAME_SPEED else Speed.SAME if ratio > 1 / SAME_SPEED else Speed.SLOWER
+
+
+class Bf16Unit(Enum):
+    """What a CPU has for bf16, and, without a unit, which kernel torch ran."""
+
+    CONVERTED = "converted"  # no bf16 unit; oneDNN converts to fp32 and runs its fp32 kernels: about fp32's speed
+    FALLBACK = "fallback"  # no bf16 unit and no AVX-512: ATen's reference loops, far slower than fp32
+    NONE = "none"  # no bf16 unit; which kernel ran is not known (Arm, an ISA the record does not name)
+    DOT_PRODUCTS = "dot products"  # AVX512_BF16: bf16 pairs into fp32, at most a few times fp32
+    AMX = "amx"  # AMX tiles: a matrix unit
+    UNKNOWN = "unknown"  # no bf16 peak in the record
+
+
+# A CPU whose bf16 peak is at least this multiple of its fp32 one has matrix tiles (AMX), not dot products.
+AMX_FACTOR = 8
+
+
+def bf16_unit(bound: float | None, ratio: float, isa: str | None) -> Bf16Unit:
+    """The CPU's bf16 unit from its bf16 / fp32 peak ratio, and without one, the kernel torch ran.
 
     torch passes a bf16 matmul to oneDNN only where ``mkldnn_bf16_device_check`` holds (ATen's
     native/mkldnn/Utils.h: AVX-512 BW/VL/DQ, or AVX-NE-CONVERT). There oneDNN converts to fp32 and
@@ -418,48 +389,106 @@ def _no_bf16_unit_why(ratio: float, isa: str | None) -> str:
     AVX512_CORE): about fp32's speed. Elsewhere (an AVX2 CPU such as Zen 3) no oneDNN primitive runs:
     cpublas::gemm falls through to ATen's reference loops (BlasKernel.cpp), with none of the cache
     blocking of the MKL kernel that runs fp32, many times slower (checked with ONEDNN_MAX_CPU_ISA=AVX2).
-    AVX-NE-CONVERT is not in the record, so a CPU without AVX-512 that did not run slower gets the
-    conversion reading. An Arm CPU, or one whose ISA the record does not name, gets no cause.
+    AVX-NE-CONVERT is not in the record, so a CPU without AVX-512 that did not run slower is read as
+    converting. An Arm CPU, or one whose ISA the record does not name, gets no cause.
     """
+    if bound is None:
+        return Bf16Unit.UNKNOWN
+    if bound >= AMX_FACTOR:
+        return Bf16Unit.AMX
+    if bound > 1:
+        return Bf16Unit.DOT_PRODUCTS
     if isa == "AVX-512" or ratio > 1 / SAME_SPEED:
-        return (" This CPU's flags show no bf16 unit: oneDNN converts bf16 to fp32 and multiplies in fp32, so "
-                "bf16 halves the memory traffic but not the arithmetic.")
-    if isa not in X86_WITHOUT_AVX512:
-        return " This CPU's flags show no bf16 unit."
-    return (" This CPU's flags show no bf16 unit and no AVX-512, and PyTorch hands a bf16 matmul to oneDNN only "
-            "on a CPU with AVX-512 (or AVX-NE-CONVERT). Here it falls back to ATen's reference matmul loops, "
-            "which lack the cache blocking of the MKL kernel that runs fp32: that fallback kernel, not the "
-            "conversion to fp32, is why bf16 ran slower.")
+        return Bf16Unit.CONVERTED
+    return Bf16Unit.FALLBACK if isa in X86_WITHOUT_AVX512 else Bf16Unit.NONE
 
 
-def _efficiencies(sweeps: Sequence[PrecisionSweep], s: PrecisionSweep, n: int) -> tuple[float, float] | None:
+@dataclass(frozen=True)
+class CpuBf16:
+    """bf16 against fp32 on this build's CPU, at the largest size both sweeps measured."""
+
+    source: Source
+    n: int
+    ratio: float  # fp32 time / bf16 time
+    bound: float | None  # the CPU's bf16 peak / fp32 peak, from the units its flags show
+    unit: Bf16Unit
+    fp32_pct_peak: float | None  # the % of its own peak each reached at n
+    bf16_pct_peak: float | None
+
+    @property
+    def speed(self) -> Speed:
+        return speed(self.ratio)
+
+    @property
+    def beats_bound(self) -> bool:
+        """Faster than the peak ratio allows, by more than the page's rounding shows."""
+        return (self.bound is not None and self.fp32_pct_peak is not None and self.bf16_pct_peak is not None
+                and self.ratio > self.bound and fmt(self.ratio, 2) != fmt(self.bound, 2))
+
+    @property
+    def efficiency_quotient(self) -> float | None:
+        """bf16's share of its peak over fp32's: ratio = bound x this."""
+        if self.fp32_pct_peak and self.bf16_pct_peak:
+            return self.bf16_pct_peak / self.fp32_pct_peak
+        return None
+
+    @property
+    def bytes_may_explain(self) -> bool:
+        """Half-size elements can at most double what memory traffic allows: no reason for more."""
+        q = self.efficiency_quotient
+        return q is not None and q <= 2
+
+
+@dataclass(frozen=True)
+class GpuBest:
+    """A GPU's best point in one reduced precision, at n >= ``BEST_FROM_N``, against its dense datasheet peak."""
+
+    source: Source
+    precision: str  # the label: bf16, fp16, TF32
+    tflops: float
+    n: int
+    pct_peak: float
+    speedup: float | None  # over fp32 with TF32 off, at ``speedup_n``
+    speedup_n: int | None
+
+
+BEST_FROM_N = 4096
+
+
+@dataclass(frozen=True)
+class PrecisionFacts:
+    cpu_bf16: CpuBf16 | None
+    gpus: tuple[GpuBest, ...]
+
+
+def _efficiencies(sweeps: Sequence[PrecisionSweep], s: PrecisionSweep, n: int) -> tuple[float | None, float | None]:
     """(% of the fp32 peak the fp32 sweep reached, % of its own peak ``s`` reached), both at size ``n``."""
     fp32 = next((f for f in sweeps if f.precision == "float32" and f.same_origin(s)), None)
     a, b = (_by_n(fp32.points).get(n) if fp32 else None), _by_n(s.points).get(n)
-    if a is None or b is None or not a.pct_peak_flops or not b.pct_peak_flops:
-        return None
-    return a.pct_peak_flops, b.pct_peak_flops
+    return (a.pct_peak_flops if a else None), (b.pct_peak_flops if b else None)
 
 
-def precision_findings() -> str:
-    """Sentences chosen from the data: did bf16 beat fp32 on this CPU, and how close did the GPU come to its peak?"""
+def precision_facts() -> PrecisionFacts:
+    """Did bf16 beat fp32 on this build's CPU, and why; how close each GPU came to each precision's peak."""
     sweeps = precision_sweeps()
-    text = ""
-    cpu_bf16 = next((s for s in sweeps if s.device == "cpu" and s.precision == "bfloat16"), None)
-    speed = speedup_over_fp32(sweeps, cpu_bf16) if cpu_bf16 else None
-    if cpu_bf16 and speed:
-        cpu = cpu_bf16.result.hardware.cpu
-        bound = cpu.peak_bf16.value / cpu.peak_fp32.value if cpu.peak_bf16 and cpu.peak_fp32 else None
-        text += cpu_bf16_sentence(*speed, bound, _efficiencies(sweeps, cpu_bf16, speed[0]), cpu.isa)
+    cpu = None
+    cpu_bf16 = next((s for s in sweeps if s.device == "cpu" and s.precision == "bfloat16"
+                     and not s.source.archived), None)
+    sp = speedup_over_fp32(sweeps, cpu_bf16) if cpu_bf16 else None
+    if cpu_bf16 and sp:
+        info = cpu_bf16.result.hardware.cpu
+        bound = info.peak_bf16.value / info.peak_fp32.value if info.peak_bf16 and info.peak_fp32 else None
+        fp32_pct, bf16_pct = _efficiencies(sweeps, cpu_bf16, sp[0])
+        cpu = CpuBf16(cpu_bf16.source, sp[0], sp[1], bound, bf16_unit(bound, sp[1], info.isa), fp32_pct, bf16_pct)
+        note(cpu_bf16.source)
+    gpus = []
     for s in sweeps:
         if s.device == "cpu" or s.precision == "float32":
             continue
-        best = best_point(s.points, min_n=4096)
+        best = best_point(s.points, min_n=BEST_FROM_N)
         if best and best.pct_peak_flops:
-            where = f"the archived {s.source.model} record" if s.source.archived else f"this build's {s.source.model}"
-            text += (f"\nOn {one_line(where)}, the best {LABELS[s.precision]} point at "
-                     f"n ≥ 4,096 reached **{fmt(best.gflops / 1e3, 3)} TFLOP/s** (n = {best.shape[0]:,}), "
-                     f"**{fmt(best.pct_peak_flops, 3)} %** of the dense datasheet peak"
-                     + (f"; at n = {sp[0]:,} it ran {fmt(sp[1], 3)}x as fast as fp32 with TF32 off"
-                        if (sp := speedup_over_fp32(sweeps, s)) else "") + ".\n")
-    return text
+            up = speedup_over_fp32(sweeps, s)
+            gpus.append(GpuBest(s.source, LABELS[s.precision], best.gflops / 1e3, best.shape[0], best.pct_peak_flops,
+                                up[1] if up else None, up[0] if up else None))
+            note(s.source)
+    return PrecisionFacts(cpu, tuple(gpus))
