@@ -30,7 +30,6 @@ from gpucnn.render import (
     fmt_time,
     legible,
     line_chart,
-    origin_style,
     reference_note,
     series_table,
     short_bytes,
@@ -211,7 +210,7 @@ def copy_chart(src: Source) -> str:
     sw: Sweep = src.result.typed.sweep
     pts = sw.points
     series = [Series(**{**sweep_series(src.label, sw, x="bytes", y="gbps", source=src.origin).__dict__,
-                        "style": origin_style(0, src.is_cpu)})]
+                        "style": {"marker": "s" if src.is_cpu else "o"}})]
     vlines = [(size, chart_text(name)) for size, name in cache_tiers(src.hardware, src.device)] \
         if not src.archived or not src.is_cpu else []
     span = overhead_region(pts)
@@ -340,14 +339,13 @@ def l2_copy_chart(src: Source) -> str:
     pts = _points(src)
     if not pts:
         return ""
-    style = origin_style(0, False)
     series = []
     plain = sibling(src, copy_bandwidth)
     if _points(plain):
         series.append(_per_copy_series(f"{src.label}: one copy per call", _points(plain), plain.origin,
-                                       {**style, "marker": "v", "linestyle": ":"}))
+                                       {"marker": "v"}))
     how = "CUDA graph" if src.result.typed.graphs else "many copies per call"
-    series.append(_per_copy_series(f"{src.label}: {how}", pts, src.origin, {**style, "linestyle": "-"}))
+    series.append(_per_copy_series(f"{src.label}: {how}", pts, src.origin, {"marker": "o"}))
     vlines = [(size, chart_text(name)) for size, name in cache_tiers(src.hardware, src.device)]
     memory, peak = _memory(src), _peak_gbps(src)
     hlines = [(peak, f"{memory} datasheet peak {fmt(peak)} GB/s")] if peak else []
@@ -370,13 +368,12 @@ def l2_table() -> str:
         per_call = (f"{fmt(d.one_per_call_gbps)} GB/s ({fmt_time(d.one_per_call_s)})"
                     if d.one_per_call_gbps else DASH)
         rows.append((d.source.cell(), short_bytes(d.l2_bytes),
-                     f"{short_bytes(d.inside_buffer_bytes)}: **{fmt(d.inside_gbps)} GB/s**",
-                     f"{short_bytes(d.beyond_buffer_bytes)}: {fmt(d.beyond_gbps)} GB/s",
+                     f"{short_bytes(d.inside_buffer_bytes)}: **{fmt(d.inside_gbps)}**",
+                     f"{short_bytes(d.beyond_buffer_bytes)}: {fmt(d.beyond_gbps)}",
                      f"≥ {fmt(d.l2_over_memory)}x",
-                     f"{fmt(d.peak_gbps)} GB/s ({d.memory})" if d.peak_gbps else DASH, per_call,
-                     fmt_time(d.fastest_small_call_s) if d.fastest_small_call_s else DASH))
-    return table(["Device", "L2", "Inside the L2, launch-free", "Largest, launch-free", "L2 / memory",
-                  "Datasheet peak", "Same copy, one per call", "Fastest small call"], rows, align="lrrrrrrr")
+                     f"{fmt(d.peak_gbps)} ({d.memory})" if d.peak_gbps else DASH, per_call))
+    return table(["Device", "L2", "Inside the L2: GB/s", "Largest: GB/s", "L2 / memory",
+                  "Datasheet peak GB/s", "Same copy, one per call"], rows, align="lrrrrrr")
 
 
 def l2_copy_charts() -> str:
@@ -555,14 +552,14 @@ def host_to_device_charts() -> str:
 
 def _host_to_device_chart(found: Sequence[Source]) -> str:
     series, pts = [], []
-    for i, s in enumerate(found):
+    for s in found:
         data = s.result.typed
         for mode, marker in (("pageable", "v"), ("pinned", "o")):
             sw = getattr(data, mode)
             pts += list(sw.points)
             series.append(Series(**{**sweep_series(f"{s.label}, {mode}", sw, x="n", y="gbps",
                                                    source=s.origin).__dict__,
-                                    "style": {**origin_style(i, False), "marker": marker}}))
+                                    "style": {"marker": marker}}))
     xs = [m.shape[0] for m in pts]
     chart = line_chart(
         legible(series), title=f"Host-to-device copy bandwidth: {chart_text(', '.join(s.model for s in found))}",
@@ -575,13 +572,12 @@ def _host_to_device_chart(found: Sequence[Source]) -> str:
 def host_to_device_table() -> str:
     rows = []
     for d in host_to_device_facts().devices:
-        rows.append((d.source.cell(), short_bytes(d.largest_bytes), fmt(d.pageable_gbps), f"**{fmt(d.pinned_gbps)}**",
+        rows.append((d.source.cell(), fmt(d.pageable_gbps), f"**{fmt(d.pinned_gbps)}**",
                      fmt(d.own_copy_gbps) if d.own_copy_gbps else DASH,
                      f"{d.own_over_pinned:,.0f}x" if d.own_over_pinned else DASH,
                      f"{fmt(d.best_pinned_gbps)} ({short_bytes(d.best_pinned_bytes)})", f"{fmt(d.pct_of_gen5, 3)} %"))
-    return table(["Device", "Transfer", "Pageable GB/s", "Pinned GB/s", "Own memory copy GB/s (read + written)",
-                  "Own memory / pinned (bytes copied)", "Best pinned GB/s", "% of Gen5 x16 one way"],
-                 rows, align="lrrrrrrr")
+    return table(["Device", "Pageable GB/s", "Pinned GB/s", "Own memory GB/s", "Own / pinned", "Best pinned GB/s",
+                  "% of Gen5 one way"], rows, align="lrrrrrr")
 
 
 # --- a copy overlapping compute ------------------------------------------------------------------------------
@@ -640,12 +636,11 @@ def overlap_facts() -> Overlaps:
 def overlap_table() -> str:
     """Each accelerator's pinned copy and matmul: alone, one after the other, overlapped; nothing without one."""
     rows = [(d.source.cell(), fmt_time(d.copy_s), fmt_time(d.compute_s), fmt_time(d.serial_s),
-             fmt_time(d.overlapped_s), f"**{fmt(d.gain)}x**", f"{fmt(d.best_gain)}x",
-             f"{fmt(100 * d.hidden_fraction, 2)} %") for d in overlap_facts().devices]
+             fmt_time(d.overlapped_s), f"**{fmt(d.gain)}x**", f"{fmt(d.best_gain)}x") for d in overlap_facts().devices]
     if not rows:
         return ""
     return table(["Device", "Pinned copy alone", "Matmul alone", "Copy, then matmul", "Overlapped", "Gain",
-                  "Best possible", "Shorter task hidden"], rows, align="lrrrrrrr")
+                  "Best possible"], rows, align="lrrrrrr")
 
 
 # --- elementwise ops -------------------------------------------------------------------------------------------
@@ -697,11 +692,10 @@ def elementwise_table() -> str:
     for s in elementwise_facts().found:
         d = s.result.typed
         copy = _largest(copies.get((s.origin, s.device)))
-        for op, m, what in (("add", d.add, "reads 2, writes 1"), ("relu", d.relu, "reads 1, writes 1")):
+        for op, m in (("add", d.add), ("relu", d.relu)):
             rel = f"{100 * m.gbps / copy.gbps:.0f} %" if copy and copy.gbps else DASH
-            rows.append((s.cell(), op, short_bytes(d.size_bytes), what, gbps_iqr(m), rel, fmt(m.gflops), m.runs))
+            rows.append((s.cell(), op, short_bytes(d.size_bytes), gbps_iqr(m), rel, fmt(m.gflops), m.runs))
         if copy:
-            rows.append((s.cell(), "copy", short_bytes(copy.shape[0]), "reads 1, writes 1", gbps_iqr(copy), "100 %",
-                         "0", copy.runs))
-    return table(["Device", "Op", "Size of each tensor", "Traffic per element", "GB/s, median (IQR)",
-                  "% of copy", "GFLOP/s", "Runs"], rows, align="lllrrrrr")
+            rows.append((s.cell(), "copy", short_bytes(copy.shape[0]), gbps_iqr(copy), "100 %", "0", copy.runs))
+    return table(["Device", "Op", "Tensor size", "GB/s, median (IQR)", "% of copy", "GFLOP/s", "Runs"], rows,
+                 align="lllrrrr")
