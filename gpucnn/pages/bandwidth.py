@@ -228,6 +228,11 @@ def copy_chart(src: Source) -> str:
                                  reference_note(hlines=hlines, vlines=vlines, spans=spans, x_text=short_bytes))
 
 
+def copy_charts() -> str:
+    """Every device's copy chart, one after the other (the page draws them one by one, each with its caption)."""
+    return "\n".join(copy_chart(d.source) for d in copy_facts().devices)
+
+
 def copy_table() -> str:
     """Each device's smallest, fastest and largest copy, and where the per-call cost stops dominating."""
     facts = copy_facts()
