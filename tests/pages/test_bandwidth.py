@@ -13,9 +13,6 @@ import pytest
 
 from gpucnn import sources
 from gpucnn.experiments.memory import (
-    copy_bandwidth,
-    copy_compute_overlap,
-    host_to_device_bandwidth,
     l2_copy_bandwidth,
 )
 from gpucnn.measurement import Measurement, Sweep
@@ -262,3 +259,14 @@ def test_the_page_renders_over_the_archive(archived_build) -> None:
     assert "{#gpu-l2}" in out and "{{" not in out and "{%" not in out
     for d in bandwidth.l2_facts().above_peak:
         assert f"{bandwidth.fmt(d.inside_gbps)} GB/s on the {d.source.model}" in out
+
+
+def test_a_live_accelerator_without_cuda_queues_copies_and_shares_one_stream(tmp_path: Path) -> None:
+    """A fake live H100 (torch device cpu:0): no CUDA graph and no side stream, said by the facts."""
+    (tmp_path / "empty").mkdir()
+    with fake_build(fake_report(), tmp_path / "empty", tmp_path / "cache", ("bandwidth",)):
+        l2 = bandwidth.l2_facts()
+        overlap = bandwidth.overlap_facts()
+        assert sources.no_gpu_state(bandwidth.copy_facts().found) == ""
+    assert l2.devices and not l2.all_graphs and not l2.devices[0].source.archived
+    assert overlap.devices and overlap.devices[0].side_stream is False
