@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-import gpucnn.experiments.memory as memory_exp
 import gpucnn.hardware as hardware
 import gpucnn.results as results
 import gpucnn.sources as sources
@@ -138,11 +137,6 @@ def test_archived_series_are_drawn_differently(archived) -> None:
     assert 'fill="none"' in chart or "fill: none" in group.group(1)  # hollow markers
 
 
-def test_the_no_gpu_note_is_short_and_points_to_the_results_page(archived) -> None:
-    note = archived["bandwidth.copy_charts"]
-    assert "No GPU in this build" in note and "archived" in note and "results.md" in note
-
-
 def test_a_live_accelerator_replaces_the_archived_record_of_its_model(live, tmp_path: Path) -> None:
     write_record(tmp_path / "results", live[1])
     with situation(fake_report(), tmp_path / "results", tmp_path / "cache"):
@@ -177,21 +171,22 @@ def test_a_speed_up_is_taken_within_one_record(live, tmp_path: Path) -> None:
     gpu = next(r for r in record.results if r.experiment == "copy_bandwidth" and r.params["device"] == "cuda")
     cpu = next(r for r in record.results if r.experiment == "copy_bandwidth" and r.params["device"] == "cpu")
     expected = gpu.data["sweep"].points[-1].gbps / cpu.data["sweep"].points[-1].gbps
+    from gpucnn.pages import bandwidth
+
     with situation(cpu_only(), tmp_path / "results", tmp_path / "cache"):
-        table = _render(("bandwidth",))["bandwidth.dram_table"]
-        this_cpu = results.run(memory_exp.copy_bandwidth, device="cpu").data["sweep"].points[-1].gbps
-    assert f"copies {expected:,.0f}x as fast as {MODEL} host CPU (archived)" in table
-    across = f"{gpu.data['sweep'].points[-1].gbps / this_cpu:,.0f}x"
-    if across != f"{expected:,.0f}x":
-        assert f"copies {across} as fast" not in table
+        ratios = bandwidth.dram_facts().ratios
+    assert [r.ratio for r in ratios] == [pytest.approx(expected)]
+    assert ratios[0].cpu.archived and ratios[0].cpu.origin == ratios[0].gpu.origin
 
 
 def test_an_empty_archive_builds_without_gpu_series(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
+    from gpucnn.pages import bandwidth
+
     with situation(cpu_only(), tmp_path / "empty", tmp_path / "cache"):
         pages = _render(("bandwidth", "results", "summary"))
+        assert sources.no_gpu_state(bandwidth.copy_facts().found) == "none"
     assert all("archived:" not in html for html in pages.values())
-    assert "no compatible record" in pages["bandwidth.copy_charts"]
     assert "holds no records yet" in pages["results.archive_summary"]
 
 

@@ -194,7 +194,8 @@ def test_size_labels_and_ticks() -> None:
 
 @pytest.mark.site
 @pytest.mark.parametrize("page, needs", [
-    ("bandwidth", ["Copy bandwidth against size", "per-call overhead", "GB = 10^9 bytes", "% of copy", "<svg"]),
+    ("bandwidth", ["Copy bandwidth against size", "per-call cost", "10^9 bytes per second", "% of copy", "<svg",
+                   'id="gpu-l2"']),
     ("parallelism", ["Matmul throughput against size", "Matmul throughput by precision", "Parallel efficiency",
                      "Bytes in flight"]),
     ("fast-memory", ["Roofline", "One call + synchronize", "Against add", "CUDA core"]),

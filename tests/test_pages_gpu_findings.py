@@ -23,8 +23,6 @@ import pytest
 
 import gpucnn.hardware as hardware
 import gpucnn.results as results
-from gpucnn.bench import Measurement
-from gpucnn.experiments.memory import copy_bandwidth, l2_copy_bandwidth
 from gpucnn.render import short_bytes
 from tests.test_archived_series import as_cuda, write_record
 from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
@@ -53,7 +51,7 @@ def live_record(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with situation(report, base / "empty", base / "cache"):
         from gpucnn.pages import bandwidth, fast_memory, parallelism
 
-        for fn in (bandwidth.l2_findings, fast_memory.roofline_findings, fast_memory.onchip_findings,
+        for fn in (bandwidth.l2_facts, fast_memory.roofline_findings, fast_memory.onchip_findings,
                    parallelism.littles_law):
             fn()
         return as_cuda(results.results_document(list(results._BUILD.values()), hardware=report))
@@ -73,62 +71,6 @@ def where(request, live_record, tmp_path: Path) -> Iterator[str]:
     else:
         with situation(cpu_only(), ROOT / "results", tmp_path / "cache"):
             yield "results"
-
-
-# --- Bandwidth: the one-copy-per-call sentence follows the overhead region; the L2 figure is a floor ---
-
-def _copy(buffer_bytes: int, seconds: float) -> Measurement:
-    return Measurement(name="copy", device="cuda", dtype="float32", shape=(buffer_bytes,), threads=1,
-                       times_s=(seconds,) * 5, number_per_run=1, bytes_moved=2.0 * buffer_bytes)
-
-
-def test_one_copy_per_call_is_call_bound_exactly_inside_the_overhead_region() -> None:
-    from gpucnn.pages.bandwidth import one_per_call_note, overhead_region
-
-    # flat for the small sizes (the call's cost), then proportional to the size
-    sizes = [1024 * 4**i for i in range(9)]
-    plain = [_copy(b, max(7e-6, 2.0 * b / 3e12)) for b in sizes]
-    span = overhead_region(plain)
-    assert span is not None
-    inside = [b for b in sizes if span[0] <= 2.0 * b <= span[1]]
-    outside = [b for b in sizes if b not in inside]
-    assert inside and outside, "the synthetic sweep must have both regions"
-    for b in inside:
-        assert "the call's fixed cost, not the L2, set the time" in one_per_call_note(plain, b), short_bytes(b)
-    for b in outside:
-        assert "the copy itself set the time" in one_per_call_note(plain, b), short_bytes(b)
-    assert one_per_call_note(plain, 3) == ""  # a size the sweep lacks: no sentence
-
-
-def test_l2_findings_agree_with_the_overhead_region_and_call_the_l2_figure_a_floor(where) -> None:
-    from gpucnn.datasheets import memory_kind
-    from gpucnn.pages.bandwidth import l2_findings, overhead_region
-    from gpucnn.sources import accelerators, sibling
-
-    text = l2_findings()
-    checked = 0
-    for s in accelerators(l2_copy_bandwidth):
-        pts, l2 = s.result.data["sweep"].points, s.result.data["cache_bytes"]
-        inside = [m for m in pts if l2 and 2 * m.shape[0] <= l2]
-        if not inside or len(inside) == len(pts):
-            continue
-        paragraph = next(p for p in text.split("\n\n") if p.startswith(f"On {s.label},"))
-        assert "floor of" in paragraph
-        if f"as fast as {memory_kind(s.hardware.accelerator)}." in paragraph:
-            assert "**at least " in paragraph
-        best = max(inside, key=lambda m: m.gbps or 0)
-        plain = sibling(s, copy_bandwidth).result.data["sweep"].points
-        same = next((m for m in plain if m.shape[0] == best.shape[0]), None)
-        if same is not None:
-            span = overhead_region(plain)
-            call_bound = bool(span and span[0] <= same.bytes_moved <= span[1])
-            assert ("the call's fixed cost, not the L2, set the time" in paragraph) == call_bound
-            assert ("the copy itself set the time" in paragraph) == (not call_bound)
-            assert "launch was already a small part" not in paragraph
-        checked += 1
-    if where == "results" and not checked:
-        pytest.skip("no archived record in results/ has the launch-free L2 sweep")
-    assert checked or where == "results"
 
 
 # --- Fast memory: on-chip totals of the GPUs shown, in MiB, from their own SM count and L2 ---
