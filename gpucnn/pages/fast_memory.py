@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import FP32_LANES_PER_SM, GpuPeaks, gpu_model, memory_kind
@@ -281,6 +281,11 @@ def ceiling_ticks(ceilings: Sequence[Roof], y_low: float, y_high: float, axes_pt
     return ticks
 
 
+def log_tick(value: float, _pos: object = None) -> str:
+    """A log axis' tick as a plain number: 0.01, 1, 1,000, 1,000,000."""
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+
 def roofline_sources() -> list[Source]:
     """The devices that get a roofline: this build's, then archived accelerators, each with a memory roof."""
     return [s for s in sources(matmul_sweep) if memory_roofs(s)]
@@ -336,6 +341,9 @@ def roofline_chart(src: Source) -> str:
             right.set_ticks([v for v, _ in ticks], [t for _, t in ticks])
             right.yaxis.set_minor_locator(NullLocator())
             right.tick_params(length=0, labelsize=10)
+        # Plain numbers, not 10^k: a superscript is drawn at 70 % of the label's size, under 10 px.
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(log_tick))
         ax.tick_params(labelsize=10)
         outside_legend(ax)
     runs = sorted({p.runs for p in pts})
