@@ -197,7 +197,7 @@ def test_size_labels_and_ticks() -> None:
     ("bandwidth", ["Copy bandwidth against size", "per-call overhead", "GB = 10^9 bytes", "% of copy", "<svg"]),
     ("parallelism", ["Matmul time against size", "Matmul throughput against size", "Parallel efficiency",
                      "Bytes in flight"]),
-    ("fast-memory", ["Roofline", "One call + synchronize", "Against add", "CUDA core"]),
+    ("fast-memory", ["Roofline", "One call + synchronize", "Against add", "FP32 lane"]),
     ("summary", ["fp32 matmul throughput", "DRAM copy bandwidth", "% of peak"]),
 ])
 def test_advantage_pages_have_their_tables_and_charts(built_site: Path, page: str, needs: list[str]) -> None:
