@@ -198,7 +198,7 @@ def test_size_labels_and_ticks() -> None:
                    'id="gpu-l2"']),
     ("parallelism", ["Matmul throughput against size", "Matmul throughput by precision", "Parallel efficiency",
                      "Bytes in flight"]),
-    ("fast-memory", ["Roofline", "One call + synchronize", "Against add", "CUDA core"]),
+    ("fast-memory", ["Roofline", "One call + synchronize", "Against add", "FP32 lane"]),
     ("summary", ["fp32 matmul throughput", "DRAM copy bandwidth", "% of peak"]),
 ])
 def test_advantage_pages_have_their_tables_and_charts(built_site: Path, page: str, needs: list[str]) -> None:

@@ -68,21 +68,17 @@ def test_a_live_gddr_gpu_is_never_called_hbm(tmp_path) -> None:
     report = fake_report(name="NVIDIA GeForce RTX 4090")
     archive = tmp_path / "results"
     archive.mkdir()
-    with fake_build(report, archive, tmp_path / "cache", ("bandwidth", "measuring", "fast_memory")):
-        from gpucnn.pages import bandwidth, fast_memory, measuring
+    with fake_build(report, archive, tmp_path / "cache", ("bandwidth", "measuring")):
+        from gpucnn.pages import bandwidth, measuring
 
         out = {f.__name__: f() for f in (
             bandwidth.copy_charts, bandwidth.copy_table, bandwidth.dram_table, bandwidth.l2_copy_charts,
-            bandwidth.l2_table, measuring.cache_caveat, fast_memory.roofline_charts, fast_memory.roofline_roofs,
-            fast_memory.stream_findings, fast_memory.roofline_findings)}
+            bandwidth.l2_table, measuring.cache_caveat)}
         kinds = {d.memory for d in bandwidth.copy_facts().accelerators} | {d.memory for d in bandwidth.l2_facts().devices}
     for name, text in out.items():
         assert "HBM" not in text, name
     assert "GDDR datasheet peak" in out["l2_copy_charts"] and "L2 and GDDR, launch cost removed" in out["l2_copy_charts"]
     assert kinds == {"GDDR"}
-    assert "GDDR roof: " in out["roofline_charts"] and "the datasheet GDDR bandwidth" in out["roofline_roofs"]
-    assert "of its datasheet GDDR bandwidth" in out["stream_findings"]
-    assert "DRAM or GDDR roof" in out["roofline_findings"]
 
 
 def test_the_cache_caveat_names_the_devices_memory() -> None:

@@ -84,50 +84,6 @@ def test_both_experiments_run_on_a_fake_accelerator(monkeypatch) -> None:
         assert o[key].median > 0 and o[key].peak_bytes_per_s is None
 
 
-# --- the hierarchical roofline, from the archived records (nothing is measured here) ---
-
-def test_conv_min_bytes_counts_each_tensor_once() -> None:
-    from gpucnn.pages.fast_memory import conv_min_bytes
-
-    # 4 activation-sized tensors (x, out, their gradients) + 2 filter-sized ones, fp32
-    assert conv_min_bytes(batch=2, channels=3, image=5, kernel=3) == 4.0 * (4 * 2 * 3 * 25 + 2 * 9 * 9)
-
-
-def _archived_matmul_sources() -> list:
-    from gpucnn.experiments.matmul import matmul_sweep
-    from gpucnn.sources import accelerators
-
-    found = [s for s in accelerators(matmul_sweep) if s.archived]
-    if not found:
-        pytest.skip("no archived accelerator record in results/")
-    return found
-
-
-def test_roofline_ceilings_and_the_hbm_roof_are_datasheet_peaks() -> None:
-    from gpucnn.pages.fast_memory import compute_ceilings, memory_roofs
-
-    for src in _archived_matmul_sources():
-        peaks = src.hardware.accelerator.peaks
-        ceilings = {c.label: c.value for c in compute_ceilings(src)}
-        assert ceilings["FP32 peak"] == peaks.fp32 / 1e9 and ceilings["bf16 peak"] == peaks.bf16 / 1e9
-        best_matmul = max(m.gflops for m in src.result.data["sweep"].points)
-        assert best_matmul not in ceilings.values()  # the flat roof is not the best measured matmul (circular)
-        roofs = memory_roofs(src)
-        # the HBM roof is the datasheet's, not the best measured stream (add would sit at 100 % of it by definition)
-        assert roofs[0].value == peaks.bandwidth / 1e9 and "datasheet" in roofs[0].label
-        assert all(r.value > roofs[0].value for r in roofs[1:])  # a cache roof only where it beats DRAM/HBM
-
-
-def test_each_archived_device_gets_its_own_roofline_with_labels_off_the_plot() -> None:
-    from gpucnn.pages.fast_memory import roofline_chart
-
-    for src in _archived_matmul_sources():
-        html = roofline_chart(src)
-        assert f"Roofline: {src.label}" in html and "FP32 peak" in html and "HBM roof" in html
-        assert f'data-source="{src.origin}"' in html
-        assert "data-label-of" not in html  # no text drawn on the plot area: ceilings on the axis, roofs in the legend
-
-
 # --- on a real CUDA GPU (`pytest -m gpu`): the graph and side-stream paths run, and pass the harness's checks ---
 
 @pytest.mark.gpu

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from gpucnn.pages.bandwidth import PCIE_GEN4, PCIE_GEN5, PcieLink
-from gpucnn.pages.fast_memory import FMA_BYTES_PER_FLOP, H100_SM, XEON_CORE, onchip_findings, onchip_table
 
 
 def test_pcie_one_way_limit_applies_the_line_encoding() -> None:
@@ -13,18 +12,6 @@ def test_pcie_one_way_limit_applies_the_line_encoding() -> None:
     assert math.isclose(link.one_way_bytes_per_s, 32e9 * 16 * 128 / 130 / 8)
     assert math.isclose(PCIE_GEN5.one_way_bytes_per_s, 2 * PCIE_GEN4.one_way_bytes_per_s)
     assert math.isclose(PcieLink(5, 32.0, lanes=8).one_way_bytes_per_s, link.one_way_bytes_per_s / 2)
-
-
-def test_bytes_per_flop_divides_l1_bandwidth_by_fp32_rate() -> None:
-    assert H100_SM.bytes_per_flop == H100_SM.l1_bytes_per_clock / H100_SM.fp32_flop_per_clock
-    assert H100_SM.bytes_per_flop < XEON_CORE.bytes_per_flop  # the point the page makes, from the cited figures
-
-
-def test_onchip_table_and_findings_show_the_computed_reuse() -> None:
-    assert "L1 bytes per FP32 FLOP" in onchip_table()
-    text = onchip_findings()
-    assert "less per FLOP" in text
-    assert f"at least {FMA_BYTES_PER_FLOP / H100_SM.bytes_per_flop:g} times" in text
 
 
 def test_lanes_count_physical_cores_and_sms() -> None:

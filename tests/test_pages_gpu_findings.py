@@ -51,7 +51,7 @@ def live_record(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with situation(report, base / "empty", base / "cache"):
         from gpucnn.pages import bandwidth, fast_memory, parallelism
 
-        for fn in (bandwidth.l2_facts, fast_memory.roofline_findings, fast_memory.onchip_findings,
+        for fn in (bandwidth.l2_facts, fast_memory.roofline_table, fast_memory.onchip,
                    parallelism.littles_law):
             fn()
         return as_cuda(results.results_document(list(results._BUILD.values()), hardware=report))
@@ -73,68 +73,6 @@ def where(request, live_record, tmp_path: Path) -> Iterator[str]:
             yield "results"
 
 
-# --- Fast memory: on-chip totals of the GPUs shown, in MiB, from their own SM count and L2 ---
-
-def test_onchip_totals_come_from_each_shown_gpu(where) -> None:
-    from gpucnn.experiments.matmul import matmul_sweep
-    from gpucnn.pages.fast_memory import SM_BY_CAPABILITY, onchip_findings, onchip_table, per_core_table
-    from gpucnn.sources import accelerators
-
-    text, table, lanes = onchip_findings(), onchip_table(), per_core_table()
-    shown = [s for s in accelerators(matmul_sweep) if s.hardware.accelerator.capability in SM_BY_CAPABILITY]
-    assert shown
-    for s in shown:
-        acc = s.hardware.accelerator
-        sm = SM_BY_CAPABILITY[acc.capability]
-        total = (sm.registers_bytes + sm.l1_bytes) * acc.multiprocessors + acc.l2_bytes
-        assert f"{s.label} holds about **{total / MIB:,.0f} MiB**" in text
-        assert f"its {short_bytes(acc.l2_bytes)} L2" in text
-        assert s.cell() in lanes and f"{acc.multiprocessors * sm.fp32_flop_per_clock // 2:,} lanes" in lanes
-        assert f"all {acc.multiprocessors} SMs" in table
-    assert "H100 SXM (datasheet)" not in text + table + lanes
-    assert not re.search(r"\d MB L2", text)  # sizes in MiB only
-
-
-def test_without_a_gpu_the_example_is_the_datasheet_h100(tmp_path: Path) -> None:
-    from gpucnn.pages.fast_memory import onchip_findings, per_core_table
-
-    (tmp_path / "empty").mkdir()
-    with situation(cpu_only(), tmp_path / "empty", tmp_path / "cache"):
-        text, lanes = onchip_findings(), per_core_table()
-    assert "an H100 SXM (datasheet) holds about" in text and "50 MB (47.7 MiB) L2 of NVIDIA's whitepaper" in text
-    assert "H100 SXM (datasheet)" in lanes
-
-
-# --- Fast memory: each group's best point against its own ceiling, from the data ---
-
-def test_roofline_findings_set_each_group_against_its_own_ceiling(where) -> None:
-    from gpucnn.pages.fast_memory import (
-        compute_ceilings,
-        own_ceiling,
-        roofline_bests,
-        roofline_findings,
-        roofline_groups,
-    )
-    from gpucnn.render import fmt
-
-    found = roofline_bests()
-    text = roofline_findings()
-    assert found and text
-    devices = {b.source.origin + b.source.device for b in found}
-    assert len(devices) >= 2  # this build's CPU and a GPU, live or archived
-    for b in found:
-        assert b.best.gflops == max(p.gflops for p in dict(roofline_groups(b.source))[b.group])
-        assert b.ceiling == own_ceiling(b.group, compute_ceilings(b.source))
-        assert b.ceiling.label.startswith("bf16" if b.group.startswith("bf16") else "FP32")
-        assert f"**{fmt(100 * b.best.gflops / b.ceiling.value, 2)} %**" in text
-
-
-def test_own_ceiling_is_none_where_the_precision_has_no_ceiling() -> None:
-    from gpucnn.pages.fast_memory import Roof, own_ceiling
-
-    fp32 = Roof("FP32 peak", 1.0)
-    assert own_ceiling("bf16 matmul, n = 2 … 4", [fp32]) is None
-    assert own_ceiling("conv2d layer fwd+bwd, C = 1", [fp32]) is fp32
 
 
 # --- Parallelism: one Little's-law row per GPU model; ticks that end on the largest size ---

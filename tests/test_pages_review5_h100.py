@@ -11,8 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from gpucnn.hardware import detect
-
 
 @pytest.fixture(autouse=True)
 def _forget_noted_sources() -> Iterator[None]:
@@ -21,28 +19,6 @@ def _forget_noted_sources() -> Iterator[None]:
     from gpucnn.sources import take_section
 
     take_section()
-
-
-def _threads_result(gflops_one_thread: float) -> types.SimpleNamespace:
-    hw = detect()
-    point = types.SimpleNamespace(threads=1, gflops=gflops_one_thread, shape=(1024, 1024))
-    return types.SimpleNamespace(data={"points": [point]}, hardware=hw)
-
-
-@pytest.mark.parametrize("above", [True, False])
-def test_a_core_faster_than_its_estimate_is_explained_as_an_unreported_turbo(
-        above: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gpucnn.pages import fast_memory
-
-    hw = detect()
-    if hw.cpu.peak_fp32 is None:
-        pytest.skip("no CPU peak estimate on this machine")
-    per_core = hw.cpu.peak_fp32.value / (hw.cpu.usable_cores or hw.cpu.logical_cores) / 1e9
-    monkeypatch.setattr(fast_memory, "run", lambda fn: _threads_result(per_core * (1.1 if above else 0.5)))
-    monkeypatch.setattr(fast_memory, "shown_gpus", lambda: [])
-    text = fast_memory.per_core_table()
-    assert ("the estimate is a floor, not a peak" in text) is above
-    assert ("1.1x its estimate" in text) is above
 
 
 def test_a_relu_faster_than_device_memory_is_said_to_read_from_the_l2(tmp_path) -> None:

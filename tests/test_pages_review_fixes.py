@@ -128,22 +128,6 @@ def test_the_caveat_uses_each_sources_l2_sweep_where_it_has_one(results_archive)
         pytest.skip("no record in results/ has an L2 sweep above its device-memory peak")
 
 
-def test_an_l2_roof_from_the_one_copy_sweep_is_a_lower_bound(results_archive) -> None:
-    from gpucnn.experiments.matmul import matmul_sweep
-    from gpucnn.experiments.memory import l2_copy_bandwidth
-    from gpucnn.pages.fast_memory import memory_roofs
-    from gpucnn.sources import accelerators, sibling
-
-    checked = 0
-    for s in accelerators(matmul_sweep):
-        for roof in memory_roofs(s):
-            if roof.label.startswith("L2 roof") and sibling(s, l2_copy_bandwidth) is None:
-                assert "lower bound" in roof.label
-                checked += 1
-    if not checked:
-        pytest.skip("every GPU record in results/ has the launch-free L2 sweep")
-
-
 # --- CNN: kernel times; archived labels ---
 
 def test_no_kernel_times_only_where_the_record_has_none() -> None:

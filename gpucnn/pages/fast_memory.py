@@ -1,12 +1,16 @@
-"""Page "Advantage 3: fast memory access": data reuse (matmul against elementwise ops),
-small-op latency, per-core speed, and a roofline of this build's measured ops."""
+"""Page "Advantage 3: fast memory access": the facts behind docs/fast-memory.md.
+
+Per-core speed and on-chip memory (vendor figures), data reuse measured (matmul against elementwise ops, and the
+same product with and without reuse), small-op latency, and a hierarchical roofline of this build's measured ops.
+Functions return facts (frozen dataclasses) or draw a chart or table; the page's sentences are in the Markdown.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import FP32_LANES_PER_SM, GpuPeaks, gpu_model, memory_kind
@@ -18,9 +22,7 @@ from gpucnn.experiments.precision import precision_matmul_sweep, precisions_for
 from gpucnn.experiments.reuse import reuse_ratio
 from gpucnn.figures import HEADLINE_MATMUL_N, dram_point, matmul_at
 from gpucnn.render import (
-    COLORS,
     MARKERS,
-    caption,
     chart_text,
     figure_html,
     figures_table,
@@ -28,18 +30,24 @@ from gpucnn.render import (
     fmt_time,
     html_table,
     new_figure,
-    short_bytes,
+    outside_legend,
+    source_colour,
     style_context,
     table,
 )
-from gpucnn.results import Result, run
-from gpucnn.sources import Source, accelerators, and_list, no_gpu_note, one_line, pairs, sibling, sources
+from gpucnn.results import run
+from gpucnn.sources import Source, accelerators, and_list, note, one_line, pairs, sibling, sources
 
 # render.py turns this colour into currentColor: the roof follows light and dark mode.
 INK = "#010203"
-# Modal GPU glossary, "perf/overhead": kernel launch overhead is "on the order of 10 us".
+# Modal GPU glossary, "perf/overhead": kernel launch overhead is "on the order of 10 us" (quoted on the page).
 MODAL_LAUNCH_S = 10e-6
+KIB, MIB = 1024, 1024**2
+# The matmul size the reuse table compares (or the largest below it that a sweep reached).
+HEADLINE_N = HEADLINE_MATMUL_N
 
+
+# --- the roofline's arithmetic ---
 
 @dataclass(frozen=True)
 class RooflinePoint:
@@ -72,18 +80,46 @@ def roof(intensity: float, bandwidth_gbps: float, compute_gflops: float) -> floa
     return min(compute_gflops, bandwidth_gbps * intensity)
 
 
-# --- the hierarchical roofline: measured memory roofs, datasheet or estimated compute ceilings ---
-
 # render.figure_html gives the SVG group with this gid its data-source (render.mark_sources).
 SERIES_GID = "gpucnn-series-"
+
+# How a memory roof was found (short legend words; the page says what each means).
+DATASHEET = "datasheet"
+MEASURED_COPY = "measured copy"  # the copy far beyond the caches: a device with no datasheet bandwidth
+LAUNCH_FREE = "launch-free copy"  # a GPU's L2: many copies per call, launch cost removed (a floor)
+PER_CALL = "one copy per call"  # a GPU's L2 from the plain copy sweep: the launch is in the time (a lower bound)
+COPY_SWEEP = "copy sweep"  # a CPU's caches: the copy sweep's best point inside the last-level cache
 
 
 @dataclass(frozen=True)
 class Roof:
-    """A memory roof (GB/s: a slanted line) or a compute ceiling (GFLOP/s: a flat one), with how it was found."""
+    """A memory roof (GB/s: a slanted line) or a compute ceiling (GFLOP/s: a flat one), and how it was found.
 
-    label: str
+    ``name``: "DRAM", "HBM", "GDDR", "device memory", "L2" or "cache" for a roof; "FP32", "TF32" or "bf16" for a
+    ceiling. ``how``: one of the constants above for a roof, ``DATASHEET`` or "estimate" for a ceiling.
+    ``cite``: the datasheet a figure comes from, where one does.
+    """
+
+    name: str
     value: float
+    how: str
+    cite: str | None = None
+
+    @property
+    def is_ceiling(self) -> bool:
+        return self.name in ("FP32", "TF32", "bf16")
+
+    @property
+    def lower_bound(self) -> bool:
+        """An L2 roof measured with the launch in every call's time: the L2 is at least this fast."""
+        return self.how == PER_CALL
+
+    @property
+    def label(self) -> str:
+        """The legend entry or axis label."""
+        if self.is_ceiling:
+            return f"{self.name} peak" + (" (est.)" if self.how == "estimate" else "")
+        return f"{self.name} roof {fmt(self.value)} GB/s ({self.how})"
 
 
 def conv_min_bytes(batch: int, channels: int, image: int, kernel: int) -> float:
@@ -101,11 +137,11 @@ def compute_ceilings(src: Source) -> list[Roof]:
     hw = src.hardware
     if src.is_cpu:
         pairs_ = (("FP32", hw.cpu.peak_fp32), ("bf16", hw.cpu.peak_bf16))
-        return [Roof(f"{name} peak (est.)", p.value / 1e9) for name, p in pairs_ if p]
+        return [Roof(name, p.value / 1e9, "estimate") for name, p in pairs_ if p]
     peaks = hw.accelerator.peaks if hw.accelerator else None
     if peaks is None:
         return []
-    return [Roof(f"{name} peak", v / 1e9)
+    return [Roof(name, v / 1e9, DATASHEET, peaks.source)
             for name, v in (("FP32", peaks.fp32), ("TF32", peaks.tf32), ("bf16", peaks.bf16)) if v]
 
 
@@ -123,15 +159,14 @@ def roof_memory(src: Source) -> str:
     return "DRAM" if src.is_cpu else memory_kind(src.hardware.accelerator)
 
 
-def roof_memories(found: Sequence[Source]) -> str:
-    """The names of the lowest memory roofs of ``found``, each once, in order: "DRAM or HBM"."""
-    names = list(dict.fromkeys(roof_memory(s) for s in found)) or ["memory"]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+def roof_memories(found: Sequence[Source]) -> list[str]:
+    """The names of the lowest memory roofs of ``found``, each once, in order (["DRAM", "HBM"])."""
+    return list(dict.fromkeys(roof_memory(s) for s in found))
 
 
-def dram_roof(src: Source, copy: Result | None) -> Roof | None:
-    """The DRAM/device-memory roof: an accelerator's datasheet bandwidth; else (a CPU: no datasheet) the copy sweep's point
-    far beyond the caches.
+def dram_roof(src: Source, copy: Source | None) -> Roof | None:
+    """The DRAM/device-memory roof: an accelerator's datasheet bandwidth; else (a CPU: no datasheet) the copy
+    sweep's point far beyond the caches.
 
     Never the fastest of copy, add and relu: add and relu are points on the chart, and a roof drawn at one of
     them would put it at 100 % of the roofline by definition, as a compute ceiling drawn at the best matmul
@@ -139,12 +174,11 @@ def dram_roof(src: Source, copy: Result | None) -> Roof | None:
     """
     peaks = hbm_datasheet(src)
     if peaks is not None:
-        return Roof(f"{roof_memory(src)} roof: {fmt(peaks.bandwidth / 1e9)} GB/s, datasheet", peaks.bandwidth / 1e9)
-    d = dram_point(copy) if copy is not None else None
+        return Roof(roof_memory(src), peaks.bandwidth / 1e9, DATASHEET, " ".join(peaks.source.split()))
+    d = dram_point(copy.result) if copy is not None else None
     if d is None or not d.gbps:
         return None
-    return Roof(f"{roof_memory(src)} roof: {fmt(d.gbps)} GB/s, copy far beyond the caches (measured; no datasheet figure)",
-                d.gbps)
+    return Roof(roof_memory(src), d.gbps, MEASURED_COPY)
 
 
 def memory_roofs(src: Source) -> list[Roof]:
@@ -157,28 +191,25 @@ def memory_roofs(src: Source) -> list[Roof]:
     cp = sibling(src, copy_bandwidth)
     if cp is None:
         return []
-    dram = dram_roof(src, cp.result)
+    dram = dram_roof(src, cp)
     if dram is None:
         return []
     roofs = [dram]
-    cache = cp.result.data["cache_bytes"]
+    copy = cp.result.typed
+    cache = copy.cache_bytes
     l2 = sibling(src, l2_copy_bandwidth) if not src.is_cpu else None
     inside: list[Measurement] = []
-    how = "copy sweep"
+    how = COPY_SWEEP if src.is_cpu else PER_CALL
     if l2 is not None:
-        inside = [m for m in l2.result.data["sweep"].points if cache and 2 * m.shape[0] <= cache]
-        how = "copies, launch cost removed: a floor"
+        inside = [m for m in l2.result.typed.sweep.points if cache and 2 * m.shape[0] <= cache]
+        how = LAUNCH_FREE
     if not inside:
-        inside = [m for m in cp.result.data["sweep"].points if cache and 2 * m.shape[0] <= cache]
-        how = "copy sweep"
+        inside = [m for m in copy.sweep.points if cache and 2 * m.shape[0] <= cache]
+        how = COPY_SWEEP if src.is_cpu else PER_CALL
     best = max(inside, key=lambda m: m.gbps or 0, default=None)
     if best is not None and best.gbps and best.gbps > dram.value:
         # On a CPU the fastest such copy may sit in L1 or L2: the roof is the caches', not the LLC's alone.
-        where = "cache roof: {}, best copy inside the last-level cache" if src.is_cpu else "L2 roof: {}, best copy inside it"
-        if how == "copy sweep" and not src.is_cpu:
-            # One copy per call on a GPU: the call's fixed cost is in the time, so the roof is a lower bound.
-            how = "one copy per call: a lower bound"
-        roofs.append(Roof(where.format(f"{fmt(best.gbps)} GB/s") + f" ({how})", best.gbps))
+        roofs.append(Roof("cache" if src.is_cpu else "L2", best.gbps, how))
     return roofs
 
 
@@ -189,36 +220,80 @@ def _precision_sibling(src: Source) -> Source | None:
     return sibling(src, precision_matmul_sweep, precision="bfloat16")
 
 
+def _span(first: int, last: int) -> str:
+    return f"{first:,}" + (f" … {last:,}" if last != first else "")
+
+
 def roofline_groups(src: Source) -> list[tuple[str, list[RooflinePoint]]]:
     """The measured points of one device: fp32 and bf16 matmuls, the CNN's conv layers, add and relu."""
     groups: list[tuple[str, list[RooflinePoint]]] = []
-    mm = src.result.data["sweep"].points
+    mm = src.result.typed.sweep.points
     if mm:
-        groups.append((f"fp32 matmul, n = {mm[0].shape[0]} … {mm[-1].shape[0]:,}",
+        groups.append((f"fp32 matmul, n = {_span(mm[0].shape[0], mm[-1].shape[0])}",
                        roofline_points([(f"n={m.shape[0]}", m) for m in mm])))
     bf = _precision_sibling(src)
-    if bf is not None and bf.result.data["sweep"].points:
-        pts = bf.result.data["sweep"].points
-        groups.append((f"bf16 matmul, n = {pts[0].shape[0]} … {pts[-1].shape[0]:,}",
+    pts = bf.result.typed.sweep.points if bf is not None else ()
+    if pts:
+        groups.append((f"bf16 matmul, n = {_span(pts[0].shape[0], pts[-1].shape[0])}",
                        roofline_points([(f"n={m.shape[0]}", m) for m in pts])))
     conv = sibling(src, conv_channel_sweep)
-    if conv is not None and conv.result.data["sweep"].points:
-        d = conv.result.data
-        layers = [(f"C={m.shape[1]}", replace(m, bytes_moved=conv_min_bytes(d["batch"], m.shape[1], d["image"],
-                                                                           d["kernel"])))
-                  for m in d["sweep"].points]
-        span = layers[0][0][2:] + (f" … {layers[-1][0][2:]}" if len(layers) > 1 else "")
-        groups.append((f"conv2d layer fwd+bwd, C = {span}, batch {d['batch']}",
+    d = conv.result.typed if conv is not None else None
+    if d is not None and d.sweep.points:
+        layers = [(f"C={m.shape[1]}", replace(m, bytes_moved=conv_min_bytes(d.batch, m.shape[1], d.image, d.kernel)))
+                  for m in d.sweep.points]
+        groups.append((f"conv2d fwd+bwd, C = {_span(d.sweep.points[0].shape[1], d.sweep.points[-1].shape[1])}",
                        roofline_points(layers)))
     ew = sibling(src, elementwise_bandwidth)
     if ew is not None:
-        groups += [("add (x + y)", roofline_points([("add", ew.result.data["add"])])),
-                   ("relu", roofline_points([("relu", ew.result.data["relu"])]))]
+        groups += [("add (x + y)", roofline_points([("add", ew.result.typed.add)])),
+                   ("relu", roofline_points([("relu", ew.result.typed.relu)]))]
     return [(label, pts) for label, pts in groups if pts]
 
 
+# A ceiling label is about this many points tall (10 pt text): closer ceilings share one label.
+LABEL_PT = 13.0
+
+
+def ceiling_ticks(ceilings: Sequence[Roof], y_low: float, y_high: float, axes_pt: float) -> list[tuple[float, str]]:
+    """Right-axis ticks labelling the flat ceilings, none on top of another.
+
+    Ceilings closer on the (log) y axis than one label's height share a tick: equal ones one line ("FP32 =
+    bf16 peak (est.)"), near ones one line each, highest first, at their geometric mean.
+    """
+    import math
+
+    per_pt = math.log(y_high / y_low) / axes_pt  # log units per point of height
+    groups: list[list[Roof]] = []
+    for c in sorted(ceilings, key=lambda c: c.value):
+        prev = groups[-1][-1] if groups else None
+        if prev is not None and math.log(c.value / prev.value) < LABEL_PT * per_pt * len(groups[-1]):
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+    ticks = []
+    for g in groups:
+        at = math.exp(sum(math.log(c.value) for c in g) / len(g))
+        if all(math.isclose(c.value, g[0].value, rel_tol=1e-3) for c in g):
+            label = " = ".join(c.name for c in g) + g[0].label[len(g[0].name):]
+        else:
+            label = "\n".join(c.label for c in reversed(g))
+        ticks.append((at, label))
+    return ticks
+
+
+def log_tick(value: float, _pos: object = None) -> str:
+    """A log axis' tick as a plain number: 0.01, 1, 1,000, 1,000,000."""
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+
+def roofline_sources() -> list[Source]:
+    """The devices that get a roofline: this build's, then archived accelerators, each with a memory roof."""
+    return [s for s in sources(matmul_sweep) if memory_roofs(s)]
+
+
 def roofline_chart(src: Source) -> str:
-    """One device's hierarchical roofline: measured memory roofs, compute ceilings, measured ops."""
+    """One device's hierarchical roofline (memory roofs, compute ceilings, measured ops), with its figures in a
+    collapsed table. No caption: the page writes it."""
     roofs, ceilings, groups = memory_roofs(src), compute_ceilings(src), roofline_groups(src)
     if not roofs or not groups:
         return ""
@@ -229,75 +304,62 @@ def roofline_chart(src: Source) -> str:
     lo_x = min(p.intensity for p in pts) / 2
     hi_x = max(max(p.intensity for p in pts), ridge) * 4
     xs = [lo_x * (hi_x / lo_x) ** (i / 200) for i in range(201)]
-    sources_ = []
+    colour = source_colour(src.origin)
     with style_context():
-        fig, ax = new_figure(7.0, 5.0)
-        for i, (r, dash) in enumerate(zip(roofs, ("-", "--"), strict=False)):
-            ax.plot(xs, [min(r.value * x, top) for x in xs], color=INK, linestyle=dash, linewidth=1.6 - 0.4 * i,
-                    label=chart_text(r.label))
+        fig, ax = new_figure(7.0, 5.6)
+        for i, r in enumerate(roofs):
+            # Solid: a dash means "archived" site-wide. The cache roof is the thinner, fainter line.
+            ax.plot(xs, [min(r.value * x, top) for x in xs], color=INK, linestyle="-", linewidth=1.8 - 0.8 * i,
+                    alpha=1.0 - 0.45 * i, label=chart_text(r.label))
         fast = max(r.value for r in roofs)
         for c in ceilings:
             start = c.value / fast  # a ceiling starts where it meets the fastest memory roof
             ax.plot([start, hi_x], [c.value, c.value], color=INK, linestyle=":", linewidth=1.2)
         for i, (name, group) in enumerate(groups):
-            style = {"fmt": MARKERS[i % len(MARKERS)], "color": COLORS[i % len(COLORS)], "markersize": 5}
+            # Colour is the source (site-wide); the marker tells the ops apart; hollow marks an archived record.
+            style = {"fmt": MARKERS[i % len(MARKERS)], "color": colour, "markersize": 6}
             if src.archived:
                 style["markerfacecolor"] = "none"
             eb = ax.errorbar([p.intensity for p in group], [p.gflops for p in group],
                              yerr=[[p.gflops - p.low for p in group], [p.high - p.gflops for p in group]],
                              capsize=2, linestyle="none", label=chart_text(name), **style)
             eb[0].set_gid(f"{SERIES_GID}{i}")
-            sources_.append(src.origin)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(lo_x, hi_x)
-        ax.set_ylim(min(p.low for p in pts) / 2, top * 2)
-        ax.set_xlabel("arithmetic intensity (FLOP per byte, least possible traffic)")
+        y_low, y_high = min(p.low for p in pts) / 2, top * 2
+        ax.set_ylim(y_low, y_high)
+        ax.set_xlabel("arithmetic intensity (FLOP per byte, least traffic)")
         ax.set_ylabel("achieved GFLOP/s")
         ax.set_title(f"Roofline: {label}")
         ax.grid(True, which="major")
         if ceilings:
             # Ceilings are labelled on the right-hand axis, like tick labels: never on the data.
+            axes_pt = ax.get_position().height * fig.get_figheight() * 72
             right = ax.secondary_yaxis("right")
-            right.set_ticks([c.value for c in ceilings], [c.label for c in ceilings])
+            ticks = ceiling_ticks(ceilings, y_low, y_high, axes_pt)
+            right.set_ticks([v for v, _ in ticks], [t for _, t in ticks])
             right.yaxis.set_minor_locator(NullLocator())
-            right.tick_params(length=0, labelsize=8)
-        # Below the axes: inside, it would cover points wherever they fall on a given machine.
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
+            right.tick_params(length=0, labelsize=10)
+        # Plain numbers, not 10^k: a superscript is drawn at 70 % of the label's size, under 10 px.
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(log_tick))
+        ax.tick_params(labelsize=10)
+        outside_legend(ax)
     runs = sorted({p.runs for p in pts})
-    kind = "estimates from the hardware report (clock x cores x FLOP per cycle), not measurements" if src.is_cpu \
-        else "datasheet figures"
     chart = figure_html(
         fig, title=f"Hierarchical roofline of the measured ops on {label}",
-        desc=(f"Log-log roofline. Memory roofs: {'; '.join(r.label for r in roofs)}. Compute ceilings: "
-              + ("; ".join(f"{c.label} {fmt(c.value)} GFLOP/s" for c in ceilings) or "none known") + ". "
-              + " ".join(f"{name}: " + ", ".join(f"{p.label} at {fmt(p.intensity)} FLOP/byte, {fmt(p.gflops)} "
-                                                 "GFLOP/s" for p in group) + "." for name, group in groups)),
-        caption_text=(f"Points: median GFLOP/s; error bars: IQR ({runs[0]}–{runs[-1]} timed runs each). Slanted "
-                      f"roofs: bandwidth x intensity, for {_dram_roof_text(src)}, and for the fastest copy inside "
-                      "the " + ("last-level cache" if src.is_cpu else "L2") + ", measured in this figure's source, "
-                      "where it beats that. Flat ceilings, dotted: "
-                      f"peak FP32, TF32 and bf16 rates (those the device has), {kind}; none is a measured matmul. Intensity uses each op's "
-                      "least traffic: a matmul reads A and B and writes C once (3 n^2 elements); a conv layer's "
-                      "forward+backward reads and writes each activation, gradient and filter tensor once; add "
-                      "moves 12 bytes per FLOP, relu 8. A plain copy does no arithmetic: it is never a point."),
-        results=[src, *_siblings(src)], sources=sources_,
+        desc=(f"Log-log roofline. Roofs: {'; '.join(r.label for r in roofs)}. Ceilings: "
+              + ("; ".join(f"{c.label} {fmt(c.value)} GFLOP/s" for c in ceilings) or "none") + ". "
+              + " ".join(f"{name}: " + ", ".join(f"{p.label} {fmt(p.intensity)}, {fmt(p.gflops)}" for p in group)
+                         + "." for name, group in groups)),
+        caption_text="", results=[src, *_siblings(src)], sources=[src.origin] * len(groups),
     )
     rows = [(src.cell(), one_line(name), one_line(p.label), fmt(p.intensity), f"{fmt(p.gflops)} ({fmt(p.low)}–"
              f"{fmt(p.high)})") for name, group in groups for p in group]
     body = html_table(["Device", "Op", "Point", "FLOP per byte", "GFLOP/s: median (IQR)"], rows, align="lllrr")
     lines = [r.label for r in roofs] + [f"{c.label} {fmt(c.value)} GFLOP/s" for c in ceilings]
-    return chart + figures_table(chart, body, "Drawn as lines: " + "; ".join(lines) + ".")
-
-
-def _dram_roof_text(src: Source) -> str:
-    """One device's DRAM/device-memory roof in words, for its chart's caption (plain text: the caption escapes it)."""
-    peaks = hbm_datasheet(src)
-    if peaks is not None:
-        return (f"the datasheet {roof_memory(src)} bandwidth ({' '.join(peaks.source.split())}), not a measurement: add and relu "
-                "show how close a stream came to it")
-    return ("the copy far beyond the caches, measured in this figure's source (no datasheet memory bandwidth is "
-            "known for this device): the copy alone, so that add and relu are points scored against a roof they do not set")
+    return chart + figures_table(chart, body, f"Lines: {'; '.join(lines)}. Timed runs: {runs[0]}–{runs[-1]}.")
 
 
 def _siblings(src: Source) -> list[Source]:
@@ -307,33 +369,39 @@ def _siblings(src: Source) -> list[Source]:
     return [s for s in found if s is not None]
 
 
-def roofline_roofs() -> str:
-    """The page's list of what draws each roof and ceiling, chosen from the devices the charts show."""
-    found = [s for s in sources(matmul_sweep) if memory_roofs(s)]
-    kinds = _dram_roof_kinds(found, one_line, lambda s: s.cell()) if found else "none drawn"
-    return (f"- **memory roofs:** the {roof_memories(found)} roof: " + kinds + " (see [Advantage 1](bandwidth.md)). A roof "
-            "drawn at the fastest of copy, `add` and `relu` would put that op at 100 % of the roofline by "
-            "definition. Above it, a GPU's L2 or a CPU's caches: the fastest copy that fits in the L2 or last-level "
-            "cache, measured, with the launch cost removed on a GPU where that was measured. An op whose data stay "
-            "in the L2 may climb above the DRAM roof;\n"
-            "- **compute ceilings, not measured:** the FP32, TF32 and bf16 peaks of a GPU's datasheet, or the "
-            "estimates from this CPU's clock, cores and vector or matrix units (see [What is a GPU](gpu.md)). A "
-            "measured matmul is a point under them, never a roof: a roof drawn at the best matmul would say that "
-            "matmul is as fast as the hardware by definition.\n")
+@dataclass(frozen=True)
+class RoofSet:
+    """One roofline's roofs and ceilings, for the page's method note."""
+
+    source: Source
+    roofs: tuple[Roof, ...]  # DRAM/device memory first, then the L2 or caches where drawn
+    ceilings: tuple[Roof, ...]
+
+    @property
+    def dram(self) -> Roof:
+        return self.roofs[0]
+
+    @property
+    def cache(self) -> Roof | None:
+        return self.roofs[1] if len(self.roofs) > 1 else None
 
 
-def roofline_charts() -> str:
-    """One hierarchical roofline per device shown (this build's, then archived accelerators)."""
-    found = sources(matmul_sweep)
-    return "\n".join(roofline_chart(s) for s in found) + no_gpu_note(
-        found, "GPU rooflines (their device-memory and L2 roofs and tensor-core ceilings sit far higher)")
+def roof_sets() -> list[RoofSet]:
+    """What draws each roof and ceiling, per device a roofline shows."""
+    out = [RoofSet(s, tuple(memory_roofs(s)), tuple(compute_ceilings(s))) for s in roofline_sources()]
+    note([r.source for r in out])
+    return out
 
 
 def own_ceiling(group: str, ceilings: Sequence[Roof]) -> Roof | None:
     """The compute ceiling of a roofline group's precision: bf16 for the bf16 matmuls, FP32 for the rest
     (fp32 matmuls and conv layers run with TF32 off; add and relu are fp32)."""
     want = "bf16" if group.startswith("bf16") else "FP32"
-    return next((c for c in ceilings if c.label.startswith(want)), None)
+    return next((c for c in ceilings if c.name == want), None)
+
+
+# Below this fraction of its memory roof, an elementwise op's time is more than its traffic.
+STREAM_NEAR_ROOF = 0.5
 
 
 @dataclass(frozen=True)
@@ -357,204 +425,270 @@ class GroupBest:
         100 % by definition."""
         return 100 * self.best.gflops / roof(self.best.intensity, self.dram.value, self.ceiling.value)
 
+    @property
+    def is_stream(self) -> bool:
+        return self.best.label in ("add", "relu")
+
+    @property
+    def below_half(self) -> bool:
+        """A stream at less than half its memory roof: its time is more than its traffic."""
+        return self.pct_of_roofline < 100 * STREAM_NEAR_ROOF
+
+    @property
+    def above_roof(self) -> bool:
+        """A stream faster than its memory roof (on a CPU: the copy that sets it)."""
+        return self.pct_of_roofline > 100
+
 
 def roofline_bests() -> list[GroupBest]:
     """For each device the rooflines show and each group of points on it: the fastest point and its ceiling."""
     out = []
-    for src in sources(matmul_sweep):
+    for src in roofline_sources():
         roofs = memory_roofs(src)
-        if not roofs:  # no roofline drawn for it
-            continue
         ceilings = compute_ceilings(src)
         for name, group in roofline_groups(src):
             ceiling = own_ceiling(name, ceilings)
             if ceiling is not None and group:
                 out.append(GroupBest(src, name, max(group, key=lambda p: p.gflops), ceiling, roofs[0]))
+    note([b.source for b in out])
     return out
 
 
-def _dram_roof_kinds(found: Sequence[Source], escape: Callable[[str], str] = str,
-                     name: Callable[[Source], str] = lambda s: s.label) -> str:
-    """What the DRAM/device-memory roof of each device in ``found`` is: a datasheet figure or a measured copy.
+@dataclass(frozen=True)
+class DeviceStreams:
+    """add and relu on one device, against its lowest memory roof."""
 
-    Plain text, for a caption (which escapes it); ``escape`` is applied to the record's datasheet citations
-    (``one_line`` for Markdown). Labels are safe as they are; in Markdown, ``name`` gives each device its
-    table cell, which carries the source marker that ties an archived figure to its record.
-    """
-    datasheet = [s for s in found if hbm_datasheet(s) is not None]
-    measured = [s for s in found if hbm_datasheet(s) is None]
-    parts = []
-    for memory in dict.fromkeys(roof_memory(s) for s in datasheet):  # HBM, GDDR: each kind its own clause
-        same = [s for s in datasheet if roof_memory(s) == memory]
-        cites = sorted({escape(" ".join(hbm_datasheet(s).source.split())) for s in same})
-        parts.append(f"for {and_list([name(s) for s in same])}, the datasheet {memory} bandwidth ("
-                     + "; ".join(cites) + ")")
-    if measured:
-        parts.append(f"for {and_list([name(s) for s in measured])}, which "
-                     + ("has" if len(measured) == 1 else "have")
-                     + " no datasheet memory bandwidth, the copy far beyond the caches, measured: the copy alone, never "
-                     "add or relu")
-    return "; ".join(parts)
+    source: Source
+    streams: tuple[GroupBest, ...]
+
+    @property
+    def roof(self) -> Roof:
+        return self.streams[0].dram
+
+    @property
+    def below_half(self) -> tuple[GroupBest, ...]:
+        return tuple(b for b in self.streams if b.below_half)
+
+    @property
+    def above_roof(self) -> tuple[GroupBest, ...]:
+        return tuple(b for b in self.streams if b.above_roof)
 
 
-# Below this fraction of its memory roof, an elementwise op's time is more than its traffic.
-STREAM_NEAR_ROOF = 0.5
+def stream_devices() -> list[DeviceStreams]:
+    """Per device a roofline shows: where add and relu sit against its DRAM/device-memory roof."""
+    by_device: dict[str, list[GroupBest]] = {}
+    for b in roofline_bests():
+        if b.is_stream:
+            by_device.setdefault(b.source.origin + b.source.device, []).append(b)
+    return [DeviceStreams(g[0].source, tuple(g)) for g in by_device.values()]
 
 
-def _stream_bests(found: Sequence[GroupBest]) -> list[GroupBest]:
-    """The add and relu rows: the points far left of every ridge."""
-    return [b for b in found if b.best.label in ("add", "relu")]
-
-
-def stream_findings() -> str:
-    """Where add and relu sit against the DRAM/device-memory roof of their device, in words chosen from the data."""
-    streams = _stream_bests(roofline_bests())
-    if not streams:
-        return ""
-    devices: dict[str, list[GroupBest]] = {}
-    for b in streams:
-        devices.setdefault(b.source.origin + b.source.device, []).append(b)
-    parts = []
-    for group in devices.values():
-        src = group[0].source
-        roof_name = f"its datasheet {roof_memory(src)} bandwidth" if hbm_datasheet(src) is not None else "its measured copy"
-        parts.append(f"on {src.label}, " + and_list([f"`{b.best.label}` at **{fmt(b.pct_of_roofline, 2)} %**"
-                                                     for b in group]) + f" of {roof_name}")
-    shown = [group[0].source for group in devices.values()]
-    text = (f"`add` and `relu` sit at the far left, against the {roof_memories(shown)} roof under them: " + "; ".join(parts)
-            + ". ")
-    low = [b for b in streams if b.pct_of_roofline < 100 * STREAM_NEAR_ROOF]
-    if low:
-        text += ("Memory bounds them, but " + and_list([f"`{b.best.label}` on {b.source.label}" for b in low])
-                 + " reached less than half of that roof: "
-                 + ("its time is more than its traffic. " if len(low) == 1 else "their time is more than their traffic. "))
-    else:
-        text += "Their speed is the memory's: only more bandwidth would make them faster. "
-    over = [b for b in streams if b.pct_of_roofline > 100]
-    if over:
-        text += (and_list([f"`{b.best.label}` on {b.source.label}" for b in over]) + " passed the measured copy "
-                 "that sets the roof there. ")
-    cpu_over = {b.best.label for b in over if b.source.is_cpu}
-    if cpu_over:
-        text += ("A CPU reads each cache line it is about to write (write-allocate), traffic that no op's byte "
-                 "count includes: it adds half to the bytes a copy or relu counts (one read, one write) and a third "
-                 "to add's (two reads, one write)"
-                 + (", so add can count more GB/s than the copy for the same traffic" if "add" in cpu_over else "")
-                 + (". relu moves its bytes as a copy does, so a relu above the copy is the difference between two "
-                    "separate runs" if "relu" in cpu_over else "") + ". ")
-    if any(not b.source.is_cpu for b in over):
-        text += "On a GPU, the cause is not measured here. "
-    return text.rstrip() + "\n"
-
-
-def roofline_findings() -> str:
-    """How close each group of points came to its own ceiling, per device: a table computed from the data."""
-    found = roofline_bests()
-    if not found:
-        return ""
+def roofline_table() -> str:
+    """How close each group of points came to its own ceiling, per device (the page writes the caption)."""
     rows = [(b.source.cell(), one_line(b.group), one_line(b.best.label), fmt(b.best.gflops),
              f"{one_line(b.ceiling.label)}: {fmt(b.ceiling.value)}", f"**{fmt(b.pct, 2)} %**",
-             f"{fmt(b.pct_of_roofline, 2)} %") for b in found]
-    out = table(["Device", "Points", "Fastest point", "GFLOP/s (median)", "Its ceiling, GFLOP/s", "% of ceiling",
-                 "% of the roofline at its intensity"], rows, align="lllrrrr")
-    devices = list({b.source.origin + b.source.device: b.source for b in found}.values())
-    text = ("Each group's fastest point on each roofline above, against the compute ceiling of its precision: bf16 "
-            "for bf16 matmuls, FP32 for the fp32 matmuls, conv layers (TF32 off), add and relu. Ceilings: datasheet "
-            "peaks for a GPU, estimates for a CPU. Last column: against the lower of that ceiling and the "
-            f"{roof_memories(devices)} roof at the point's intensity. The {roof_memories(devices)} roof: "
-            f"{_dram_roof_kinds(devices)}. A point whose "
-            "data stayed in a cache can pass 100 %.")
-    return out + caption(text, [b.source for b in found])
+             f"{fmt(b.pct_of_roofline, 2)} %") for b in roofline_bests()]
+    return table(["Device", "Points", "Fastest point", "GFLOP/s (median)", "Its ceiling, GFLOP/s", "% of ceiling",
+                  "% of roofline"], rows, align="lllrrrr") if rows else ""
+
+
+# --- data reuse: matmul against add and relu, on the same device ---
+
+@dataclass(frozen=True)
+class ReuseGap:
+    """One device's matmul (each element reused n times) against its add (used once)."""
+
+    source: Source
+    n: int
+    matmul_gflops: float
+    add_gflops: float
+
+    @property
+    def ratio(self) -> float:
+        return self.matmul_gflops / self.add_gflops
+
+
+def reuse_gaps() -> list[ReuseGap]:
+    """Per device of the reuse table (this build's CPU first, archived GPUs and their hosts): the matmul at the
+    headline size (or the largest below it) over add."""
+    out = []
+    for src in sources(matmul_sweep, hosts=True):
+        ew = sibling(src, elementwise_bandwidth)
+        m = matmul_at(src.result)
+        if ew is None or m is None or not ew.result.typed.add.gflops:
+            continue
+        note([src, ew])
+        out.append(ReuseGap(src, m.shape[0], m.gflops, ew.result.typed.add.gflops))
+    return out
 
 
 def reuse_table() -> str:
     """Matmul (reuse) against add and relu (no reuse) on the same device."""
     rows = []
-    shown: list[Source] = []
-    gaps: list[float] = []  # matmul GFLOP/s over add's, per device
-    n = None
     for src in sources(matmul_sweep, hosts=True):
         ew_src = sibling(src, elementwise_bandwidth)
         if ew_src is None:
             continue
-        shown += [src, ew_src]
-        mm, ew = src.result, ew_src.result
+        note([src, ew_src])
+        m, ew = matmul_at(src.result), ew_src.result.typed
         label = src.cell()
-        m = matmul_at(mm)
-        n = m.shape[0] if m else n
-        add = ew.data["add"]
-        for name, x, reuse in ((f"matmul n={m.shape[0] if m else '–'}", m,
-                                f"each input element used {m.shape[0] if m else '–'} times"),
-                               ("add", add, "each element used once"),
-                               ("relu", ew.data["relu"], "each element used once")):
+        for name, x, uses in ((f"matmul n={m.shape[0] if m else '–'}", m, f"{m.shape[0]:,}" if m else "–"),
+                              ("add", ew.add, "1"), ("relu", ew.relu, "1")):
             if x is None:  # the sweep stopped before any size up to the headline's
                 rows.append((label, name, "–", "–", "–", "–"))
                 continue
-            rows.append((label, name, reuse, fmt(x.flops / x.bytes_moved), fmt(x.gflops),
-                         f"{fmt(x.gflops / add.gflops)}x" if add.gflops else "–"))
-            if x is m and add.gflops:
-                gaps.append(m.gflops / add.gflops)
-    out = table(["Device", "Op", "Data reuse", "FLOP per byte", "GFLOP/s (median)", "Against add"], rows,
-                align="lllrrr")
-    gap_text = ("A gap of the same kind appears on every device"
-                + (f" (the matmul {fmt(min(gaps))}x to {fmt(max(gaps))}x as fast as add)" if len(gaps) > 1 else "")
-                + ": its size is set by the two ops' arithmetic intensities and by each device's own peak rate "
-                "and memory bandwidth, not by whether the device is a GPU.")
-    out += caption(f"fp32. Matmul at n = {HEADLINE_MATMUL_N}, or the largest size below it that a sweep reached "
-                   "(the row names n); add and relu on tensors far beyond the last-level cache. " + gap_text, shown)
-    return out + no_gpu_note(shown, "GPU rows of this table")
+            rows.append((label, name, uses, fmt(x.flops / x.bytes_moved), fmt(x.gflops),
+                         f"{fmt(x.gflops / ew.add.gflops)}x" if ew.add.gflops else "–"))
+    return table(["Device", "Op", "Uses of each element", "FLOP per byte", "GFLOP/s (median)", "Against add"], rows,
+                 align="lllrrr")
 
 
-def reuse_findings() -> str:
-    mm, ew = run(matmul_sweep, device="cpu"), run(elementwise_bandwidth, device="cpu")
-    m, add = matmul_at(mm), ew.data["add"]
-    if m is None:
-        return ""
-    n = m.shape[0]
-    return (f"On the same CPU and the same memory, the n={n} matmul computes **{fmt(m.gflops)} GFLOP/s** and `add` "
-            f"**{fmt(add.gflops, 2)} GFLOP/s**, {m.gflops / add.gflops:,.0f} times less. Both run on the same cores; "
-            f"the difference is that the matmul's data, once in registers and cache, is used {n} times.\n")
+# --- reuse measured directly: a tiled matmul against a broadcast multiply and sum ---
+
+# At or above this fraction of the same device's copy bandwidth, the broadcast's time is its traffic.
+BROADCAST_NEAR_COPY = 0.75
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """The largest n of one device: the tiled matmul against the same product without reuse, and the broadcast's
+    GB/s against the same device's copy far beyond the caches (None: no copy recorded)."""
+
+    source: Source
+    n: int
+    matmul_s: float
+    broadcast_s: float
+    broadcast_bytes: float
+    flops: float
+    broadcast_gbps: float | None
+    copy_gbps: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.broadcast_s / self.matmul_s
+
+    @property
+    def share(self) -> float | None:
+        """The broadcast's GB/s over the copy's."""
+        return self.broadcast_gbps / self.copy_gbps if self.broadcast_gbps and self.copy_gbps else None
+
+    @property
+    def near_copy(self) -> bool | None:
+        """Whether the broadcast ran near the copy's speed (its time is its traffic); None without a copy."""
+        return None if self.share is None else self.share >= BROADCAST_NEAR_COPY
+
+    @property
+    def traffic_ratio(self) -> float | None:
+        """The ratio if the broadcast's time were its traffic alone, at the copy's speed."""
+        return None if self.share is None else self.share * self.ratio
+
+
+def broadcasts() -> list[Broadcast]:
+    """Per device with the reuse experiment: its largest n measured both ways."""
+    out = []
+    for s in sources(reuse_ratio):
+        d = s.result.typed
+        m_by_n = {m.shape[0]: m for m in d.matmul.points}
+        b_by_n = {b.shape[0]: b for b in d.broadcast.points}
+        common = sorted(set(m_by_n) & set(b_by_n))
+        if not common:
+            continue
+        m, b = m_by_n[common[-1]], b_by_n[common[-1]]
+        cp = sibling(s, copy_bandwidth)
+        copy = dram_point(cp.result) if cp is not None else None
+        note([s] + ([cp] if cp is not None else []))
+        out.append(Broadcast(s, common[-1], m.median, b.median, b.bytes_moved, m.flops, b.gbps,
+                             copy.gbps if copy is not None else None))
+    return out
+
+
+def reuse_ratio_table() -> str:
+    """Per device and n: the same product as a tiled matmul and as a broadcast (no reuse), and their ratio."""
+    found = sources(reuse_ratio)
+    note(found)
+    rows = []
+    for s in found:
+        d = s.result.typed
+        broadcast = {m.shape[0]: m for m in d.broadcast.points}
+        for m in d.matmul.points:
+            b = broadcast.get(m.shape[0])
+            if b is not None:
+                rows.append((s.cell(), f"{m.shape[0]:,}", fmt_time(m.median), fmt_time(b.median),
+                             f"**{fmt(b.median / m.median)}x**", fmt(m.gflops), fmt(b.gflops)))
+    return table(["Device", "n", "A @ B (tiled)", "Broadcast and sum", "Ratio", "A @ B GFLOP/s", "Broadcast GFLOP/s"],
+                 rows, align="lrrrrrr")
+
+
+def broadcast_table() -> str:
+    """The largest n of each device: ratio, the broadcast's GB/s against the copy's, and the ratio traffic alone
+    would give."""
+    rows = [(b.source.cell(), f"{b.n:,}", f"**{fmt(b.ratio)}x**", fmt(b.broadcast_bytes / 1e6),
+             fmt(b.broadcast_gbps) if b.broadcast_gbps else "–", fmt(b.copy_gbps) if b.copy_gbps else "–",
+             f"{fmt(100 * b.share, 2)} %" if b.share is not None else "–",
+             f"{fmt(b.traffic_ratio)}x" if b.traffic_ratio is not None else "–") for b in broadcasts()]
+    return table(["Device", "n", "Ratio", "Products written, MB", "Broadcast GB/s", "Copy GB/s", "Of copy rate",
+                  "Ratio from traffic alone"], rows, align="lrrrrrrr")
+
+
+def reuse_missing() -> list[Source]:
+    """GPU records shown elsewhere on the page that predate the reuse experiment (no rows for them)."""
+    shown = {s.origin for s in sources(reuse_ratio)}
+    return [s for s in sources(matmul_sweep) if not s.is_cpu and s.origin not in shown]
+
+
+# --- small-op latency ---
+
+@dataclass(frozen=True)
+class LatencyPair:
+    """A GPU's 2x2 matmul against its own host CPU's."""
+
+    gpu: Source
+    cpu: Source
+    gpu_single_s: float
+    cpu_single_s: float
+    gpu_stream_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.gpu_single_s / self.cpu_single_s
+
+
+@dataclass(frozen=True)
+class Latency:
+    """This build's CPU's 2x2 matmul (one call + synchronize, and back to back), and each GPU beside its host."""
+
+    cpu_single_s: float
+    cpu_stream_s: float
+    pairs: tuple[LatencyPair, ...]
+    launch_s: float = MODAL_LAUNCH_S  # Modal GPU glossary, quoted on the page
+
+
+def latency() -> Latency:
+    r = run(small_op_latency, device="cpu")
+    cpu = r.typed
+    out = []
+    for p in pairs(small_op_latency):
+        g, c = p.gpu.result.typed, p.cpu.result.typed
+        note([p.gpu, p.cpu])
+        out.append(LatencyPair(p.gpu, p.cpu, g.matmul2x2_single.median, c.matmul2x2_single.median,
+                               g.matmul2x2_stream.median))
+    note(r)
+    return Latency(cpu.matmul2x2_single.median, cpu.matmul2x2_stream.median, tuple(out))
 
 
 def latency_table() -> str:
     """Small-op latency, single call + synchronize against back to back, on each device."""
     rows = []
     found = sources(small_op_latency, hosts=True)
+    note(found)
     for s in found:
-        r = s.result
-        label = s.cell()
-        for op, what in (("add", "x + x, 1 element"), ("matmul2x2", "2x2 @ 2x2")):
-            single, stream = r.data[f"{op}_single"], r.data[f"{op}_stream"]
-            rows.append((label, what, fmt_time(single.median), f"{fmt_time(single.p25)}–{fmt_time(single.p75)}",
+        d = s.result.typed
+        for single, stream, what in ((d.add_single, d.add_stream, "x + x, 1 element"),
+                                     (d.matmul2x2_single, d.matmul2x2_stream, "2x2 @ 2x2")):
+            rows.append((s.cell(), what, fmt_time(single.median), f"{fmt_time(single.p25)}–{fmt_time(single.p75)}",
                          single.runs, fmt_time(stream.median), stream.runs))
-    out = table(["Device", "Op", "One call + synchronize (median)", "IQR", "Runs", "Back to back, per call", "Runs"],
-                rows, align="llrrrrr")
-    out += caption("Single: each timed run is one call followed by a synchronize. Back to back: many calls, "
-                   "one synchronize at the end, time divided by the calls.", found)
-    return out + no_gpu_note(found, "GPU rows (where one call + synchronize costs a kernel launch and a round trip)")
-
-
-def latency_findings() -> str:
-    cpu = run(small_op_latency, device="cpu").data
-    one, stream = cpu["matmul2x2_single"], cpu["matmul2x2_stream"]
-    text = (f"On this build's CPU, a 2x2 matmul costs **{fmt_time(one.median)}** when you wait for each one, and "
-            f"**{fmt_time(stream.median)}** per call back to back. Its 16 FLOP take a few nanoseconds; the rest is "
-            f"the price of a call through Python and torch's dispatcher. ")
-    found = pairs(small_op_latency)
-    if not found:
-        return text + ("A GPU adds to that a kernel launch and, when you wait for the result, a round trip to the "
-                       "device: \"on the order of 10 µs\" per launch (Modal GPU glossary). This build has no GPU "
-                       "to measure it on, and the archive holds no compatible record.\n")
-    text += "\n"
-    for p in found:
-        g, c = p.gpu.result.data, p.cpu.result.data
-        gs, cs = g["matmul2x2_single"].median, c["matmul2x2_single"].median
-        text += (f"\n- On {p.gpu.label}, the same op costs **{fmt_time(gs)}** with a synchronize, "
-                 + (f"**{gs / cs:.1f}x** as long as on {p.cpu.label} ({fmt_time(cs)})" if gs > cs else
-                    f"less than on {p.cpu.label} ({fmt_time(cs)})")
-                 + f", and **{fmt_time(g['matmul2x2_stream'].median)}** per call back to back, where launches "
-                 "overlap with execution.")
-    return text + "\n"
+    return table(["Device", "Op", "One call + synchronize (median)", "IQR", "Runs", "Back to back, per call", "Runs"],
+                 rows, align="llrrrrr")
 
 
 # --- one GPU lane and one SM beside one CPU core: vendor figures, for each GPU this page shows ---
@@ -576,8 +710,6 @@ class OnChip:
         """Bytes the L1 can deliver per FP32 FLOP the unit can do."""
         return self.l1_bytes_per_clock / self.fp32_flop_per_clock
 
-
-KIB, MIB = 1024, 1024**2
 
 
 def _sm(arch: str, capability: str, l1_kib: int, shared_kib: int, fp32_lanes: int, paper: str) -> OnChip:
@@ -618,7 +750,7 @@ EXAMPLE_L2_BYTES = 50 * 10**6
 class ShownGpu:
     """A GPU the on-chip comparison describes: SMs and L2 from its hardware report, per-SM figures cited."""
 
-    label: str  # escaped: a sentence's name for it ("the H200 (this build)")
+    label: str  # plain text; a template escapes it
     cell: str  # escaped, with the source marker: a table's
     sms: int
     l2_bytes: int | None
@@ -642,12 +774,13 @@ class ShownGpu:
         return self.sm_bytes + (self.l2_bytes or 0)
 
     @property
-    def l2_text(self) -> str:
-        if self.l2_bytes is None:
-            return "an L2 of unknown size"
-        if self.source is None:  # the whitepaper's decimal figure, and the same in MiB like every other size here
-            return f"the {self.l2_bytes / 10**6:.0f} MB ({self.l2_bytes / MIB:,.1f} MiB) L2 of NVIDIA's whitepaper"
-        return f"its {short_bytes(self.l2_bytes)} L2"
+    def lane_clock_ghz(self) -> float | None:
+        """The boost clock the datasheet FP32 peak implies: one FMA (2 FLOP) per lane per cycle."""
+        return self.fp32 / self.lanes / 2 / 1e9 if self.fp32 else None
+
+    @property
+    def lane_gflops(self) -> float | None:
+        return self.fp32 / self.lanes / 1e9 if self.fp32 else None
 
 
 def shown_gpus() -> list[ShownGpu]:
@@ -658,57 +791,65 @@ def shown_gpus() -> list[ShownGpu]:
         sm = SM_BY_CAPABILITY.get(acc.capability or "") if acc and acc.backend == "CUDA" else None
         if acc is None or sm is None or not acc.multiprocessors:
             continue
-        out.append(ShownGpu(f"the {one_line(s.label)}", s.cell(), acc.multiprocessors, acc.l2_bytes,
+        out.append(ShownGpu(s.label, s.cell(), acc.multiprocessors, acc.l2_bytes,
                             acc.peaks.fp32 if acc.peaks else None, sm, s))
     if out:
+        note([g.source for g in out])
         return out
     row = gpu_model(EXAMPLE_GPU)
-    return [ShownGpu(f"an {EXAMPLE_GPU} (datasheet)", f"{EXAMPLE_GPU} (datasheet)", row.units, EXAMPLE_L2_BYTES,
+    return [ShownGpu(f"{EXAMPLE_GPU} (datasheet)", f"{EXAMPLE_GPU} (datasheet)", row.units, EXAMPLE_L2_BYTES,
                      row.peaks.fp32, H100_SM, None)]
 
 
-def _gpu_sources(gpus: Sequence[ShownGpu]) -> list[Source]:
-    return [g.source for g in gpus if g.source is not None]
+@dataclass(frozen=True)
+class PerCore:
+    """One core of this build's CPU (measured, and its estimate) beside one FP32 lane of each GPU shown."""
+
+    cpu_model: str
+    clock_ghz: float | None  # the highest clock the system reports
+    n: int  # the 1-thread matmul's size
+    one_thread_gflops: float
+    core_peak_gflops: float | None  # the hardware report's estimate over its cores
+    gpus: tuple[ShownGpu, ...]
+
+    @property
+    def over_estimate(self) -> float | None:
+        """The 1-thread matmul over the core's estimate; above 1: the core ran above the clock reported."""
+        return self.one_thread_gflops / self.core_peak_gflops if self.core_peak_gflops else None
+
+    @property
+    def sm_sources(self) -> list[str]:
+        return sorted({g.sm.source for g in self.gpus})
+
+    @property
+    def from_reports(self) -> bool:
+        """Whether the SM counts come from GPUs' hardware reports (else gpucnn's datasheet table)."""
+        return any(g.source is not None for g in self.gpus)
 
 
-def _sm_counts(gpus: Sequence[ShownGpu]) -> str:
-    """Where the SM counts came from, for a caption."""
-    return "each GPU's hardware report" if _gpu_sources(gpus) else "gpucnn's datasheet table (no GPU is shown)"
+def per_core() -> PerCore:
+    r = run(matmul_threads)
+    one = next(m for m in r.typed.points if m.threads == 1)
+    cpu = r.hardware.cpu
+    core = cpu.peak_fp32.value / (cpu.usable_cores or cpu.logical_cores) / 1e9 if cpu.peak_fp32 else None
+    note(r)
+    return PerCore(cpu.model, cpu.max_clock_ghz, one.shape[0], one.gflops, core,
+                   tuple(g for g in shown_gpus() if g.fp32))
 
 
 def per_core_table() -> str:
     """Throughput of one CPU core (measured and estimated) against one FP32 lane of each GPU shown (datasheet)."""
-    r = run(matmul_threads)
-    one = next(m for m in r.data["points"] if m.threads == 1)
-    hw = r.hardware
-    cpu_core = hw.cpu.peak_fp32.value / (hw.cpu.usable_cores or hw.cpu.logical_cores) if hw.cpu.peak_fp32 else None
-    rows = [
-        (f"one core of this CPU ({one_line(hw.cpu.model)})", fmt(hw.cpu.max_clock_ghz) + " GHz (highest known)",
-         f"{fmt(one.gflops)} (measured, 1-thread matmul n={one.shape[0]})",
-         f"{fmt(cpu_core / 1e9)} (estimate)" if cpu_core else "no estimate for this CPU"),
-    ]
-    gpus = [g for g in shown_gpus() if g.fp32]
-    for g in gpus:
-        rows.append((f"one FP32 lane (\"CUDA core\") of {g.cell}",
-                     f"{fmt(g.fp32 / g.lanes / 2 / 1e9)} GHz (boost clock the datasheet peak implies: 1 FMA per "
-                     "cycle)", "–",
-                     f"{fmt(g.fp32 / g.lanes / 1e9)} (datasheet {fmt(g.fp32 / 1e12)} TFLOP/s / {g.lanes:,} lanes)"))
-    out = table(["", "Clock", "GFLOP/s measured", "GFLOP/s peak"], rows, align="llrr")
-    papers = sorted({g.sm.source for g in gpus})
-    # The estimate takes the highest clock the OS reports; a core that turbos above it beats the estimate.
-    above = (f"This CPU's one core ran {fmt(one.gflops * 1e9 / cpu_core, 2)}x its estimate: the estimate assumes the "
-             f"highest clock the system reports ({fmt(hw.cpu.max_clock_ghz)} GHz), and this core ran faster (a "
-             "turbo clock the system does not report), so for this CPU the estimate is a floor, not a peak. "
-             if cpu_core and one.gflops * 1e9 > cpu_core else "")
-    out += caption(above + "A GPU lane is not faster than a CPU core: it is slower, and there are many thousands of them. "
-                   f"GPU lanes = SMs (from {_sm_counts(gpus)}) x FP32 lanes per SM (" + "; ".join(papers) + "); peaks: gpucnn's datasheet table.",
-                   [r, *_gpu_sources(gpus)])
-    return out
+    f = per_core()
+    rows = [(f"one core of this CPU ({one_line(f.cpu_model)})", f"{fmt(f.clock_ghz)} GHz" if f.clock_ghz else "–",
+             f"{fmt(f.one_thread_gflops)} (1 thread, n={f.n})",
+             f"{fmt(f.core_peak_gflops)} (est.)" if f.core_peak_gflops else "–")]
+    rows += [(f"one FP32 lane of {g.cell}", f"{fmt(g.lane_clock_ghz)} GHz (implied)", "–",
+              f"{fmt(g.lane_gflops)} ({g.lanes:,} lanes)") for g in f.gpus]
+    return table(["", "Clock", "GFLOP/s measured", "GFLOP/s peak"], rows, align="llrr")
 
 
 def _size(b: int) -> str:
-    return "none: caches only, managed by the hardware" if b == 0 else (
-        f"{b / MIB:,.1f} MiB" if b >= MIB else f"{b / KIB:,.0f} KiB")
+    return "none" if b == 0 else (f"{b / MIB:,.1f} MiB" if b >= MIB else f"{b / KIB:,.0f} KiB")
 
 
 def onchip_table() -> str:
@@ -731,121 +872,63 @@ def onchip_table() -> str:
     rows = [
         row("Registers (data)", lambda g: _size(g.registers_bytes), lambda g, n: _size(g.registers_bytes * n),
             _size(c.registers_bytes)),
-        row("Programmer-managed memory", lambda g: f"up to {_size(g.shared_bytes)} shared memory",
-            lambda g, n: _size(g.shared_bytes * n), _size(c.shared_bytes)),
-        row("L1 data cache", lambda g: f"{_size(g.l1_bytes)} (with shared memory)", lambda g, n: _size(g.l1_bytes * n),
+        row("Shared memory", lambda g: f"up to {_size(g.shared_bytes)}", lambda g, n: _size(g.shared_bytes * n),
+            _size(c.shared_bytes)),
+        row("L1 data cache", lambda g: f"{_size(g.l1_bytes)} (with shared)", lambda g, n: _size(g.l1_bytes * n),
             _size(c.l1_bytes)),
-        row("L1 / shared memory bytes per clock", lambda g: f"{g.l1_bytes_per_clock}",
+        row("L1 / shared bytes per clock", lambda g: f"{g.l1_bytes_per_clock}",
             lambda g, n: f"{g.l1_bytes_per_clock * n:,}", f"{c.l1_bytes_per_clock}"),
         row("FP32 FLOP per clock", lambda g: f"{g.fp32_flop_per_clock}", lambda g, n: f"{g.fp32_flop_per_clock * n:,}",
             f"{c.fp32_flop_per_clock}"),
         row("L1 bytes per FP32 FLOP", lambda g: fmt(g.bytes_per_flop, 2), lambda g, n: fmt(g.bytes_per_flop, 2),
             fmt(c.bytes_per_flop, 2)),
     ]
-    out = table(headers, rows, align="l" + "r" * (len(headers) - 1))
-    out += caption(f"Vendor figures, not measured in this build; the SM counts come from {_sm_counts(gpus)}. "
-                   + " ".join(f"{sm.name}: {sm.source}." for sm in sms) + " Xeon: " + c.source
-                   + ". Bytes per FLOP = L1 bytes per clock / FP32 FLOP per clock.", _gpu_sources(gpus))
-    return out
+    return table(headers, rows, align="l" + "r" * (len(headers) - 1))
 
 
-def onchip_findings() -> str:
-    """What the on-chip table and this build's (and archived hosts') caches say, computed per GPU shown."""
-    gpus = shown_gpus()
-    text = "Added up, " + "; ".join(
-        f"{g.label} holds about **{g.on_chip_bytes / MIB:,.0f} MiB** on chip: registers and L1 / shared memory of "
-        f"its {g.sms} SMs ({g.sm_bytes / MIB:,.0f} MiB) and {g.l2_text}" for g in gpus) + "."
-    hosts = {}
-    for s in sources(copy_bandwidth, hosts=True):
-        if s.is_cpu and s.hardware.cpu.llc_bytes:
-            hosts[one_line("this build's CPU" if not s.archived else s.label)] = s.hardware.cpu.llc_bytes
-    biggest = max(g.on_chip_bytes for g in gpus)
-    bigger = {k: v for k, v in hosts.items() if v >= biggest}
-    if hosts:
-        text += " The last-level cache the operating system reports: " + "; ".join(
-            f"{k}, {v / MIB:,.0f} MiB" for k, v in hosts.items()) + "."
-    if bigger:
-        text += (" So the GPU's advantage is **not more on-chip memory in total**: a server CPU's last-level "
-                 "cache (shared by all the cores of its socket, and in a cloud VM with other tenants) can hold "
-                 "more.")
-    first = gpus[0]
-    g, c = first.sm, XEON_CORE
-    text += (f" The differences are elsewhere. Each {g.name} has a {g.registers_bytes // KIB} KiB register file and "
-             f"up to {g.shared_bytes // KIB} KiB of shared memory that the kernel itself fills and reads, where a CPU "
-             f"core has {c.registers_bytes // KIB} KiB of vector registers and caches it does not control. And the "
-             f"GPU has far more on-chip bandwidth in all ({g.l1_bytes_per_clock * first.sms:,} bytes per clock "
-             f"across the {first.sms} SMs of {first.label}) but **less per FLOP**: {fmt(g.bytes_per_flop, 2)} byte "
-             f"per FP32 FLOP from L1 against {fmt(c.bytes_per_flop, 2)} on the Xeon core. An FMA needs "
-             f"{fmt(FMA_BYTES_PER_FLOP, 2)} bytes of operands per FLOP, so on the GPU each value loaded from shared "
-             f"memory must be reused from registers at least {fmt(FMA_BYTES_PER_FLOP / g.bytes_per_flop, 2)} times "
-             f"({fmt(FMA_BYTES_PER_FLOP / c.bytes_per_flop, 2)} on the CPU core). That is why GPU kernels tile: a "
-             "block of threads copies a tile of each input into shared memory, and each thread keeps a small block "
-             "of the output in registers.\n")
-    return text
+@dataclass(frozen=True)
+class HostCache:
+    """A CPU's last-level cache as its operating system reports it."""
+
+    source: Source
+    llc_bytes: int
 
 
-# --- reuse measured directly: a tiled matmul against a broadcast multiply and sum ---
+@dataclass(frozen=True)
+class OnChipFacts:
+    """The on-chip totals of each GPU shown, the last-level caches of this build's CPU and the archived hosts,
+    and one SM's bandwidth per FLOP against a Xeon core's."""
 
-def reuse_ratio_table() -> str:
-    """Per device and n: the same product as a tiled matmul and as a broadcast (no reuse), and their ratio."""
-    found = sources(reuse_ratio)
-    rows = []
-    for s in found:
-        broadcast = {m.shape[0]: m for m in s.result.data["broadcast"].points}
-        for m in s.result.data["matmul"].points:
-            b = broadcast.get(m.shape[0])
-            if b is None:
-                continue
-            rows.append((s.cell(), f"{m.shape[0]:,}", fmt_time(m.median), fmt_time(b.median),
-                         f"**{fmt(b.median / m.median)}x**", fmt(m.gflops), fmt(b.gflops)))
-    out = table(["Device", "n", "A @ B (tiled)", "Broadcast and sum (no reuse)", "Ratio",
-                 "A @ B GFLOP/s", "Broadcast GFLOP/s"], rows, align="lrrrrrr")
-    # A record made before this experiment existed has no rows: say so, rather than let a GPU vanish.
-    shown = {s.origin for s in found}
-    older = [s for s in sources(matmul_sweep) if not s.is_cpu and s.origin not in shown]
-    out += caption("The same n x n x n product, 2n^3 FLOP, fp32, computed two ways: torch's matmul (a tiled BLAS "
-                   "or cuBLAS kernel), and (A[:, :, None] * B[None, :, :]).sum(1), which writes all n^3 products "
-                   "to memory and reads them back. Ratio: broadcast median time / matmul median time."
-                   + (" No rows for " + and_list([s.label for s in older])
-                      + (": that record predates" if len(older) == 1 else ": those records predate")
-                      + " this experiment." if older else ""), found)
-    return out + no_gpu_note(found, "GPU rows of this table")
+    gpus: tuple[ShownGpu, ...]
+    hosts: tuple[HostCache, ...]
+    cpu_core: OnChip
+    fma_bytes_per_flop: float
+
+    @property
+    def first(self) -> ShownGpu:
+        return self.gpus[0]
+
+    @property
+    def sms(self) -> tuple[OnChip, ...]:
+        return tuple(dict.fromkeys(g.sm for g in self.gpus))
+
+    @property
+    def cpu_holds_more(self) -> bool:
+        """Whether a CPU's last-level cache holds at least as much as the biggest GPU's chip."""
+        return any(h.llc_bytes >= max(g.on_chip_bytes for g in self.gpus) for h in self.hosts)
+
+    @property
+    def gpu_reuse(self) -> float:
+        """How many times a value loaded from shared memory must be reused to feed the FMAs of the first SM."""
+        return self.fma_bytes_per_flop / self.first.sm.bytes_per_flop
+
+    @property
+    def cpu_reuse(self) -> float:
+        return self.fma_bytes_per_flop / self.cpu_core.bytes_per_flop
 
 
-# At or above this fraction of the same device's copy bandwidth, the broadcast's time is its traffic.
-BROADCAST_NEAR_COPY = 0.75
-
-
-def reuse_ratio_findings() -> str:
-    """The largest n of each device: how many times the tiled matmul beat the no-reuse version, and whether the
-    broadcast's time is its traffic (its GB/s against the same device's copy far beyond the caches)."""
-    text = ""
-    for s in sources(reuse_ratio):
-        m_pts, b_pts = s.result.data["matmul"].points, s.result.data["broadcast"].points
-        common = sorted({m.shape[0] for m in m_pts} & {b.shape[0] for b in b_pts})
-        if not common:
-            continue
-        n = common[-1]
-        m = next(p for p in m_pts if p.shape[0] == n)
-        b = next(p for p in b_pts if p.shape[0] == n)
-        text += (f"On {s.label}, at n = {n}, the tiled matmul was **{fmt(b.median / m.median)}x** faster than "
-                 f"the same arithmetic without reuse, which moved {fmt(b.bytes_moved / 1e6)} MB of products "
-                 f"through memory for {fmt(m.flops / 1e6)} MFLOP: **{fmt(b.gbps)} GB/s**")
-        cp = sibling(s, copy_bandwidth)
-        copy = dram_point(cp.result) if cp is not None else None
-        if copy is None or not copy.gbps or not b.gbps:
-            text += ".\n\n"
-            continue
-        text += f", against {fmt(copy.gbps)} GB/s for a plain copy far beyond the caches on the same device. "
-        if b.gbps >= BROADCAST_NEAR_COPY * copy.gbps:
-            text += ("The broadcast runs near the copy's speed: its time is that traffic, and the ratio is what "
-                     "giving up reuse costs here.\n\n")
-        else:
-            share = b.gbps / copy.gbps
-            ratio = b.median / m.median
-            text += (f"The broadcast moved its bytes at {fmt(100 * share, 2)} % of the copy's rate: at the copy's "
-                     f"speed, its traffic would take about {fmt(100 * share, 2)} % of its time, and traffic alone "
-                     f"would make the ratio about {fmt(share * ratio)}x, not {fmt(ratio)}x. The rest is other work: "
-                     "each call makes a fresh n^3 temporary for the products and sums it across a strided axis (the "
-                     "middle one), so the ratio overstates what reuse alone buys.\n\n")
-    return text
+def onchip() -> OnChipFacts:
+    hosts = [HostCache(s, s.hardware.cpu.llc_bytes) for s in sources(copy_bandwidth, hosts=True)
+             if s.is_cpu and s.hardware.cpu.llc_bytes]
+    note([h.source for h in hosts])
+    return OnChipFacts(tuple(shown_gpus()), tuple(hosts), XEON_CORE, FMA_BYTES_PER_FLOP)
