@@ -181,16 +181,15 @@ def _n(value: float | None, digits: int = 3) -> str:
 def lanes_table(hw: HardwareReport | None = None) -> str:
     """One row per machine: lanes, the peak ratio they predict, and the measured matmul ratio."""
     found = lanes_findings(hw)
-    rows = [(m.gpu.cell(m.gpu.model), one_line(m.host.hardware.cpu.model),
-             f"{m.sms} x {m.lanes_per_sm} = {m.gpu_lanes:,}" if m.gpu_lanes else DASH,
+    rows = [(m.gpu.cell(), f"{m.sms} x {m.lanes_per_sm} = {m.gpu_lanes:,}" if m.gpu_lanes else DASH,
              f"{m.cpu_cores} x {m.cpu_lanes_per_core} = {m.cpu_lanes:,}" if m.cpu_lanes else DASH,
              f"{_n(m.lane_ratio, 2)}x", f"{_n(m.peak_ratio)}x", f"{_n(m.measured_ratio)}x",
-             f"{_n(m.gpu_pct_peak, 2)} %", f"{_n(m.cpu_pct_peak, 2)} %")
+             f"{_n(m.gpu_pct_peak, 2)} / {_n(m.cpu_pct_peak, 2)} %")
             for m in found.machines]
     if not rows:
         return ""
-    return table(["Machine's GPU", "Its host CPU", "GPU FP32 lanes", "CPU FP32 lanes", "Lanes", "Peaks",
-                  "Best fp32 matmul", "GPU % of peak", "CPU % of peak"], rows, align="llrrrrrrr")
+    return table(["GPU", "GPU lanes", "Host CPU lanes", "Lane ratio", "Peak ratio", "Measured ratio",
+                  "% of peak, GPU / CPU"], rows, align="lrrrrrr")
 
 
 # --- the machines, side by side -----------------------------------------------------------------------------
@@ -390,7 +389,7 @@ def peaks_chart() -> str:
             style = {"color": _INK, "marker": "D", "label": "GPU, datasheet"}
         else:
             src = next(s for s in cpus if s.origin == origin)
-            style = {"color": source_colour(origin), "marker": "s", "label": f"{chart_text(src.label)}, estimate"}
+            style = {"color": source_colour(origin), "marker": "s^v<>p"[k % 6], "label": f"{chart_text(src.label)}, estimate"}
             if src.archived:
                 style = archived_style(style)
         ax.plot(xs, ys, markersize=7, gid=f"gpucnn-series-{k}", **{**style, "linestyle": "none"})
