@@ -408,7 +408,8 @@ def peaks_chart() -> str:
     chart = figure_html(fig, title="FP32 peaks: datasheet GPUs, and each CPU's estimate", desc=desc,
                         caption_text="", sources=groups)
     body = html_table(["Device", "FP32 peak (TFLOP/s)", "Kind"],
-                      [(html.escape(n), fmt(v), "datasheet" if o == "datasheet" else "estimate") for n, v, o in rows],
+                      [(f'<span data-source="{html.escape(o, quote=True)}">{html.escape(n)}</span>', fmt(v),
+                        "datasheet" if o == "datasheet" else "estimate") for n, v, o in rows],
                       align="lrl")
     return chart + figures_table(chart, body)
 

@@ -10,6 +10,7 @@ from gpucnn.datasheets import GPU_MODELS, vector_fp32
 from gpucnn.hardware import AcceleratorInfo, GpuPeaks, detect
 from gpucnn.pages import gpu
 from gpucnn.render import fmt
+from tests.conftest import ROOT
 
 
 def test_without_an_accelerator_or_archive_the_gpu_column_says_none(tmp_path, monkeypatch) -> None:
@@ -57,6 +58,7 @@ def test_the_hbm_parts_need_about_10_to_25_flop_per_byte() -> None:
     assert {"A100", "H100", "H200"} <= set(sheet.hbm_families)
     assert 9 < sheet.hbm_flop_per_byte_lo < 11 and 24 < sheet.hbm_flop_per_byte_hi < 26
     assert sheet.gddr_flop_per_byte_hi > 50
+    assert "dozens of" not in (ROOT / "docs" / "gpu.md").read_text()
 
 
 def test_the_paper_ratio_is_this_cpus_estimate_against_the_datasheet_range() -> None:
