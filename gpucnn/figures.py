@@ -190,3 +190,9 @@ def fastest_images(points: Sequence[Measurement]) -> Measurement | None:
 def images_per_s(m: Measurement) -> float:
     """A training step's images per second at its median time."""
     return m.shape[0] / m.median
+
+
+def best_point(points: Sequence[Measurement], min_n: int = 0) -> Measurement | None:
+    """The point of a sweep with the highest FLOP/s among sizes >= ``min_n``, or None."""
+    cands = [m for m in points if m.shape[0] >= min_n and m.gflops]
+    return max(cands, key=lambda m: m.gflops) if cands else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -11,8 +10,7 @@ import torch.nn.functional as F
 
 from gpucnn.bench import Measurement, Sweep
 from gpucnn.experiments import conv, nn
-from gpucnn.hardware import AcceleratorInfo, GpuPeaks, detect
-from gpucnn.pages import ann, cnn, gpu
+from gpucnn.pages import ann, cnn
 from gpucnn.pages.common import accelerator
 from gpucnn.results import run
 
@@ -146,30 +144,6 @@ def test_conv_experiments_return_their_keys() -> None:
 
 
 # --- page builders ----------------------------------------------------------------------------
-
-def test_gpu_page_without_an_accelerator_says_so(tmp_path, monkeypatch) -> None:
-    hw = dataclasses.replace(detect(), accelerator=None)
-    monkeypatch.setattr(gpu, "detect", lambda: hw)
-    monkeypatch.setattr("gpucnn.hardware.detect", lambda: hw)
-    monkeypatch.setenv("GPUCNN_RESULTS_DIR", str(tmp_path))  # an empty archive: nothing to show instead
-    text = gpu.side_by_side(hw)
-    assert "no accelerator in this build" in text and "| Peak FP32 |" in text
-    sheet = gpu.datasheet_table()
-    assert "| GPU |" in sheet and "Datasheet figures, not measured" in sheet and "Sources: [1]" in sheet
-    assert "<svg" in gpu.peaks_chart(hw)
-
-
-def test_gpu_page_with_an_accelerator_fills_its_column() -> None:
-    peaks = GpuPeaks(67e12, 494.5e12, 989e12, 3.35e12, "test datasheet")
-    acc = AcceleratorInfo(
-        device_type="cuda", backend="CUDA", name="NVIDIA H100 80GB HBM3", count=1, memory_bytes=80 * 2**30,
-        capability="9.0", multiprocessors=132, l2_bytes=50 * 2**20, driver=None, runtime="12.8", cudnn=None,
-        tf32_matmul=False, mig=None, peaks=peaks)
-    text = gpu.side_by_side(dataclasses.replace(detect(), accelerator=acc))
-    assert "no accelerator" not in text
-    assert "132 SMs" in text and "67 TFLOP/s" in text and "3.35 TB/s" in text and "test datasheet" in text
-    assert "H100 (this build)" in text
-
 
 def test_ann_page_has_charts_tables_and_the_gpu_note() -> None:
     charts = ann.batch_charts()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ import pytest
 import gpucnn.hardware as hardware
 import gpucnn.sources as sources
 from gpucnn.archive import read
+from gpucnn.render import fmt
 from tests.conftest import ROOT
 from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
 
@@ -118,14 +118,20 @@ def _render(report: hardware.HardwareReport, archive: Path, cache: Path) -> dict
         for name, fn in [("results.comparison_table", results.comparison_table),
                          ("results.comparison_chart", results.comparison_chart),
                          ("results.archive_summary", results.archive_summary),
-                         ("gpu.side_by_side", gpu.side_by_side), ("gpu.lanes_findings", gpu.lanes_findings),
+                         ("gpu.machines_table", gpu.machines_table), ("gpu.lanes_table", gpu.lanes_table),
                          ("gpu.peaks_chart", gpu.peaks_chart),
                          ("summary.headline_table", summary.headline_table),
-                         ("summary.peak_fractions", summary.peak_fractions),
-                         ("summary.faq_speedups", summary.faq_speedups),
+                         ("summary.speedup_table", summary.speedup_table),
                          ("measuring.comparison_table", measuring.comparison_table)]:
             out[name] = fn() + section_sources()
         out["drawn"] = " ".join(sorted(_drawn()))
+        out["lanes"] = json.dumps([
+            {"model": m.gpu.model, "archived": m.gpu.archived, "gpu_lanes": m.gpu_lanes, "sms": m.sms,
+             "measured": m.measured_ratio, "predicted": m.peak_ratio, "gpu_pct": m.gpu_pct_peak,
+             "cpu_pct": m.cpu_pct_peak, "agreement": m.agreement.value if m.agreement else None}
+            for m in gpu.lanes_findings().machines])
+        out["speedups"] = json.dumps([{"model": x.gpu.model, "archived": x.gpu.archived, "copy_x": x.copy_x}
+                                      for x in summary.speedups()])
         out["expected_speedups"] = json.dumps(_expected_speedups())
     return out
 
@@ -175,77 +181,55 @@ def _expected_speedups() -> list[dict]:
 
 
 @pytest.mark.parametrize("build", ["h200_build", "cpu_build"])
-def test_the_faq_ratios_are_those_advantage_1_measures(build, request) -> None:
+def test_the_gpu_against_host_ratios_are_those_advantage_1_measures(build, request) -> None:
     pages = request.getfixturevalue(build)
-    text = pages["summary.faq_speedups"]
+    got = {(x["model"], x["archived"]): f"**{fmt(x['copy_x'], 2)}x**" for x in json.loads(pages["speedups"])}
     expected = json.loads(pages["expected_speedups"])
     assert expected, "no GPU in this situation: the test would prove nothing"
     for want in expected:
-        where = "this build&#x27;s machine" if not want["archived"] else f"archived {want['model']} record"
-        part = next((p for p in re.split(r"; (?=on )", text) if where in p), None)
-        assert part is not None, (where, text)
-        assert f"copied memory {want['copy']} as fast" in part, (want, part)
+        assert got[(want["model"], want["archived"])] == want["copy"], (want, got)
 
 
 def test_the_summary_prose_states_no_rule_of_thumb() -> None:
     text = (ROOT / "docs" / "summary.md").read_text()
     assert "80-85" not in text and "several times the" not in text
-    assert "summary.peak_fractions()" in text and "summary.faq_speedups()" in text
-
-
-@pytest.mark.parametrize("build", ["h200_build", "cpu_build"])
-def test_peak_fractions_name_every_gpu_in_the_headline_table(build, request) -> None:
-    pages = request.getfixturevalue(build)
-    text = pages["summary.peak_fractions"]
-    gpus = set(re.findall(r"(H[12]00 \((?:this build|archived)[^)]*\))", pages["summary.headline_table"]))
-    assert gpus, pages["summary.headline_table"]
-    for label in gpus:
-        assert re.search(re.escape(label) + r" \*\*[\d.,]+ %\*\* of its datasheet peak", text), (label, text)
+    assert "pages.summary.speedup_table()" in text and "pages.summary.headline_table()" in text
 
 
 # --- 4. What is a GPU: lanes of the GPU shown, efficiencies, no placeholder -------------------------------
 
 def test_lanes_are_counted_for_each_gpu_shown(h200_build, cpu_build) -> None:
-    live = h200_build["gpu.lanes_findings"]
-    assert "On this build&#x27;s machine, the H200 has 132 SMs x 128" in live or \
-        "On this build's machine, the H200 has 132 SMs x 128" in live
-    assert "On the archived H100 record's machine, the H100 has 132 SMs x 128" in live
-    assert "An H100 SXM has" not in live
-    archived = cpu_build["gpu.lanes_findings"]
-    assert "On the archived H200 record's machine, the H200 has" in archived
-    assert "On the archived H100 record's machine, the H100 has" in archived
+    live = {(m["model"], m["archived"]): m for m in json.loads(h200_build["lanes"])}
+    assert live[("H200", False)]["gpu_lanes"] == 132 * 128 and live[("H100", True)]["gpu_lanes"] == 132 * 128
+    archived = {(m["model"], m["archived"]) for m in json.loads(cpu_build["lanes"])}
+    assert archived == {("H200", True), ("H100", True)}
 
 
 @pytest.mark.parametrize("build", ["h200_build", "cpu_build"])
 def test_a_gap_to_the_peaks_prediction_is_explained_by_each_sides_efficiency(build, request) -> None:
-    text = request.getfixturevalue(build)["gpu.lanes_findings"]
-    for paragraph in text.strip().split("\n\n"):
-        m = re.search(r"ran \*\*([\d,.]+)x\*\* as fast.*?(more|less|close to) (?:than )?the ([\d,.]+)x its peaks "
-                      r"predict", paragraph)
-        assert m, paragraph  # every machine in this archive has both peaks
-        measured, predicted = (float(x.replace(",", "")) for x in (m.group(1), m.group(3)))
-        assert re.search(r"[\d.,]+ % of its datasheet peak and the CPU [\d.,]+ % of its estimated one", paragraph), \
-            paragraph
-        if m.group(2) == "close to":
-            assert max(measured, predicted) / min(measured, predicted) <= 1.1 * 1.01, paragraph
+    for m in json.loads(request.getfixturevalue(build)["lanes"]):
+        assert m["measured"] and m["predicted"] and m["gpu_pct"] and m["cpu_pct"], m  # this archive has both peaks
+        # measured / predicted = (GPU's share of its peak) / (CPU's share of its own)
+        assert m["measured"] / m["predicted"] == pytest.approx(m["gpu_pct"] / m["cpu_pct"]), m
+        if max(m["measured"], m["predicted"]) / min(m["measured"], m["predicted"]) <= 1.1:
+            assert m["agreement"] == "close", m
         else:
-            assert (measured > predicted) == (m.group(2) == "more"), paragraph
-            assert "because" in paragraph, paragraph
+            assert m["agreement"] == ("more" if m["measured"] > m["predicted"] else "less"), m
 
 
 @pytest.mark.parametrize("build", ["h200_build", "cpu_build"])
 def test_no_placeholder_cell_and_the_gpu_clock_is_the_datasheets(build, request) -> None:
     pages = request.getfixturevalue(build)
-    table = pages["gpu.side_by_side"]
+    table = pages["gpu.machines_table"]
     rows = [ln for ln in table.splitlines() if ln.startswith("| ")]
     for row in rows:
         for cell in row.split(" | "):
             assert not any(p in cell.lower() for p in PLACEHOLDERS), cell
     clock = next(r for r in rows if r.startswith("| Clock"))
     # H100 and H200 SXM: datasheet 67 TFLOP/s FP32 over 132 SMs x 128 lanes x 2 FLOP
-    assert clock.count(f"{67e12 / (2 * 132 * 128) / 1e9:.2f} GHz boost, from the datasheet") == 2, clock
+    assert clock.count(f"{67e12 / (2 * 132 * 128) / 1e9:.2f} GHz boost") == 2, clock
     bandwidth = next(r for r in rows if r.startswith("| Memory bandwidth"))
-    assert "GB/s measured" in bandwidth and "bandwidth.md" in bandwidth
+    assert "GB/s copy" in bandwidth and "(measured)" in bandwidth
     measuring = pages["measuring.comparison_table"]
     assert "n/a" not in measuring
 
@@ -266,12 +250,13 @@ def test_no_page_calls_the_cpu_peak_an_upper_bound(build, request) -> None:
         assert "upper bound" not in html, key
 
 
-def test_the_lanes_sentence_names_which_peak_is_missing() -> None:
-    """A GPU without a datasheet row (an RTX A6000, say) is not blamed on its host CPU."""
+def test_a_missing_peak_leaves_the_prediction_out_not_the_measurement() -> None:
+    """A GPU without a datasheet row (an RTX A6000, say), or a CPU without a peak: no predicted ratio, no
+    verdict, but the measured ratio stays."""
     import dataclasses
 
     from gpucnn.bench import Measurement, Sweep
-    from gpucnn.pages.gpu import _measured_sentence
+    from gpucnn.pages.gpu import machine_lanes
     from gpucnn.results import Result
     from gpucnn.sources import Pair, Source
 
@@ -285,8 +270,9 @@ def test_the_lanes_sentence_names_which_peak_is_missing() -> None:
 
     gpu_hw = fake_report(name="NVIDIA RTX A6000")
     assert gpu_hw.accelerator.peaks is None and gpu_hw.cpu.peak_fp32 is not None
-    text = _measured_sentence(Pair(source("cuda", gpu_hw, 1e-6), source("cpu", gpu_hw, 1e-5)))
-    assert "has no datasheet row" in text and "CPU has no peak" not in text
+    m = machine_lanes(Pair(source("cuda", gpu_hw, 1e-6), source("cpu", gpu_hw, 1e-5)))
+    assert m.measured_ratio == pytest.approx(10) and m.gpu_peak_tflops is None and m.cpu_peak_gflops
+    assert m.peak_ratio is None and m.agreement is None and m.gpu_pct_peak is None and m.cpu_pct_peak
     no_cpu_peak = dataclasses.replace(gpu_hw, cpu=dataclasses.replace(gpu_hw.cpu, peak_fp32=None))
-    text = _measured_sentence(Pair(source("cuda", no_cpu_peak, 1e-6), source("cpu", no_cpu_peak, 1e-5)))
-    assert "has no datasheet row" in text and "CPU has no peak" in text
+    m = machine_lanes(Pair(source("cuda", no_cpu_peak, 1e-6), source("cpu", no_cpu_peak, 1e-5)))
+    assert m.cpu_peak_gflops is None and m.cpu_pct_peak is None and m.agreement is None

@@ -7,16 +7,10 @@ them against the data, never a measured value.
 
 from __future__ import annotations
 
-import pytest
-
 from gpucnn.bench import Measurement, Sweep
-from gpucnn.hardware import detect
-from gpucnn.pages import summary, tensor_cores
 from gpucnn.pages.tensor_cores import PrecisionSweep
-from gpucnn.render import fmt
 from gpucnn.results import Result
 from gpucnn.sources import Source
-from tests.conftest import ROOT
 
 
 def pt(n: int, times: tuple[float, ...], device: str = "cpu", peak: float | None = None) -> Measurement:
@@ -66,39 +60,6 @@ def _sweep(points: list[Measurement], precision: str, device: str, hw) -> Precis
 
 
 
-
-
-# --- L3: mamf-finder's bf16 figure beside the site's own bf16 ---------------------------------------------
-
-def test_bf16_fractions_name_each_gpu_bf16_sweep_and_skip_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    hw = detect()
-    peak = 1e15
-    gpu = _sweep([pt(4096, (2.0 * 4096**3 / (0.4 * peak),) * 5, "cuda", peak),
-                  pt(8192, (2.0 * 8192**3 / (0.7 * peak),) * 5, "cuda", peak)], "bfloat16", "cuda", hw)
-    cpu = _sweep([pt(1024, (1.0,) * 5, peak=1e12)], "bfloat16", "cpu", hw)
-    fp32 = _sweep([pt(8192, (1.0,) * 5, "cuda", peak)], "float32", "cuda", hw)
-    monkeypatch.setattr(summary, "precision_sweeps", lambda: [cpu, fp32, gpu])
-    monkeypatch.setattr(summary, "note", lambda *a: None)
-    text = summary.bf16_fractions()
-    assert f"{gpu.source.label} **{fmt(70.0, 3)} %** of its dense datasheet bf16 peak (n = 8,192)" in text
-    assert text.count("%**") == 1, text  # neither the CPU's bf16 nor the GPU's fp32
-    monkeypatch.setattr(summary, "precision_sweeps", lambda: [cpu, fp32])
-    assert summary.bf16_fractions() == ""
-
-
-def test_the_archived_bf16_sweeps_are_set_beside_mamf_finder() -> None:
-    """Every GPU bf16 sweep with a peak, this build's or archived, appears with its best point's share."""
-    sweeps = [s for s in tensor_cores.precision_sweeps()
-              if not s.source.is_cpu and s.precision == "bfloat16" and tensor_cores.best_point(s.points)]
-    text = summary.bf16_fractions()
-    for s in sweeps:
-        best = tensor_cores.best_point(s.points)
-        if best.pct_peak_flops:
-            assert f"**{fmt(best.pct_peak_flops, 3)} %** of its dense datasheet bf16 peak" in text, text
-    page = (ROOT / "docs" / "summary.md").read_text()
-    assert "summary.bf16_fractions()" in page
-    cited = page[page.index("mamf-finder"):page.index("summary.bf16_fractions()")]
-    assert "bf16" in cited and "fp32" in cited  # the cited figure is named bf16, set apart from the fp32 ones
 
 
 # --- L6: no claim that a few cores reach any CPU's DRAM bandwidth ------------------------------------------

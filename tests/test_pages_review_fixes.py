@@ -190,26 +190,6 @@ def test_every_matrix_fp32_row_has_a_vector_figure() -> None:
             assert (value, source) == (m.peaks.fp32, m.peaks.source), m.label
 
 
-def test_the_datasheet_table_divides_the_vector_fp32_peak_by_the_bandwidth() -> None:
-    from gpucnn.datasheets import GPU_MODELS, vector_fp32
-    from gpucnn.pages.gpu import cpu_gpu_ratio, datasheet_table
-    from gpucnn.render import fmt
-
-    text = datasheet_table()
-    checked = 0
-    for m in GPU_MODELS:
-        value, _source = vector_fp32(m.label, m.peaks)
-        row = next(line for line in text.splitlines() if line.startswith(f"| {m.label} |"))
-        cells = [c.strip() for c in row.split("|")[1:-1]]
-        assert cells[1] == fmt(value / 1e12, 4) and cells[5] == fmt(value / m.peaks.bandwidth), row
-        if value != m.peaks.fp32:
-            assert f"{m.label} {fmt(m.peaks.fp32 / 1e12, 4)}" in text  # the matrix figure, named as such
-            checked += 1
-    assert checked
-    top = max(vector_fp32(m.label, m.peaks)[0] for m in GPU_MODELS)
-    assert f"to {fmt(top / 1e12)} TFLOP/s" in cpu_gpu_ratio() or "no peak to compare" in cpu_gpu_ratio()
-
-
 # --- Tensor cores: the smallest factor's reason stands on the datasheet rows and their notes ---
 
 def test_the_smallest_factor_reason_cites_the_rows_it_stands_on() -> None:

@@ -69,7 +69,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("docs/measuring.md", "22 µs"): "PyTorch's benchmark recipe, named as such",
     ("docs/fast-memory.md", "10 µs"): "Modal GPU glossary, quoted: launch cost 'on the order of 10 µs'",
     ("docs/glossary.md", "10 µs"): "Modal GPU glossary, quoted",
-    ("docs/summary.md", "10 µs"): "Modal GPU glossary, quoted",
     ("docs/parallelism.md", "500 ns"): "a round DRAM latency assumed for a Little's-law example, said so",
 }
 

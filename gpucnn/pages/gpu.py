@@ -1,230 +1,59 @@
-"""Page "What is a GPU": the build machine's CPU and accelerator side by side, and datasheet figures.
+"""Page "What is a GPU": facts about the machines the site shows and the datasheet GPUs, and their tables and chart.
 
-Nothing here is timed by this page: the figures are the hardware report's
-(detected, or estimated and labelled so), vendors' datasheets (with their
-sources), and measurements the other pages make (the CPU's memory copy from
-Advantage 1, the matmul sweeps from Advantage 2), reused.
+Nothing here is timed by this page: the figures are the hardware reports (this build's, detected; an archived
+record's, as recorded), vendors' datasheets (with their sources), and measurements the other pages make (the
+CPU's memory copy from Advantage 1, the fp32 matmul sweeps from Advantage 2), reused. The words about them are
+in ``docs/gpu.md``.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
+from enum import Enum
 
-from gpucnn.datasheets import FP32_LANES_PER_SM, gpu_model, vector_fp32
+from gpucnn.datasheets import FP32_LANES_PER_SM, GPU_MODELS, gpu_model, vector_fp32
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.memory import copy_bandwidth
 from gpucnn.figures import dram_point
-from gpucnn.hardware import GPU_DATASHEET, AcceleratorInfo, HardwareReport, detect, format_bytes
+from gpucnn.hardware import AcceleratorInfo, CpuInfo, HardwareReport, detect, format_bytes
+from gpucnn.measurement import Measurement
 from gpucnn.render import (
-    COLORS,
-    caption,
+    archived_style,
+    chart_text,
     describe_hardware,
     figure_html,
     figures_table,
     fmt,
     html_table,
     new_figure,
+    outside_legend,
     short_bytes,
+    source_colour,
     table,
 )
-from gpucnn.results import Result, run
-from gpucnn.sources import Pair, Source, archived_accelerators, note, one_line, pairs, short_model
+from gpucnn.results import run
+from gpucnn.sources import Pair, Source, note, one_line, pairs, sibling, sources
 
-_NONE = "no accelerator in this build"
-
-
-def boost_clock_ghz(acc: AcceleratorInfo | None) -> float | None:
-    """The boost clock a datasheet FP32 peak implies: peak / (2 FLOP per FMA x FP32 lanes), or None.
-
-    torch does not report a GPU's clock; the datasheet peak is lanes x 2 x boost clock, so the clock
-    follows from it.
-    """
-    lanes = gpu_lanes(acc)
-    return acc.peaks.fp32 / (2 * lanes) / 1e9 if acc and acc.peaks and lanes else None
+DASH = "–"  # the site's mark for a value that is not known
 
 
-def _accelerator_column(acc: AcceleratorInfo | None) -> list[str]:
-    """One accelerator's cells for the side-by-side table (strings from a record are escaped).
-
-    A dash: the value is not known (not in gpucnn's datasheet table, or not reported); the caption says so.
-    """
-    if acc is None:
-        return [_NONE] + ["–"] * 6
-    if acc.peaks:
-        p = acc.peaks
-        peak, bw = f"{fmt(p.fp32 / 1e12)} TFLOP/s FP32 (datasheet)", f"{fmt(p.bandwidth / 1e12)} TB/s peak (datasheet)"
-    else:
-        peak = bw = "–"
-    clock = boost_clock_ghz(acc)
-    return [
-        one_line(f"{acc.backend}: {acc.name}" + (f" x {acc.count}" if acc.count > 1 else "")),
-        f"{acc.multiprocessors} SMs / compute units" if acc.multiprocessors else "–",
-        (f"{clock:.2f} GHz boost, from the datasheet: {fmt(acc.peaks.fp32 / 1e12)} TFLOP/s FP32 / "
-         f"(2 FLOP x {gpu_lanes(acc):,} FP32 lanes)") if clock and acc.peaks else "–",
-        format_bytes(acc.memory_bytes),
-        f"L2 {format_bytes(acc.l2_bytes)}",
-        peak,
-        bw,
-    ]
+def build_machine() -> str:
+    """This build's machine in a few words: ``CPU: AMD EPYC (2 threads); no accelerator``."""
+    return describe_hardware(detect())
 
 
-def _cpu_bandwidth() -> tuple[str, Source | None]:
-    """This build's CPU's memory bandwidth: the DRAM copy that Advantage 1 measures (no CPU has a datasheet row)."""
-    src = Source("cpu", run(copy_bandwidth, device="cpu"))
-    m = dram_point(src.result)
-    if m is None or not m.gbps:
-        return "–", None
-    return (f"{fmt(m.gbps)} GB/s measured: copy of {short_bytes(m.shape[0])} buffers "
-            "([Advantage 1](bandwidth.md)); no datasheet peak", src)
-
-
-def side_by_side(hw: HardwareReport | None = None) -> str:
-    """This build's CPU and accelerator, then each archived accelerator, in columns."""
-    hw = hw or detect()
-    cpu = hw.cpu
-    cpu_peak = f"{fmt(cpu.peak_fp32.value / 1e9)} GFLOP/s ({cpu.peak_fp32.source})" if cpu.peak_fp32 else "–"
-    cpu_bw, copy_src = _cpu_bandwidth()
-    cpu_col = [
-        cpu.model + (f" ({cpu.family})" if cpu.family else ""),
-        f"{cpu.logical_cores} logical cores",
-        f"{fmt(cpu.reported_clock_ghz)} GHz reported, {fmt(cpu.max_clock_ghz)} GHz highest known",
-        f"{format_bytes(cpu.ram_bytes)} RAM",
-        format_bytes(cpu.llc_bytes),
-        cpu_peak,
-        cpu_bw,
-    ]
-    archived = archived_accelerators(matmul_sweep)
-    columns = [("CPU (this build)", "live", cpu_col)]
-    if hw.accelerator or not archived:
-        label = f"{short_model(hw.accelerator.name)} (this build)" if hw.accelerator else "GPU"
-        columns.append((label, "live", _accelerator_column(hw.accelerator)))
-    shown = []
-    for record, result, flags in archived:
-        src = Source(result.params["device"], result, record, flags)
-        shown.append(src)
-        columns.append((src.label, src.origin, _accelerator_column(src.hardware.accelerator)))
-    names = ["Device", "Cores / streaming multiprocessors", "Clock", "Memory", "Last-level cache",
-             "Peak FP32", "Memory bandwidth"]
-    headers = ["", *[f'<span data-source="{one_line(origin)}">{one_line(label)}</span>'
-                     for label, origin, _ in columns]]
-    rows = [(name, *[col[i] for _, _, col in columns]) for i, name in enumerate(names)]
-    out = table(headers, rows, align="l" * len(headers))
-    sheets = sorted({a.peaks.source for a in [hw.accelerator] + [r.hardware.accelerator for r, _, _ in archived]
-                     if a and a.peaks})
-    out += caption(
-        f"Detected when this page was built, on {describe_hardware(hw)}. Peaks are not measurements: the CPU "
-        "peak is an estimate at its highest known clock (cores x clock x FLOP per cycle; a virtual machine may "
-        "report a lower clock than its cores run at), the GPU peaks are datasheet figures"
-        + (f" ({'; '.join(sheets)})" if sheets else "") + ", and a GPU's boost clock is the one its datasheet "
-        "FP32 peak implies. The CPU's memory bandwidth is measured (the DRAM copy of Advantage 1: bytes read + "
-        "written, GB = 10^9 bytes). Memory sizes are in binary units (1 GiB = 2^30 bytes), as the device reports "
-        "them; the GB in a model's name (H200 141GB) is the vendor's nominal size, not a count of 10^9 bytes. "
-        "A dash: not reported, or the GPU is not in gpucnn's datasheet table"
-        + ("" if cpu.peak_fp32 else f"; the CPU has no peak ({cpu.peak_note})") + ". "
-        + ("Archived columns: the hardware report of a record in results/, not this build's machine."
-           if archived else ""), shown + ([copy_src] if copy_src else []))
-    return out
-
-
-def datasheet_table() -> str:
-    """Common GPUs' datasheet peaks, and the FLOP per byte they need to stay busy."""
-    sources: list[str] = []
-    rows = []
-    matrix = []  # rows whose datasheet FP32 is a matrix-core figure: (label, that figure)
-    for _needles, label, p in GPU_DATASHEET:
-        fp32, fp32_source = vector_fp32(label, p)
-        for src in (fp32_source, p.source):
-            if src not in sources:
-                sources.append(src)
-        cited = sorted({sources.index(fp32_source) + 1, sources.index(p.source) + 1})
-        if fp32 != p.fp32 or fp32_source != p.source:
-            matrix.append((label, p.fp32))
-        rows.append((
-            label, fmt(fp32 / 1e12, 4), fmt(p.tf32 / 1e12, 4) if p.tf32 else "none",
-            fmt(p.bf16 / 1e12, 4) if p.bf16 else "none", fmt(p.bandwidth / 1e12, 4),
-            fmt(fp32 / p.bandwidth), " ".join(f"[{i}]" for i in cited),
-        ))
-    out = table(
-        ["GPU", "FP32 TFLOP/s", "TF32 TFLOP/s", "BF16 TFLOP/s", "Memory TB/s", "FP32 FLOP per byte", "Source"],
-        rows, align="lrrrrrr",
-    )
-    amd = ("" if not matrix else
-           " FP32 is the vector rate, before any tensor or matrix core is counted; AMD also rates its matrix cores "
-           "at FP32, the rate an fp32 matmul can reach there: "
-           + ", ".join(f"{label} {fmt(value / 1e12, 4)}" for label, value in matrix) + " TFLOP/s.")
-    out += caption(
-        "Datasheet figures, not measured in this build: dense peaks (no sparsity) at boost clock; TB/s means "
-        "10^12 bytes per second. 'FP32 FLOP per byte' is the FP32 peak divided by the memory bandwidth: the work "
-        "a kernel must do per byte it loads to keep the FP32 units busy." + amd + " Sources: "
-        + "; ".join(f"[{i}] {s}" for i, s in enumerate(sources, 1)) + ".")
-    return out
-
-
-def peaks_chart(hw: HardwareReport | None = None) -> str:
-    """Horizontal log-scale bars: datasheet FP32 peaks beside this build's CPU estimate."""
-    hw = hw or detect()
-    names, values, kinds = [], [], []
-    for _needles, label, p in GPU_DATASHEET:
-        names.append(label)
-        values.append(vector_fp32(label, p)[0] / 1e12)
-        kinds.append("datasheet")
-    if hw.cpu.peak_fp32:
-        names.append(f"this build's CPU ({hw.cpu.usable_cores or hw.cpu.logical_cores} cores)")
-        values.append(hw.cpu.peak_fp32.value / 1e12)
-        kinds.append("estimate")
-    fig, ax = new_figure(7.0, 0.42 * len(names) + 1.2)
-    styles = {"datasheet": (COLORS[0], ""), "estimate": (COLORS[1], "//")}
-    for i, (value, kind) in enumerate(zip(values, kinds, strict=True)):
-        color, hatch = styles[kind]
-        ax.barh(i, value, color=color, hatch=hatch, edgecolor="#010203", linewidth=0.5,
-                label=f"{kind} FP32 peak" if kind not in kinds[:i] else None)
-        ax.annotate(fmt(value), (value, i), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
-    ax.set_yticks(range(len(names)), names)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlim(min(values) / 2, max(values) * 4)
-    ax.set_xlabel("peak FP32 throughput (TFLOP/s, log scale)")
-    ax.set_title("FP32 peaks: datasheet GPUs against this build's CPU")
-    ax.legend(loc="lower right", fontsize=9, frameon=False)
-    ax.grid(True, axis="x")
-    desc = "Horizontal bars of FP32 peak TFLOP/s: " + "; ".join(
-        f"{n}: {fmt(v)} ({k})" for n, v, k in zip(names, values, kinds, strict=True))
-    cpu_note = (f" The CPU bar is an estimate: {hw.cpu.peak_fp32.source}." if hw.cpu.peak_fp32 else "")
-    chart = figure_html(
-        fig, title="FP32 peak throughput, datasheet GPUs and this build's CPU", desc=desc,
-        caption_text="Peaks, not measurements, so there is no spread to show. GPU bars: datasheet figures "
-                     "(sources in the table above)." + cpu_note + f" Build machine: {describe_hardware(hw)}.")
-    rows = [(html.escape(n), fmt(v), k) for n, v, k in zip(names, values, kinds, strict=True)]
-    return chart + figures_table(chart, html_table(["Device", "FP32 peak (TFLOP/s)", "Kind"], rows, align="lrl"))
-
-
-def cpu_gpu_ratio(hw: HardwareReport | None = None) -> str:
-    """One sentence comparing this CPU's estimated peak with the datasheet GPUs."""
-    hw = hw or detect()
-    if not hw.cpu.peak_fp32:
-        return "This build's CPU is not in gpucnn's FLOP-per-cycle table, so it has no peak to compare.\n"
-    cpu = hw.cpu.peak_fp32.value
-    vector = [vector_fp32(label, p)[0] for _n, label, p in GPU_DATASHEET]
-    lo, hi = min(vector), max(vector)
-    return (
-        f"This build's CPU has an estimated FP32 peak of **{fmt(cpu / 1e9)} GFLOP/s**. The GPUs in the table "
-        f"have datasheet FP32 vector peaks from {fmt(lo / 1e12)} to {fmt(hi / 1e12)} TFLOP/s: "
-        f"**{fmt(lo / cpu)}x to {fmt(hi / cpu)}x** this CPU, before their tensor or matrix cores (TF32, BF16) "
-        "are counted. "
-        f"A server CPU with many more cores narrows the gap, but does not close it.\n"
-    )
-
-
-# --- FP32 lanes: the prediction a lane count makes, against measured matmuls ---
+# --- FP32 lanes ---------------------------------------------------------------------------------------------
 
 # H100 SXM: 132 SMs of compute capability 9.0 (NVIDIA H100 architecture whitepaper; gpucnn's datasheet row).
 H100_SXM_SMS = gpu_model("H100 SXM").units
 
 
 def cpu_lanes(hw: HardwareReport) -> tuple[int, int] | None:
-    """(physical cores, FP32 FMA lanes per core) behind the CPU's peak, or None when they are not known.
+    """(cores, FP32 FMA lanes per core) behind the CPU's peak estimate, or None when they are not known.
 
-    Physical cores, not threads: two SMT threads share one core's FMA units.
+    Cores, not threads: two SMT threads share one core's FMA units. The lanes per core follow from the
+    estimate: peak / cores / clock / 2 FLOP per FMA.
     """
     cpu = hw.cpu
     if not cpu.peak_fp32 or not cpu.max_clock_ghz or not cpu.usable_cores:
@@ -241,87 +70,438 @@ def gpu_lanes(acc: AcceleratorInfo | None) -> int | None:
     return acc.multiprocessors * per_sm if per_sm else None
 
 
-def _best_gflops(result: Result) -> float | None:
-    pts = [m.gflops for m in result.data["sweep"].points if m.gflops]
-    return max(pts) if pts else None
+def boost_clock_ghz(acc: AcceleratorInfo | None) -> float | None:
+    """The boost clock a datasheet FP32 peak implies: peak / (2 FLOP per FMA x FP32 lanes), or None.
+
+    torch does not report a GPU's clock; the datasheet peak is lanes x 2 x boost clock, so the clock follows.
+    """
+    lanes = gpu_lanes(acc)
+    return acc.peaks.fp32 / (2 * lanes) / 1e9 if acc and acc.peaks and lanes else None
 
 
-# A measured GPU/CPU ratio within this factor of the peaks' prediction is "close to" it; beyond, the
-# sentence names the two efficiencies that make up the difference.
-_CLOSE = 1.1
+class Agreement(Enum):
+    """How a machine's measured GPU / host-CPU matmul ratio stands against the ratio its peaks predict."""
+
+    CLOSE = "close"  # within CLOSE of the prediction
+    MORE = "more"  # the GPU reached a larger share of its peak than the CPU of its own
+    LESS = "less"
 
 
-def _lanes_sentence(hw: HardwareReport, gpu_name: str, acc: AcceleratorInfo | None, cpu_owner: str) -> str:
-    """FP32 lanes of one GPU and of the CPU beside it, and the peak ratio they predict ("" when unknown)."""
-    g_lanes, mine = gpu_lanes(acc), cpu_lanes(hw)
-    if not g_lanes or acc is None:
-        return ""
-    per_sm = g_lanes // acc.multiprocessors
-    text = f"the {gpu_name} has {acc.multiprocessors} SMs x {per_sm} = **{g_lanes:,}** FP32 lanes."
-    if mine and hw.cpu.peak_fp32:
-        cores, per_core = mine
-        lanes = cores * per_core
-        text += (f" {cpu_owner} has {cores} physical core{'s' if cores > 1 else ''} (as its operating system "
-                 f"reports them; in a virtual machine they may be the host's hyper-threads) x {per_core} FMA lanes = "
-                 f"**{lanes:,}** (threads do not count: two hyper-threads share one core's FMA units). The "
-                 f"{gpu_name} has {fmt(g_lanes / lanes)}x as many.")
-        if acc.peaks:
-            text += (f" With the clocks, the peaks predict **{fmt(acc.peaks.fp32 / hw.cpu.peak_fp32.value)}x** "
-                     f"(datasheet {fmt(acc.peaks.fp32 / 1e12)} TFLOP/s against the CPU's estimated "
-                     f"{fmt(hw.cpu.peak_fp32.value / 1e9)} GFLOP/s).")
-    return text
+# A measured ratio within this factor of the peaks' prediction is "close to" it.
+CLOSE = 1.1
 
 
-def _measured_sentence(pair: Pair) -> str:
-    """The best fp32 matmul of one machine's GPU against its own host CPU, and why it differs from the peaks."""
-    g, c = _best_gflops(pair.gpu.result), _best_gflops(pair.cpu.result)
-    if not g or not c:
-        return ""
-    acc = pair.gpu.hardware.accelerator
-    host = pair.cpu.hardware
-    gpu_name = one_line(pair.gpu.model)
-    text = (f"the best fp32 matmul of the {gpu_name} ran **{fmt(g / c)}x** as fast as the best on its "
-            f"own host CPU ({one_line(host.cpu.model)}, {host.cpu.torch_threads} threads)")
-    if not (acc and acc.peaks and host.cpu.peak_fp32):
-        missing = [what for what, known in ((f"the {gpu_name} has no datasheet row in gpucnn's table",
-                                             acc and acc.peaks),
-                                            ("that machine's CPU has no peak in its hardware report",
-                                             host.cpu.peak_fp32)) if not known]
-        return text + f"; {' and '.join(missing)}, so no peak ratio predicts it."
-    predicted = acc.peaks.fp32 / host.cpu.peak_fp32.value
-    # measured / predicted = (GPU's share of its peak) / (CPU's share of its peak): the two efficiencies.
-    g_eff, c_eff = g * 1e9 / acc.peaks.fp32 * 100, c * 1e9 / host.cpu.peak_fp32.value * 100
-    effs = (f"the {gpu_name} reached {fmt(g_eff, 2)} % of its datasheet peak and the CPU {fmt(c_eff, 2)} % of "
-            "its estimated one")
-    measured = g / c
-    if max(measured, predicted) / min(measured, predicted) <= _CLOSE:
-        return text + f", close to the {fmt(predicted)}x its peaks predict: {effs}."
-    side = "more" if measured > predicted else "less"
-    return (text + f", {side} than the {fmt(predicted)}x its peaks predict, because {effs} "
-            f"(the quotient of the two, {fmt(g_eff / c_eff, 2)}, is the factor between the measured and the "
-            "predicted ratio).")
+@dataclass(frozen=True)
+class MachineLanes:
+    """One machine's GPU against its own host CPU: FP32 lanes, the peak ratio, and the best fp32 matmuls."""
+
+    gpu: Source
+    host: Source
+    sms: int | None
+    lanes_per_sm: int | None
+    gpu_lanes: int | None
+    cpu_cores: int | None
+    cpu_lanes_per_core: int | None
+    cpu_lanes: int | None
+    lane_ratio: float | None
+    gpu_peak_tflops: float | None  # datasheet
+    cpu_peak_gflops: float | None  # the host CPU's estimate
+    peak_ratio: float | None
+    best_gpu_gflops: float | None  # best point of each side's fp32 matmul sweep
+    best_cpu_gflops: float | None
+    measured_ratio: float | None
+    gpu_pct_peak: float | None  # the best point as a share of its own peak
+    cpu_pct_peak: float | None
+    agreement: Agreement | None  # None: a peak or a measurement is missing
 
 
-def lanes_findings(hw: HardwareReport | None = None) -> str:
-    """For each GPU shown (this build's, or an archived record's), its FP32 lanes against those of the CPU of
-    its own machine, the peak ratio they predict, and the measured matmul ratio within that machine."""
+def _best(points: tuple[Measurement, ...]) -> float | None:
+    rates = [m.gflops for m in points if m.gflops]
+    return max(rates) if rates else None
+
+
+def machine_lanes(pair: Pair) -> MachineLanes:
+    """The lane and matmul facts of one machine (this build's, or an archived record's)."""
+    acc, host = pair.gpu.hardware.accelerator, pair.cpu.hardware
+    g_lanes, mine = gpu_lanes(acc), cpu_lanes(host)
+    cores, per_core = mine if mine else (None, None)
+    c_lanes = cores * per_core if mine else None
+    g_peak = acc.peaks.fp32 if acc and acc.peaks else None
+    c_peak = host.cpu.peak_fp32.value if host.cpu.peak_fp32 else None
+    g_best, c_best = _best(pair.gpu.result.typed.sweep.points), _best(pair.cpu.result.typed.sweep.points)
+    measured = g_best / c_best if g_best and c_best else None
+    predicted = g_peak / c_peak if g_peak and c_peak else None
+    g_pct = g_best * 1e9 / g_peak * 100 if g_best and g_peak else None
+    c_pct = c_best * 1e9 / c_peak * 100 if c_best and c_peak else None
+    agreement = None
+    if measured and predicted:
+        agreement = (Agreement.CLOSE if max(measured, predicted) / min(measured, predicted) <= CLOSE
+                     else Agreement.MORE if measured > predicted else Agreement.LESS)
+    return MachineLanes(
+        gpu=pair.gpu, host=pair.cpu, sms=acc.multiprocessors if acc else None,
+        lanes_per_sm=g_lanes // acc.multiprocessors if g_lanes and acc else None, gpu_lanes=g_lanes,
+        cpu_cores=cores, cpu_lanes_per_core=per_core, cpu_lanes=c_lanes,
+        lane_ratio=g_lanes / c_lanes if g_lanes and c_lanes else None,
+        gpu_peak_tflops=g_peak / 1e12 if g_peak else None, cpu_peak_gflops=c_peak / 1e9 if c_peak else None,
+        peak_ratio=predicted, best_gpu_gflops=g_best, best_cpu_gflops=c_best, measured_ratio=measured,
+        gpu_pct_peak=g_pct, cpu_pct_peak=c_pct, agreement=agreement)
+
+
+@dataclass(frozen=True)
+class LanesFindings:
+    """Every machine with a GPU and its host CPU, and what they share."""
+
+    machines: tuple[MachineLanes, ...]
+    agreement: Agreement | None  # the one every measured machine shows; None when none, or when they differ
+    measured_lo: float | None
+    measured_hi: float | None
+    this_cpu: tuple[int, int] | None  # (cores, lanes per core) of this build's CPU
+    h100_sms: int
+    h100_lanes_per_sm: int
+
+
+def lanes_findings(hw: HardwareReport | None = None) -> LanesFindings:
+    """The lane facts of every machine the site shows (cited in the section's sources line)."""
     hw = hw or detect()
-    paragraphs = []
-    for pair in pairs(matmul_sweep):
-        host = pair.cpu.hardware
-        owner = "This build's CPU" if not pair.archived else "Its host CPU"
-        lanes = _lanes_sentence(host, one_line(pair.gpu.model), pair.gpu.hardware.accelerator, owner)
-        measured = _measured_sentence(pair)
-        if lanes or measured:
-            note([pair.gpu, pair.cpu])
-            where = "On this build's machine" if not pair.archived else \
-                f"On the archived {one_line(pair.gpu.model)} record's machine"
-            body = f"{lanes} Measured, {measured}" if lanes and measured else lanes or measured
-            paragraphs.append(f"{where}, {body}")
-    if not paragraphs and (mine := cpu_lanes(hw)):
-        cores, per_core = mine
-        paragraphs.append(f"This build's CPU has {cores} physical core{'s' if cores > 1 else ''} x {per_core} FMA "
-                          f"lanes = **{cores * per_core:,}** FP32 lanes; an H100 SXM has {H100_SXM_SMS} SMs x "
-                          f"{FP32_LANES_PER_SM['9.0']} = **{H100_SXM_SMS * FP32_LANES_PER_SM['9.0']:,}** (NVIDIA "
-                          "H100 architecture whitepaper).")
-    return "\n\n".join(paragraphs) + "\n" if paragraphs else ""
+    machines = tuple(machine_lanes(p) for p in pairs(matmul_sweep))
+    for m in machines:
+        note([m.gpu, m.host])
+    measured = [m.measured_ratio for m in machines if m.measured_ratio]
+    verdicts = {m.agreement for m in machines if m.agreement}
+    return LanesFindings(
+        machines=machines, agreement=verdicts.pop() if len(verdicts) == 1 else None,
+        measured_lo=min(measured) if measured else None, measured_hi=max(measured) if measured else None,
+        this_cpu=cpu_lanes(hw), h100_sms=H100_SXM_SMS, h100_lanes_per_sm=FP32_LANES_PER_SM["9.0"])
+
+
+def _n(value: float | None, digits: int = 3) -> str:
+    return fmt(value, digits) if value else DASH
+
+
+def lanes_table(hw: HardwareReport | None = None) -> str:
+    """One row per machine: lanes, the peak ratio they predict, and the measured matmul ratio."""
+    found = lanes_findings(hw)
+    rows = [(m.gpu.cell(), f"{m.sms} x {m.lanes_per_sm} = {m.gpu_lanes:,}" if m.gpu_lanes else DASH,
+             f"{m.cpu_cores} x {m.cpu_lanes_per_core} = {m.cpu_lanes:,}" if m.cpu_lanes else DASH,
+             f"{_n(m.lane_ratio, 2)}x", f"{_n(m.peak_ratio)}x", f"{_n(m.measured_ratio)}x",
+             f"{_n(m.gpu_pct_peak, 2)} / {_n(m.cpu_pct_peak, 2)} %")
+            for m in found.machines]
+    if not rows:
+        return ""
+    return table(["GPU", "GPU lanes", "Host CPU lanes", "Lane ratio", "Peak ratio", "Measured ratio",
+                  "% of peak, GPU / CPU"], rows, align="lrrrrrr")
+
+
+# --- the machines, side by side -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    """One device of one machine in the side-by-side table."""
+
+    source: Source | None  # None: this build's missing GPU
+    label: str
+    cells: tuple[str, ...]
+
+
+def _cpu_cells(cpu: CpuInfo, ram: int | None, copy: Measurement | None) -> tuple[str, ...]:
+    clock = f"{fmt(cpu.reported_clock_ghz)} GHz reported" if cpu.reported_clock_ghz else DASH
+    if cpu.max_clock_ghz and cpu.max_clock_ghz != cpu.reported_clock_ghz:
+        clock += f", {fmt(cpu.max_clock_ghz)} GHz peak basis"
+    return (
+        one_line(cpu.model + (f" ({cpu.family})" if cpu.family else "")),
+        f"{cpu.logical_cores} logical cores",
+        clock,
+        f"{format_bytes(ram)} RAM",
+        format_bytes(cpu.llc_bytes),
+        f"{fmt(cpu.peak_fp32.value / 1e9)} GFLOP/s (estimate)" if cpu.peak_fp32 else DASH,
+        f"{fmt(copy.gbps)} GB/s copy, {short_bytes(copy.shape[0])} (measured)" if copy and copy.gbps else DASH,
+    )
+
+
+def _gpu_cells(acc: AcceleratorInfo | None) -> tuple[str, ...]:
+    if acc is None:
+        return ("none in this build", *[DASH] * 6)
+    clock = boost_clock_ghz(acc)
+    return (
+        one_line(f"{acc.backend}: {acc.name}" + (f" x {acc.count}" if acc.count > 1 else "")),
+        f"{acc.multiprocessors} SMs" if acc.multiprocessors else DASH,
+        f"{clock:.2f} GHz boost (implied)" if clock else DASH,
+        format_bytes(acc.memory_bytes),
+        f"L2 {format_bytes(acc.l2_bytes)}",
+        f"{fmt(acc.peaks.fp32 / 1e12)} TFLOP/s (datasheet)" if acc.peaks else DASH,
+        f"{fmt(acc.peaks.bandwidth / 1e12)} TB/s (datasheet)" if acc.peaks else DASH,
+    )
+
+
+def machine_columns(hw: HardwareReport | None = None) -> list[Column]:
+    """This build's CPU (and GPU), then each archived GPU followed by its own host CPU."""
+    hw = hw or detect()
+    found = sources(matmul_sweep, hosts=True)
+    columns = []
+    for src in found:
+        if src.is_cpu:
+            copy = sibling(src, copy_bandwidth) if src.archived else Source("cpu", run(copy_bandwidth, device="cpu"))
+            point = dram_point(copy.result) if copy else None
+            note([src, copy] if point else src)
+            ram = src.hardware.cpu.ram_bytes if src.archived else hw.cpu.ram_bytes
+            columns.append(Column(src, src.label, _cpu_cells(src.hardware.cpu, ram, point)))
+        else:
+            note(src)
+            columns.append(Column(src, src.label, _gpu_cells(src.hardware.accelerator)))
+    if not any(c.source and not c.source.is_cpu for c in columns):
+        columns.insert(1, Column(None, "GPU", _gpu_cells(None)))
+    return columns
+
+
+ROWS = ("Device", "Cores / SMs", "Clock", "Memory", "Last-level cache", "Peak FP32", "Memory bandwidth")
+
+
+def machines_table(hw: HardwareReport | None = None) -> str:
+    """The side-by-side table: one column per device (strings from a record are escaped)."""
+    columns = machine_columns(hw)
+    headers = ["", *[c.source.cell() if c.source else c.label for c in columns]]
+    rows = [(name, *[c.cells[i] for c in columns]) for i, name in enumerate(ROWS)]
+    return table(headers, rows, align="l" * len(headers))
+
+
+@dataclass(frozen=True)
+class CpuPeakBasis:
+    """How one CPU's peak estimate was made, for the page's method note."""
+
+    label: str
+    basis: str  # the hardware report's own account (record text: the template escapes it)
+
+
+def cpu_peak_bases() -> list[CpuPeakBasis]:
+    """Each CPU column's peak basis, as its hardware report states it."""
+    return [CpuPeakBasis(c.label, c.source.hardware.cpu.peak_fp32.source) for c in machine_columns()
+            if c.source and c.source.is_cpu and c.source.hardware.cpu.peak_fp32]
+
+
+# --- datasheets ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MatrixFp32:
+    label: str
+    tflops: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.label} {fmt(self.tflops, 4)}"
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The datasheet table's facts."""
+
+    sources: tuple[str, ...]  # numbered from 1 in the table's Source column
+    matrix_fp32: tuple[MatrixFp32, ...]  # rows whose datasheet FP32 is a matrix-core figure
+    fp32_lo_tflops: float  # vector FP32, over every row
+    fp32_hi_tflops: float
+    hbm_families: tuple[str, ...]  # NVIDIA parts with HBM: A100, H100, ...
+    hbm_flop_per_byte_lo: float
+    hbm_flop_per_byte_hi: float
+    gddr_flop_per_byte_hi: float
+
+
+def _family(label: str) -> str:
+    return label.split()[0]
+
+
+def datasheet() -> Sheet:
+    srcs: list[str] = []
+    matrix = []
+    for row in GPU_MODELS:
+        fp32, fp32_source = vector_fp32(row.label, row.peaks)
+        for s in (fp32_source, row.peaks.source):
+            if s not in srcs:
+                srcs.append(s)
+        if fp32 != row.peaks.fp32:
+            matrix.append(MatrixFp32(row.label, row.peaks.fp32 / 1e12))
+    vector = [vector_fp32(r.label, r.peaks)[0] for r in GPU_MODELS]
+    nvidia = [r for r in GPU_MODELS if r.peaks.source.startswith("NVIDIA") and r.memory]
+    hbm = [r for r in nvidia if r.memory.startswith("HBM")]
+    gddr = [r for r in nvidia if r.memory.startswith("GDDR")]
+    ratio = [r.peaks.fp32 / r.peaks.bandwidth for r in hbm]
+    return Sheet(
+        sources=tuple(srcs), matrix_fp32=tuple(matrix),
+        fp32_lo_tflops=min(vector) / 1e12, fp32_hi_tflops=max(vector) / 1e12,
+        hbm_families=tuple(sorted(dict.fromkeys(_family(r.label) for r in hbm))),
+        hbm_flop_per_byte_lo=min(ratio), hbm_flop_per_byte_hi=max(ratio),
+        gddr_flop_per_byte_hi=max(r.peaks.fp32 / r.peaks.bandwidth for r in gddr))
+
+
+def datasheet_table() -> str:
+    """Common GPUs' datasheet peaks, and the FP32 FLOP per byte they need to stay busy."""
+    srcs = datasheet().sources
+    rows = []
+    for row in GPU_MODELS:
+        p = row.peaks
+        fp32, fp32_source = vector_fp32(row.label, p)
+        cited = sorted({srcs.index(fp32_source) + 1, srcs.index(p.source) + 1})
+        rows.append((row.label, fmt(fp32 / 1e12, 4), fmt(p.tf32 / 1e12, 4) if p.tf32 else "none",
+                     fmt(p.bf16 / 1e12, 4) if p.bf16 else "none", fmt(p.bandwidth / 1e12, 4),
+                     fmt(fp32 / p.bandwidth), " ".join(f"[{i}]" for i in cited)))
+    return table(["GPU", "FP32 TFLOP/s", "TF32 TFLOP/s", "BF16 TFLOP/s", "Memory TB/s", "FP32 FLOP per byte",
+                  "Source"], rows, align="lrrrrrr")
+
+
+@dataclass(frozen=True)
+class PaperCpu:
+    """This build's CPU's estimated FP32 peak against the datasheet GPUs' vector FP32 peaks."""
+
+    model: str
+    peak_gflops: float
+    lo_x: float
+    hi_x: float
+
+
+def paper_cpu(hw: HardwareReport | None = None) -> PaperCpu | None:
+    """None when this build's CPU has no peak estimate (not in gpucnn's FLOP-per-cycle table)."""
+    hw = hw or detect()
+    if not hw.cpu.peak_fp32:
+        return None
+    cpu, sheet = hw.cpu.peak_fp32.value, datasheet()
+    return PaperCpu(hw.cpu.model, cpu / 1e9, sheet.fp32_lo_tflops * 1e12 / cpu, sheet.fp32_hi_tflops * 1e12 / cpu)
+
+
+# --- the peaks chart ----------------------------------------------------------------------------------------
+
+_INK = "#010203"  # the page's text colour: the datasheets' dots
+
+
+def peaks_chart() -> str:
+    """Dots on a log axis: datasheet FP32 peaks of the GPUs, and the estimated peak of each CPU the site shows
+    (this build's, and each archived record's own host CPU)."""
+    rows: list[tuple[str, float, str]] = [(row.label, vector_fp32(row.label, row.peaks)[0] / 1e12, "datasheet")
+                                         for row in GPU_MODELS]
+    cpus = [s for s in sources(matmul_sweep, hosts=True) if s.is_cpu and s.hardware.cpu.peak_fp32]
+    for s in cpus:
+        note(s)
+        rows.append((s.label, s.hardware.cpu.peak_fp32.value / 1e12, s.origin))
+    rows.sort(key=lambda r: -r[1])
+    fig, ax = new_figure(7.0, 0.26 * len(rows) + 1.9)
+    groups = list(dict.fromkeys(origin for _, _, origin in rows))
+    for k, origin in enumerate(groups):
+        ys = [i for i, r in enumerate(rows) if r[2] == origin]
+        xs = [rows[i][1] for i in ys]
+        if origin == "datasheet":
+            style = {"color": _INK, "marker": "D", "label": "GPU, datasheet"}
+        else:
+            src = next(s for s in cpus if s.origin == origin)
+            style = {"color": source_colour(origin), "marker": "s^v<>p"[k % 6], "label": f"{chart_text(src.label)}, estimate"}
+            if src.archived:
+                style = archived_style(style)
+        ax.plot(xs, ys, markersize=7, gid=f"gpucnn-series-{k}", **{**style, "linestyle": "none"})
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(fmt(x), (x, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize=10)
+    ax.set_yticks(range(len(rows)), [chart_text(r[0]) for r in rows], fontsize=10)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    values = [r[1] for r in rows]
+    ax.set_xlim(min(values) / 2, max(values) * 4)
+    ax.set_xlabel("FP32 peak (TFLOP/s, log scale)", fontsize=10)
+    ax.tick_params(axis="x", labelsize=10)
+    ax.grid(True, axis="x")
+    outside_legend(ax, columns=1)
+    desc = "Dots of FP32 peak TFLOP/s: " + "; ".join(f"{n}: {fmt(v)}" for n, v, _ in rows)
+    chart = figure_html(fig, title="FP32 peaks: datasheet GPUs, and each CPU's estimate", desc=desc,
+                        caption_text="", sources=groups)
+    body = html_table(["Device", "FP32 peak (TFLOP/s)", "Kind"],
+                      [(f'<span data-source="{html.escape(o, quote=True)}">{html.escape(n)}</span>', fmt(v),
+                        "datasheet" if o == "datasheet" else "estimate") for n, v, o in rows],
+                      align="lrl")
+    return chart + figures_table(chart, body)
+
+
+# --- tensor cores: factors over FP32, and ridge points ------------------------------------------------------
+
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+_ELEMENT_BYTES = {"fp32": 4, "bf16": 2}  # what an elementwise op moves per element (TF32 keeps fp32 storage)
+
+
+def _tensor_models() -> list:
+    """NVIDIA datasheet rows (AMD's matrix FP32 figures differ in kind from a tensor-core factor)."""
+    return [m for m in GPU_MODELS if "Instinct" not in m.label]
+
+
+def _cite(models: list) -> list[str]:
+    return list(dict.fromkeys(m.peaks.source for m in models))
+
+
+@dataclass(frozen=True)
+class Extreme:
+    value: float
+    gpus: tuple[str, ...]  # every GPU at this value, as the page rounds it
+
+
+def _extremes(values: dict[str, float]) -> tuple[Extreme, Extreme]:
+    lo, hi = min(values.values()), max(values.values())
+    at = lambda v: tuple(k for k, f in values.items() if fmt(f, 2) == fmt(v, 2))  # noqa: E731
+    return Extreme(lo, at(lo)), Extreme(hi, at(hi))
+
+
+@dataclass(frozen=True)
+class TensorFacts:
+    """What the datasheet table says about tensor cores and ridge points (datasheet figures, not measured)."""
+
+    bf16_lo: Extreme  # BF16 peak / FP32 peak
+    bf16_hi: Extreme
+    tf32_lo: Extreme
+    tf32_hi: Extreme
+    add_fp32_flop_per_byte: float  # c = a + b: one FLOP per three elements moved
+    add_bf16_flop_per_byte: float
+    fp32_ridge_lo: Extreme  # FLOP per byte
+    bf16_ridge_lo: Extreme
+    bf16_ridge_hi: Extreme
+    bf16_matmul_n: float  # the square bf16 matmul that reaches the highest BF16 ridge, with perfect reuse
+
+
+def tensor_facts() -> TensorFacts:
+    models = _tensor_models()
+    factor = {p: {m.label: getattr(m.peaks, p) / m.peaks.fp32 for m in models if getattr(m.peaks, p)}
+              for p in ("bf16", "tf32")}
+    ridge = {p: {m.label: getattr(m.peaks, p) / m.peaks.bandwidth for m in models if getattr(m.peaks, p)}
+             for p in ("fp32", "bf16")}
+    bf16_lo, bf16_hi = _extremes(factor["bf16"])
+    tf32_lo, tf32_hi = _extremes(factor["tf32"])
+    ridge_lo, ridge_hi = _extremes(ridge["bf16"])
+    # A square n x n x n matmul moves at least 3 n^2 elements for 2 n^3 FLOP: 2n / (3 e) FLOP per byte, so
+    # it passes a ridge r once n > r * 3e / 2.
+    return TensorFacts(
+        bf16_lo=bf16_lo, bf16_hi=bf16_hi, tf32_lo=tf32_lo, tf32_hi=tf32_hi,
+        add_fp32_flop_per_byte=1 / (3 * _ELEMENT_BYTES["fp32"]), add_bf16_flop_per_byte=1 / (3 * _ELEMENT_BYTES["bf16"]),
+        fp32_ridge_lo=_extremes(ridge["fp32"])[0], bf16_ridge_lo=ridge_lo, bf16_ridge_hi=ridge_hi,
+        bf16_matmul_n=ridge_hi.value * 3 * _ELEMENT_BYTES["bf16"] / 2)
+
+
+def tensor_sources() -> list[str]:
+    """The datasheets the factor and ridge tables cite, numbered from 1."""
+    return _cite(_tensor_models())
+
+
+def factor_table() -> str:
+    """Per datasheet GPU: each tensor-core precision's dense peak, and its factor over the FP32 peak."""
+    models = _tensor_models()
+    cited = _cite(models)
+    rows = []
+    for m in models:
+        p = m.peaks
+        cells = [m.label, fmt(p.fp32 / 1e12, 3)]
+        for prec in PRECISIONS[1:]:
+            v = getattr(p, prec)
+            cells.append(f"{fmt(v / 1e12, 4)} ({fmt(v / p.fp32, 2)}x)" if v else "none")
+        rows.append([*cells, f"[{cited.index(p.source) + 1}]"])
+    return table(["GPU", "FP32 TFLOP/s", "TF32 TFLOP/s (x FP32)", "BF16 TFLOP/s (x FP32)", "FP16 TFLOP/s (x FP32)",
+                  "Source"], rows, align="lrrrrr")
+
+
+def ridge_table() -> str:
+    """Ridge points (peak FLOP/s / memory bandwidth) per GPU and precision, from the datasheet table."""
+    models = _tensor_models()
+    cited = _cite(models)
+    rows = [[m.label, fmt(m.peaks.bandwidth / 1e12, 3)]
+            + [fmt(v / m.peaks.bandwidth, 3) if (v := getattr(m.peaks, p)) else "none" for p in PRECISIONS]
+            + [f"[{cited.index(m.peaks.source) + 1}]"] for m in models]
+    return table(["GPU", "Memory TB/s", "FP32 ridge", "TF32 ridge", "BF16 ridge", "FP16 ridge", "Source"], rows,
+                 align="lrrrrrr")
