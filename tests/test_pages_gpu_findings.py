@@ -23,7 +23,6 @@ import pytest
 
 import gpucnn.hardware as hardware
 import gpucnn.results as results
-from gpucnn.render import short_bytes
 from tests.test_archived_series import as_cuda, write_record
 from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
 
@@ -102,24 +101,5 @@ def test_a_live_h100_replaces_the_datasheet_example(tmp_path: Path) -> None:
 
 # --- Tensor cores: every GPU at the smallest factor is named, with the cited reason ---
 
-def test_every_gpu_at_the_smallest_factor_is_named() -> None:
-    from gpucnn.pages.tensor_cores import DOUBLED_FP32, at_factor, factor_summary, factors
-
-    text = factor_summary()
-    low = min(factors("bf16").values())
-    tied = at_factor("bf16", low)
-    assert tied and all(label in text for label in tied)
-    assert "GeForce card" not in text
-    if all(label in DOUBLED_FP32 for label in tied):
-        assert "doubled the FP32 datapath" in text
 
 
-def test_the_reason_is_left_out_where_it_does_not_apply(monkeypatch) -> None:
-    from gpucnn.datasheets import GPU_MODELS, GpuModel, GpuPeaks
-    from gpucnn.pages import tensor_cores
-
-    odd = GpuModel("Made-up X1", ("X1",), 1, 1, GpuPeaks(100e12, 50e12, 100e12, 1e12, "test", 100e12))
-    monkeypatch.setattr(tensor_cores, "GPU_MODELS", (*GPU_MODELS, odd))
-    text = tensor_cores.factor_summary()
-    assert "doubled the FP32 datapath" not in text
-    assert "The smallest BF16 factor is that of the Made-up X1." in text

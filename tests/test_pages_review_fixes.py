@@ -192,24 +192,6 @@ def test_every_matrix_fp32_row_has_a_vector_figure() -> None:
 
 # --- Tensor cores: the smallest factor's reason stands on the datasheet rows and their notes ---
 
-def test_the_smallest_factor_reason_cites_the_rows_it_stands_on() -> None:
-    import re
-
-    from gpucnn.pages.tensor_cores import _nvidia_models, _sources, factor_summary
-
-    text = factor_summary()
-    assert "no faster per SM" not in text and "did not get faster" not in text
-    sources = _sources(_nvidia_models())
-    rows = {m.label: m for m in _nvidia_models()}
-    for sentence in re.split(r"(?<=\.) ", text):
-        cited = [sources[int(i) - 1] for i in re.findall(r"\[(\d+)\]", sentence)]
-        if "FP32 accumulate" in sentence:
-            assert cited and all("FP32 accumulate" in s for s in cited), sentence
-        twin = re.search(r"The (.+?), with the same (\d+) SMs as the (.+?) and", sentence)
-        if twin:
-            a, b = rows[twin.group(1)], rows[twin.group(3)]
-            assert a.units == b.units == int(twin.group(2))
-            assert {a.peaks.source, b.peaks.source} <= set(cited)
 
 
 def test_the_training_pages_note_links_the_archived_labels(tmp_path: Path) -> None:

@@ -1,10 +1,6 @@
-"""Tensor cores and reduced precision, for the "What is a GPU" and "Advantage 2" pages.
-
-One module for both pages, because both explain the same units: the
-datasheet factors (tensor-core peak over FP32 peak) and ridge points (peak
-over bandwidth) per precision, and this build's matmul sweeps in fp32, bf16,
-fp16 and TF32 with every point set against its own precision's peak.
-"""
+"""Tensor cores and reduced precision on Advantage 2: this build's (and the records') matmul sweeps in fp32,
+bf16, fp16 and TF32, every point set against its own precision's peak. The datasheet factors and ridge points
+are What is a GPU's (``pages.gpu``)."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gpucnn.bench import Measurement
-from gpucnn.datasheets import GPU_MODELS, X86_WITHOUT_AVX512, GpuPeaks
+from gpucnn.datasheets import X86_WITHOUT_AVX512
 from gpucnn.experiments.matmul import matmul_sweep
 from gpucnn.experiments.precision import LABELS, precision_matmul_sweep, precisions_for
 from gpucnn.figures import SAME_SPEED
@@ -21,7 +17,6 @@ from gpucnn.pages.common import devices
 from gpucnn.panels import Panel, small_multiples
 from gpucnn.render import (
     Series,
-    caption,
     figures_table,
     fmt,
     series_table,
@@ -29,197 +24,7 @@ from gpucnn.render import (
     table,
 )
 from gpucnn.results import Result, run
-from gpucnn.sources import Source, and_list, archived_accelerators, note, sibling, sources
-
-# The datasheet columns, in the order a reader meets them.
-_PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
-_NAMES = {"fp32": "FP32", "tf32": "TF32", "bf16": "BF16", "fp16": "FP16"}
-# Bytes per element that an elementwise op moves, by precision (TF32 keeps fp32 storage).
-_ELEM = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
-
-
-def _peak(p: GpuPeaks, precision: str) -> float | None:
-    return getattr(p, precision)
-
-
-def _sources(models: Sequence) -> list[str]:
-    found: list[str] = []
-    for m in models:
-        if m.peaks.source not in found:
-            found.append(m.peaks.source)
-    return found
-
-
-def _nvidia_models() -> list:
-    """Datasheet rows with tensor cores that have a TF32 or BF16 rate (AMD's matrix FP32 figures differ in kind)."""
-    return [m for m in GPU_MODELS if "Instinct" not in m.label]
-
-
-def factor_table() -> str:
-    """Per datasheet GPU: each tensor-core precision's dense peak, and its factor over the FP32 peak."""
-    models = _nvidia_models()
-    sources = _sources(models)
-    rows = []
-    for m in models:
-        p = m.peaks
-        cells = [m.label, fmt(p.fp32 / 1e12, 3)]
-        for prec in _PRECISIONS[1:]:
-            v = _peak(p, prec)
-            cells.append(f"{fmt(v / 1e12, 4)} ({fmt(v / p.fp32, 2)}x)" if v else "none")
-        cells.append(f"[{sources.index(p.source) + 1}]")
-        rows.append(cells)
-    out = table(["GPU", "FP32 TFLOP/s", "TF32 TFLOP/s (x FP32)", "BF16 TFLOP/s (x FP32)", "FP16 TFLOP/s (x FP32)",
-                 "Source"], rows, align="lrrrrr")
-    out += caption(
-        "Datasheet figures, not measured in this build: dense peaks (no sparsity) at boost clock; TF32, BF16 and "
-        "FP16 run on tensor cores, FP32 on the ordinary lanes. The factor in brackets is that peak divided by the "
-        "FP32 peak. Sources: " + "; ".join(f"[{i}] {s}" for i, s in enumerate(sources, 1)) + ".")
-    return out
-
-
-@dataclass(frozen=True)
-class FactorRange:
-    """The smallest and largest tensor-core factor over FP32 in the datasheet table, with their GPUs."""
-
-    precision: str
-    low: float
-    low_gpu: str
-    high: float
-    high_gpu: str
-
-
-def factor_range(precision: str) -> FactorRange:
-    """Range of (precision peak / FP32 peak) over the datasheet GPUs that have the precision."""
-    found = [(_peak(m.peaks, precision) / m.peaks.fp32, m.label) for m in _nvidia_models() if _peak(m.peaks, precision)]
-    lo, hi = min(found), max(found)
-    return FactorRange(precision, lo[0], lo[1], hi[0], hi[1])
-
-
-# Datasheet rows whose SMs have the doubled FP32 datapath of Ampere GA10x and Ada Lovelace: 128 FP32 lanes per
-# SM, where Turing and the A100 have 64 (datasheets.FP32_LANES_PER_SM; NVIDIA Ampere GA102
-# GPU Architecture whitepaper; NVIDIA Ada GPU Architecture whitepaper).
-DOUBLED_FP32 = {"A10": "Ampere GA10x", "GeForce RTX 3090": "Ampere GA10x", "L4": "Ada Lovelace",
-                "L40": "Ada Lovelace", "L40S": "Ada Lovelace", "GeForce RTX 4090": "Ada Lovelace",
-                "GeForce RTX 4080": "Ada Lovelace"}
-
-
-def factors(precision: str) -> dict[str, float]:
-    """Datasheet peak of ``precision`` / FP32 peak, per GPU of the table that has the precision."""
-    return {m.label: _peak(m.peaks, precision) / m.peaks.fp32 for m in _nvidia_models() if _peak(m.peaks, precision)}
-
-
-def at_factor(precision: str, value: float) -> list[str]:
-    """Every GPU whose factor the page prints as ``value`` does (ties are named together, not one of them)."""
-    return [label for label, f in factors(precision).items() if fmt(f, 2) == fmt(value, 2)]
-
-
-def smallest_factor_note() -> str:
-    """Every GPU at the smallest BF16 factor (as the page rounds it), and why, where the cited reason applies."""
-    bf16 = factors("bf16")
-    low = fmt(min(bf16.values()), 2)
-    at_min = at_factor("bf16", min(bf16.values()))
-    if not all(label in DOUBLED_FP32 for label in at_min):
-        return ""
-    archs = sorted({DOUBLED_FP32[label] for label in at_min})
-    text = (f" The smallest factor, {low}x, is that of the {and_list(at_min)}: "
-            f"{and_list(archs)} parts, whose SMs doubled the FP32 datapath (128 FP32 lanes, against 64 on Turing "
-            "and the A100: the CUDA C++ Programming Guide's throughput table), which doubles the FP32 peak the "
-            "factor divides by." + _rating_note(at_min))
-    same = {label: f for label, f in bf16.items() if label in DOUBLED_FP32 and label not in at_min}
-    if same:
-        text += (f" The {and_list(list(same))}, of the same architectures, reach {fmt(min(same.values()), 2)}x"
-                 + (f" to {fmt(max(same.values()), 2)}x" if fmt(min(same.values()), 2) != fmt(max(same.values()), 2)
-                    else "")
-                 + ": their datasheets rate the tensor cores at more FLOP per FP32 lane.")
-    return text
-
-
-def _rating_note(at_min: Sequence[str]) -> str:
-    """Why the smallest factor is a product's rating, from the datasheet rows' own notes and figures.
-
-    The rows whose source says its tensor figures are rated with FP32 accumulate are named with that source;
-    a row with as many SMs as one at the smallest factor, about the same FP32 peak and a larger BF16 factor
-    (an L40S beside an L40) shows that the rating, not the SMs, sets the factor.
-    """
-    models = _nvidia_models()
-    sources = _sources(models)
-    rows = {m.label: m for m in models}
-    bf16 = factors("bf16")
-    text = ""
-    rated = [label for label in at_min if "FP32 accumulate" in rows[label].peaks.source]
-    if rated:
-        cites = sorted({sources.index(rows[label].peaks.source) + 1 for label in rated})
-        text += (f" The factor is also a product's rating: the {and_list(rated)} tensor figures are rated "
-                 f"with FP32 accumulate ({', '.join(f'[{i}]' for i in cites)} in the table above).")
-    for label in at_min:
-        m = rows[label]
-        twins = [t for t in models if t.units == m.units and t.label not in at_min and t.peaks.bf16
-                 and abs(t.peaks.fp32 - m.peaks.fp32) <= 0.05 * m.peaks.fp32 and bf16[t.label] > bf16[label]]
-        for t in twins:
-            cites = sorted({sources.index(x.peaks.source) + 1 for x in (m, t)})
-            text += (f" The {t.label}, with the same {m.units} SMs as the {label} and about the same FP32 peak, "
-                     f"is rated at {fmt(bf16[t.label], 2)}x ({', '.join(f'[{i}]' for i in cites)}): the rating, "
-                     "not the SM count, sets the factor.")
-    return text
-
-
-def factor_summary() -> str:
-    """Sentences on the spread of the tensor-core factors, computed from the datasheet table."""
-    bf16, tf32 = factor_range("bf16"), factor_range("tf32")
-    return (
-        f"Across this table, dense BF16 is **{fmt(bf16.low, 2)}x** to **{fmt(bf16.high, 2)}x** "
-        f"({and_list(at_factor('bf16', bf16.high))}) the FP32 peak, and TF32 {fmt(tf32.low, 2)}x "
-        f"({and_list(at_factor('tf32', tf32.low))}) to {fmt(tf32.high, 2)}x ({and_list(at_factor('tf32', tf32.high))})."
-        + (smallest_factor_note() or f" The smallest BF16 factor is that of the {and_list(at_factor('bf16', bf16.low))}.")
-        + "\n"
-    )
-
-
-def ridge_table() -> str:
-    """Ridge points (peak FLOP/s / memory bandwidth) per GPU and precision, from the datasheet table."""
-    models = _nvidia_models()
-    sources = _sources(models)
-    rows = []
-    for m in models:
-        p = m.peaks
-        rows.append([m.label, fmt(p.bandwidth / 1e12, 3)]
-                    + [fmt(v / p.bandwidth, 3) if (v := _peak(p, prec)) else "none" for prec in _PRECISIONS]
-                    + [f"[{sources.index(p.source) + 1}]"])
-    out = table(["GPU", "Memory TB/s", "FP32 ridge", "TF32 ridge", "BF16 ridge", "FP16 ridge", "Source"], rows,
-                align="lrrrrrr")
-    out += caption(
-        "Ridge point = peak FLOP/s / memory bandwidth, in FLOP per byte read or written from memory; from the "
-        "datasheet figures (dense peaks, boost clock), not measured. An operation that does fewer FLOP per byte "
-        "than the ridge point is limited by memory bandwidth; one that does more, by arithmetic. Sources: "
-        + "; ".join(f"[{i}] {s}" for i, s in enumerate(sources, 1)) + ".")
-    return out
-
-
-def ridge_findings() -> str:
-    """What the ridge points mean for elementwise ops and matmuls, computed from the datasheet table."""
-    models = _nvidia_models()
-    bf16 = [(m.peaks.bf16 / m.peaks.bandwidth, m.label) for m in models if m.peaks.bf16]
-    fp32 = [(m.peaks.fp32 / m.peaks.bandwidth, m.label) for m in models]
-    lo_bf16, hi_bf16 = min(bf16), max(bf16)
-    lo_fp32 = min(fp32)
-    # c = a + b: 1 FLOP per element, 3 elements moved (two read, one written).
-    add = {prec: 1 / (3 * _ELEM[prec]) for prec in ("fp32", "bf16")}
-    # A square n x n x n matmul moves at least 3 n^2 elements for 2 n^3 FLOP: 2n / (3 e) FLOP per byte.
-    # It is compute-bound once that passes the ridge point: n > ridge * 3e / 2.
-    n_bf16 = hi_bf16[0] * 3 * _ELEM["bf16"] / 2
-    return (
-        f"Elementwise operations sit far below every ridge point: `c = a + b` does one FLOP per three elements "
-        f"moved, {fmt(add['fp32'], 2)} FLOP per byte in fp32 and {fmt(add['bf16'], 2)} in bf16, while the lowest "
-        f"ridge point in the table is {fmt(lo_fp32[0], 3)} (FP32, {lo_fp32[1]}) and the BF16 ridge points run from "
-        f"{fmt(lo_bf16[0], 3)} ({lo_bf16[1]}) to {fmt(hi_bf16[0], 3)} ({hi_bf16[1]}). So additions, activations, "
-        f"normalizations, softmax and the optimizer's update are memory-bound on every GPU here, and the faster "
-        f"the tensor cores, the more operations fall below the ridge. Even a square bf16 matmul, with perfect "
-        f"reuse (each input read once), reaches the {hi_bf16[1]}'s BF16 ridge only from n ≈ "
-        f"{fmt(n_bf16, 3)}: only large matmuls and convolutions keep tensor cores busy.\n"
-    )
-
-
-# --- the matmul sweeps in each precision ----------------------------------------------------------
+from gpucnn.sources import Source, archived_accelerators, note, sibling, sources
 
 
 @dataclass(frozen=True)
