@@ -27,6 +27,7 @@ from gpucnn.models import build_model
 from gpucnn.train import data_config, evaluate, random_shift
 
 # %% tags=["hide-input"]
+# ruff: noqa: I001 (the plumbing imports are a hidden cell of their own)
 from IPython.display import HTML, Markdown, display
 
 from gpucnn.pages import training as page

@@ -276,15 +276,6 @@ def test_the_smallest_factor_reason_cites_the_rows_it_stands_on() -> None:
             assert {a.peaks.source, b.peaks.source} <= set(cited)
 
 
-def test_the_training_pages_note_links_the_archived_labels(tmp_path: Path) -> None:
-    with fake_build(cpu_only(), ROOT / "results", tmp_path / "cache", ("training",)):
-        from gpucnn.pages.training import accelerator_note, digits_sources, throughput_sources
-
-        if not any(s.archived for s in digits_sources() + throughput_sources()):
-            pytest.skip("no archived training record in results/")
-        assert '<a href="../glossary/#archived-labels">' in accelerator_note("GPU figures")
-
-
 def test_a_marker_moved_for_legibility_is_named_in_the_caption(monkeypatch: pytest.MonkeyPatch) -> None:
     from gpucnn import archive
     from gpucnn.pages import tensor_cores

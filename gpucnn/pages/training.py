@@ -501,6 +501,24 @@ def _together(names: tuple[str, ...], ratio: float, alone: dict[str, Gain]) -> C
     return Combined(names, ratio, product, best, how, any("compile" in n for n in names))
 
 
+def cpu_bf16(s: Source) -> tuple[CpuBf16, float | None]:
+    """What a CPU's bf16 arithmetic is, from the source's own report, and its bf16 peak over its FP32 peak."""
+    cpu = s.hardware.cpu
+    x = None
+    if cpu.peak_bf16 is not None and cpu.peak_fp32 is not None and cpu.peak_fp32.value:
+        x = cpu.peak_bf16.value / cpu.peak_fp32.value
+    if x is None:
+        return CpuBf16.UNKNOWN, None
+    if x > 1.01:
+        return CpuBf16.UNITS, x
+    if cpu.isa in X86_WITHOUT_AVX512:
+        # Without AVX-512 (or AVX-NE-CONVERT) torch's mkldnn_bf16_device_check fails: a bf16 convolution
+        # runs aten::_slow_conv2d_forward and a bf16 matmul ATen's reference gemm loops, not oneDNN
+        # (seen with torch.profiler under ONEDNN_MAX_CPU_ISA=AVX2). See tensor_cores._no_bf16_unit_why.
+        return CpuBf16.NO_UNITS_NO_AVX512, x
+    return CpuBf16.NO_UNITS, x
+
+
 def _source_speedups(s: Source) -> SourceSpeedups:
     d = s.result.typed
     plain = d.speedups["plain fp32"]
@@ -520,20 +538,7 @@ def _source_speedups(s: Source) -> SourceSpeedups:
     bf16 = alone.get("bf16 autocast")
     cpu_mode, cpu_x, gap = None, None, False
     if s.is_cpu:
-        cpu = s.hardware.cpu
-        if cpu.peak_bf16 is not None and cpu.peak_fp32 is not None and cpu.peak_fp32.value:
-            cpu_x = cpu.peak_bf16.value / cpu.peak_fp32.value
-        if cpu_x is None:
-            cpu_mode = CpuBf16.UNKNOWN
-        elif cpu_x > 1.01:
-            cpu_mode = CpuBf16.UNITS
-        elif cpu.isa in X86_WITHOUT_AVX512:
-            # Without AVX-512 (or AVX-NE-CONVERT) torch's mkldnn_bf16_device_check fails: a bf16 convolution
-            # runs aten::_slow_conv2d_forward and a bf16 matmul ATen's reference gemm loops, not oneDNN
-            # (seen with torch.profiler under ONEDNN_MAX_CPU_ISA=AVX2). See tensor_cores._no_bf16_unit_why.
-            cpu_mode = CpuBf16.NO_UNITS_NO_AVX512
-        else:
-            cpu_mode = CpuBf16.NO_UNITS
+        cpu_mode, cpu_x = cpu_bf16(s)
         gap = bool(bf16 and bf16.verdict is Verdict.FASTER and cpu_x and bf16.ratio * 1.5 < cpu_x)
     peak_bf16 = _peak_x(d.speedups["bf16 autocast"], plain) if "bf16 autocast" in d.speedups else None
     return SourceSpeedups(s, d.speedup_batch, alone.get("channels_last"), bf16, alone.get("torch.compile"),
