@@ -14,47 +14,43 @@
 # %% [markdown]
 # # Train, store and deploy a CNN
 #
-# **What you will learn:** the four steps the article names for working with a CNN, done for real on a
-# small dataset: pre-processing the data, training the model, storing it, and deploying it; and what each
-# step costs on this build machine's CPU and, where it has one, its GPU.
-# **GPU needed?** No. Everything here runs on the CPU; the accelerator figures are measured when the site
-# is built on a machine with a GPU, and otherwise come from archived records of real GPU builds, labelled
-# as such.
-#
-# This page is a Jupyter notebook, executed when the site was built. Its training loop is written out in a
-# cell that you can change and run; the rest of its code is thin: the work lives in the `gpucnn` package
-# (`gpucnn.data`, `gpucnn.models`, `gpucnn.train`), and every time comes from the same timing harness as
-# the other pages. [Download this notebook](training.py) (a
-# jupytext percent-format `.py` file: open it in Jupyter with jupytext installed, or run it as a script).
-#
-# With `GPUCNN_PROFILE=quick` the throughput sweeps are shorter; the training run itself is the same
-# fixed-seed run in both profiles, because it takes only seconds.
+# **What you will learn:** pre-processing data, training, storing and deploying a CNN, for real on a small
+# dataset, and what each step costs on a CPU and a GPU. [Download this notebook](training.py) (a jupytext
+# `.py` file). Chart encodings: [How to read the charts](../glossary/#how-to-read-the-charts).
 
 # %%
 import torch
-from IPython.display import HTML, Markdown, display
 from torch import nn
 
 from gpucnn.data import load_digits_split
 from gpucnn.models import build_model
-from gpucnn.pages import training as page
-from gpucnn.profile import current_profile
-from gpucnn.render import section_sources
 from gpucnn.train import data_config, evaluate, random_shift
 
-print(f"profile: {current_profile().name}; devices measured: {', '.join(page.devices())}")
+# %% tags=["hide-input"]
+# ruff: noqa: I001 (the plumbing imports are a hidden cell of their own)
+from IPython.display import HTML, Markdown, display
+
+from gpucnn.pages import training as page
+from gpucnn.render import section_sources
+from gpucnn.templating import render_partial
+
+
+def say(part, **facts):
+    """This page's words over the facts: docs/.partials/training.md."""
+    display(Markdown(render_partial("training.md", part=part, **facts)))
+
+
+print(f"profile: {page.profile_name()}; devices measured: {', '.join(page.devices())}")
 
 # %% [markdown]
 # ## 1. Pre-processing the data
 #
-# scikit-learn ships the *digits* dataset inside the package: 1,797 grey 8x8 images of the digits 0 to 9,
-# so nothing is downloaded. `gpucnn.data.load_digits_split` scales the pixels to 0..1, splits the images
-# with a fixed seed (stratified, so every digit is equally represented in each split), standardizes them with
-# the mean and standard deviation of the training images only, and turns them into tensors of shape
-# (N, 1, 8, 8). The validation split chooses which epoch's weights to keep; the test split is touched once,
-# for the final score.
+# scikit-learn ships the *digits* dataset: 1,797 grey 8x8 images of the digits 0 to 9.
+# `gpucnn.data.load_digits_split` scales the pixels to 0..1, splits the images with a fixed seed
+# (stratified), standardizes them with the training images' statistics only, and returns tensors of shape
+# (N, 1, 8, 8).
 
-# %%
+# %% tags=["hide-input"]
 display(HTML(page.split_table()))
 
 # %% [markdown]
@@ -66,13 +62,9 @@ display(HTML(page.split_table()))
 #
 # ### The training loop
 #
-# The cell below is the whole loop, written out: the model, the optimizer, the epochs, the batches, the
-# loss, `backward`, the optimizer step and the validation pass. It is the loop that
-# `gpucnn.train.train_digits` runs, without the two things that function adds: it times each epoch
-# through the shared timing harness, and it keeps the weights of the best validation epoch. Change the
-# settings on its first line, or any line, and run it again. This cell trains five epochs, untimed, on the
-# CPU; the table and the charts after it come from the library's own run of the full schedule, timed and
-# cached like every other measurement of this site, so the cell's losses are not theirs.
+# The whole loop, untimed, five epochs on the CPU: change the first line and run it again.
+# `gpucnn.train.train_digits` runs the same loop, timing each epoch and keeping the best validation epoch's
+# weights: the figures below come from it.
 
 # %%
 epochs, batch_size, lr, seed = 5, 32, 3e-3, 0  # change these, and run the cell again
@@ -109,62 +101,57 @@ finally:
 # %% [markdown]
 # ### The library's timed run
 
-# %%
+# %% tags=["hide-input"]
 display(HTML(page.training_table()))
-display(Markdown(page.training_findings()))
+say("training", f=page.training_facts())
 
-# %%
+# %% tags=["hide-input"]
 display(page.loss_chart())
+say("loss", f=page.training_facts())
 
-# %%
+# %% tags=["hide-input"]
 display(page.accuracy_chart())
-
-# %%
-display(HTML(page.accelerator_note("GPU training times and curves")))
+say("accuracy", f=page.training_facts())
 
 # %% [markdown]
 # ### Throughput against batch size
 #
-# An 8x8 image is far too small to keep a GPU busy, so the throughput measurements use the same network
-# widened to synthetic 3x64x64 images. Each point times one training step on a batch already in device
-# memory: bigger batches spread the fixed cost of each step over more images, until the device is full.
+# An 8x8 image is far too small to keep a GPU busy, so these measurements widen the same network to
+# synthetic 3x64x64 images. Bigger batches spread the fixed cost of a step over more images, until the
+# device is full.
 
-# %%
+# %% tags=["hide-input"]
 display(page.throughput_chart())
-display(HTML(page.accelerator_note("GPU throughput points")))
+say("throughput", f=page.throughput_facts())
 
 # %% [markdown]
 # ### The standard speedups, alone and together
 #
 # Each is measured against the plain fp32 step: **[channels_last](../glossary/#channels-last)** stores
 # images as (N, H, W, C), the layout convolution kernels prefer; **[bf16](../glossary/#bf16)
-# [autocast](../glossary/#autocast)** runs matrix work in bfloat16 (it also runs on the CPU, where its gain
-# depends on the CPU's bf16 support); **[torch.compile](../glossary/#torch-compile)** (its compiler is
-# called inductor) [fuses](../glossary/#kernel-fusion) the network's operations into fewer kernels. They
-# are timed alone, then together, since gains that overlap do not multiply. On an NVIDIA GPU,
-# **[TF32](../glossary/#tf32)** runs the fp32 convolutions and matmuls on the
-# [tensor cores](../glossary/#tensor-core) with shorter mantissas. The plain step keeps TF32 off, so that
-# it is true fp32.
-
-# %%
-display(HTML(page.speedup_table()))
-display(HTML(page.speedup_findings()))
+# [autocast](../glossary/#autocast)** runs matrix work in bfloat16; **[torch.compile](../glossary/#torch-compile)**
+# [fuses](../glossary/#kernel-fusion) operations into fewer kernels; on an NVIDIA GPU,
+# **[TF32](../glossary/#tf32)** runs fp32 matrix work on the [tensor cores](../glossary/#tensor-core).
+# They are timed alone, then together, since gains that overlap do not multiply.
 
 # %% tags=["hide-input"]
-display(HTML(section_sources()))  # where this section's figures were measured: once, not under every chart
+display(HTML(page.speedup_table()))
+say("speedups", f=page.speedup_facts())
+
+# %% tags=["hide-input"]
+display(HTML(section_sources()))  # where this section's figures were measured
 
 # %% [markdown]
 # ## 3. Storing the model
 #
 # `gpucnn.train.save_checkpoint` saves the `state_dict` with the model's configuration and metadata
-# (test accuracy, epoch kept, normalization, training settings) using `torch.save`; `load_checkpoint`
-# rebuilds the model from it, mapping the tensors to the device asked for, so a checkpoint saved on a GPU
-# loads on a CPU-only machine. A corrupt file, or one for a different model, raises a `CheckpointError` that
-# names the file. For deployment the model is exported with `torch.export` (TorchScript is deprecated) and
-# saved as a `.pt2` file. Both are reloaded and must classify every test image exactly as the original does.
+# (`torch.save`); `load_checkpoint` rebuilds it on any device, and a corrupt file raises a `CheckpointError`.
+# For deployment the model is exported with `torch.export` as a `.pt2` file. Both must classify every test
+# image exactly as the original does.
 
-# %%
+# %% tags=["hide-input"]
 display(HTML(page.storing_table()))
+say("storing", f=page.training_facts())
 
 # %% tags=["hide-input"]
 display(HTML(section_sources()))
@@ -172,14 +159,12 @@ display(HTML(section_sources()))
 # %% [markdown]
 # ## 4. Deployment
 #
-# A deployed model answers one request at a time (latency) or many at once (throughput). This is the
-# article's scalar-against-matrix lesson once more.
+# A deployed model answers one request at a time (latency) or many at once (throughput).
 
-# %%
+# %% tags=["hide-input"]
 display(page.deploy_chart())
 display(HTML(page.deploy_table()))
-display(Markdown(page.deploy_findings()))
-display(HTML(page.accelerator_note("GPU deployment figures")))
+say("deploy", f=page.deploy_facts())
 
 # %% tags=["hide-input"]
 display(HTML(section_sources()))
@@ -187,13 +172,8 @@ display(HTML(section_sources()))
 # %% [markdown]
 # ## Summary
 #
-# - Pre-processing: a fixed-seed stratified split into train, validation and test; normalization with
-#   statistics of the training images only.
-# - Training: a two-stage CNN reaches the 97 % target on the digits in a few seconds on a CPU; the
-#   validation split picks the epoch, the test split gives one final score.
-# - Speed: the batch-size sweep and the speedup table show what larger batches, channels_last and bf16
-#   autocast (and, on an accelerator, torch.compile and TF32) change, alone and together, on this machine
-#   and on each archived one; none is a given, and gains that overlap do not multiply.
-# - Storing: a `state_dict` with metadata, reloaded on any device, and a `torch.export` program for
-#   deployment, both checked to predict exactly like the original.
+# - Pre-processing: a fixed-seed stratified split, normalized with training statistics only.
+# - Training: a small CNN reaches the 97 % target in seconds on a CPU; a GPU barely helps at this size.
+# - Speed: batching, channels_last, bf16, torch.compile and TF32 gain differently on each machine, and
+#   gains that overlap do not multiply.
 # - Deployment: batching multiplies the images per second, at the cost of waiting for a batch to fill.

@@ -300,8 +300,17 @@ def _key_notebook_cache(config: Any, profile: str) -> None:
     if fresh_requested():
         plugin.config["cache"] = False
         return
+    from gpucnn.page_cache import _tree_digest
+
+    # The notebook's words are in docs/.partials/training.md (gpucnn.templating.render_partial): a change there
+    # runs the notebook again.
+    try:
+        docs_dir = config["docs_dir"]
+    except (KeyError, TypeError):  # a config without one: MkDocs' default
+        docs_dir = "docs"
+    partials = Path(docs_dir or "docs") / ".partials"
     material = json.dumps([code_hash("gpucnn.pages.training"), detect().fingerprint(), torch.__version__, profile,
-                           _archive_digest()])
+                           _archive_digest(), _tree_digest(partials)])
     folder = cache_dir() / "notebook" / hashlib.sha256(material.encode()).hexdigest()[:16]
     try:
         work = _notebook_cache_working_copy(folder)

@@ -144,3 +144,17 @@ def _template_line(exc: BaseException) -> str:
             line = str(tb.tb_lineno)
         tb = tb.tb_next
     return line
+
+
+def render_partial(name: str, docs_dir: str | Path | None = None, **facts: Any) -> str:
+    """Markdown from the template ``docs/.partials/<name>`` over ``facts``: the words of a page that no hook
+    renders (the notebook, docs/training.py, which mkdocs-jupyter reads from disk), shown by
+    ``IPython.display.Markdown``. Strict and escaped like a page; ``docs_dir`` defaults to the checkout's docs/."""
+    docs = Path(docs_dir) if docs_dir is not None else Path(__file__).resolve().parent.parent / "docs"
+    env = environment(docs)
+    try:
+        return env.get_template(f"{PARTIALS}/{name}").render(**facts)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"partial {name}, line {exc.lineno}: {exc.message}") from None
+    except Exception as exc:
+        raise TemplateError(f"partial {name}: {type(exc).__name__}: {exc}") from None

@@ -16,6 +16,7 @@ import pytest
 
 from gpucnn import archive, sources
 from tests.conftest import ROOT
+from tests.pages.results_words import archive_words, words
 from tests.test_page_cache import _build, _home, _runs, _small_site
 from tests.test_review3_faults import _one_line_error
 
@@ -282,14 +283,6 @@ def _four_models(folder: Path) -> list[str]:
     return names
 
 
-def _docs_sentences() -> dict[str, str]:
-    block = re.search(r"SAYS = \{.*?\n\}", (ROOT / "docs" / "results.md").read_text(), re.S)
-    assert block, "docs/results.md lost its sentences"
-    found: dict[str, dict[str, str]] = {}
-    exec(block.group(0), found)  # the project's own page
-    return found["SAYS"]
-
-
 @pytest.mark.parametrize("live", [None, "NVIDIA GeForce RTX 4090"])
 def test_a_record_left_out_by_the_cap_says_so_and_names_who_took_the_places(tmp_path: Path, live) -> None:
     from gpucnn.experiments.matmul import matmul_sweep
@@ -304,27 +297,27 @@ def test_a_record_left_out_by_the_cap_says_so_and_names_who_took_the_places(tmp_
     with fake_build(report, folder, tmp_path / "cache", ("results",)):
         picks = {c.record.name: c for c in sources.choices(matmul_sweep)}
         reasons = {r.name: page.record_reasons(r) for r in sources.records_in_archive()}
-        summary = page.archive_summary(_docs_sentences())
+        summary = archive_words()
     for name in names[:places]:
         assert picks[name].reason == sources.DRAWN and reasons[name][0].what == "drawn", reasons[name]
     for name in names[places:]:
         assert picks[name].reason == "cap", picks[name]
         took = (("this build",) if live else ()) + tuple(names[:places])
         assert picks[name].by == took and reasons[name][0].by == took
-        row = next(line for line in summary.splitlines() if f"results/{name}" in line)
+        row = next(line for line in summary.splitlines() if f"archived:{name}" in line)
         assert all(f"results/{n}" in row.split("</span>", 1)[1] for n in names[:places]), row
     assert "newer record" not in summary, "a record left out by the cap is said to be replaced by its own model"
 
 
 def test_every_reason_the_page_can_give_has_a_sentence_in_the_docs() -> None:
-    said = _docs_sentences()
-    possible = {sources.DRAWN, *sources.NOT_DRAWN, "cpu-only", "superseded-results", "code-changed", "older"}
-    assert possible <= set(said), possible - set(said)
-    for reason in possible:  # a sentence names the records it is about, or a reader learns nothing
-        if reason in ("newer-record", "cap"):
-            assert "{by}" in said[reason], reason
-        said[reason].format(by="results/x.json", experiments="matmul_sweep")  # no other placeholder
+    from gpucnn.pages.results import Reason
 
+    possible = {sources.DRAWN, *sources.NOT_DRAWN, "cpu-only", "superseded-results", "code-changed", "older"}
+    for what in possible:
+        said = str(words().reason(Reason(what, by=("x.json",), experiments=("matmul_sweep",))))
+        assert said.strip() and not said.startswith(what + ":") and said.strip() != what, (what, said)  # words
+        if what in ("newer-record", "cap"):  # a sentence names the records it is about
+            assert "results/x.json" in said, what
 
 def test_a_superseded_newest_record_gives_way_to_the_older_one_and_says_why(tmp_path: Path) -> None:
     from gpucnn.experiments.matmul import matmul_sweep

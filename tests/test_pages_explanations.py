@@ -50,39 +50,3 @@ def test_conv_kernels_are_sorted_into_cudnns_algorithm_families() -> None:
     assert conv_algorithm("void at::native::max_pool_backward_nchw<float, float>") is None
 
 
-def _digits_source(device: str, epoch_s: float, deploy: list[tuple[int, float]]):
-    from gpucnn.bench import Measurement, Sweep
-    from gpucnn.hardware import detect
-    from gpucnn.results import Result
-    from gpucnn.sources import Source
-
-    def m(shape: tuple[int, ...], s: float) -> Measurement:
-        return Measurement(name="x", device=device, dtype="float32", shape=shape, threads=1, times_s=(s,) * 5,
-                           number_per_run=1)
-
-    data = {"epoch_time": m((1,), epoch_s), "deploy": Sweep(tuple(m((b, 1, 8, 8), s) for b, s in deploy))}
-    result = Result(experiment="digits_training", params={"device": device}, data=data,
-                    measured_at="2026-01-01T00:00:00+00:00", profile="quick", torch="t", commit=None,
-                    hardware=detect(), key=device)
-    return Source(device, result)
-
-
-def test_gpu_training_and_deploy_sentences_are_chosen_from_the_pair() -> None:
-    from gpucnn.pages.training import gpu_deploy_sentence, gpu_training_sentence
-    from gpucnn.sources import Pair
-
-    cpu = _digits_source("cpu", 0.12, [(1, 250e-6), (1024, 1024 / 170e3)])
-    slow_gpu = _digits_source("cuda", 0.08, [(1, 370e-6), (65536, 65536 / 24e6)])
-    text = gpu_training_sentence(Pair(slow_gpu, cpu))
-    assert "**1.5x** as fast" in text and "overhead-bound" in text
-    assert "overhead-bound" not in gpu_training_sentence(Pair(_digits_source("cuda", 0.01, [(1, 1e-4)]), cpu))
-    text = gpu_deploy_sentence(Pair(slow_gpu, cpu))
-    assert "**slower** for a single image" in text and "batches of 65,536" in text and "GPU wins" in text
-    fast_gpu = _digits_source("cuda", 0.01, [(1, 100e-6), (64, 64 / 1e6)])
-    assert "**faster** even for a single image" in gpu_deploy_sentence(Pair(fast_gpu, cpu))
-    # a GPU whose best batch is no faster than the CPU's best is not said to win; no batch-1 point, no latency
-    weak_gpu = _digits_source("cuda", 0.01, [(64, 64 / 150e3)])
-    text = gpu_deploy_sentence(Pair(weak_gpu, cpu))
-    assert "GPU wins" not in text and "single image" not in text and "0.88x" in text
-    # a record whose deployment sweep stopped before its first point: no sentence, no error
-    assert gpu_deploy_sentence(Pair(_digits_source("cuda", 0.01, []), cpu)) == ""

@@ -28,6 +28,7 @@ import gpucnn.sources as sources
 from gpucnn.archive import read
 from gpucnn.render import fmt
 from tests.conftest import ROOT
+from tests.pages.results_words import archive_words
 from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
 
 REAL = ROOT / "results" / "nvidia-h200-2026-11-26-2.json"
@@ -117,7 +118,7 @@ def _render(report: hardware.HardwareReport, archive: Path, cache: Path) -> dict
         out = {}
         for name, fn in [("results.comparison_table", results.comparison_table),
                          ("results.comparison_chart", results.comparison_chart),
-                         ("results.archive_summary", results.archive_summary),
+                         ("results.archive_summary", archive_words),
                          ("gpu.machines_table", gpu.machines_table), ("gpu.lanes_table", gpu.lanes_table),
                          ("gpu.peaks_chart", gpu.peaks_chart),
                          ("summary.headline_table", summary.headline_table),
@@ -162,7 +163,7 @@ def test_the_headline_table_of_a_cpu_build_shows_the_newest_record_of_each_model
     summary = cpu_build["results.archive_summary"]
     assert all(name in summary for name in (NEW, OLD, OTHER, CPU_ONLY))
     old_row = next(row for row in summary.splitlines() if f"results/{OLD}" in row)
-    assert f"newer-record: results/{NEW}" in old_row, old_row
+    assert f"results/{NEW}, a newer record" in old_row, old_row
 
 
 # --- 3. Summary: percentages and ratios from the data ----------------------------------------------------

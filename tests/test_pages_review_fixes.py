@@ -194,11 +194,3 @@ def test_every_matrix_fp32_row_has_a_vector_figure() -> None:
 
 
 
-def test_the_training_pages_note_links_the_archived_labels(tmp_path: Path) -> None:
-    with fake_build(cpu_only(), ROOT / "results", tmp_path / "cache", ("training",)):
-        from gpucnn.pages.training import accelerator_note, digits_sources, throughput_sources
-
-        if not any(s.archived for s in digits_sources() + throughput_sources()):
-            pytest.skip("no archived training record in results/")
-        assert '<a href="../glossary/#archived-labels">' in accelerator_note("GPU figures")
-

@@ -16,10 +16,10 @@ the places. The reasons are values; the sentences a reader reads are in docs/res
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from gpucnn import hardware
 from gpucnn.archive import Record, status_flags
@@ -30,8 +30,7 @@ from gpucnn.figures import dram_point, matmul_at
 from gpucnn.hardware import format_bytes
 from gpucnn.measurement import Measurement
 from gpucnn.render import (
-    COLORS,
-    caption,
+    _SERIES_GID,  # the group id figure_html marks with data-source
     chart_text,
     figure_html,
     figures_table,
@@ -39,6 +38,7 @@ from gpucnn.render import (
     fmt_time,
     html_table,
     provenance,
+    source_colour,
     style_context,
     table,
 )
@@ -50,10 +50,11 @@ from gpucnn.sources import (
     archived_accelerators,
     choices,
     find,
-    no_gpu_note,
     one_line,
+    plain_text,
     records_in_archive,
 )
+from gpucnn.sources import note as note_sources
 
 HEADLINE_EXPERIMENTS = (matmul_sweep, copy_bandwidth, small_op_latency)
 
@@ -75,7 +76,7 @@ def _headline(found: list[Source | None]) -> Headline | None:
     if not present:
         return None
     return Headline(present[0], matmul_at(mm.result) if mm else None, dram_point(cp.result) if cp else None,
-                    lat.result.data["add_single"] if lat else None, present)
+                    lat.result.typed.add_single if lat else None, present)
 
 
 def this_build() -> list[Headline]:
@@ -124,8 +125,8 @@ def _live(rows: list[Headline]) -> list[Result]:
 
 
 def comparison_table() -> str:
-    """This build's rows first, then every record's, each labelled with its source."""
-    rows_, recs = all_rows()
+    """This build's rows first, then every record's, each labelled with its source (the caption is the page's)."""
+    rows_, _ = all_rows()
     rows = []
     for h in rows_:
         s = h.source
@@ -140,71 +141,77 @@ def comparison_table() -> str:
             fmt_time(lat.median) if lat else "–",
             one_line(s.result.profile),
         ))
-    out = table(["Device", "Source", "fp32 matmul GFLOP/s (size)", "Copy GB/s (largest buffer)",
-                 "Tiny add, one call + sync", "Profile"], rows, align="llrrrl")
-    note = ("Medians of each point's timed runs (matmul and copy: at least 5 runs; the add: hundreds). "
-            "GB = 10^9 bytes, read + written. A dash: the record holds no compatible result for that figure, or "
-            "the other pages draw that figure from another source (see the archive table above). ")
-    out += caption(note, [s for h in rows_ for s in h.found])
-    if recs:
-        out += ('<p class="gpucnn-caption">Archived rows: the records the other pages draw, by the rules on the '
-                "Reproduce page (a record of the GPU model this build measures live, or one that a newer record of "
-                "its model replaces, is left out: the archive table above says which). Each was measured on "
-                "another machine, on the date shown, and read from the archive file named in the row; they were "
-                "not measured in this build, and their torch version and profile are those of that machine's "
-                "build.</p>\n")
-    return out + no_gpu_note([h.source for h in rows_])
+    note_sources([s for h in rows_ for s in h.found])
+    return table(["Device", "Source", "fp32 matmul GFLOP/s (size)", "Copy GB/s (largest buffer)",
+                  "Tiny add, one call + sync", "Profile"], rows, align="llrrrl")
+
+
+@dataclass(frozen=True)
+class Headlines:
+    """What the page's words about the headline table stand on."""
+
+    found: tuple[Source, ...]  # every source of the table, for notes.no_gpu
+    archived_rows: bool  # the table holds rows of archived records
+    devices: tuple[str, ...]  # the hardware of the chart's rows, for its caption (this build's and each record's)
+
+
+def headlines() -> Headlines:
+    rows_, _ = all_rows()
+    found = tuple(s for h in rows_ for s in h.found)
+    note_sources(found)
+    names = tuple(dict.fromkeys(h.source.full_name for h in rows_ if h.matmul or h.copy))
+    return Headlines(found, any(s.archived for s in found), names)
+
+
+# The chart's two panels: (attribute of Headline, axis title, work per run in units of 1e9).
+_PANELS = (("matmul", "fp32 matmul GFLOP/s (log)", lambda m: m.flops / 1e9),
+           ("copy", "copy GB/s (log)", lambda m: m.bytes_moved / 1e9))
 
 
 def comparison_chart() -> str:
-    """Horizontal bars: matmul GFLOP/s and copy GB/s per row, archived rows hatched."""
+    """Dots on a log axis: matmul GFLOP/s and copy GB/s of each row (median, IQR whiskers), GPUs and CPUs in
+    panels of their own; colour = source, hollow = archived. The caption is the page's."""
     rows_, _ = all_rows()
     rows_ = [h for h in rows_ if h.matmul or h.copy]
-    labels = [chart_text(h.source.label) + (f"\n{h.source.result.date}" if h.source.archived else "")
-              for h in rows_]
-    panels = [("matmul", "fp32 matmul GFLOP/s", "gflops"), ("copy", "copy GB/s, largest buffer", "gbps")]
+    kinds = [k for k in (False, True) if any(h.source.is_cpu == k for h in rows_)]  # GPUs, then CPUs
+    gids: list[str] = []
     with style_context():
-        plt.rcParams["hatch.color"] = "#010203"  # drawn in the page's text colour, like the axes
-        fig, axs = plt.subplots(1, 2, sharey=True, figsize=(8.0, 1.8 + 0.7 * len(rows_)))
-        gids: list[str] = []
-        for ax, (attr, xlabel, unit) in zip(axs, panels, strict=True):
-            rates = []
-            for i, h in enumerate(rows_):
-                m: Measurement | None = getattr(h, attr)
-                if m is None:
-                    continue
-                work = (m.flops if unit == "gflops" else m.bytes_moved) / 1e9
-                value = work / m.median
-                rates.append(value)
-                err = [[value - work / m.p75], [work / m.p25 - value]]
-                archived_ = h.source.archived
-                ax.barh(i, value, xerr=err, capsize=3, color=COLORS[1] if archived_ else COLORS[0],
-                        hatch="//" if archived_ else "", edgecolor="#010203", linewidth=0.5,
-                        linestyle="--" if archived_ else "-", gid=f"gpucnn-series-{len(gids)}")
-                gids.append(h.source.origin)
-                ax.annotate(fmt(value), (work / m.p25, i), xytext=(4, 0), textcoords="offset points", va="center",
-                            fontsize=8)
-            # A GPU beside a CPU spans decades: log scale then; linear for similar machines.
-            if rates and max(rates) > 10 * min(rates):
-                ax.set_xscale("log")
-                ax.set_xlim(min(rates) / 2, max(rates) * 8)
-                xlabel += " (log scale)"
-            else:
-                ax.set_xlim(0, max(rates or [1]) * 1.3)
-            ax.set_xlabel(xlabel)
-            ax.grid(True, axis="x", which="major")
-        axs[0].set_yticks(range(len(rows_)), labels, fontsize=8)
-        axs[0].invert_yaxis()
-        fig.suptitle("This build beside the archive (plain: this build; hatched: archived)", fontsize=11)
+        groups = [[h for h in rows_ if h.source.is_cpu == k] for k in kinds]
+        heights = [max(1, len(g)) for g in groups]
+        fig, axs = plt.subplots(len(groups) or 1, 2, squeeze=False, figsize=(7.0, 1.4 + 0.55 * sum(heights)),
+                                gridspec_kw={"height_ratios": heights or [1]})
+        for row, group in enumerate(groups):
+            labels = [chart_text(h.source.label) for h in group]
+            for col, (attr, xlabel, work_of) in enumerate(_PANELS):
+                ax = axs[row][col]
+                rates = []
+                for i, h in enumerate(group):
+                    m: Measurement | None = getattr(h, attr)
+                    if m is None:
+                        continue
+                    work = work_of(m)
+                    value = work / m.median
+                    rates.append(value)
+                    colour = source_colour(h.source.origin)
+                    drawn = ax.errorbar([value], [i], xerr=[[value - work / m.p75], [work / m.p25 - value]],
+                                        fmt="o", markersize=7, capsize=3, color=colour, ecolor=colour,
+                                        markerfacecolor="none" if h.source.archived else colour)
+                    drawn.lines[0].set_gid(f"{_SERIES_GID}{len(gids)}")  # the dot: its group carries the source
+                    gids.append(h.source.origin)
+                if rates:
+                    ax.set_xscale("log")
+                    ax.set_xlim(min(rates) / 3, max(rates) * 3)
+                ax.set_ylim(len(group) - 0.5, -0.5)
+                ax.set_yticks(range(len(group)), labels if col == 0 else [""] * len(group), fontsize=10)
+                ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels run into each other
+                ax.grid(True, axis="x", which="major")
+                ax.set_xlabel(xlabel)  # each row has its own scale
+        fig.tight_layout()
     desc = "; ".join(
         f"{h.source.label}: matmul {fmt(h.matmul.gflops) if h.matmul else 'none'} GFLOP/s, "
         f"copy {fmt(h.copy.gbps) if h.copy else 'none'} GB/s" for h in rows_)
-    chart = figure_html(
-        fig, title="Matmul GFLOP/s and copy GB/s, this build and archived machines", desc=desc,
-        caption_text="Bars: median; whiskers: IQR (p25 to p75) of the timed runs. Hatched bars were recorded on "
-                     "the machine and date their label names (the table above gives the file), not in this build. "
-                     "Plain bars: measured in this build.",
-        results=[h.source for h in rows_], sources=gids)
+    chart = figure_html(fig, title="Matmul GFLOP/s and copy GB/s, this build and archived machines", desc=desc,
+                        caption_text="", results=[h.source for h in rows_], sources=gids)
 
     def rate_iqr(m: Measurement | None, work: float) -> str:
         return f"{fmt(work / m.median)} ({fmt(work / m.p75)}–{fmt(work / m.p25)})" if m else "–"
@@ -251,43 +258,45 @@ def record_reasons(record: Record, chosen: dict[str, list[Choice]] | None = None
     return out
 
 
-def _record_status(record: Record, says: Mapping[str, str] | None = None,
-                   chosen: dict[str, list[Choice]] | None = None) -> str:
-    """The record's reasons in the page's sentences (``says``: reason -> sentence, from docs/results.md, with
-    ``{by}`` and ``{experiments}`` to fill), escaped; without ``says``, the reasons themselves."""
+def _record_status(record: Record, chosen: dict[str, list[Choice]] | None = None) -> str:
+    """The record's reasons as codes (``newer-record: results/x.json``), for tests and logs; the page's words
+    for them are in docs/.partials/results.md."""
     parts = []
     for reason in record_reasons(record, chosen):
-        # Record file names come from the archive's folder: escaped. Experiment names are safe as they are
-        # (archive.parse refuses one gpucnn does not know).
-        by = and_list([one_line(b if b == "this build" else f"results/{b}") for b in reason.by])
+        by = and_list([b if b == "this build" else f"results/{b}" for b in reason.by])
         experiments = ", ".join(reason.experiments)
-        if says is None:
-            text = reason.what + (f": {by}" if by else "")
-        else:
-            text = says[reason.what].format(by=by, experiments=experiments)
-        if experiments and (says is None or "{experiments}" not in says[reason.what]):
-            text += f" ({experiments})"
-        parts.append(text)
+        parts.append(reason.what + (f": {by}" if by else "") + (f" ({experiments})" if experiments else ""))
     return "; ".join(parts)
 
 
-def archive_summary(says: Mapping[str, str] | None = None) -> str:
-    """Every record in the archive, with what the site does with it: in the sentences ``says`` gives for each
-    reason (the page's, in docs/results.md), else as the reasons themselves."""
-    recs = records_in_archive()
+@dataclass(frozen=True)
+class ArchivedRecord:
+    """One record of the archive, with what the site does with it (``reasons``). Strings are the record's own:
+    the template escapes them."""
+
+    name: str  # the file name under results/
+    machine: str
+    date: str
+    profile: str
+    torch: str
+    commit: str  # "" when the record has none
+    experiments: int
+    reasons: tuple[Reason, ...]
+
+
+def archive_records() -> tuple[ArchivedRecord, ...]:
+    """Every record in the archive, newest first, with its reasons (``record_reasons``)."""
     chosen = {fn.__name__: choices(fn) for fn in HEADLINE_EXPERIMENTS}
-    if not recs:
-        return ("The archive (`results/` in the repository) holds no records yet, so the table shows only "
-                "this build's figures. To add your machine's, follow [Reproduce](reproduce.md).\n")
-    rows = [(f'<span data-source="{one_line("archived:" + r.name)}"><code>results/{one_line(r.name)}</code></span>',
-             one_line(r.label().removeprefix("recorded on ")), one_line(r.document["profile"]),
-             one_line(r.document["torch"]), one_line(r.document.get("commit") or "–"), len(r.results),
-             _record_status(r, says, chosen)) for r in recs]
-    return (f"The archive holds {len(recs)} record{'' if len(recs) == 1 else 's'}:\n\n"
-            + table(["File", "Machine, date measured", "Profile", "torch", "Commit", "Experiments", "On this site"],
-                    rows, align="lllllrl"))
+    out = []
+    for r in records_in_archive():
+        hw = r.hardware
+        machine = hw.accelerator.name if hw.accelerator else hw.cpu.model
+        out.append(ArchivedRecord(r.name, plain_text(machine), r.generated_at[:10], plain_text(r.document["profile"]),
+                                  plain_text(r.document["torch"]), plain_text(r.document.get("commit") or ""),
+                                  len(r.results), tuple(record_reasons(r, chosen))))
+    return tuple(out)
 
 
 def this_build_sentence() -> str:
-    """One sentence naming this build's machine, with provenance."""
+    """This build's machine and provenance (a line ``render.provenance`` writes for every page)."""
     return f"{provenance(_live(this_build()))}\n"

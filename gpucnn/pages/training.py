@@ -1,21 +1,21 @@
-"""Notebook page "Train a CNN" (docs/training.py): tables, findings and charts.
+"""Notebook page "Train a CNN" (docs/training.py): facts, tables and charts.
 
-The notebook runs in a Jupyter kernel, but its charts are not the kernel's PNGs:
-a PNG has one background for both palettes. They are inline SVG made by
-``gpucnn.render`` like every other chart of the site, whose text and axes are
-``currentColor`` and so follow the light and the dark palette; mkdocs-jupyter
-passes a ``text/html`` output through as it is. Tables and notes are HTML
-strings for ``IPython.display.HTML``.
+The notebook's words are in ``docs/.partials/training.md``, a template over the facts this module returns
+(``gpucnn.templating.render_partial``); its charts are inline SVG made by ``gpucnn.render`` like every
+other chart of the site, whose text follows the light and the dark palette (mkdocs-jupyter passes a
+``text/html`` output through as it is). Every figure that shows an archived GPU shows that record's own
+host CPU beside it, never this build's CPU alone: each record is a panel, or rows, of its own.
 """
 
 from __future__ import annotations
 
+import enum
 import html
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
 
 from gpucnn.bench import Measurement
 from gpucnn.datasheets import X86_WITHOUT_AVX512
@@ -23,36 +23,32 @@ from gpucnn.experiments.training import digits_training, training_combined, trai
 from gpucnn.hardware import detect
 from gpucnn.models import DIGITS, forward_flops
 from gpucnn.profile import current_profile
-from gpucnn.render import _SERIES_GID as SERIES_GID  # the group id figure_html marks with data-source
 from gpucnn.render import (
-    COLORS,
-    DASHES,
-    MARKERS,
+    _SERIES_GID,
     Series,
     archived_style,
-    caption,
     chart_text,
     figure_html,
     figures_table,
     fmt,
     fmt_time,
-    legible,
-    line_chart,
     new_figure,
-    origin_style,
     series_table,
+    source_colour,
     style_context,
 )
 from gpucnn.render import html_table as render_table  # cells as HTML (Source.cell); this page's html_table escapes
 from gpucnn.results import Result, run
-from gpucnn.sources import Pair, Source, live_has_accelerator, one_line, pairs, sibling, sources
+from gpucnn.sources import Source, no_gpu_state, note, pairs, sibling, sources
 
 TARGET_ACCURACY = 0.97
-# The test-accuracy point of each device on the accuracy chart: a star, then other large shapes.
-TEST_MARKERS = ("*", "P", "X", "h")
 # The fixed-seed run that the tests hold to TARGET_ACCURACY. It takes seconds, so
 # both profiles train it in full; the quick profile shortens the sweeps only.
 TRAIN_PARAMS = {"epochs": 15, "batch_size": 32, "lr": 3e-3, "seed": 0}
+# A GPU less than this many times as fast as its host CPU on a task gains little.
+LITTLE_GAIN = 3.0
+# A ratio within 10 % of 1 is "about the same": step times of a loaded CPU vary that much.
+SAME = 0.10
 
 
 def digits(device: str = "cpu") -> Result:
@@ -97,8 +93,18 @@ def all_results() -> list[Result]:
     return [s.result for s in digits_sources() + throughput_sources() if not s.archived]
 
 
-def _caption(text: str, found: Sequence[Source]) -> str:
-    return caption(text, found)
+def digits_with_hosts() -> list[Source]:
+    """The digits run on this build's devices, then each archived GPU followed by its own record's CPU."""
+    return sources(digits_training, hosts=True, **TRAIN_PARAMS)
+
+
+def rate(per_s: float) -> str:
+    """A rate such as images/s: whole numbers with separators from 100 up."""
+    return f"{per_s:,.0f}" if per_s >= 100 else fmt(per_s)
+
+
+def _median_iqr(m: Measurement) -> str:
+    return f"{fmt_time(m.median)} ({fmt_time(m.p25)}–{fmt_time(m.p75)})"
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None,
@@ -111,7 +117,6 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: 
     style = {"l": "left", "r": "right"}
 
     def cells(tag: str, values: Sequence[object]) -> str:
-        # Tighter cells than Material's default: the notebook's output column is narrow.
         return "".join(f'<{tag} style="text-align:{style[a]};padding:.5em .7em">{html.escape(str(v))}</{tag}>'
                        for a, v in zip(align, values, strict=True))
 
@@ -122,119 +127,20 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: 
             f'<thead><tr>{cells("th", headers)}</tr></thead><tbody>{body}</tbody></table>\n')
 
 
-def note(title: str, text: str) -> str:
-    """A Material admonition as HTML."""
-    return (f'<div class="admonition note"><p class="admonition-title">{html.escape(title)}</p>'
-            f"<p>{html.escape(text)}</p></div>\n")
+def _device(src: Source) -> str:
+    """A short name within a record's panel or row group: ``CPU``, ``host CPU``, ``H100``."""
+    if src.is_cpu:
+        return "host CPU" if src.archived else "CPU"
+    return src.model
 
 
-def accelerator_note(what: str) -> str:
-    """Printed where an accelerator's figures would stand on a CPU-only build; empty with one."""
-    if live_has_accelerator():
-        return ""
-    if any(s.archived for s in digits_sources() + throughput_sources()):
-        return ('<div class="admonition note"><p class="admonition-title">No GPU in this build</p>'
-                "<p>The GPU figures shown are archived: recorded on other machines, each labelled with its machine, "
-                'torch version, commit and date. See <a href="../results/">Results across hardware</a>; what a '
-                'label\'s "code changed since recording" or "older" means is under '
-                '<a href="../glossary/#archived-labels">Archived labels</a>.</p></div>\n')
-    return note("No GPU in this build",
-                f"This build machine has no accelerator, and the archive holds no compatible record, so the {what} "
-                "are not shown. Rebuild the site on a GPU machine to fill them in.")
-
-
-def rate(per_s: float) -> str:
-    """A rate such as images/s: whole numbers with separators from 100 up."""
-    return f"{per_s:,.0f}" if per_s >= 100 else fmt(per_s)
-
-
-def _threads(n: int) -> str:
-    return "one CPU thread" if n == 1 else f"{n} CPU threads"
-
-
-def _iqr(m: Measurement) -> str:
-    return f"{fmt_time(m.p25)}–{fmt_time(m.p75)}"
-
-
-def _median_iqr(m: Measurement) -> str:
-    return f"{fmt_time(m.median)} ({_iqr(m)})"
-
-
-# --- data and training ----------------------------------------------------------
-
-def split_table() -> str:
-    r = digits("cpu")
-    sizes = r.data["split_sizes"]
-    rows = [(name, n, f"{100 * n / sum(sizes.values()):.0f} %", use) for (name, n), use in zip(
-        sizes.items(), ("fit the weights", "choose the epoch to keep", "the final score, once"), strict=True)]
-    return html_table(["Split", "Images", "Share", "Used to"], rows, align="lrrl")
-
-
-def training_table() -> str:
-    rows = []
-    found = digits_sources()
-    for s in found:
-        r = s.result
-        m = r.data["epoch_time"]
-        rows.append((s.label, f"{100 * r.data['test_accuracy']:.1f} %",
-                     f"{r.data['best_epoch']} of {len(r.data['history'])}", _median_iqr(m),
-                     rate(r.data["train_images"] / m.median)))
-    out = html_table(["Device", "Test accuracy", "Epoch kept", "Time per epoch: median (IQR)",
-                      "Training images/s"], rows, align="lrrrr", row_sources=[s.origin for s in found])
-    timed = "; ".join(f"{s.label}: {s.result.data['epoch_time'].runs} epochs timed, "
-                      f"{_threads(s.result.data['epoch_time'].threads)}" for s in found)
-    first = digits("cpu")
-    out += _caption(
-        f"One real training run per device: {first.params['epochs']} epochs of {first.data['train_images']} "
-        f"images in batches of {first.params['batch_size']}, seed {first.params['seed']}. Epoch 1 is the "
-        "harness's untimed warm-up; each later epoch is one timed run (shuffle, optimizer steps and the "
-        f"validation pass) ({timed}). Images/s = training images / median epoch time.", found)
-    return out
-
-
-def training_findings() -> str:
-    r = digits("cpu")
-    d = r.data
-    m = d["epoch_time"]
-    total = m.median * len(d["history"])
-    verdict = "meets" if d["test_accuracy"] >= TARGET_ACCURACY else "misses"
-    return (
-        f"The CNN ({d['parameters']:,} weights) scores {100 * d['test_accuracy']:.1f} % on the "
-        f"{d['split_sizes']['test']} test images, which {verdict} the {100 * TARGET_ACCURACY:.0f} % target. "
-        f"The weights kept are those of epoch {d['best_epoch']}, the best on the validation images; the test "
-        f"images were used once, for this score. On the CPU an epoch takes {fmt_time(m.median)} (median of "
-        f"{m.runs} epochs), about {fmt_time(total)} for the whole run, or "
-        f"{rate(d['train_images'] / m.median)} training images per second on "
-        f"{_threads(m.threads)} (8x8 images make ops too small to share out)."
-    ) + "".join(f"\n\n{gpu_training_sentence(p)}" for p in pairs(digits_training, **TRAIN_PARAMS))
-
-
-# A GPU less than this many times as fast as its host CPU on a task is said to gain little.
-LITTLE_GAIN = 3.0
-
-
-def gpu_training_sentence(pair: Pair) -> str:
-    """The digits run on an accelerator against its own host CPU (one record), and why the gap is what it is."""
-    g, c = pair.gpu.result.data["epoch_time"], pair.cpu.result.data["epoch_time"]
-    ratio = c.median / g.median
-    text = (f"On {one_line(pair.gpu.label)}, an epoch takes {fmt_time(g.median)}, against {fmt_time(c.median)} on "
-            f"{one_line(pair.cpu.label)}: **{fmt(ratio, 2)}x** {'as fast' if ratio >= 1 else 'the speed'}.")
-    if ratio < LITTLE_GAIN:
-        batch = TRAIN_PARAMS["batch_size"]
-        flops = 3 * forward_flops(DIGITS, batch)  # forward + backward
-        text += (f" A training step on a batch of {batch} images of 8x8 pixels is about {fmt(flops / 1e6, 2)} "
-                 f"MFLOP, split over dozens of kernels: microseconds of work for a GPU, less than the cost of "
-                 "launching them. The step is overhead-bound (launches, Python, the optimizer's many small "
-                 "updates), so the GPU's throughput hardly matters here.")
-    return text
+def _hardware(found: Sequence[Source]) -> tuple[str, ...]:
+    """The full names of the devices shown, for a caption that names the hardware."""
+    return tuple(dict.fromkeys(s.full_name for s in found))
 
 
 class Chart:
-    """A chart for the notebook: inline SVG whose text and axes follow the page's light or dark palette.
-
-    Rendered by ``gpucnn.render.figure_html`` like every other chart of the site; an object with
-    ``_repr_html_`` so that a cell shows it with ``display(chart)``.
-    """
+    """A chart for the notebook: an object with ``_repr_html_``, so that a cell shows it with ``display``."""
 
     def __init__(self, figure_html_text: str) -> None:
         self.html = figure_html_text
@@ -243,461 +149,534 @@ class Chart:
         return self.html
 
 
-def _series_alt(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], unit: str) -> str:
-    parts = [f"{label}: {len(ys)} points, from {fmt(min(ys))} to {fmt(max(ys))} {unit}".rstrip()
-             for label, _, ys in series if ys]
-    return f"{title}. " + "; ".join(parts) + "."
+# --- data and training ----------------------------------------------------------
+
+def split_table() -> str:
+    d = digits("cpu").typed
+    sizes = {"train": d.split_sizes.train, "validation": d.split_sizes.val, "test": d.split_sizes.test}
+    total = sum(sizes.values())
+    rows = [(name, n, f"{100 * n / total:.0f} %", use) for (name, n), use in zip(
+        sizes.items(), ("fit the weights", "choose the epoch to keep", "the final score, once"), strict=True)]
+    note(digits("cpu"))
+    return html_table(["Split", "Images", "Share", "Used to"], rows, align="lrrl")
 
 
-class _Lines:
-    """Lines drawn on one axes, each in its own SVG group that carries its source (``data-source``)."""
+@dataclass(frozen=True)
+class Run:
+    """One device's digits run."""
 
-    def __init__(self, ax: Axes) -> None:
-        self.ax = ax
-        self.sources: list[str] = []
+    source: Source
+    test_accuracy_pct: float
+    best_epoch: int
+    epochs: int
+    epoch_s: float  # median time per epoch
+    epoch_p25_s: float
+    epoch_p75_s: float
+    epochs_timed: int
+    images_per_s: float
+    threads: int
 
-    def plot(self, xs: Sequence[float], ys: Sequence[float], source: str, **style: object) -> None:
-        if source != "live":
-            style = archived_style(style)
-        self.ax.plot(xs, ys, gid=f"{SERIES_GID}{len(self.sources)}", **style)
-        self.sources.append(source)
+
+def _run(src: Source) -> Run:
+    d = src.result.typed
+    m = d.epoch_time
+    return Run(src, 100 * d.test_accuracy, d.best_epoch, len(d.history), m.median, m.p25, m.p75, m.runs,
+               d.train_images / m.median, m.threads)
 
 
-def _finish(fig: Figure, ax: Axes, lines: _Lines, title: str, desc: str, text: str, found: Sequence[Source]) -> Chart:
-    ax.set_title(title)
-    ax.grid(True, which="major")
-    # Below the axes: up to seven entries, with long archived labels, would cover the lines inside them.
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=9, borderaxespad=0.0)
-    return Chart(figure_html(fig, title=title, desc=desc, caption_text=text, results=found,
-                             sources=lines.sources))
+@dataclass(frozen=True)
+class GpuAgainstHost:
+    """An epoch on an archived (or this build's) GPU against its own host CPU: one record's ratio."""
+
+    gpu: Run
+    cpu: Run
+    ratio: float  # CPU epoch time / GPU epoch time
+    little_gain: bool  # under LITTLE_GAIN: the step is overhead-bound
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    runs: tuple[Run, ...]  # this build's devices, then each archived GPU and its host CPU
+    cpu: Run  # this build's CPU
+    parameters: int
+    train_images: int
+    test_images: int
+    batch: int
+    seed: int
+    target_pct: float
+    meets_target: bool
+    run_s: float  # the whole CPU run: median epoch x epochs
+    step_mflop: float  # one training step (forward + backward) on one batch
+    pairs: tuple[GpuAgainstHost, ...]
+    no_gpu: str  # sources.no_gpu_state: "", "archived" or "none"
+    hardware: tuple[str, ...]
+
+
+def training_facts() -> TrainingFacts:
+    found = digits_with_hosts()
+    note(found)
+    runs = tuple(_run(s) for s in found)
+    cpu = runs[0]
+    d = found[0].result.typed
+    got = []
+    for p in pairs(digits_training, **TRAIN_PARAMS):
+        g, c = _run(p.gpu), _run(p.cpu)
+        got.append(GpuAgainstHost(g, c, c.epoch_s / g.epoch_s, c.epoch_s / g.epoch_s < LITTLE_GAIN))
+    batch = TRAIN_PARAMS["batch_size"]
+    return TrainingFacts(runs, cpu, d.parameters, d.train_images, d.split_sizes.test, batch, TRAIN_PARAMS["seed"],
+                         100 * TARGET_ACCURACY, d.test_accuracy >= TARGET_ACCURACY, cpu.epoch_s * cpu.epochs,
+                         3 * forward_flops(DIGITS, batch) / 1e6, tuple(got), no_gpu_state(found), _hardware(found))
+
+
+def training_table() -> str:
+    found = digits_with_hosts()
+    note(found)
+    rows = [(r.source.label, f"{r.test_accuracy_pct:.1f} %", f"{r.best_epoch} of {r.epochs}",
+             f"{fmt_time(r.epoch_s)} ({fmt_time(r.epoch_p25_s)}–{fmt_time(r.epoch_p75_s)})",
+             rate(r.images_per_s)) for r in map(_run, found)]
+    return html_table(["Device", "Test accuracy", "Epoch kept", "Time per epoch: median (IQR)",
+                       "Training images/s"], rows, align="lrrrr", row_sources=[s.origin for s in found])
+
+
+# --- charts: one panel per source (this build, each record) --------------------------
+
+def _by_origin(found: Sequence[Source]) -> list[list[Source]]:
+    groups: dict[str, list[Source]] = {}
+    for s in found:
+        groups.setdefault(s.origin, []).append(s)
+    return list(groups.values())
+
+
+def _panel_title(group: Sequence[Source]) -> str:
+    if not group[0].archived:
+        return "this build"
+    gpu = next((s for s in group if not s.is_cpu), group[0])
+    return chart_text(f"{gpu.model} record (archived)")
+
+
+def _panels(groups: Sequence[Sequence[Source]], draw: Callable[[Axes, Sequence[Source], list[str]], None], *,
+            title: str, desc: str, xlabel: str, ylabel: str, log: bool, found: Sequence[Source]) -> str:
+    """Small multiples: one panel per source, each drawn by ``draw`` (which appends each series' origin)."""
+    columns = 1 if len(groups) == 1 else 2
+    rows = math.ceil(len(groups) / columns)
+    fig, _ = new_figure(7.0, 3.6 * rows)
+    fig.clf()
+    origins: list[str] = []
+    with style_context():
+        axes = fig.subplots(rows, columns, squeeze=False, sharey=True)
+        for i, ax in enumerate(axes.flat):
+            if i >= len(groups):
+                ax.remove()
+                continue
+            draw(ax, groups[i], origins)
+            ax.set_title(_panel_title(groups[i]), fontsize=11)
+            if log:
+                ax.set_xscale("log", base=2)
+                ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            if i % columns == 0:
+                ax.set_ylabel(ylabel)
+            ax.grid(True, which="major")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, fontsize=10, borderaxespad=0.4)
+        fig.suptitle(title, fontsize=12)
+        fig.subplots_adjust(hspace=1.0 if rows > 1 else 0.2, wspace=0.15)
+    return figure_html(fig, title=title, desc=desc, caption_text="", results=list(found), sources=origins)
+
+
+def _plot(ax: Axes, origins: list[str], src: Source, xs: Sequence[float], ys: Sequence[float], **style: object) -> None:
+    style = {"color": source_colour(src.origin), "linestyle": "-", "markersize": 4, "linewidth": 1.6, **style}
+    if src.archived:
+        style = archived_style(style)
+    ax.plot(xs, ys, gid=f"{_SERIES_GID}{len(origins)}", **style)
+    origins.append(src.origin)
 
 
 def loss_chart() -> Chart:
-    """Training loss per step (faint), per epoch, and validation loss per epoch."""
-    series = []
-    found = digits_sources()
-    fig, ax = new_figure()
-    with style_context():
-        lines = _Lines(ax)
-        for i, s in enumerate(found):
-            r = s.result.data
-            spe = r["steps_per_epoch"]
-            steps = [(k + 1) / spe for k in range(len(r["step_losses"]))]
-            epochs = [h["epoch"] for h in r["history"]]
-            dev = chart_text(s.label)
-            if i == 0:
-                lines.plot(steps, r["step_losses"], s.origin, color=COLORS[0], alpha=0.45, linewidth=0.8,
-                           label=f"training loss per batch ({dev})")
-            pairs = ((f"training loss, epoch mean ({dev})", [h["train_loss"] for h in r["history"]]),
-                     (f"validation loss ({dev})", [h["val_loss"] for h in r["history"]]))
-            for j, (label, ys) in enumerate(pairs):
-                k = (1 + j + 2 * i) % len(COLORS)
-                lines.plot(epochs, ys, s.origin, color=COLORS[k], marker=MARKERS[k], linestyle=DASHES[k],
-                           markersize=4, linewidth=1.6, label=label)
-                series.append((label, epochs, ys))
+    """Training loss (epoch mean; per batch on this build's CPU) and validation loss per epoch, a panel a source."""
+    found = digits_with_hosts()
+
+    def draw(ax: Axes, group: Sequence[Source], origins: list[str]) -> None:
+        for s in group:
+            d = s.result.typed
+            epochs = [h.epoch for h in d.history]
+            if s is found[0]:
+                steps = [(k + 1) / d.steps_per_epoch for k in range(len(d.step_losses))]
+                _plot(ax, origins, s, steps, d.step_losses, alpha=0.4, linewidth=0.8,
+                      label=f"{_device(s)}: each batch")
+            _plot(ax, origins, s, epochs, [h.train_loss for h in d.history], marker="s" if s.is_cpu else "o",
+                  label=f"{_device(s)}: training")
+            _plot(ax, origins, s, epochs, [h.val_loss for h in d.history], marker="D" if s.is_cpu else "^",
+                  linewidth=1.0, label=f"{_device(s)}: validation")
         ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy loss (log scale)")
-        chart = _finish(fig, ax, lines, "Loss while training the digits CNN",
-                        _series_alt("Loss against epoch, log scale", series, ""),
-                        "Faint line: the loss of each training batch; markers: the mean training loss of each epoch "
-                        "and the loss on the validation images after it. One training run per device; dashed lines "
-                        "with hollow markers: archived.", found)
-    rows = [(s.cell(), h["epoch"], fmt(h["train_loss"]), fmt(h["val_loss"]))
-            for s in found for h in s.result.data["history"]]
-    first = found[0].result.data["step_losses"]
+
+    desc = "Loss against epoch, log scale. " + "; ".join(
+        f"{s.label}: validation loss from {fmt(max(h.val_loss for h in s.result.typed.history))} to "
+        f"{fmt(min(h.val_loss for h in s.result.typed.history))}" for s in found) + "."
+    chart = _panels(_by_origin(found), draw, title="Loss while training the digits CNN", desc=desc,
+                    xlabel="epoch", ylabel="cross-entropy loss (log)", log=False, found=found)
+    rows = [(s.cell(), h.epoch, fmt(h.train_loss), fmt(h.val_loss)) for s in found for h in s.result.typed.history]
     body = render_table(["Device", "Epoch", "Training loss, epoch mean", "Validation loss"], rows)
-    faint = (f"The faint line's {len(first)} per-batch losses ({found[0].label}) run from {fmt(max(first))} down "
-             f"to {fmt(min(first))}; the table gives their mean per epoch." if first else "")
-    return Chart(chart.html + figures_table(chart.html, body, faint))
+    return Chart(chart + figures_table(chart, body))
 
 
 def accuracy_chart() -> Chart:
-    """Validation accuracy per epoch, the epoch kept, the test score and the target."""
-    series = []
-    found = digits_sources()
-    fig, ax = new_figure()
-    with style_context():
-        lines = _Lines(ax)
-        for i, s in enumerate(found):
-            r = s.result.data
-            label = chart_text(s.label)
-            epochs = [h["epoch"] for h in r["history"]]
-            ys = [100 * h["val_accuracy"] for h in r["history"]]
-            k = i % len(COLORS)
-            lines.plot(epochs, ys, s.origin, color=COLORS[k], marker=MARKERS[k], linestyle=DASHES[k], markersize=4,
-                       linewidth=1.6, label=f"validation accuracy ({label})")
-            # A large marker of its own shape per device: two archived stars would differ by colour alone.
-            lines.plot([r["best_epoch"]], [100 * r["test_accuracy"]], s.origin, linestyle="none",
-                       marker=TEST_MARKERS[i % len(TEST_MARKERS)], markersize=14 if i == 0 else 11,
-                       color=COLORS[(3 + i) % len(COLORS)],
-                       label=f"test accuracy, epoch kept ({label})")
-            series.append((f"validation accuracy ({label})", epochs, ys))
-        # Black becomes currentColor in the SVG: the target line follows the palette like the axes.
-        ax.axhline(100 * TARGET_ACCURACY, color="#000000", linestyle=":", linewidth=1)
-        # Labelled like render.line_chart's reference lines: a tick label on the right axis, so that
-        # it never sits on the data, wherever the curves run.
-        target = ax.secondary_yaxis("right")
-        target.set_ticks([100 * TARGET_ACCURACY], [f"target {100 * TARGET_ACCURACY:.0f} %"])
-        target.yaxis.set_minor_locator(NullLocator())
-        target.tick_params(length=0, labelsize=9)
-        low = min(min(ys) for _, _, ys in series)
-        ax.set_ylim(max(0.0, min(low, 100 * TARGET_ACCURACY) - 2), 100.5)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy (%)")
-        tests = "; ".join(f"test accuracy {100 * s.result.data['test_accuracy']:.1f} % at epoch "
-                          f"{s.result.data['best_epoch']} ({s.label})" for s in found)
-        chart = _finish(fig, ax, lines, "Accuracy on the digits",
-                        _series_alt("Validation accuracy against epoch", series, "%") + " " + tests + ".",
-                        "Line: accuracy on the validation images after each epoch. Star (plus, cross: further "
-                        "devices): accuracy on the test "
-                        "images of the weights kept (the best validation epoch); dotted: the "
-                        f"{100 * TARGET_ACCURACY:.0f} % target. Dashed lines, hollow markers: archived.", found)
-    rows = [(s.cell(), h["epoch"], f"{100 * h['val_accuracy']:.1f} %") for s in found for h in s.result.data["history"]]
+    """Validation accuracy per epoch, and the test accuracy of the epoch kept, a panel a source."""
+    found = digits_with_hosts()
+    target = 100 * TARGET_ACCURACY
+
+    def draw(ax: Axes, group: Sequence[Source], origins: list[str]) -> None:
+        for s in group:
+            d = s.result.typed
+            _plot(ax, origins, s, [h.epoch for h in d.history], [100 * h.val_accuracy for h in d.history],
+                  marker="s" if s.is_cpu else "o", label=f"{_device(s)}: validation")
+            _plot(ax, origins, s, [d.best_epoch], [100 * d.test_accuracy], linestyle="none",
+                  marker="P" if s.is_cpu else "*", markersize=12, label=f"{_device(s)}: test, epoch kept")
+        ax.axhline(target, color="#000000", linewidth=0.8, alpha=0.6, label=f"target {target:.0f} %")
+
+    tests = "; ".join(f"{s.label}: test accuracy {100 * s.result.typed.test_accuracy:.1f} % at epoch "
+                      f"{s.result.typed.best_epoch}" for s in found)
+    chart = _panels(_by_origin(found), draw, title="Accuracy on the digits", desc=f"Validation accuracy "
+                    f"against epoch. {tests}.", xlabel="epoch", ylabel="accuracy (%)", log=False, found=found)
+    rows = [(s.cell(), h.epoch, f"{100 * h.val_accuracy:.1f} %") for s in found for h in s.result.typed.history]
     body = render_table(["Device", "Epoch", "Validation accuracy"], rows)
-    return Chart(chart.html + figures_table(chart.html, body, f"Large markers: {tests}. Dotted line: the "
-                                                              f"{100 * TARGET_ACCURACY:.0f} % target."))
+    return Chart(chart + figures_table(chart, body))
 
 
-# --- throughput and the standard speedups -----------------------------------------
+# --- throughput and deployment: images/s against batch --------------------------
 
-def _rate_series(found: Sequence[Source], points: Callable[[Source], Sequence[Measurement]]) -> list[Series]:
-    """images/s (median, IQR band) against batch size, one Series per source, coloured by origin."""
-    origins = list(dict.fromkeys(s.origin for s in found))
-    out = []
-    for src in found:
-        pts = points(src)
-        xs = [m.shape[0] for m in pts]
-        out.append(Series(src.label, xs, [b / m.median for b, m in zip(xs, pts, strict=True)],
-                          [b / m.p75 for b, m in zip(xs, pts, strict=True)],
-                          [b / m.p25 for b, m in zip(xs, pts, strict=True)],
-                          style=origin_style(origins.index(src.origin), src.is_cpu), source=src.origin))
-    return out
+def _rate_series(src: Source, points: Sequence[Measurement]) -> Series:
+    xs = [m.shape[0] for m in points]
+    return Series(f"{src.label}", xs, [b / m.median for b, m in zip(xs, points, strict=True)],
+                  [b / m.p75 for b, m in zip(xs, points, strict=True)],
+                  [b / m.p25 for b, m in zip(xs, points, strict=True)], source=src.origin)
+
+
+def _rate_chart(found: Sequence[Source], points: Callable[[Source], Sequence[Measurement]], *, title: str,
+                xlabel: str) -> Chart:
+    found = [s for s in found if points(s)]
+    series = {id(s): _rate_series(s, points(s)) for s in found}
+
+    def draw(ax: Axes, group: Sequence[Source], origins: list[str]) -> None:
+        for s in group:
+            line = series[id(s)]
+            _plot(ax, origins, s, line.x, line.y, marker="s" if s.is_cpu else "o", label=_device(s))
+            ax.fill_between(line.x, line.low, line.high, color=source_colour(s.origin),
+                            alpha=0.12 if s.archived else 0.25, linewidth=0)
+
+    desc = f"{title}. " + "; ".join(f"{s.label}: from {rate(min(series[id(s)].y))} to {rate(max(series[id(s)].y))} "
+                                    "images/s" for s in found) + "."
+    chart = _panels(_by_origin(found), draw, title=title, desc=desc, xlabel=xlabel, ylabel="images/s (log)",
+                    log=True, found=found)
+    return Chart(chart + figures_table(chart, series_table(list(series.values()), x="Batch", y="Images/s",
+                                                            y_text=rate)))
 
 
 def throughput_chart() -> Chart:
     """Training images/s against batch size, synthetic 3x64x64 images, with IQR bands."""
-    found = throughput_sources()
-    series = _rate_series(found, lambda s: s.result.data["sweep"].points)
-    chart = line_chart(legible(series), title="Training throughput against batch size, 3x64x64 images",
-                       xlabel="batch size (images per training step)", ylabel="training images/s (log scale)",
-                       caption_text=throughput_caption_text(found), results=found, logx=True, logy=True)
-    return Chart(chart + figures_table(chart, series_table(series, x="Batch", y="Images/s", y_text=rate)))
+    return _rate_chart(sources(training_throughput, hosts=True), lambda s: s.result.typed.sweep.points,
+                       title="Training throughput, 3x64x64 images", xlabel="batch size")
 
 
-def throughput_caption_text(found: Sequence[Source]) -> str:
-    runs = "; ".join(f"{s.label}: {min(m.runs for m in s.result.data['sweep'].points)} or more runs per point"
-                     for s in found if s.result.data["sweep"].points)
-    stops = " ".join(f"{s.label}: {s.result.data['sweep'].stopped}." for s in found if s.result.data["sweep"].stopped)
-    return (f"One training step (forward, loss, backward, AdamW update) of the same CNN widened to 3x64x64 inputs, "
-            f"on one synthetic batch already in device memory. Line: median; band: IQR ({runs}). Dashed lines, "
-            f"hollow markers: archived. {stops}").rstrip()
+@dataclass(frozen=True)
+class SweepFacts:
+    """What a caption says about a sweep: runs per point and where a sweep stopped early."""
+
+    hardware: tuple[str, ...]
+    min_runs: int
+    stops: tuple[tuple[str, str], ...]  # (label, why it stopped: the record's own words)
+
+
+def _sweep_facts(found: Sequence[Source], sweep: Callable[[Source], object]) -> SweepFacts:
+    note(found)
+    runs = [m.runs for s in found for m in sweep(s).points]
+    return SweepFacts(_hardware(found), min(runs or [0]),
+                      tuple((s.label, sweep(s).stopped) for s in found if sweep(s).stopped))
+
+
+def throughput_facts() -> SweepFacts:
+    return _sweep_facts(sources(training_throughput, hosts=True), lambda s: s.result.typed.sweep)
+
+
+# --- the standard speedups -----------------------------------------
+
+class Verdict(enum.Enum):
+    FASTER = "faster"
+    SAME = "same"
+    SLOWER = "slower"
+
+
+def verdict(ratio: float) -> Verdict:
+    if ratio >= 1 + SAME:
+        return Verdict.FASTER
+    return Verdict.SLOWER if ratio <= 1 / (1 + SAME) else Verdict.SAME
+
+
+class Together(enum.Enum):
+    """How a combination's gain compares with its parts'."""
+
+    NO_GAIN = "no-gain"  # none gains alone, nor together
+    BEYOND_PRODUCT = "beyond-product"  # more than the product of the single gains
+    ADD_UP = "add-up"  # about their product
+    OVERLAP = "overlap"  # more than the best alone, less than the product
+    LIKE_BEST = "like-best"  # about the best alone
+    BELOW_BEST = "below-best"  # less than the best alone
+
+
+@dataclass(frozen=True)
+class Gain:
+    name: str
+    ratio: float  # plain step time / variant step time
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Combined:
+    names: tuple[str, ...]
+    ratio: float
+    product: float  # the single gains multiplied
+    best: Gain  # the best single gain among them
+    how: Together
+    compiled: bool  # torch.compile is one of them: inductor compiles the whole program
+
+
+class CpuBf16(enum.Enum):
+    UNITS = "units"  # bf16 units with more than the FP32 peak
+    NO_UNITS = "no-units"  # bf16 peak = FP32 peak
+    NO_UNITS_NO_AVX512 = "fallback"  # and no AVX-512: PyTorch runs ATen's reference kernels, not oneDNN
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class SourceSpeedups:
+    """Each speedup within one source (this build, or one record's GPU or host CPU)."""
+
+    source: Source
+    batch: int
+    channels_last: Gain | None
+    bf16: Gain | None
+    compile: Gain | None
+    tf32: Gain | None
+    together: tuple[Combined, ...]
+    cpu_bf16: CpuBf16 | None  # None on a GPU
+    cpu_bf16_x: float | None  # the CPU's estimated bf16 peak over its FP32 peak
+    bf16_gap: bool  # faster, but far less than the peaks differ
+    peak_bf16_x: float | None  # a GPU's datasheet bf16 peak over its FP32 peak
+    peak_tf32_x: float | None
+
+
+@dataclass(frozen=True)
+class SpeedupFacts:
+    found: tuple[SourceSpeedups, ...]
+    hardware: tuple[str, ...]
+    min_runs: int
+    same_pct: float
+    skipped: tuple[tuple[str, str, str], ...]  # this build's: (variant, label, why: the experiment's own words)
 
 
 def _combined(src: Source, batch: int) -> Source | None:
     """``training_combined`` from the same origin and device as ``src``, if it ran at the same batch."""
     found = sibling(src, training_combined)
-    return found if found is not None and found.result.data["batch"] == batch else None
+    return found if found is not None and found.result.typed.batch == batch else None
+
+
+def _peak_x(fast: Measurement, plain: Measurement) -> float | None:
+    return fast.peak_flops / plain.peak_flops if fast.peak_flops and plain.peak_flops else None
+
+
+def _together(names: tuple[str, ...], ratio: float, alone: dict[str, Gain]) -> Combined:
+    product = math.prod(alone[n].ratio for n in names)
+    best = max((alone[n] for n in names), key=lambda g: g.ratio)
+    if verdict(ratio) is not Verdict.FASTER and best.ratio < 1 + SAME:
+        how = Together.NO_GAIN
+    elif ratio > (1 + SAME) * product:
+        how = Together.BEYOND_PRODUCT
+    elif ratio >= (1 - SAME) * product:
+        how = Together.ADD_UP
+    elif ratio > (1 + SAME) * best.ratio:
+        how = Together.OVERLAP
+    elif ratio >= (1 - SAME) * best.ratio:
+        how = Together.LIKE_BEST
+    else:
+        how = Together.BELOW_BEST
+    return Combined(names, ratio, product, best, how, any("compile" in n for n in names))
+
+
+def cpu_bf16(s: Source) -> tuple[CpuBf16, float | None]:
+    """What a CPU's bf16 arithmetic is, from the source's own report, and its bf16 peak over its FP32 peak."""
+    cpu = s.hardware.cpu
+    x = None
+    if cpu.peak_bf16 is not None and cpu.peak_fp32 is not None and cpu.peak_fp32.value:
+        x = cpu.peak_bf16.value / cpu.peak_fp32.value
+    if x is None:
+        return CpuBf16.UNKNOWN, None
+    if x > 1.01:
+        return CpuBf16.UNITS, x
+    if cpu.isa in X86_WITHOUT_AVX512:
+        # Without AVX-512 (or AVX-NE-CONVERT) torch's mkldnn_bf16_device_check fails: a bf16 convolution
+        # runs aten::_slow_conv2d_forward and a bf16 matmul ATen's reference gemm loops, not oneDNN
+        # (seen with torch.profiler under ONEDNN_MAX_CPU_ISA=AVX2). See tensor_cores._no_bf16_unit_why.
+        return CpuBf16.NO_UNITS_NO_AVX512, x
+    return CpuBf16.NO_UNITS, x
+
+
+def _source_speedups(s: Source) -> SourceSpeedups:
+    d = s.result.typed
+    plain = d.speedups["plain fp32"]
+    alone = {n: Gain(n, plain.median / m.median, verdict(plain.median / m.median))
+             for n, m in d.speedups.items() if n != "plain fp32"}
+    tf32, together = None, []
+    more = _combined(s, d.speedup_batch)
+    if more is not None:
+        for name, m in more.result.typed.variants.items():
+            r = plain.median / m.median
+            if name == "TF32":
+                tf32 = (Gain(name, r, verdict(r)), _peak_x(m, plain))
+                continue
+            names = tuple(n.strip() for n in name.split("+"))
+            if all(n in alone for n in names):
+                together.append(_together(names, r, alone))
+    bf16 = alone.get("bf16 autocast")
+    cpu_mode, cpu_x, gap = None, None, False
+    if s.is_cpu:
+        cpu_mode, cpu_x = cpu_bf16(s)
+        gap = bool(bf16 and bf16.verdict is Verdict.FASTER and cpu_x and bf16.ratio * 1.5 < cpu_x)
+    peak_bf16 = _peak_x(d.speedups["bf16 autocast"], plain) if "bf16 autocast" in d.speedups else None
+    return SourceSpeedups(s, d.speedup_batch, alone.get("channels_last"), bf16, alone.get("torch.compile"),
+                          tf32[0] if tf32 else None, tuple(together), cpu_mode, cpu_x, gap,
+                          None if s.is_cpu else peak_bf16, tf32[1] if tf32 else None)
+
+
+def speedup_facts() -> SpeedupFacts:
+    found = sources(training_throughput, hosts=True)
+    note(found)
+    skipped: list[tuple[str, str, str]] = []
+    runs: list[int] = []
+    for s in found:
+        d = s.result.typed
+        runs += [m.runs for m in d.speedups.values()]
+        if s.archived:
+            continue
+        why = dict(d.skipped)
+        more = _combined(s, d.speedup_batch)
+        if more is not None:
+            why.update(more.result.typed.skipped)
+        seen: set[str] = set()
+        for name, text in why.items():
+            if text not in seen:  # torch.compile alone and with the others: one reason, said once
+                seen.add(text)
+                skipped.append((name, s.label, text.rstrip(".")))
+    return SpeedupFacts(tuple(_source_speedups(s) for s in found), _hardware(found), min(runs or [0]),
+                        100 * SAME, tuple(skipped))
 
 
 def speedup_table() -> str:
     """Each speedup alone, then together (and TF32 on CUDA), against the plain fp32 step of the same source."""
-    rows, notes, runs, batches, marks = [], [], [], [], []
+    rows, marks = [], []
     found = sources(training_throughput, hosts=True)
+    note(found)
     for s in found:
-        res = s.result
-        batch = res.data["speedup_batch"]
-        steps = dict(res.data["speedups"])
-        skipped = dict(res.data["skipped"])
-        together = _combined(s, batch)
+        d = s.result.typed
+        steps = dict(d.speedups)
+        together = _combined(s, d.speedup_batch)
         if together is not None:
-            steps.update(together.result.data["variants"])
-            skipped.update(together.result.data["skipped"])
+            steps.update(together.result.typed.variants)
         base = steps["plain fp32"].median
         for name, m in steps.items():
-            rows.append((s.label, name, _median_iqr(m), rate(batch / m.median), f"{base / m.median:.2f}x"))
+            rows.append((s.label, f"{name} (batch {d.speedup_batch})" if name == "plain fp32" else name,
+                         _median_iqr(m), rate(d.speedup_batch / m.median), f"{base / m.median:.2f}x"))
             marks.append(s.origin)
-            runs.append(m.runs)
-        reasons: list[str] = []
-        for name, why in (skipped.items() if not s.archived else ()):
-            # Not a row: a reader should not meet a "not measured" cell. The note says why, once per
-            # reason (torch.compile alone and with the others are skipped on the CPU for the same one).
-            if why not in reasons:
-                reasons.append(why)
-                notes.append(note(f"{name} on {s.label}", why.rstrip(".") + "."))
-        batches.append(f"{s.label}: batch {batch}")
-    out = html_table(["Device", "Variant", "Step time: median (IQR)", "Images/s", "Speedup over plain"],
-                     rows, align="llrrr", row_sources=marks)
-    out += _caption(f"One training step on synthetic 3x64x64 images ({'; '.join(batches)}), each variant "
-                    "against the plain fp32 step of the same device and source; speedup = plain median / variant "
-                    "median. The first rows of each device time each speedup alone; rows joined with + time them "
-                    "together, in a separate run of the same build or record at the same batch. Every fp32 row has "
-                    f"TF32 off, except the TF32 row. {min(runs or [0])} or more timed runs per variant.", found)
-    return out + "".join(notes)
-
-
-# --- why each speedup gains what it gains, from one source's figures ---------------
-
-# A ratio within 10 % of 1 is "about the same": step times of a loaded CPU vary that much.
-_SAME = 0.10
-
-
-def _verdict(ratio: float) -> str:
-    """``faster``, ``same`` or ``slower`` for a speedup ratio."""
-    if ratio >= 1 + _SAME:
-        return "faster"
-    return "slower" if ratio <= 1 / (1 + _SAME) else "same"
-
-
-def _times(ratio: float) -> str:
-    return f"{ratio:.2f}x"
-
-
-def _peak_factor(fast: Measurement, plain: Measurement) -> float | None:
-    """The datasheet peak of ``fast``'s precision over the FP32 peak, both recorded with the figures."""
-    if fast.peak_flops and plain.peak_flops:
-        return fast.peak_flops / plain.peak_flops
-    return None
-
-
-def _cpu_bf16_factor(src: Source) -> float | None:
-    """The CPU's estimated bf16 peak over its FP32 peak (1 without bf16 units), from the source's own report."""
-    cpu = src.hardware.cpu
-    if cpu.peak_bf16 is None or cpu.peak_fp32 is None or not cpu.peak_fp32.value:
-        return None
-    return cpu.peak_bf16.value / cpu.peak_fp32.value
-
-
-def _channels_last_reason(src: Source, ratio: float) -> str:
-    verdict = _verdict(ratio)
-    if src.is_cpu:
-        return {
-            "faster": "oneDNN's convolution kernels work on channels-last (or blocked) data, so in the default "
-                      "NCHW layout each convolution reorders its input and output; channels_last saves those "
-                      "copies; and PyTorch's CPU max pooling has a kernel for channels-last data that is "
-                      "vectorized across channels",
-            "same": "the reorders it saves are a small part of this step on this CPU",
-            "slower": "some of this network's layers have slower channels-last kernels on this CPU than NCHW ones",
-        }[verdict]
-    return {
-        "faster": "cuDNN has faster kernels for channels-last data on this GPU even in fp32",
-        "same": "in fp32 with TF32 off the tensor cores are idle, and cuDNN's fp32 kernels run about as fast on "
-                "either layout; the layout matters to its tensor-core kernels (bf16, fp16, TF32), which want "
-                "channels-last data",
-        "slower": "cuDNN's fp32 kernels for this network are slower on channels-last data here, or the layout is "
-                  "converted back and forth",
-    }[verdict]
-
-
-def _bf16_reason(src: Source, ratio: float, m: Measurement, plain: Measurement) -> str:
-    verdict = _verdict(ratio)
-    if src.is_cpu:
-        factor = _cpu_bf16_factor(src)
-        # An estimate from the instruction set: two significant figures, not a measured ratio's two decimals.
-        units = (f"this CPU's bf16 units have {fmt(factor, 2)}x its FP32 peak (estimated from its instruction "
-                 "set)" if factor and factor > 1.01 else
-                 "this CPU has no bf16 arithmetic units (its bf16 peak is its FP32 peak)" if factor else
-                 "the record does not say whether this CPU has bf16 arithmetic units")
-        if verdict == "faster":
-            gap = ("; the step gains far less than the peaks differ, because only the convolutions and matmuls "
-                   "use those units" if factor and ratio * 1.5 < factor else "")
-            return f"the convolutions and matmuls run in bf16, which halves the bytes they move; {units}{gap}"
-        if verdict == "slower" and factor and factor <= 1.01 and src.hardware.cpu.isa in X86_WITHOUT_AVX512:
-            # Without AVX-512 (or AVX-NE-CONVERT) torch's mkldnn_bf16_device_check fails: a bf16 convolution
-            # runs aten::_slow_conv2d_forward and a bf16 matmul ATen's reference gemm loops, not oneDNN
-            # (seen with torch.profiler under ONEDNN_MAX_CPU_ISA=AVX2). See tensor_cores._no_bf16_unit_why.
-            return (f"{units} and no AVX-512, so PyTorch does not hand bf16 convolutions and matmuls to oneDNN "
-                    "(it does only on a CPU with AVX-512 or AVX-NE-CONVERT): they fall back to ATen's reference "
-                    "kernels (im2col and plain matmul loops without cache blocking), slower than the fp32 "
-                    "kernels, and that fallback, not the conversion to bf16, is what costs")
-        costs = "about what" if verdict == "same" else "more than"
-        return f"{units}, and converting activations to bf16 and back costs {costs} bf16 saves at this size"
-    factor = _peak_factor(m, plain)
-    peak = f", whose dense bf16 peak is {_times(factor)} the FP32 one (datasheet)" if factor else ""
-    if verdict == "faster":
-        return (f"the convolutions and matmuls move to the tensor cores{peak}; the step gains far less than the "
-                "peaks differ, because the rest of it (elementwise ops, pooling, the optimizer, kernel launches) "
-                "does not run on tensor cores")
-    return (f"the convolutions and matmuls move to the tensor cores{peak}, but at this size the step is not "
-            "limited by their arithmetic")
-
-
-def _compile_reason(ratio: float) -> str:
-    if _verdict(ratio) == "faster":
-        return ("inductor fuses the network's elementwise work into fewer kernels: fewer launches, and fewer "
-                "round trips of the activations through memory")
-    return "this small network has little to fuse, and the compiled kernels are no faster than the eager ones"
-
-
-def _tf32_reason(ratio: float, m: Measurement, plain: Measurement) -> str:
-    factor = _peak_factor(m, plain)
-    peak = f" (the TF32 peak is {_times(factor)} the FP32 one, datasheet)" if factor else ""
-    if _verdict(ratio) == "faster":
-        return (f"the fp32 convolutions and matmuls run on the tensor cores with 10-bit mantissas{peak}, with no "
-                "change to the code or the stored weights")
-    return f"the tensor cores{peak} speed up only the convolutions and matmuls, which do not bound this step"
-
-
-def _together_sentence(names: Sequence[str], ratio: float, alone: dict[str, float]) -> str:
-    product = 1.0
-    for name in names:
-        product *= alone[name]
-    best_name, best = max(((n, alone[n]) for n in names), key=lambda kv: kv[1])
-    joined = " + ".join(names)
-    if _verdict(ratio) != "faster" and best < 1 + _SAME:
-        # No gain alone, none together: "add up" or "overlap" would describe gains that are not there.
-        return (f"together, {joined} gives {_times(ratio)}: none of them gains alone here "
-                f"(the best, {best_name}, gives {_times(best)}), and together they do not either")
-    head = f"together, {joined} gives {_times(ratio)}, against {_times(product)} if the single gains multiplied"
-    if ratio > (1 + _SAME) * product:
-        return head + f": more than that product (a likely reason, not timed here: {_joint_kernels(names)})"
-    if ratio >= (1 - _SAME) * product:
-        return head + ": the gains add up, each saving on a different part of the step"
-    if ratio > (1 + _SAME) * best:
-        return head + ": more than each alone, less than their product, so they overlap, saving on the same work"
-    if ratio >= (1 - _SAME) * best:
-        return (head + f": about what the best of them gives alone ({best_name}, {_times(best)}), so combining "
-                "them adds nothing here")
-    return head + f": less than {best_name} alone ({_times(best)}; a likely reason, not timed here: " \
-        f"{_joint_kernels(names)}, and slower ones)"
-
-
-def _joint_kernels(names: Sequence[str]) -> str:
-    """Why a combination is not the product of its parts: it runs other kernels. Which ones is not measured here."""
-    if any("compile" in name for name in names):
-        # Inductor compiles the combined program (bf16 casts, channels-last layout) into kernels of its own.
-        return ("together they are one program that inductor compiles into kernels of its own, fusing the casts "
-                "and layout changes the others add, which none of them runs alone (this page does not time "
-                "those kernels one by one)")
-    return "together they run kernels that neither runs alone (such as bf16 kernels for channels-last data)"
-
-
-def speedup_findings() -> str:
-    """One paragraph per source: what each speedup gained there, and why, from that source's figures only."""
-    items = []
-    for s in sources(training_throughput, hosts=True):
-        data = s.result.data
-        batch = data["speedup_batch"]
-        plain = data["speedups"]["plain fp32"]
-        alone = {name: plain.median / m.median for name, m in data["speedups"].items() if name != "plain fp32"}
-        parts = []
-        if "channels_last" in alone:
-            r = alone["channels_last"]
-            parts.append(f"channels_last gives {_times(r)}: {_channels_last_reason(s, r)}")
-        if "bf16 autocast" in alone:
-            r = alone["bf16 autocast"]
-            parts.append(f"bf16 autocast gives {_times(r)}: "
-                         f"{_bf16_reason(s, r, data['speedups']['bf16 autocast'], plain)}")
-        if "torch.compile" in alone:
-            r = alone["torch.compile"]
-            parts.append(f"torch.compile gives {_times(r)}: {_compile_reason(r)}")
-        together = _combined(s, batch)
-        if together is not None:
-            more = together.result.data["variants"]
-            for name, m in more.items():
-                r = plain.median / m.median
-                if name == "TF32":
-                    parts.append(f"TF32 gives {_times(r)}: {_tf32_reason(r, m, plain)}")
-                    continue
-                names = [n.strip() for n in name.split("+")]
-                if all(n in alone for n in names):
-                    parts.append(_together_sentence(names, r, alone))
-        if not parts:
-            continue
-        # One line per speedup: a device's findings run to several clauses each.
-        lines = "".join(f"<li>{html.escape(part)}.</li>" for part in parts)
-        items.append(f'<li data-source="{html.escape(s.origin, quote=True)}"><strong>{html.escape(s.label)}</strong> '
-                     f"(batch {batch}):<ul>{lines}</ul></li>")
-    if not items:
-        return ""
-    return ("<p>Each finding below is taken within one source: this build, or one archived record "
-            "(a GPU and its own host CPU). Every speedup is the plain fp32 step's time over the variant's; "
-            "the combinations and TF32 were timed in a second run of the same step. Two gains within "
-            f"{100 * _SAME:.0f} % of each other are called the same.</p><ul>" + "".join(items) + "</ul>\n")
+    return html_table(["Device", "Variant", "Step time: median (IQR)", "Images/s", "Speedup over plain"],
+                      rows, align="llrrr", row_sources=marks)
 
 
 # --- storing and deployment ----------------------------------------------------------
 
 def storing_table() -> str:
+    found = digits_with_hosts()
+    note(found)
     rows = []
-    found = digits_sources()
     for s in found:
-        r = s.result.data
-        same = "/".join("yes" if r[k] else "NO" for k in ("reloaded_identical", "exported_identical"))
-        rows.append((s.label, f"{r['checkpoint_bytes'] / 1e3:.0f} kB", f"{r['exported_bytes'] / 1e3:.0f} kB",
-                     same, f"{r['max_logit_difference']:.3g}"))
+        d = s.result.typed
+        same = "/".join("yes" if ok else "NO" for ok in (d.reloaded_identical, d.exported_identical))
+        rows.append((s.label, f"{d.checkpoint_bytes / 1e3:.0f} kB", f"{d.exported_bytes / 1e3:.0f} kB", same,
+                     f"{d.max_logit_difference:.3g}"))
     return html_table(["Trained on", "Checkpoint (.pt)", "Exported (.pt2)", "Same predictions: reloaded/exported",
-                       "Largest logit difference"], rows, align="lrrrr", row_sources=[s.origin for s in found]) + _caption(
-        "Each row: the model trained on that device, saved with torch.save and exported with torch.export, then "
-        "reloaded there and run on every test image. kB = 1,000 bytes.", found)
+                       "Largest logit difference"], rows, align="lrrrr", row_sources=[s.origin for s in found])
 
 
 def deploy_chart() -> Chart:
-    """Inference images/s of the exported model against batch size, one line per device."""
-    found = digits_sources()
-    series = _rate_series(found, lambda s: s.result.data["deploy"].points)
-    runs = "; ".join(f"{s.label}: {min(m.runs for m in s.result.data['deploy'].points)} or more runs per point"
-                     for s in found if s.result.data["deploy"].points)
-    chart = line_chart(legible(series), title="The exported digits CNN: one image at a time against batches",
-                       xlabel="batch size (images per call)", ylabel="inference images/s (log scale)",
-                       caption_text=f"Exported program (torch.export), batches of test images already in "
-                                    f"device memory. Line: median; band: IQR ({runs}). Dashed lines, hollow "
-                                    "markers: archived.", results=found, logx=True, logy=True)
-    return Chart(chart + figures_table(chart, series_table(series, x="Batch", y="Images/s", y_text=rate)))
+    """Inference images/s of the exported model against batch size, a panel a source."""
+    return _rate_chart(digits_with_hosts(), lambda s: s.result.typed.deploy.points,
+                       title="The exported digits CNN: images/s against batch", xlabel="batch size (images per call)")
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """The exported model on one device: one image at a time, and its best batch."""
+
+    source: Source
+    one_s: float  # batch-1 latency (median)
+    one_per_s: float
+    best_batch: int
+    best_per_s: float
+    gain_x: float  # best images/s over batch-1 images/s
+
+
+@dataclass(frozen=True)
+class DeployAgainstHost:
+    gpu: Deploy
+    cpu: Deploy
+    slower_one: bool  # one image takes longer on the GPU than on its host CPU
+    ratio: float  # GPU's best images/s over its host CPU's best
+    gpu_wins: bool  # ratio >= LITTLE_GAIN
+
+
+@dataclass(frozen=True)
+class DeployFacts:
+    cpu: Deploy
+    pairs: tuple[DeployAgainstHost, ...]
+    sweeps: SweepFacts
+
+
+def _deploy(s: Source) -> Deploy | None:
+    pts = s.result.typed.deploy.points
+    if not pts:
+        return None
+    one = next((m for m in pts if m.shape[0] == 1), pts[0])
+    best = max(pts, key=lambda m: m.shape[0] / m.median)
+    return Deploy(s, one.median, 1 / one.median, best.shape[0], best.shape[0] / best.median,
+                  best.shape[0] / best.median * one.median)
+
+
+def deploy_facts() -> DeployFacts:
+    found = digits_with_hosts()
+    got = []
+    for p in pairs(digits_training, **TRAIN_PARAMS):
+        g, c = _deploy(p.gpu), _deploy(p.cpu)
+        if g and c:
+            ratio = g.best_per_s / c.best_per_s
+            got.append(DeployAgainstHost(g, c, g.one_s > c.one_s, ratio, ratio >= LITTLE_GAIN))
+    cpu = _deploy(found[0])
+    if cpu is None:
+        raise ValueError("the digits run on this build's CPU has no deployment points")
+    return DeployFacts(cpu, tuple(got), _sweep_facts(found, lambda s: s.result.typed.deploy))
 
 
 def deploy_table() -> str:
     rows, marks = [], []
-    found = digits_sources()
+    found = digits_with_hosts()
+    note(found)
     for s in found:
-        pts = s.result.data["deploy"].points
-        if not pts:
+        d = _deploy(s)
+        if d is None:
             continue
-        one, best = pts[0], max(pts, key=lambda m: m.shape[0] / m.median)
+        one = next((m for m in s.result.typed.deploy.points if m.shape[0] == 1), s.result.typed.deploy.points[0])
         marks.append(s.origin)
-        rows.append((s.label, _median_iqr(one), rate(1 / one.median),
-                     f"{rate(best.shape[0] / best.median)} (batch {best.shape[0]})",
-                     f"{best.shape[0] / best.median * one.median:.0f}x"))
-    out = html_table(["Device", "Batch-1 latency: median (IQR)", "Images/s at batch 1", "Images/s, best batch",
-                      "Gain"], rows, align="lrrrr", row_sources=marks)
-    stops = " ".join(f"{s.label}: {s.result.data['deploy'].stopped}."
-                     for s in found if s.result.data["deploy"].stopped)
-    out += _caption("Inference of the exported program (torch.export, reloaded from its .pt2 file) under "
-                    "torch.inference_mode, on batches of test images already in device memory; at least "
-                    f"{current_profile().min_runs} timed runs per point. {stops}", found)
-    return out
+        rows.append((s.label, _median_iqr(one), rate(d.one_per_s), f"{rate(d.best_per_s)} (batch {d.best_batch})",
+                     f"{d.gain_x:.0f}x"))
+    return html_table(["Device", "Batch-1 latency: median (IQR)", "Images/s at batch 1", "Images/s, best batch",
+                       "Gain"], rows, align="lrrrr", row_sources=marks)
 
 
-def deploy_findings() -> str:
-    r = digits("cpu").data
-    pts = r["deploy"].points
-    one, best = pts[0], max(pts, key=lambda m: m.shape[0] / m.median)
-    return (f"One image at a time, the exported model answers in {fmt_time(one.median)} on the CPU: "
-            f"{rate(1 / one.median)} images/s. In batches of {best.shape[0]} it classifies "
-            f"{rate(best.shape[0] / best.median)} images/s, {best.shape[0] / best.median * one.median:.0f}x more: "
-            "each call has a fixed cost, and a batch turns many small matrix-vector products into one "
-            "matrix-matrix product.") + "".join(f"\n\n{sentence}" for p in pairs(digits_training, **TRAIN_PARAMS)
-                                                if (sentence := gpu_deploy_sentence(p)))
-
-
-def gpu_deploy_sentence(pair: Pair) -> str:
-    """Batch-1 latency and best throughput of the exported model on an accelerator against its host CPU."""
-    gp, cp = pair.gpu.result.data["deploy"].points, pair.cpu.result.data["deploy"].points
-    if not gp or not cp:
-        return ""
-    gpu, cpu = one_line(pair.gpu.label), one_line(pair.cpu.label)
-    text = ""
-    g1 = next((m for m in gp if m.shape[0] == 1), None)
-    c1 = next((m for m in cp if m.shape[0] == 1), None)
-    if g1 and c1:
-        why_one = ("**slower** for a single image, where launches and a synchronize cost more than the arithmetic"
-                   if g1.median > c1.median else "**faster** even for a single image")
-        text += (f"On {gpu}, one image takes {fmt_time(g1.median)} against {fmt_time(c1.median)} on {cpu}: "
-                 f"{why_one}. ")
-    gbest = max(gp, key=lambda m: m.shape[0] / m.median)
-    cbest = max(cp, key=lambda m: m.shape[0] / m.median)
-    ratio = gbest.shape[0] / gbest.median / (cbest.shape[0] / cbest.median)
-    text += (f"At its best (batches of {gbest.shape[0]:,}), {gpu} classifies {rate(gbest.shape[0] / gbest.median)} "
-             f"images/s, **{fmt(ratio, 2)}x** {cpu}'s best ({rate(cbest.shape[0] / cbest.median)} images/s, batch "
-             f"{cbest.shape[0]:,})")
-    return text + (": throughput is where the GPU wins." if ratio >= LITTLE_GAIN else ".")
+def profile_name() -> str:
+    return current_profile().name
