@@ -359,7 +359,7 @@ def _key_page_cache(config: Any, profile: str) -> None:
         _PAGE_CACHE["site"] = site_material(
             Path(config["config_file_path"]).resolve(), directory_urls=bool(config.get("use_directory_urls", True)),
             hardware=detect().to_dict(), charts=environment_digest(), profile=profile, archive=_archive_digest(),
-            build_date=build_date().isoformat(), partials=Path(config["docs_dir"]) / ".partials")
+            build_date=build_date().isoformat(), partials=Path(config.get("docs_dir") or "docs") / ".partials")
     except OSError as exc:  # what the key is made of cannot be read: every page renders
         log.info("gpucnn: no page cache (%s): every page is rendered", exc)
 

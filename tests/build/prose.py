@@ -28,7 +28,9 @@ def prose_text(html: str) -> str:
                 summary.decompose()
         else:
             tag.decompose()
-    for tag in article.select(".gpucnn-sources, .headerlink, .md-source-file, .jp-InputPrompt, .jp-OutputPrompt"):
+    # .clipboard-copy-txt: the notebook keeps a hidden copy of each code cell for its copy button.
+    for tag in article.select(".gpucnn-sources, .headerlink, .md-source-file, .jp-InputPrompt, .jp-OutputPrompt, "
+                              ".clipboard-copy-txt"):
         tag.decompose()
     return " ".join(article.get_text(" ").split())
 
