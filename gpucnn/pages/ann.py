@@ -10,6 +10,7 @@ from enum import Enum
 
 from gpucnn.bench import Measurement
 from gpucnn.experiments.nn import MLP_WIDTHS, mlp_batch_sweep, mlp_flops, mlp_time_split
+from gpucnn.figures import told_apart
 from gpucnn.profiling import stored_op_rows
 from gpucnn.render import (
     Series,
@@ -103,6 +104,15 @@ def batch_table() -> str:
                  rows, align="lrrrrrrr")
 
 
+class Gain(Enum):
+    """Throughput at the largest batch against batch 1, told apart by ``figures.told_apart`` (IQRs and
+    SAME_SPEED)."""
+
+    ROSE = "rose"
+    FELL = "fell"  # slower per FLOP at the largest batch beyond the noise: a disturbed run or a cache left
+    UNRESOLVED = "unresolved"  # within the two measurements' spread
+
+
 @dataclass(frozen=True)
 class BatchEnds:
     """A device's sweep at its smallest and largest batch."""
@@ -116,6 +126,12 @@ class BatchEnds:
         """Throughput at the largest batch over the smallest's."""
         return self.last.gflops / self.first.gflops
 
+    @property
+    def verdict(self) -> Gain:
+        if not told_apart(self.first, self.last):
+            return Gain.UNRESOLVED
+        return Gain.ROSE if self.gain > 1 else Gain.FELL
+
 
 def batch_ends() -> list[BatchEnds]:
     found = [s for s in sweep_sources() if len(_points(s)) >= 2]
@@ -123,10 +139,13 @@ def batch_ends() -> list[BatchEnds]:
     return [BatchEnds(s, _points(s)[0], _points(s)[-1]) for s in found]
 
 
+_GAIN = {Gain.FELL: "fell", Gain.UNRESOLVED: "within noise"}
+
+
 def batch_ends_table() -> str:
     rows = [(e.source.cell(), f"{fmt(e.first.gflops)} ({rate(e.first.shape[0] / e.first.median)})",
              f"{e.last.shape[0]:,}", f"{fmt(e.last.gflops)} ({rate(e.last.shape[0] / e.last.median)})",
-             f"{fmt(e.gain)}x") for e in batch_ends()]
+             f"{fmt(e.gain)}x" if e.verdict is Gain.ROSE else _GAIN[e.verdict]) for e in batch_ends()]
     return table(["Device", "Batch 1: GFLOP/s (samples/s)", "Largest batch", "GFLOP/s (samples/s) there",
                   "Throughput gain"], rows, align="lrrrr")
 
@@ -139,6 +158,7 @@ class AgainstFlops(Enum):
     ABOUT = "about"
     ABOVE = "above"
     BELOW = "below"
+    UNRESOLVED = "unresolved"  # forward + backward within the forward's spread: no backward time to compare
 
 
 def against_flops(measured: float, predicted: float) -> AgainstFlops:
@@ -158,6 +178,12 @@ class Split:
     predicted: float  # the backward's FLOPs over the forward's
 
     @property
+    def resolved(self) -> bool:
+        """Forward + backward took longer than the forward beyond both IQRs: the difference is a backward time.
+        Otherwise the difference is noise, and may even be negative: it is never printed."""
+        return self.train.p25 > self.forward.p75
+
+    @property
     def backward_s(self) -> float:
         return self.train.median - self.forward.median
 
@@ -167,7 +193,7 @@ class Split:
 
     @property
     def against(self) -> AgainstFlops:
-        return against_flops(self.ratio, self.predicted)
+        return against_flops(self.ratio, self.predicted) if self.resolved else AgainstFlops.UNRESOLVED
 
 
 def splits() -> list[Split]:
@@ -221,8 +247,8 @@ def split_chart() -> str:
 
 def split_table() -> str:
     rows = [(sp.source.cell(), sp.batch, fmt_time(sp.forward.median), fmt_time(sp.train.median),
-             ("\u2212" if sp.backward_s < 0 else "") + fmt_time(abs(sp.backward_s)), f"{fmt(sp.ratio, 2)}x")
-            for sp in splits()]
+             fmt_time(sp.backward_s) if sp.resolved else "within noise",
+             f"{fmt(sp.ratio, 2)}x" if sp.resolved else "–") for sp in splits()]
     return table(["Device", "Batch", "Forward", "Forward + backward", "Backward (difference)", "Backward / forward"],
                  rows, align="lrrrrr")
 
@@ -345,9 +371,10 @@ def regime(ratio: float, pct_peak: float | None) -> Regime:
     return Regime.BELOW_PEAK
 
 
-def regime_table() -> str:
+def regime_table(full: bool = False) -> str:
     """Per device: the diagnostic "double the batch; does the time grow?" at the smallest and largest batches,
-    and, on a GPU, what reading the weights at its datasheet bandwidth takes against the batch-1 step."""
+    and, on a GPU, what reading the weights at its datasheet bandwidth takes against the batch-1 step. Five
+    columns fit the content width; ``full`` adds both batches' step times and the first doubling."""
     rows = []
     reads = {id(o.source.result): o for o in overheads()}
     for s in sweep_sources():
@@ -361,13 +388,20 @@ def regime_table() -> str:
         o = reads.get(id(s.result))
         read = (f"{fmt_time(o.weight_read_s)} ({fmt(o.weight_read_pct, 2)} %)"
                 if o is not None and o.weight_read_s is not None else "–")
-        rows.append((s.cell(), fmt_time(pts[0].median), f"{fmt_time(last.median)} (batch {last.shape[0]:,})",
-                     f"{fmt(last.median / pts[0].median, 3)}x for {fmt(last.shape[0] / pts[0].shape[0])}x the work",
-                     f"{fmt(r0, 3)}x ({b0} -> {2 * b0})", f"{fmt(r1, 3)}x ({b1:,} -> {2 * b1:,})",
-                     regime(r1, last.pct_peak_flops).value, read))
-    return table(["Device", "Step, smallest batch", "Step, largest batch", "Time grew", "Doubling the batch, first",
-                  "... last", "Regime at the largest batch", "Reading the weights (% of smallest step)"], rows,
-                 align="lrrrrrlr")
+        grew = f"{fmt(last.median / pts[0].median, 3)}x for {fmt(last.shape[0] / pts[0].shape[0])}x the work"
+        last_doubling = f"{fmt(r1, 3)}x ({b1:,} -> {2 * b1:,})"
+        verdict = regime(r1, last.pct_peak_flops).value
+        if full:
+            rows.append((s.cell(), fmt_time(pts[0].median), f"{fmt_time(last.median)} (batch {last.shape[0]:,})",
+                         grew, f"{fmt(r0, 3)}x ({b0} -> {2 * b0})", last_doubling, verdict, read))
+        else:
+            rows.append((s.cell(), grew, last_doubling, verdict, read))
+    if full:
+        return table(["Device", "Step, smallest batch", "Step, largest batch", "Time grew",
+                      "Doubling the batch, first", "... last", "Regime at the largest batch",
+                      "Reading the weights (% of smallest step)"], rows, align="lrrrrrlr")
+    return table(["Device", "Time grew", "Last doubling", "Regime (largest batch)", "Weights read (% of batch 1)"],
+                 rows, align="lrrlr")
 
 
 @dataclass(frozen=True)
@@ -461,4 +495,5 @@ class Excess:
 
 
 def backward_excess() -> list[Excess]:
-    return [Excess(sp, host_stall(sp.source)) for sp in splits() if sp.ratio > BACKWARD_EXCESS * sp.predicted]
+    return [Excess(sp, host_stall(sp.source)) for sp in splits()
+            if sp.resolved and sp.ratio > BACKWARD_EXCESS * sp.predicted]
