@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from gpucnn.bench import Measurement, Sweep
 from gpucnn.experiments import conv, nn
-from gpucnn.pages import ann, cnn
 from gpucnn.pages.common import accelerator
 from gpucnn.results import run
 
@@ -145,24 +144,3 @@ def test_conv_experiments_return_their_keys() -> None:
 
 # --- page builders ----------------------------------------------------------------------------
 
-def test_ann_page_has_charts_tables_and_the_gpu_note() -> None:
-    charts = ann.batch_charts()
-    assert charts.count("<svg") == 2 and "batch size" in charts
-    assert "interquartile range" in charts
-    assert "| Batch |" in ann.batch_table()
-    assert "<svg" in ann.split_chart()
-    assert "backward pass takes" in ann.split_findings()
-    assert "| Op |" in ann.profile_table()
-    if NO_GPU:
-        assert "No GPU in this build" in charts and "No GPU in this build" in ann.profile_table()
-
-
-def test_cnn_page_has_figures_tables_and_the_gpu_note() -> None:
-    assert "<svg" in cnn.digit_figure() and "| Filter |" in cnn.filters_table()
-    charts = cnn.conv_charts()
-    assert charts.count("<svg") == 2 and "channels" in charts
-    assert "| Images/s |" in cnn.conv_table()
-    profile = cnn.profile_tables()
-    assert "| Layer (forward) |" in profile and "| Op |" in profile
-    if NO_GPU:
-        assert "No GPU in this build" in charts and "No GPU in this build" in profile

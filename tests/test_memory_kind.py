@@ -68,12 +68,12 @@ def test_a_live_gddr_gpu_is_never_called_hbm(tmp_path) -> None:
     report = fake_report(name="NVIDIA GeForce RTX 4090")
     archive = tmp_path / "results"
     archive.mkdir()
-    with fake_build(report, archive, tmp_path / "cache", ("bandwidth", "measuring")):
-        from gpucnn.pages import bandwidth, measuring
+    with fake_build(report, archive, tmp_path / "cache", ("bandwidth",)):
+        from gpucnn.pages import bandwidth
 
         out = {f.__name__: f() for f in (
             bandwidth.copy_charts, bandwidth.copy_table, bandwidth.dram_table, bandwidth.l2_copy_charts,
-            bandwidth.l2_table, measuring.cache_caveat)}
+            bandwidth.l2_table)}
         kinds = {d.memory for d in bandwidth.copy_facts().accelerators} | {d.memory for d in bandwidth.l2_facts().devices}
     for name, text in out.items():
         assert "HBM" not in text, name
@@ -81,15 +81,3 @@ def test_a_live_gddr_gpu_is_never_called_hbm(tmp_path) -> None:
     assert kinds == {"GDDR"}
 
 
-def test_the_cache_caveat_names_the_devices_memory() -> None:
-    """Measuring's sentence on an in-L2 copy above the datasheet peak, for a GDDR GPU and an unknown one."""
-    from gpucnn.measurement import Measurement
-    from gpucnn.pages.measuring import l2_caveat
-
-    mib = 1024**2
-    pts = [Measurement(name="copy", device="cuda", dtype="float32", shape=(b,), threads=1, times_s=(2 * b / 8e12,) * 5,
-                       number_per_run=1, bytes_moved=2.0 * b) for b in (mib, 16 * mib)]
-    gddr = l2_caveat("X", pts, peak=1e12, l2_bytes=64 * mib, memory=memory_kind(_acc("NVIDIA GeForce RTX 4090")))
-    assert "GB/s GDDR peak" in gddr and "never went to GDDR" in gddr and "HBM" not in gddr
-    unknown = l2_caveat("X", pts, peak=1e12, l2_bytes=64 * mib, memory=memory_kind(_acc("Made-up GPU")))
-    assert "GB/s device memory peak" in unknown and "never went to device memory" in unknown

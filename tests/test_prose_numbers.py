@@ -34,14 +34,12 @@ FIGURE = re.compile(rf"{_NUM}[ \u00a0\u2009\u202f]?{_UNIT}(?![\w/])|{_NUM}[x×](
 # (file, figure as written) -> where it comes from, or why it is no measurement.
 ALLOWED: dict[tuple[str, str], str] = {
     # FLOP-count arithmetic: the backward pass costs two forward-sized matmuls.
-    ("docs/ann.md", "3x"): "FLOP count: forward + backward = 3 matmuls of the forward's size",
     ("docs/cnn.md", "3x"): "FLOP count: forward + backward = 3 convolutions of the forward's size",
     ("gpucnn/experiments/conv.py", "3x"): "FLOP count, as above",
     ("gpucnn/experiments/nn.py", "3x"): "FLOP count, as above",
     ("gpucnn/pages/ann.py", "3x"): "FLOP count, as above",
-    ("gpucnn/pages/cnn.py", "3x"): "FLOP count, as above",
     ("gpucnn/pages/ann.py", "2x"): "FLOP count: the backward pass is two matmuls per layer",
-    ("gpucnn/pages/ann.py", "1.5x"): "a threshold the regime sentence tests the data against",
+    ("docs/ann.md", "1.5x"): "a threshold the regime sentence tests the data against (ann.flat_until)",
     ("gpucnn/experiments/memory.py", "8x"): "a sweep parameter: buffers up to 8x the last-level cache",
     ("gpucnn/experiments/training.py", "0.05 s"): "the quick profile's time limit per point (gpucnn.profile)",
     ("gpucnn/typed.py", "0 seconds"): "a check's bound: a time must be positive",

@@ -1,29 +1,29 @@
-"""Page "Convolutional neural networks": filters on a digit, conv2d timings, a CNN profile."""
+"""Page "Convolutional neural networks": facts on filters on a digit, conv2d timings and a CNN profile. The
+words are in docs/cnn.md."""
 
 from __future__ import annotations
 
 import html
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
 
 import matplotlib.pyplot as plt
 
+from gpucnn.bench import Measurement
 from gpucnn.datasheets import memory_kind
 from gpucnn.experiments.conv import (
     FILTERS,
-    IMAGE,
-    KERNEL,
     cnn_profile,
     conv_batch_sweep,
     conv_channel_sweep,
     digit_filter_outputs,
 )
 from gpucnn.figures import SAME_SPEED, told_apart
-from gpucnn.hardware import format_bytes
 from gpucnn.profiling import stored_kernel_rows
 from gpucnn.render import (
     Series,
-    caption,
     figure_html,
     figures_table,
     fmt,
@@ -34,23 +34,14 @@ from gpucnn.render import (
     layer_cells,
     legible,
     line_chart,
-    origin_style,
     profile_cells,
     rate,
     reference_note,
-    runs_text,
     series_table,
-    source_sweep_notes,
     style_context,
     table,
 )
-from gpucnn.sources import Source, and_list, no_gpu_note, one_line, sources
-
-FLOP_NOTE = (
-    "FLOPs: 2 x N x Cout x Hout x Wout x Cin x k x k for the forward conv2d (a multiply-add counts as 2), "
-    "and 3x that for forward + backward: the backward pass computes the input gradient and the weight gradient, "
-    "each as costly as the forward."
-)
+from gpucnn.sources import Source, note, one_line, sources
 
 
 def digit_figure(index: int = 0) -> str:
@@ -80,10 +71,7 @@ def digit_figure(index: int = 0) -> str:
             f"{', '.join(FILTERS)} filters in a blue-white-red colormap, blue negative, red positive.")
     chart = figure_html(
         fig, title=f"Filter outputs on a handwritten {d['label']}", desc=desc,
-        caption_text="Computed with torch.nn.functional.conv2d (padding 1, so each output is 8x8 like the input). "
-                     "Input: scikit-learn's digits data set (8x8 images, 17 grey levels, shown as 0 to 1). "
-                     "Outputs: red positive, blue negative, white zero; each has its own colour scale. "
-                     "No timing: these are values, not measurements.")
+        caption_text="")
     # Red and blue look alike without colour: the table gives each pixel's value, with its sign.
     body = "".join(f"<p>{html.escape(name)}</p>"
                    + html_table([""] + [f"col {c + 1}" for c in range(img.shape[1])],
@@ -100,49 +88,49 @@ def filters_table() -> str:
     return table(["Filter", "3x3 weights, row by row (top / middle / bottom)"], rows, align="ll")
 
 
-def _series(src: Source, origin_index: int, x: int) -> Series:
-    """GFLOP/s against shape entry ``x`` (0: batch, 1: channels), with the IQR band."""
-    points = src.result.data["sweep"].points
+def _series(src: Source, x: int) -> Series:
+    """GFLOP/s against shape entry ``x`` (0: batch, 1: channels), with the IQR band; colour: the source's."""
+    points = src.result.typed.sweep.points
     return Series(src.label, [m.shape[x] for m in points], [m.gflops for m in points],
                   [m.flops / m.p75 / 1e9 for m in points], [m.flops / m.p25 / 1e9 for m in points],
-                  style=origin_style(origin_index, src.is_cpu), source=src.origin)
+                  style={"marker": "s" if src.is_cpu else "o"}, source=src.origin)
 
 
 def batch_sources() -> list[Source]:
-    return sources(conv_batch_sweep)
+    """This build's devices, then each archived GPU followed by its own record's host CPU."""
+    return sources(conv_batch_sweep, hosts=True)
 
 
 def channel_sources() -> list[Source]:
-    return sources(conv_channel_sweep)
+    return sources(conv_channel_sweep, hosts=True)
 
 
-def _peak_lines(found: Sequence[Source]) -> list[tuple[float, str]]:
-    peak = found[0].hardware.cpu.peak_fp32
-    return [(peak.value / 1e9, "this build's CPU FP32 peak (estimate)")] if peak else []
+def by_build(found: Sequence[Source]) -> list[list[Source]]:
+    """One group per chart: this build's devices, then the archived records (each GPU with its own host CPU)."""
+    live = [s for s in found if not s.archived]
+    archived = [s for s in found if s.archived]
+    return [g for g in (live, archived) if g]
 
 
-def conv_charts() -> str:
-    """GFLOP/s of conv2d forward+backward against batch size, and against channels."""
-    brs, crs = batch_sources(), channel_sources()
+def conv_charts(x: int) -> str:
+    """GFLOP/s of conv2d forward + backward against batch size (``x`` 0) or channels (1): one chart for this
+    build, one for the archived records."""
+    found = batch_sources() if x == 0 else channel_sources()
+    note(found)
     out = ""
-    for found, x, xlabel, fixed in (
-        (brs, 0, "batch size N (images)", f"Cin = Cout = {brs[0].result.data['channels']}"),
-        (crs, 1, "channels (Cin = Cout)", f"batch N = {crs[0].result.data['batch']}"),
-    ):
-        pts = [m for s in found for m in s.result.data["sweep"].points]
-        origins = list(dict.fromkeys(s.origin for s in found))  # a GPU and its host CPU share a colour
-        series = [_series(s, origins.index(s.origin), x) for s in found]
+    for group in by_build(found):
+        series = [_series(s, x) for s in group]
+        cpu = next((s for s in group if s.is_cpu and not s.archived), None)
+        peak = cpu.hardware.cpu.peak_fp32 if cpu else None
+        hlines = [(peak.value / 1e9, "CPU FP32 peak (estimate)")] if peak else []
         what = "batch size" if x == 0 else "channels"
         chart = line_chart(
-            legible(series), title=f"conv2d {KERNEL}x{KERNEL} forward + backward against {what} ({fixed})",
-            xlabel=xlabel, ylabel="GFLOP/s (10^9 FLOP per second)", logx=True, logy=True, hlines=_peak_lines(found),
-            caption_text=(f"{IMAGE}x{IMAGE} images, {KERNEL}x{KERNEL} filters, stride 1, padding 1, fp32, TF32 off; "
-                          f"{fixed}. Line: median; band: interquartile range of the timed runs "
-                          f"({runs_text(pts)} per point). {FLOP_NOTE}"),
-            results=found)
+            legible(series), title=f"conv2d against {what} ({'archived records' if group[0].archived else 'this build'})",
+            xlabel="batch size N (images)" if x == 0 else "channels (Cin = Cout)",
+            ylabel="GFLOP/s (10^9 FLOP per second)", logx=True, logy=True, hlines=hlines, caption_text="",
+            results=group)
         out += chart + figures_table(chart, series_table(series, x="N" if x == 0 else "C", y="GFLOP/s"),
-                                     reference_note(hlines=_peak_lines(found), y_text=gflops_text))
-    out += source_sweep_notes(brs + crs) + no_gpu_note(brs, "GPU lines of these charts")
+                                     reference_note(hlines=hlines, y_text=gflops_text))
     return out
 
 
@@ -150,107 +138,93 @@ def conv_table() -> str:
     """Every conv2d point of both sweeps."""
     rows = []
     shown = batch_sources() + channel_sources()
+    note(shown)
     for s in shown:
-        label = s.cell()
-        for m in s.result.data["sweep"].points:
+        for m in s.result.typed.sweep.points:
             n, c = m.shape[0], m.shape[1]
-            rows.append((label, n, c, fmt(m.flops / 1e9), fmt_time(m.median), fmt_time(m.iqr),
+            rows.append((s.cell(), n, c, fmt(m.flops / 1e9), fmt_time(m.median), fmt_time(m.iqr),
                          rate(n / m.median), fmt(m.gflops),
                          f"{fmt(m.pct_peak_flops, 2)} %" if m.pct_peak_flops else "no peak", m.runs))
-    out = table(["Device", "N", "C", "GFLOP per step", "Median", "IQR", "Images/s", "GFLOP/s", "% of FP32 peak",
-                 "Runs"], rows, align="lrrrrrrrrr")
-    out += caption(f"conv2d forward + backward, {IMAGE}x{IMAGE}, {KERNEL}x{KERNEL}, fp32, TF32 off. The first rows "
-                   f"are the batch sweep, then the channel sweep. {FLOP_NOTE}", shown)
+    return table(["Device", "N", "C", "GFLOP per step", "Median", "IQR", "Images/s", "GFLOP/s", "% of FP32 peak",
+                  "Runs"], rows, align="lrrrrrrrrr")
+
+
+@dataclass(frozen=True)
+class Fall:
+    """A step of a sweep where the FLOP rate fell by more than the site's noise (``figures.told_apart``)."""
+
+    before: Measurement
+    after: Measurement
+
+
+@dataclass(frozen=True)
+class SweepEnds:
+    """One device's sweep: its first and last point, whether the rate stayed about the same, and its falls."""
+
+    source: Source
+    first: Measurement
+    last: Measurement
+    flat: bool  # the fastest point within SAME_SPEED of the slowest
+    falls: tuple[Fall, ...]
+
+
+def _ends(found: Sequence[Source]) -> list[SweepEnds]:
+    out = []
+    for s in found:
+        pts = s.result.typed.sweep.points
+        if len(pts) < 2:
+            continue
+        note(s)
+        falls = tuple(Fall(p, q) for p, q in itertools.pairwise(pts)
+                      if p.gflops and q.gflops and q.gflops < p.gflops and told_apart(p, q))
+        out.append(SweepEnds(s, pts[0], pts[-1],
+                             max(m.gflops for m in pts) < SAME_SPEED * min(m.gflops for m in pts), falls))
     return out
 
 
-def conv_findings() -> str:
-    """Sentences quoting the ends of the two sweeps."""
-    text = ""
-    for s in channel_sources():
-        pts = s.result.data["sweep"].points
-        if len(pts) >= 2:
-            a, b = pts[0], pts[-1]
-            text += (
-                f"On {s.label}, a conv2d with {a.shape[1]} "
-                f"channel{'s' if a.shape[1] > 1 else ''} "
-                f"reaches **{fmt(a.gflops)} GFLOP/s**; with {b.shape[1]} channels, **{fmt(b.gflops)} GFLOP/s**"
-                + (f" ({fmt(b.pct_peak_flops, 2)} % of the FP32 peak)" if b.pct_peak_flops else "")
-                + "." + _dips(pts, s, lambda m: f"{m.shape[1]} channels") + "\n\n"
-            )
-    for s in batch_sources():
-        pts = s.result.data["sweep"].points
-        if len(pts) >= 2:
-            a, b = pts[0], pts[-1]
-            text += (
-                f"Against batch size, at {s.result.data['channels']} channels: **{fmt(a.gflops)} GFLOP/s** for one "
-                f"image, **{fmt(b.gflops)} GFLOP/s** for {b.shape[0]} on {s.label}"
-                + (": about the same, so one image already gives this device as much work per call as it can use "
-                   "at this size" if max(m.gflops for m in pts) < SAME_SPEED * min(m.gflops for m in pts) else "")
-                + "." + _dips(pts, s, lambda m: f"N={m.shape[0]}") + "\n\n"
-            )
-    return text
+def channel_ends() -> list[SweepEnds]:
+    return _ends(channel_sources())
 
 
-def _dips(pts: Sequence, src: Source, at) -> str:
-    """The steps of a sweep where the FLOP rate fell by more than the site's noise (``figures.told_apart``): the
-    rate does not rise at every step."""
-    falls = [(p, q) for p, q in itertools.pairwise(pts)
-             if p.gflops and q.gflops and q.gflops < p.gflops and told_apart(p, q)]
-    if not falls:
-        return ""
-    steps = and_list([f"from {fmt(p.gflops)} GFLOP/s at {at(p)} to {fmt(q.gflops)} GFLOP/s at {at(q)}" for p, q in falls])
-    why = ("the convolution library (cuDNN on an NVIDIA GPU) picks an algorithm per shape, and a larger shape can get "
-           "a slower one" if not src.is_cpu else "the larger call's tensors no longer fit in a cache that held the "
-           "smaller one's, or another program took the CPU while that point ran")
-    return f" The rate does not rise at every step: it fell {steps}, outside both points' IQRs; {why} (likely " \
-           "reasons, not checked here)."
+def batch_ends() -> list[SweepEnds]:
+    return _ends(batch_sources())
 
 
-def _missing_layer_times(device_timed: bool) -> str:
-    """What a GPU record without per-layer kernel times lacks: only that split where its ops or kernels were timed
-    on the device.
-
-    Records made before the per-layer device spans were kept still hold the ops' and kernels' device times,
-    shown in the tables below this one.
-    """
-    if device_timed:
-        return ("; this record has no kernel time per layer (its kernels' times are in the op and kernel tables "
-                "below).")
-    return "; this record has no kernel times."
+def ends_table() -> str:
+    """Per device: the channel sweep's ends and the batch sweep's, GFLOP/s."""
+    by_label = {e.source.label: e for e in batch_ends()}
+    rows = []
+    for e in channel_ends():
+        b = by_label.get(e.source.label)
+        rows.append((e.source.cell(), f"{fmt(e.first.gflops)} (C={e.first.shape[1]})",
+                     f"{fmt(e.last.gflops)} (C={e.last.shape[1]})"
+                     + (f", {fmt(e.last.pct_peak_flops, 2)} % of peak" if e.last.pct_peak_flops else ""),
+                     f"{fmt(b.first.gflops)} (N={b.first.shape[0]})" if b else "–",
+                     f"{fmt(b.last.gflops)} (N={b.last.shape[0]})" if b else "–"))
+    return table(["Device", "Fewest channels", "Most channels", "Batch 1", "Largest batch"], rows, align="lrrrr")
 
 
 def profile_tables() -> str:
-    """torch.profiler's view of the small CNN's training step: per layer (forward), and top ops."""
+    """torch.profiler's view of the small CNN's training step, per device: per layer (forward), top ops, and on
+    a GPU its top kernels. Each table is headed by its device and what it lists (short labels)."""
     out = ""
-    found = sources(cnn_profile)
+    found = sources(cnn_profile, hosts=True)
+    note(found)
     for src in found:
-        r = src.result
-        headers, rows = layer_cells(r.data["layers"], src.device)
+        t = src.result.typed
+        label = html.escape(one_line(src.label))
+        headers, rows = layer_cells(t.layers, src.device)
+        out += f"\n**{label}**: forward pass per layer, batch {t.batch}, mean of {t.steps} steps\n\n"
         out += table(headers, rows, align="l" + "r" * (len(headers) - 1))
-        kernels = stored_kernel_rows(r.data["ops"], r.data.get("kernels") or ())
-        op_headers, op_rows = profile_cells(r.data["ops"], src.device)
-        on_gpu = (" Host time is the time to launch the layer's kernels; kernel time is the time they ran on the "
-                  "device." if len(headers) == 4 else
-                  " On a GPU, host time is the time to launch the layer's kernels, not to run them"
-                  + (_missing_layer_times(bool(kernels) or len(op_headers) > 4)
-                     if src.device not in ("cpu", "mps") else "."))
-        out += caption(f"{src.label}: the forward pass of each layer of the small CNN (batch {r.data['batch']}), "
-                       f"mean of {r.data['steps']} profiled training steps, from torch.profiler labels.{on_gpu}",
-                       [src])
-        out += "\n" + table(op_headers, op_rows, align="l" + "r" * (len(op_headers) - 1))
-        out += caption(f"{src.label}: the top ops of a whole training step (forward, backward, SGD update) by self "
-                       f"time, mean of {r.data['steps']} profiled steps after a warm-up step. A profile slows what "
-                       "it records: use it to rank ops, not as a timing.", [src])
+        op_headers, op_rows = profile_cells(t.ops, src.device)
+        out += f"\n**{label}**: top ops of the whole step\n\n"
+        out += table(op_headers, op_rows, align="l" + "r" * (len(op_headers) - 1))
+        kernels = stored_kernel_rows(t.ops, t.kernels)
         if kernels:
             headers, rows = kernel_cells(kernels, src.device)
-            out += "\n" + table(headers, rows, align="l" + "r" * (len(headers) - 1))
-            out += caption(f"{src.label}: the top kernels of the same steps, by time on the device. Their time is "
-                           "already in the ops above, which launched them: the two tables are two views of one "
-                           "time, not parts of a sum.", [src])
-        out += "\n"
-    return out + no_gpu_note(found, "GPU kernel times of this profile")
-
+            out += f"\n**{label}**: top kernels of the same steps\n\n"
+            out += table(headers, rows, align="l" + "r" * (len(headers) - 1))
+    return out
 
 
 # The max pool's rate of moving bytes against the ReLU's, on one device: at or above this share, both stream
@@ -259,11 +233,11 @@ POOL_RATE_ALIKE = 0.75
 POOL_RATE_LOW = 1 / 3
 
 
-def _layer_time(layer: dict, device: str) -> float | None:
+def _layer_time(layer: object, device: str) -> float | None:
     """A profiled layer's forward time: on the device where its kernels were timed, else on the host (a CPU)."""
     if device in ("cpu", "mps"):
-        return layer.get("cpu_total_s")
-    return layer.get("device_total_s") or None
+        return layer.cpu_total_s
+    return layer.device_total_s or None
 
 
 def relu_pool_bytes(batch: int) -> tuple[float, float]:
@@ -283,70 +257,85 @@ def relu_pool_bytes(batch: int) -> tuple[float, float]:
     return 2.0 * 4 * x.numel(), 4.0 * x.numel() + (4 + 8) * out.numel()
 
 
-def pooling_findings() -> str:
-    """The first max pool against the ReLU before it, per profiled device: is pooling set by moving data?
+class PoolRate(Enum):
+    """The max pool's rate of moving bytes against the ReLU's before it, on one device."""
 
-    Both read the same activation tensor and move about as many bytes; where the pool moves them far more slowly,
-    its kernel's own work, not memory, sets its time. Devices whose profile has no kernel time per layer are
-    named, not dropped silently.
-    """
-    rows, alike, between, slow, untimed, beyond = [], [], [], [], [], []
-    for src in sources(cnn_profile):
-        layers = {row["layer"]: row for row in src.result.data["layers"]}
+    ALIKE = "alike"  # at least POOL_RATE_ALIKE: both set by moving data
+    BETWEEN = "between"
+    SLOW = "slow"  # under POOL_RATE_LOW: the pool's own work sets its time
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """The first ReLU and the max pool after it, in one device's profile: time, bytes, rate."""
+
+    source: Source
+    relu_s: float
+    pool_s: float
+    relu_bytes: float
+    pool_bytes: float
+    memory_bps: float | None  # the GPU's datasheet memory bandwidth
+    memory: str  # what that memory is called (HBM, GDDR, device memory)
+    l2_bytes: int | None
+
+    @property
+    def relu_bps(self) -> float:
+        return self.relu_bytes / self.relu_s
+
+    @property
+    def pool_bps(self) -> float:
+        return self.pool_bytes / self.pool_s
+
+    @property
+    def share(self) -> float:
+        return self.pool_bps / self.relu_bps
+
+    @property
+    def rate(self) -> PoolRate:
+        return (PoolRate.ALIKE if self.share >= POOL_RATE_ALIKE else
+                PoolRate.SLOW if self.share < POOL_RATE_LOW else PoolRate.BETWEEN)
+
+    @property
+    def relu_beyond_memory(self) -> bool:
+        """The ReLU moved bytes faster than the device memory's datasheet allows (its input sat in the L2)."""
+        return self.memory_bps is not None and self.relu_bps > self.memory_bps
+
+    @property
+    def input_fits_l2(self) -> bool:
+        return self.l2_bytes is not None and self.relu_bytes / 2 <= self.l2_bytes
+
+
+def poolings() -> list[Pooling]:
+    """Per profiled device with both layers timed (kernel time on a GPU, host time on a CPU)."""
+    out = []
+    for src in sources(cnn_profile, hosts=True):
+        layers = {row.layer: row for row in src.result.typed.layers}
         relu = _layer_time(layers["relu1"], src.device) if "relu1" in layers else None
         pool = _layer_time(layers["pool1"], src.device) if "pool1" in layers else None
         if not relu or not pool:
-            untimed.append(src)
             continue
-        relu_bytes, pool_bytes = relu_pool_bytes(src.result.data["batch"])
-        share = (pool_bytes / pool) / (relu_bytes / relu)
-        rows.append([src.cell(), fmt_time(relu), fmt_time(pool), fmt(relu_bytes / relu / 1e9),
-                     fmt(pool_bytes / pool / 1e9), f"{fmt(100 * share, 2)} %"])
-        (alike if share >= POOL_RATE_ALIKE else slow if share < POOL_RATE_LOW else between).append((src, share))
+        note(src)
+        relu_bytes, pool_bytes = relu_pool_bytes(src.result.typed.batch)
         acc = src.hardware.accelerator if not src.is_cpu else None
-        if acc and acc.peaks and relu_bytes / relu > acc.peaks.bandwidth:
-            beyond.append((src, relu_bytes / relu, relu_bytes))
+        out.append(Pooling(src, relu, pool, relu_bytes, pool_bytes, acc.peaks.bandwidth if acc and acc.peaks else None,
+                           memory_kind(acc) if acc else "memory", acc.l2_bytes if acc else None))
+    return out
+
+
+def untimed_poolings() -> list[Source]:
+    """Profiled devices whose record has no kernel time per layer."""
+    timed = {id(p.source.result) for p in poolings()}
+    return [s for s in sources(cnn_profile, hosts=True) if id(s.result) not in timed]
+
+
+def pooling_table() -> str:
+    rows = [[p.source.cell(), fmt_time(p.relu_s), fmt_time(p.pool_s), fmt(p.relu_bps / 1e9), fmt(p.pool_bps / 1e9),
+             f"{fmt(100 * p.share, 2)} %"] for p in poolings()]
     if not rows:
         return ""
-    shown = [s for s, _ in alike + between + slow]
-    out = table(["Device", "ReLU (first)", "max pool (first)", "ReLU GB/s", "max pool GB/s",
-                 "pool's rate, % of ReLU's"], rows)
-    out += caption("The forward time of the first ReLU and of the max pool after it, which reads the ReLU's "
-                   "output, from the profile above (kernel time on a GPU, host time on a CPU; a profile adds a "
-                   "little to each op). Bytes read + written, fp32, from the model's shapes; the pool writes its "
-                   "int64 indices too. GB = 10^9 bytes. "
-                   + "; ".join(f"{s.model}: {s.full_name}" for s in shown) + "."
-                   + (" No row for " + and_list([s.label for s in untimed]) + ": its record has no kernel time "
-                      "per layer." if untimed else ""), shown)
+    return table(["Device", "ReLU (first)", "max pool (first)", "ReLU GB/s", "max pool GB/s",
+                  "pool's rate, % of ReLU's"], rows)
 
-    def names(group: list) -> str:
-        return one_line(and_list([s.label for s, _ in group]))
-
-    if alike:
-        out += (f"\nOn {names(alike)}, the pool moved its bytes at least {fmt(100 * POOL_RATE_ALIKE, 2)} % as fast "
-                "as the ReLU: both are set by moving data, far below what their arithmetic would allow.\n")
-    if between:
-        out += (f"\nOn {names(between)}, the pool moved its bytes at "
-                + and_list([f"{fmt(100 * share, 2)} %" for _, share in between])
-                + " of the ReLU's rate: still far from its arithmetic limit, but its own work (a maximum over "
-                "each window) already shows beside the memory traffic.\n")
-    for src, speed, moved in beyond:
-        # Measured faster than device memory allows: the conv just wrote this tensor, most likely still in the L2.
-        acc = src.hardware.accelerator
-        kind = memory_kind(acc)
-        in_l2 = acc.l2_bytes is not None and moved / 2 <= acc.l2_bytes
-        out += (f"\nOn {one_line(src.label)}, the ReLU moved {fmt(speed / 1e9)} GB/s, more than the "
-                f"{fmt(acc.peaks.bandwidth / 1e9)} GB/s of its {kind} datasheet: "
-                + (f"its input ({format_bytes(moved / 2)}) fits in the {format_bytes(acc.l2_bytes)} L2 cache, where "
-                   f"the conv just before it wrote it, so it is most likely read from there, not from {kind}.\n"
-                   if in_l2 else "part of its data most likely still sat in the L2 cache, where the conv before "
-                   "it wrote it.\n"))
-    if slow:
-        out += (f"\nOn {names(slow)}, the pool moved its bytes at less than a third of the ReLU's rate: there its "
-                "kernel's own work (a maximum over each window, in this tensor layout), not the memory, sets its "
-                "time. A few operations per value make an op cheap in arithmetic, not necessarily bound by "
-                "memory.\n")
-    return out
 
 # --- what the GPU kernel names in the profile say ---
 
@@ -354,9 +343,9 @@ def pooling_findings() -> str:
 # (fft2d_r2c/c2r), multiplies in the frequency domain with complex GEMMs (cf32), and transforms back.
 CONV_ALGORITHMS = {
     "implicit_gemm": "implicit GEMM",
-    "fft": "FFT convolution (transforms, and complex <code>cf32</code> GEMMs between them)",
+    "fft": "FFT (transforms and cf32 GEMMs)",
     "winograd": "Winograd",
-    "wgrad": "gradient kernels (weight and data gradients)",
+    "wgrad": "gradient kernels",
 }
 
 
@@ -375,37 +364,54 @@ def conv_algorithm(name: str) -> str | None:
         return "winograd"
     return None
 
-def kernel_name_findings() -> str:
-    """Sentences on the accelerators' profiled kernels: implicit GEMM, and the sm80_ prefix on newer GPUs.
+@dataclass(frozen=True)
+class Algorithm:
+    """One convolution algorithm family in a GPU's profiled kernels."""
 
-    Kernel names come from records and are escaped before they are printed.
-    """
-    text = ""
+    family: str  # a key of CONV_ALGORITHMS
+    kernels: int
+    share_pct: float  # of the kernel time; 0 where the record has no shares
+    example: str  # the first kernel's name, up to its tile size
+
+    @property
+    def name(self) -> str:
+        return CONV_ALGORITHMS[self.family]
+
+
+@dataclass(frozen=True)
+class KernelNames:
+    """What one GPU's profiled kernel names show: the algorithms cuDNN chose, and ``sm80_`` kernels."""
+
+    source: Source
+    algorithms: tuple[Algorithm, ...]
+    sm80: int
+    capability: str
+
+
+def kernel_names() -> list[KernelNames]:
+    """Per GPU profile. Kernel names come from records: the template escapes them."""
+    out = []
     for src in sources(cnn_profile):
         acc = src.hardware.accelerator
         if src.is_cpu or acc is None:
             continue
         rows = stored_kernel_rows(src.result.typed.ops, src.result.typed.kernels)
-        names = [row["op"] for row in rows]
-        families = {family: [r for r in rows if conv_algorithm(r["op"]) == family] for family in CONV_ALGORITHMS}
-        found = {family: ks for family, ks in families.items() if ks}
-        sm80 = [n for n in names if n.startswith("sm80_")]
-        if not found and not sm80:
-            continue
-        text += f"In the {one_line(src.label)} profile above, "
-        if found:
-            parts = []
-            for family, ks in found.items():
-                share = sum(r["self_device_pct"] or 0.0 for r in ks)
-                parts.append(f"{CONV_ALGORITHMS[family]}: {len(ks)} kernel{'s' if len(ks) > 1 else ''}"
-                             + (f", {share:.0f} % of the kernel time" if share else "")
-                             + f" (<code>{one_line(ks[0]['op'].split('_tilesize')[0])}</code>)")
-            text += ("the top kernels show which convolution algorithms cuDNN chose for these layers: "
-                     + "; ".join(parts))
-        if sm80:
-            cap = acc.capability or "unknown"
-            text += (". Also, " if found else "") + (
-                f"{len(sm80)} kernel name{'s start' if len(sm80) > 1 else ' starts'} with <code>sm80_</code> on a device of "
-                f"compute capability {one_line(cap)}")
-        text += ".\n\n"
-    return text
+        algos = []
+        for family in CONV_ALGORITHMS:
+            ks = [r for r in rows if conv_algorithm(r["op"]) == family]
+            if ks:
+                algos.append(Algorithm(family, len(ks), sum(r["self_device_pct"] or 0.0 for r in ks),
+                                       one_line(ks[0]["op"].split("_tilesize")[0])))
+        sm80 = sum(1 for r in rows if r["op"].startswith("sm80_"))
+        if algos or sm80:
+            note(src)
+            out.append(KernelNames(src, tuple(algos), sm80, one_line(acc.capability or "unknown")))
+    return out
+
+
+def algorithm_table() -> str:
+    rows = [(k.source.cell(), a.name, a.kernels, f"{a.share_pct:.0f} %" if a.share_pct else "–",
+             f"<code>{html.escape(a.example)}</code>") for k in kernel_names() for a in k.algorithms]
+    if not rows:
+        return ""
+    return html_table(["GPU", "Algorithm", "Kernels", "Share of kernel time", "First kernel"], rows, align="llrrl")
