@@ -48,6 +48,7 @@ def on_build_error(error: Exception, **_: Any) -> None:
     share = os.environ.pop(SHARE_ENV, "")
     if share:
         shutil.rmtree(share, ignore_errors=True)
+    _restore_environment()
     # The notebook cache keeps what it had: this build's entries are not trusted.
     for _, work in _NOTEBOOK_CACHE:
         shutil.rmtree(work, ignore_errors=True)
@@ -163,10 +164,24 @@ def on_pre_build(config: Any) -> None:
     from gpucnn.results import MEASURED_ENV, SHARE_ENV
 
     os.environ[SHARE_ENV] = _share_folder()
+    from gpucnn.build import log_noise
+    from gpucnn.hardware import detect
+
+    _RESTORE_ENV[:] = [log_noise.kernel_over_ipc(Path(os.environ[SHARE_ENV]))]
+    log_noise.quiet_profiler_without_device(has_accelerator=detect().accelerator is not None)
     os.environ.pop(MEASURED_ENV, None)  # `mkdocs serve`: the previous build's measurements are this one's reuses
     _key_notebook_cache(config, profile.name)
     _key_page_cache(config, profile.name)
     _SETUP_TIME[:] = [time.perf_counter() - started]
+
+
+# What puts JUPYTER_CONFIG_PATH back after the build (gpucnn.build.log_noise.kernel_over_ipc).
+_RESTORE_ENV: list[Any] = []
+
+
+def _restore_environment() -> None:
+    while _RESTORE_ENV:
+        _RESTORE_ENV.pop()()
 
 
 def _owner_gone(folder: Path, prefix: str) -> bool:
@@ -346,11 +361,13 @@ def _key_page_cache(config: Any, profile: str) -> None:
     _PAGE_CACHE.update(site=None, serve=not fresh_requested())
     if not config.get("config_file_path"):
         return
+    config_file = Path(config["config_file_path"]).resolve()
+    docs_dir = Path(config.get("docs_dir") or config_file.parent / "docs")
     try:
         _PAGE_CACHE["site"] = site_material(
-            Path(config["config_file_path"]).resolve(), directory_urls=bool(config.get("use_directory_urls", True)),
+            config_file, directory_urls=bool(config.get("use_directory_urls", True)),
             hardware=detect().to_dict(), charts=environment_digest(), profile=profile, archive=_archive_digest(),
-            build_date=build_date().isoformat(), partials=Path(config["docs_dir"]) / ".partials")
+            build_date=build_date().isoformat(), partials=docs_dir / ".partials")
     except OSError as exc:  # what the key is made of cannot be read: every page renders
         log.info("gpucnn: no page cache (%s): every page is rendered", exc)
 
@@ -774,6 +791,7 @@ def on_post_build(config: Any) -> None:
     if noisy := noisy_points(build_results()):
         log.info(noisy)
     shutil.rmtree(os.environ.pop(SHARE_ENV, ""), ignore_errors=True)
+    _restore_environment()
     from gpucnn.chart_cache import STATS as charts
 
     # The notebook's charts are drawn in its kernel, and counted there.
