@@ -62,11 +62,15 @@ class Build:
         build.share = Path(notebook.share_folder())
         os.environ[SHARE_ENV] = str(build.share)
         os.environ.pop(MEASURED_ENV, None)  # `mkdocs serve`: the previous build's measurements are this one's reuses
-        build.restore_env = log_noise.kernel_over_ipc(build.share)
-        log_noise.quiet_profiler_without_device(has_accelerator=detect().accelerator is not None)
-        archive = build_config.archive_digest()
-        build.notebook = notebook.NotebookCache.keyed(config, build.profile, archive)
-        build.pages = PageCache.keyed(config, build.profile, archive)
+        try:
+            build.restore_env = log_noise.kernel_over_ipc(build.share)
+            log_noise.quiet_profiler_without_device(has_accelerator=detect().accelerator is not None)
+            archive = build_config.archive_digest()
+            build.notebook = notebook.NotebookCache.keyed(config, build.profile, archive)
+            build.pages = PageCache.keyed(config, build.profile, archive)
+        except BaseException:  # no Build is handed over: on_build_error could not clean up after it
+            build.build_error()
+            raise
         build.setup_s = time.perf_counter() - started  # imports, hardware, archive, cache keys
         return build
 
