@@ -57,15 +57,15 @@ def _odd_entries(folder: Path, hidden: bool) -> list[str]:
 # --- 1. every entry of results/ goes through the one listing and its checks ----------------------------------------
 
 def test_hidden_entries_are_ignored_by_every_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.config import archive_digest
 
     folder = _archive_with_record(tmp_path)
     monkeypatch.setenv("GPUCNN_RESULTS_DIR", str(folder))
-    before = mkdocs_hooks._archive_digest()
+    before = archive_digest()
     _odd_entries(folder, hidden=True)
     assert [p.name for p in archive.record_files()] == [H200.name]
     assert [r.name for r in archive.records()] == [H200.name]
-    assert mkdocs_hooks._archive_digest() == before, "a hidden entry changed the pages' cache key"
+    assert archive_digest() == before, "a hidden entry changed the pages' cache key"
     sources.reset()
     assert [r.name for r in sources.records_in_archive()] == [H200.name]
     proc = _cli(["results", "list"], folder, timeout=60)  # a FIFO read would hang: the timeout fails the test
@@ -76,7 +76,7 @@ def test_hidden_entries_are_ignored_by_every_reader(tmp_path: Path, monkeypatch:
                                               ("d.json", "is a folder")])
 def test_an_odd_entry_fails_every_reader_in_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 entry: str, words: str) -> None:
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.config import archive_digest
 
     folder = _archive_with_record(tmp_path)
     _odd_entries(folder, hidden=False)
@@ -85,7 +85,7 @@ def test_an_odd_entry_fails_every_reader_in_one_line_naming_it(tmp_path: Path, m
         path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
     monkeypatch.setenv("GPUCNN_RESULTS_DIR", str(folder))
     with pytest.raises(archive.RecordError, match=re.escape(f"results/{entry}") + ".*" + words):
-        mkdocs_hooks._archive_digest()
+        archive_digest()
     _one_line_error(_cli(["results", "list"], folder, timeout=60), f"results/{entry}", words)
 
 
@@ -215,7 +215,7 @@ def test_a_bad_source_date_epoch_fails_in_one_line_before_anything_is_written(tm
 def test_a_full_disk_under_the_notebook_cache_costs_speed_not_the_build(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.notebook import render_despite_an_unwritable_cache
 
     caplog.set_level(logging.INFO, logger="mkdocs.plugins.gpucnn")
     page = SimpleNamespace(content=None)
@@ -225,7 +225,7 @@ def test_a_full_disk_under_the_notebook_cache_costs_speed_not_the_build(caplog: 
         Path("/dev/full").write_text("{}")  # its cache entry, on a full disk: ENOSPC
 
     page.render = jupyter_render
-    mkdocs_hooks._render_despite_an_unwritable_cache(page)
+    render_despite_an_unwritable_cache(page)
     page.render({}, None)
     assert page.content == "<p>the notebook</p>"
     assert "not cached" in caplog.text and "No space left" in caplog.text
@@ -234,7 +234,7 @@ def test_a_full_disk_under_the_notebook_cache_costs_speed_not_the_build(caplog: 
         raise OSError(2, "No such file or directory")
 
     page.render = failing_render
-    mkdocs_hooks._render_despite_an_unwritable_cache(page)
+    render_despite_an_unwritable_cache(page)
     with pytest.raises(OSError):
         page.render({}, None)
 

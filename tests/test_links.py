@@ -111,14 +111,14 @@ def test_links_in_printed_markdown_become_page_urls() -> None:
 
     from mkdocs.structure.files import File, Files
 
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.html import rewrite_printed_links
 
     files = Files([File(name, "docs", "site", use_directory_urls=True) for name in ("index.md", "gpu.md", "reproduce.md")])
     page = SimpleNamespace(file=files.get_file_from_path("gpu.md"))
     html = ('<a href="reproduce.md">R</a> <a href="reproduce.md#steps">S</a> <a href="missing.md">M</a> '
             '<a href="https://example.org/x.md">E</a> <a href="#top">T</a>')
-    assert mkdocs_hooks._rewrite_printed_links(html, page, files) == (
+    assert rewrite_printed_links(html, page, files) == (
         '<a href="../reproduce/">R</a> <a href="../reproduce/#steps">S</a> <a href="missing.md">M</a> '
         '<a href="https://example.org/x.md">E</a> <a href="#top">T</a>')
     home = SimpleNamespace(file=files.get_file_from_path("index.md"))
-    assert mkdocs_hooks._rewrite_printed_links('<a href="gpu.md">G</a>', home, files) == '<a href="gpu/">G</a>'
+    assert rewrite_printed_links('<a href="gpu.md">G</a>', home, files) == '<a href="gpu/">G</a>'

@@ -125,92 +125,92 @@ def test_the_notebook_cache_is_keyed_on_profile_and_turned_off_by_fresh(monkeypa
     # each profile / machine / code version its own cache folder.
     import tempfile
 
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.notebook import NotebookCache
     from gpucnn.results import SHARE_ENV
 
     monkeypatch.setenv(SHARE_ENV, tempfile.mkdtemp())
     folders = {}
     for profile in ("quick", "full"):
         plugin = _Plugin()
-        mkdocs_hooks._key_notebook_cache({"plugins": {"mkdocs-jupyter": plugin}}, profile)
-        assert plugin.config["cache"] is True
+        cache = NotebookCache.keyed({"plugins": {"mkdocs-jupyter": plugin}}, profile, "archive")
+        assert plugin.config["cache"] is True and cache is not None
+        cache.discard()
         folders[profile] = plugin.config["cache_dir"]
     assert folders["quick"] != folders["full"]
 
     monkeypatch.setenv("GPUCNN_FRESH", "1")
     plugin = _Plugin()
-    mkdocs_hooks._key_notebook_cache({"plugins": {"mkdocs-jupyter": plugin}}, "quick")
+    assert NotebookCache.keyed({"plugins": {"mkdocs-jupyter": plugin}}, "quick", "archive") is None
     assert plugin.config["cache"] is False
 
 
-def _keyed(monkeypatch: pytest.MonkeyPatch, cache: Path) -> tuple[_Plugin, Path]:
-    """Run the hook's notebook-cache setup with ``cache`` as GPUCNN_CACHE_DIR: (plugin, keyed folder)."""
+def _keyed(monkeypatch: pytest.MonkeyPatch, cache: Path) -> tuple[_Plugin, Path, Any]:
+    """Run the build's notebook-cache setup with ``cache`` as GPUCNN_CACHE_DIR: (plugin, keyed folder, the
+    build's NotebookCache or None)."""
     import tempfile
 
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.config import archive_digest
+    from gpucnn.build.notebook import NotebookCache
     from gpucnn.results import SHARE_ENV
 
     monkeypatch.setenv("GPUCNN_CACHE_DIR", str(cache))
     monkeypatch.setenv(SHARE_ENV, tempfile.mkdtemp())
     plugin = _Plugin()
-    mkdocs_hooks._key_notebook_cache({"plugins": {"mkdocs-jupyter": plugin}}, "quick")
-    folder = mkdocs_hooks._NOTEBOOK_CACHE[0][0] if mkdocs_hooks._NOTEBOOK_CACHE else cache
-    return plugin, folder
+    keyed = NotebookCache.keyed({"plugins": {"mkdocs-jupyter": plugin}}, "quick", archive_digest())
+    return plugin, keyed.folder if keyed else cache, keyed
 
 
 def test_an_unreadable_notebook_cache_entry_is_dropped_and_a_good_one_kept(tmp_path: Path, monkeypatch) -> None:
-    from gpucnn import mkdocs_hooks
-
-    _, folder = _keyed(monkeypatch, tmp_path / "cache")
-    mkdocs_hooks._commit_notebook_cache()
+    _, folder, cache = _keyed(monkeypatch, tmp_path / "cache")
+    cache.commit()
     (folder / "half.json").write_text('{"content": "<div>cut off by kill -9')
     (folder / "good.json").write_text(json.dumps({"content": "<p>page</p>", "toc_tokens": [], "title": "T"}))
-    plugin, again = _keyed(monkeypatch, tmp_path / "cache")
+    plugin, again, cache = _keyed(monkeypatch, tmp_path / "cache")
     assert again == folder
     work = Path(plugin.config["cache_dir"])
     assert sorted(p.name for p in work.glob("*.json")) == ["good.json"]
     assert not (folder / "half.json").exists()
-    mkdocs_hooks._commit_notebook_cache()
+    cache.commit()
     assert not work.exists()
 
 
 def test_notebook_cache_entries_are_put_back_only_by_a_finished_build(tmp_path: Path, monkeypatch) -> None:
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.state import Build, build_error
 
-    plugin, folder = _keyed(monkeypatch, tmp_path / "cache")
+    plugin, folder, cache = _keyed(monkeypatch, tmp_path / "cache")
     work = Path(plugin.config["cache_dir"])
     entry = json.dumps({"content": "<p>new</p>", "toc_tokens": [], "title": None})
     (work / "new.json").write_text(entry)          # what mkdocs-jupyter writes during the build
-    mkdocs_hooks.on_build_error(RuntimeError("build failed"))
+    build = Build()
+    build.notebook = cache
+    build_error(build)
     assert not (folder / "new.json").exists() and not work.exists()
 
-    plugin, folder = _keyed(monkeypatch, tmp_path / "cache")
+    plugin, folder, cache = _keyed(monkeypatch, tmp_path / "cache")
     work = Path(plugin.config["cache_dir"])
     (work / "new.json").write_text(entry)
     (work / "torn.json").write_text('{"content": ')  # a write cut short inside this build
-    mkdocs_hooks._commit_notebook_cache()
+    cache.commit()
     assert (folder / "new.json").read_text() == entry
     assert not (folder / "torn.json").exists()
 
 
 def test_an_unwritable_notebook_cache_folder_costs_speed_not_the_build(monkeypatch) -> None:
-    plugin, _ = _keyed(monkeypatch, Path("/proc/nope"))
+    plugin, _, _ = _keyed(monkeypatch, Path("/proc/nope"))
     assert plugin.config["cache"] is False
 
 
 def test_a_new_archived_record_changes_the_notebook_cache_key(tmp_path: Path, monkeypatch) -> None:
-    from gpucnn import mkdocs_hooks
-
     archive = tmp_path / "results"
     archive.mkdir()
     monkeypatch.setenv("GPUCNN_RESULTS_DIR", str(archive))
-    _, before = _keyed(monkeypatch, tmp_path / "cache")
-    mkdocs_hooks._commit_notebook_cache()
+    _, before, cache = _keyed(monkeypatch, tmp_path / "cache")
+    cache.commit()
     # a valid record: the digest is taken of checked records (a broken file fails the build instead)
     real = sorted((Path(__file__).resolve().parent.parent / "results").glob("nvidia-h100-*.json"))[0]
     (archive / real.name).write_bytes(real.read_bytes())
-    _, after = _keyed(monkeypatch, tmp_path / "cache")
-    mkdocs_hooks._commit_notebook_cache()
+    _, after, cache = _keyed(monkeypatch, tmp_path / "cache")
+    cache.commit()
     assert before != after
 
 
@@ -218,14 +218,14 @@ def test_stale_shared_folders_of_dead_builds_are_removed(tmp_path: Path, monkeyp
     import os
     import tempfile
 
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.notebook import share_folder
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = tmp_path / "gpucnn-shared-999999999-abc"   # above any pid_max: no such process
     live = tmp_path / f"gpucnn-shared-{os.getpid()}-def"
     dead.mkdir()
     live.mkdir()
-    new = Path(mkdocs_hooks._share_folder())
+    new = Path(share_folder())
     assert not dead.exists() and live.exists()
     assert new.parent == tmp_path and new.name.startswith(f"gpucnn-shared-{os.getpid()}-")
 

@@ -322,11 +322,10 @@ def test_a_result_whose_entry_was_not_written_has_no_digest(monkeypatch: pytest.
 
 def test_a_config_file_that_cannot_be_read_builds_without_the_page_cache(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.cached_pages import PageCache
 
     caplog.set_level(logging.INFO, logger="mkdocs.plugins.gpucnn")
-    mkdocs_hooks._key_page_cache({"config_file_path": str(tmp_path / "gone.yml")}, "quick")
-    assert mkdocs_hooks._PAGE_CACHE["site"] is None
+    assert PageCache.keyed({"config_file_path": str(tmp_path / "gone.yml")}, "quick", "no archive").site is None
     assert "no page cache" in caplog.text and "gone.yml" in caplog.text
 
 

@@ -1,4 +1,4 @@
-"""What an unchanged rebuild skips: the site guard's scan of files it found clean before (mkdocs_hooks._CleanFiles).
+"""What an unchanged rebuild skips: the site guard's scan of files it found clean before (gpucnn.build.site_check.CleanFiles).
 
 A file is skipped only where its exact text passed the same checks: a changed file, a file with a problem,
 another site host or other build-machine paths are scanned again; a damaged memory scans everything.
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gpucnn import mkdocs_hooks, site_guard
+from gpucnn import site_guard
+from gpucnn.build import notebook, site_check
 from gpucnn.results import cache_dir
 
 HOST = "gpucnn.github.io"
@@ -43,12 +44,12 @@ def _site(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 def test_an_unchanged_file_is_not_scanned_again_and_a_changed_one_is(tmp_path: Path, scanned: list[str]) -> None:
     site, config = _site(tmp_path)
-    assert mkdocs_hooks._remove_unpublishable(config) == []
+    assert site_check.remove_unpublishable(config) == []
     assert scanned == ["a", "b"]
-    assert mkdocs_hooks._remove_unpublishable(config) == []
+    assert site_check.remove_unpublishable(config) == []
     assert scanned == ["a", "b"], "an unchanged file was scanned again"
     (site / "b.html").write_text('<title>b</title><script src="https://cdn.example.com/x.js"></script>')
-    assert mkdocs_hooks._remove_unpublishable(config) == ["b.html: off-site URL https://cdn.example.com/x.js"]
+    assert site_check.remove_unpublishable(config) == ["b.html: off-site URL https://cdn.example.com/x.js"]
     assert scanned == ["a", "b", "b"]
     assert not (site / "b.html").exists()
 
@@ -60,7 +61,7 @@ def test_a_file_with_a_problem_is_found_in_every_build(tmp_path: Path, scanned: 
     leak = f'<title>c</title><pre>File "{sys.prefix}/lib/x.py"</pre>'
     for _ in range(2):
         (site / "c.html").write_text(leak)
-        lines = mkdocs_hooks._remove_unpublishable(config)
+        lines = site_check.remove_unpublishable(config)
         assert lines and lines[0].startswith("c.html: build-machine path ")
         assert not (site / "c.html").exists()
     assert scanned.count("c") == 2
@@ -69,22 +70,22 @@ def test_a_file_with_a_problem_is_found_in_every_build(tmp_path: Path, scanned: 
 def test_another_host_or_other_paths_scan_everything_again(tmp_path: Path, scanned: list[str],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     _, config = _site(tmp_path)
-    mkdocs_hooks._remove_unpublishable(config)
-    mkdocs_hooks._remove_unpublishable({**config, "site_url": "https://example.org/"})
+    site_check.remove_unpublishable(config)
+    site_check.remove_unpublishable({**config, "site_url": "https://example.org/"})
     assert scanned == ["a", "b"] * 2
     monkeypatch.setattr(site_guard, "build_machine_paths", lambda checkout: ["/somewhere/else"])
-    mkdocs_hooks._remove_unpublishable(config)
+    site_check.remove_unpublishable(config)
     assert scanned == ["a", "b"] * 3
 
 
 @pytest.mark.parametrize("damage", [b"", b"{not json", b'{"a": 1}', b"\xff\xfe"])
 def test_a_damaged_memory_scans_everything(tmp_path: Path, scanned: list[str], damage: bytes) -> None:
     _, config = _site(tmp_path)
-    mkdocs_hooks._remove_unpublishable(config)
+    site_check.remove_unpublishable(config)
     (cache_dir() / "site-guard.json").write_bytes(damage)
-    assert mkdocs_hooks._remove_unpublishable(config) == []
+    assert site_check.remove_unpublishable(config) == []
     assert scanned == ["a", "b"] * 2
-    assert mkdocs_hooks._remove_unpublishable(config) == []  # and it was written again
+    assert site_check.remove_unpublishable(config) == []  # and it was written again
     assert scanned == ["a", "b"] * 2
 
 
@@ -95,7 +96,7 @@ def test_an_unwritable_cache_scans_every_time(tmp_path: Path, scanned: list[str]
     monkeypatch.setenv("GPUCNN_CACHE_DIR", str(blocker))
     _, config = _site(tmp_path)
     for _ in range(2):
-        assert mkdocs_hooks._remove_unpublishable(config) == []
+        assert site_check.remove_unpublishable(config) == []
     assert scanned == ["a", "b"] * 2
 
 
@@ -180,12 +181,12 @@ def test_an_unchanged_cache_file_is_not_rewritten(tmp_path: Path, monkeypatch: p
     write = results.atomic_write_text
     monkeypatch.setattr(results, "atomic_write_text", lambda path, text: (writes.append(path), write(path, text)))
     entry = tmp_path / "entry.json"
-    mkdocs_hooks._write_if_changed(entry, '{"a": 1}')
-    mkdocs_hooks._write_if_changed(entry, '{"a": 1}')
+    notebook.write_if_changed(entry, '{"a": 1}')
+    notebook.write_if_changed(entry, '{"a": 1}')
     assert writes == [entry]
-    mkdocs_hooks._write_if_changed(entry, '{"a": 2}')
+    notebook.write_if_changed(entry, '{"a": 2}')
     entry.write_bytes(b"\xff")  # unreadable as UTF-8: written again
-    mkdocs_hooks._write_if_changed(entry, '{"a": 2}')
+    notebook.write_if_changed(entry, '{"a": 2}')
     assert writes == [entry] * 3 and entry.read_text() == '{"a": 2}'
 
 
@@ -204,8 +205,8 @@ def test_the_notebook_experiments_run_before_its_kernel_only_when_it_will_use_th
     kept.mkdir()
     for i in range(kept_files):
         (kept / f"{i}.json").write_text("{}")
-    monkeypatch.setattr(mkdocs_hooks, "_NOTEBOOK_RESULTS", [kept] if cache_on else [])
-    mkdocs_hooks._measure_before_kernel()
+    cache = notebook.NotebookCache(folder=kept.parent, work=tmp_path / "work") if cache_on else None
+    notebook.measure_before_kernel(cache)
     assert calls == ([1] if measured else [])
 
 

@@ -256,14 +256,14 @@ def test_the_build_fails_on_a_page_whose_last_figures_have_no_sources_line(fresh
 
     from mkdocs.exceptions import PluginError
 
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.state import Build
 
     page = SimpleNamespace(file=SimpleNamespace(src_uri="ann.md"))
     render.caption("a chart", _archived())
     with pytest.raises(PluginError, match=r"^page ann\.md: figures at its end have no sources line"):
-        mkdocs_hooks.on_page_content("<p>page</p>", page)
+        Build().page_content("<p>page</p>", page, None)
     render.section_sources()
-    assert mkdocs_hooks.on_page_content("<p>page</p>", page) == "<p>page</p>"
+    assert Build().page_content("<p>page</p>", page, None) == "<p>page</p>"
 
 
 def test_reference_note_repeats_a_value_unless_the_label_gives_it_whole() -> None:

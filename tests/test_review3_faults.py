@@ -399,39 +399,39 @@ def test_a_python_block_that_raises_fails_the_build_naming_its_page_and_error() 
     import markdown_exec
     from mkdocs.exceptions import PluginError
 
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.state import Build
 
+    build = Build()
     page = SimpleNamespace(file=SimpleNamespace(src_uri="ann.md"))
     fences = [{"name": "python", "class": "python", "validator": markdown_exec.validator,
                "format": markdown_exec.formatter}]
     converter = md.Markdown(extensions=["pymdownx.superfences"],
                             extension_configs={"pymdownx.superfences": {"custom_fences": fences}})
     try:
-        mkdocs_hooks.on_page_markdown("", page)
+        build.page_markdown("", page, None, None)
         html = converter.convert('```python exec="1"\nprint("ZZBEFORE")\nraise ValueError("ZZRAISE from a snippet")\n'
                                  "```\n")
         assert "ZZRAISE" in html  # markdown-exec put the traceback into the page
-        mkdocs_hooks.on_page_content(html, page)  # noted; the other pages are still made, to name them all
+        build.page_content(html, page, None)  # noted; the other pages are still made, to name them all
         # the failing page's warning recorder is gone from the root logger
         assert not any(type(h).__name__ == "_Handler" for h in logging.getLogger().handlers)
         # the next page is clean
         other = SimpleNamespace(file=SimpleNamespace(src_uri="cnn.md"))
-        mkdocs_hooks.on_page_markdown("", other)
+        build.page_markdown("", other, None, None)
         fine = converter.convert('```python exec="1"\nprint("fine")\n```\n')
-        assert mkdocs_hooks.on_page_content(fine, other) == fine
+        assert build.page_content(fine, other, None) == fine
         # between making the pages and writing them, the build fails naming the page that raised, and only it
         with pytest.raises(PluginError, match=r"page ann\.md: a python block raised "
                                               r"\(ValueError: ZZRAISE from a snippet\)") as err:
-            mkdocs_hooks.on_env("env")
+            build.env()
         assert "cnn.md" not in str(err.value)
-        assert mkdocs_hooks.on_env("env") == "env"  # and the next build starts clean
+        build.env()  # and the next build starts clean
     finally:
-        mkdocs_hooks._end_render_recorders()
-        mkdocs_hooks._RENDERING["page"] = None
+        build.end_render_recorders()
 
 
 def test_what_the_build_log_gets_about_a_hostile_record_is_printable(tmp_path: Path) -> None:
-    """The build fails with the RecordError's text (mkdocs_hooks): no escape sequence or newline from a record."""
+    """The build fails with the RecordError's text (gpucnn.build): no escape sequence or newline from a record."""
     from gpucnn.archive import RecordError, records
 
     archive = tmp_path / "results"

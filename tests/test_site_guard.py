@@ -214,9 +214,9 @@ def test_warnings_and_log_warnings_during_a_page_are_recorded() -> None:
     import logging
     import warnings
 
-    from gpucnn.mkdocs_hooks import _WarningsDuringRender
+    from gpucnn.build.guards import WarningsDuringRender
 
-    with _WarningsDuringRender() as recorder:
+    with WarningsDuringRender() as recorder:
         warnings.warn("a figure made under a warning", UserWarning, stacklevel=1)
         warnings.warn("an old API", DeprecationWarning, stacklevel=1)   # a library's deprecation: logged only
         logging.getLogger("torch.utils.cpp_extension").warning("something torch says")
@@ -231,7 +231,7 @@ def test_warnings_and_log_warnings_during_a_page_are_recorded() -> None:
 
 def test_a_build_that_errors_leaves_no_path_bearing_page(tmp_path: Path) -> None:
     # A page written before the error, with a traceback naming this interpreter's files.
-    from gpucnn import mkdocs_hooks
+    from gpucnn.build.state import Build, build_error
 
     site_dir = tmp_path / "site"
     (site_dir / "results").mkdir(parents=True)
@@ -240,10 +240,6 @@ def test_a_build_that_errors_leaves_no_path_bearing_page(tmp_path: Path) -> None
     (site_dir / "index.html").write_text("<p>fine</p>")
     config = {"site_dir": str(site_dir), "config_file_path": str(tmp_path / "mkdocs.yml"),
               "site_url": f"https://{HOST}/gpucnn/"}
-    mkdocs_hooks._BUILD_CONFIG[:] = [config]
-    try:
-        mkdocs_hooks.on_build_error(RuntimeError("a plugin failed"))
-    finally:
-        mkdocs_hooks._BUILD_CONFIG.clear()
+    build_error(Build(config))  # a build under way (no caches, no share folder) that fails
     assert not page.exists()
     assert (site_dir / "index.html").exists()
