@@ -170,11 +170,17 @@ PAGE_MODULES = ("measuring", "bandwidth", "parallelism", "fast_memory", "ann", "
                 "gpu", "training", "tensor_cores")
 
 
+# The facts (not HTML) the last _render_all returned, by module.function: pages return facts for their words.
+FACTS: dict[str, object] = {}
+
+
 def _render_all() -> dict[str, str]:
-    """Every zero-argument builder of every page module, rendered: {module.function: output}."""
+    """Every zero-argument builder of every page module, rendered: {module.function: output}. The facts the
+    others return (dataclasses, lists of them) are kept in ``FACTS``."""
     import importlib
 
     out: dict[str, str] = {}
+    FACTS.clear()
     for name in PAGE_MODULES:
         module = importlib.import_module(f"gpucnn.pages.{name}")
         for fname, fn in inspect.getmembers(module, inspect.isfunction):
@@ -188,6 +194,8 @@ def _render_all() -> dict[str, str]:
                 out[f"{name}.{fname}"] = value
             elif hasattr(value, "_repr_html_"):
                 out[f"{name}.{fname}"] = value._repr_html_()
+            else:
+                FACTS[f"{name}.{fname}"] = value
     return out
 
 
@@ -269,14 +277,14 @@ def test_gpu_columns_and_rows_name_the_gpu(pages) -> None:
     label = "H100 (this build)"
     for key in ("summary.headline_table", "measuring.comparison_table", "bandwidth.dram_table",
                 "bandwidth.elementwise_table", "fast_memory.latency_table", "fast_memory.reuse_table",
-                "ann.batch_table", "cnn.conv_table", "results.comparison_table", "gpu.side_by_side",
+                "ann.batch_table", "cnn.conv_table", "results.comparison_table", "gpu.machines_table",
                 "training.training_table", "training.speedup_table", "training.deploy_table"):
         assert label in pages[key], key
     # the summary's GPU column has figures, and its % of peak is against the datasheet
     headline = pages["summary.headline_table"]
     assert "% of datasheet" in headline
     # the DRAM table compares the GPU with its datasheet HBM bandwidth
-    assert "3,350 GB/s" in pages["bandwidth.dram_table"] and "datasheet" in pages["bandwidth.dram_table"]
+    assert "3,350 GB/s" in pages["bandwidth.dram_table"] and "Datasheet peak" in pages["bandwidth.dram_table"]
 
 
 def test_the_live_gpu_replaces_archived_records_of_its_model(pages) -> None:
@@ -298,16 +306,14 @@ def test_gpu_charts_and_sentences_render(pages) -> None:
     assert f"L2 and HBM, launch cost removed: {label}" in pages["bandwidth.l2_copy_charts"]
     assert label in pages["bandwidth.l2_table"]
     assert label in pages["bandwidth.overlap_table"] and "Overlapped" in pages["bandwidth.overlap_table"]
-    assert f"On {label}" in pages["measuring.findings"]
+    assert any(a.source.label == label for a in FACTS["measuring.articles"])
     # torch.compile is measured on an accelerator, not skipped with the CPU's note
     speed = pages["training.speedup_table"]
-    assert speed.count("torch.compile") >= 2 and "torch.compile on CPU (this build)" in speed
-    assert "torch.compile failed" not in speed
-    # on an NVIDIA GPU, TF32 and the three speedups together are rows of the GPU's own table, with a finding each
+    assert speed.count("torch.compile") >= 2 and "torch.compile failed" not in speed
+    # on an NVIDIA GPU, TF32 and the three speedups together are rows of the GPU's own table
     assert ">TF32<" in speed and ">channels_last + bf16 autocast + torch.compile<" in speed
-    found = pages["training.speedup_findings"]
-    assert f"<strong>{label}</strong>" in found and "TF32 gives" in found
-    assert "together, channels_last + bf16 autocast + torch.compile gives" in found
+    gpu = next(s for s in FACTS["training.speedup_facts"].found if s.source.label == label)
+    assert gpu.compile is not None and gpu.tf32 is not None and gpu.together and gpu.cpu_bf16 is None
     assert label in pages["training.loss_chart"] and label in pages["training.deploy_chart"]
 
 

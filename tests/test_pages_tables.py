@@ -90,13 +90,28 @@ def series_looks(chart: str) -> list[tuple[str | None, str, bool]]:
     return looks
 
 
+def series_sources(chart: str) -> list[str]:
+    """Each series' ``data-source``, in the order ``series_looks`` reads them."""
+    found = []
+    for tag in TAG.finditer(chart):
+        attrs = dict(ATTR.findall(tag.group(3)))
+        if tag.group(2) == "g" and tag.group(1) != "/" and re.search(r"-s\d+$", attrs.get("id", "")) \
+                and "data-source" in attrs:
+            found.append(attrs["data-source"])
+    return found
+
+
 def charts_told_apart_by_colour_only(page: str) -> list[str]:
-    """The titles of the charts on ``page`` whose marked series (lines and points) repeat one another's
-    marker, dashes and fill: only their colour tells them apart. Bar charts, labelled bar by bar, are skipped."""
+    """The titles of the charts on ``page`` where two sources' series share a marker, dashes and fill: only
+    their colour tells them apart. One source drawn alike in several panels of small multiples is one series
+    to a reader. Bar charts, labelled bar by bar, are skipped."""
     found = []
     for chart in CHART.finditer(page):
         looks = series_looks(chart.group(0))
-        if any(shape for shape, _, _ in looks) and len(set(looks)) < len(looks):
+        origins = series_sources(chart.group(0))
+        pairs = set(zip(looks, origins, strict=False)) if len(origins) == len(looks) else set(enumerate(looks))
+        shared = len({look for look, _ in pairs}) < len(pairs)
+        if any(shape for shape, _, _ in looks) and shared:
             title = re.search(r"<title[^>]*>(.*?)</title>", chart.group(0), re.S)
             found.append(title.group(1) if title else chart.group(0)[:80])
     return found
