@@ -162,7 +162,7 @@ def test_the_headline_table_of_a_cpu_build_shows_the_newest_record_of_each_model
     # the archive table still lists every record, and says why the older one is not drawn
     summary = cpu_build["results.archive_summary"]
     assert all(name in summary for name in (NEW, OLD, OTHER, CPU_ONLY))
-    old_row = next(row for row in summary.splitlines() if f"results/{OLD}" in row)
+    old_row = next(row for row in summary.splitlines() if f"archived:{OLD}" in row)
     assert f"results/{NEW}, a newer record" in old_row, old_row
 
 
