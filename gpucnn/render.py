@@ -162,16 +162,6 @@ def section_sources(section: int | None = None) -> str:
     return '<p class="gpucnn-sources">Sources: ' + "<br>".join(lines) + "</p>\n"
 
 
-def no_accelerator_note(what: str = "GPU figures") -> str:
-    """What a page says where a GPU figure would stand on a CPU-only build."""
-    return (
-        f'!!! note "No GPU in this build"\n'
-        f"    This build machine has no accelerator (CUDA, ROCm, Apple MPS or Intel XPU), so the {what} "
-        f"are not measured here. Only the CPU was measured. Rebuild the site on a GPU machine to "
-        f"fill them in: see [Reproduce](reproduce.md).\n"
-    )
-
-
 @dataclass(frozen=True)
 class Series:
     """One line on a chart: y against x, with an optional IQR band.
@@ -261,16 +251,6 @@ def sweep_series(label: str, sweep: Sweep | Sequence[Measurement], x: str = "n",
         label, xs, [work(m) / m.median for m in points],
         [work(m) / m.p75 for m in points], [work(m) / m.p25 for m in points], source=source,
     )
-
-
-def source_series(found: Sequence[Source], points: Callable[[Source], Sweep | Sequence[Measurement]], *,
-                  x: str = "n", y: str = "gflops", suffix: str = "") -> list[Series]:
-    """One Series per source, coloured by origin (a GPU and its own host CPU share a colour)."""
-    return [
-        Series(**{**sweep_series(src.label + suffix, points(src), x=x, y=y, source=src.origin).__dict__,
-                  "style": origin_style(src.origin, src.is_cpu)})
-        for src in found
-    ]
 
 
 def _svg_with_a11y(svg: str, title: str, desc: str, sources: Sequence[str] = ()) -> str:
@@ -561,12 +541,6 @@ def size_ticks(lo: float, hi: float, step: int = 8) -> list[tuple[float, str]]:
     return ticks
 
 
-def runs_text(points: Sequence[Measurement]) -> str:
-    """'5 runs' or '5 to 43 runs': how many timed runs each point has."""
-    runs = [m.runs for m in points] or [0]
-    return f"{min(runs)} runs" if min(runs) == max(runs) else f"{min(runs)} to {max(runs)} runs"
-
-
 def rate(value: float) -> str:
     """A rate such as samples/s: whole numbers with thousands separators from 100 up."""
     return f"{value:,.0f}" if value >= 100 else fmt(value)
@@ -625,21 +599,6 @@ def layer_cells(rows: Sequence[Any], device: str) -> tuple[list[str], list[list[
         c.append(f"{fmt(100 * (r[key] or 0.0) / total, 2)} %")
         cells.append(c)
     return headers, cells
-
-
-def source_sweep_notes(found: Sequence[Source]) -> str:
-    """Why each source's sweep stopped early (memory, or the profile's time limit)."""
-    return "".join(f"\nThe sweep of {one_line(s.label)} {one_line(s.result.data['sweep'].stopped)}.\n"
-                   for s in found if s.result.data["sweep"].stopped)
-
-
-def sweep_notes(results: Sequence[Result], *, has_accelerator: bool, missing_gpu: str) -> str:
-    """Why each device's sweep stopped early, then the no-GPU note on a CPU-only build."""
-    out = "".join(f"\nThe {one_line(r.params['device'])} sweep {one_line(r.data['sweep'].stopped)}.\n"
-                  for r in results if r.data["sweep"].stopped)
-    if not has_accelerator:
-        out += "\n" + no_accelerator_note(missing_gpu)
-    return out
 
 
 # --- legible without colour: distinct markers, and each chart's figures in a table ---------------------------

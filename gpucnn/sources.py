@@ -354,11 +354,6 @@ def live_has_accelerator() -> bool:
     return hardware.detect().accelerator is not None
 
 
-def live_results(found: Sequence[Source]) -> list[Result]:
-    """The results measured (or reused) in this build among ``found``: what ``render.provenance`` describes."""
-    return [s.result for s in found if not s.archived]
-
-
 def any_archived(found: Sequence[Source]) -> bool:
     return any(s.archived for s in found)
 
@@ -445,7 +440,7 @@ def pending_sources() -> bool:
 
 
 def begin_page(name: str | None) -> PageContext:
-    """A new page is rendered: a fresh context (its first ``no_gpu_note`` prints, later ones stay silent)."""
+    """A new page is rendered: a fresh context (it says "No GPU in this build" once: ``no_gpu_state``)."""
     global PAGE
     PAGE = PageContext(name=name)
     return PAGE
@@ -464,20 +459,3 @@ def no_gpu_state(found: Sequence[Source] | None = None) -> str:
     return "archived" if (any_archived(found) if found is not None else bool(_archive())) else "none"
 
 
-def no_gpu_note(found: Sequence[Source] | None = None, what: str = "GPU figures") -> str:
-    """The note a CPU-only build prints where GPU figures stand: shorter when archived ones are shown.
-
-    Pages not yet templated print it from here; a templated page calls ``notes.no_gpu`` (``no_gpu_state``).
-    """
-    state = no_gpu_state(found)
-    if state == "archived":
-        return ('!!! note "No GPU in this build"\n'
-                "    The GPU series shown are archived: recorded on other machines, each labelled with its "
-                "machine, torch version, commit and date. See [Results across hardware](results.md); what "
-                "a label's \"code changed since recording\" or \"older\" means is under "
-                "[Archived labels](glossary.md#archived-labels).\n")
-    if not state:
-        return ""
-    return ('!!! note "No GPU in this build"\n'
-            f"    This build machine has no GPU, and the archive holds no compatible record, so the {what} "
-            "are not shown. See [Reproduce](reproduce.md) to add them.\n")

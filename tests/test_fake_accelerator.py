@@ -343,13 +343,13 @@ def test_a_failed_compile_loses_its_row_not_the_page(monkeypatch) -> None:
 
 def test_the_no_gpu_note_is_empty_on_a_machine_with_a_gpu(monkeypatch) -> None:
     # Why tests/test_site.py's "every block prints" check failed on the H100/H200 builds:
-    # docs/gpu.md has a block that prints only this note.
+    # a page said "No GPU in this build" where there was one.
     from gpucnn import sources
 
     report = fake_report()
     monkeypatch.setattr(hardware, "detect", lambda: report)
     assert sources.live_has_accelerator()
-    assert sources.no_gpu_note(what="accelerator column of this table") == ""
+    assert sources.no_gpu_state() == ""
 
 
 def test_gpu_charts_have_their_tables_and_read_without_colour(pages) -> None:

@@ -47,7 +47,7 @@ def results_archive(tmp_path: Path):
 
 def test_the_archived_labels_are_defined_and_linked(results_archive) -> None:
     from gpucnn.experiments.matmul import article_matmul
-    from gpucnn.sources import begin_page, no_gpu_note, sources
+    from gpucnn.sources import begin_page, no_gpu_state, sources
 
     glossary = (ROOT / "docs" / "glossary.md").read_text()
     assert "{#archived-labels}" in glossary
@@ -55,8 +55,10 @@ def test_the_archived_labels_are_defined_and_linked(results_archive) -> None:
     assert "code changed since recording" in section and "older" in section
     assert "H100 (archived)" in section and "H100 (archived, code changed since recording)" in section
     begin_page(None)
-    note = no_gpu_note(sources(article_matmul))
-    assert "glossary.md#archived-labels" in note
+    assert no_gpu_state(sources(article_matmul)) == "archived"
+    notes = (ROOT / "docs" / ".partials" / "notes.md").read_text()
+    archived_words = notes.split('state == "archived"')[1].split("{% elif")[0]
+    assert "glossary.md#archived-labels" in archived_words
 
 
 # --- Tensor cores: the precision chart's colour is the source, its marker the precision ---

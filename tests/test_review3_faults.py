@@ -3,7 +3,6 @@ one-line message (the reproductions are the reviewer's)."""
 
 from __future__ import annotations
 
-import html as html_mod
 import json
 import logging
 import re
@@ -45,26 +44,6 @@ def _no_markup(html: str) -> None:
     assert site_guard.scripts_in_html(html) == [], html
     assert not re.search(r"\sstyle\s*=\s*\"?[^\"]*position", html), html  # only the tables' own alignment
     assert not re.search(r"<(em|strong|a|img|h\d)\b", html), html
-
-
-def _record_with_stopped(stopped: str):
-    doc = json.loads(H200.read_text())
-    for r in doc["results"]:
-        if r["experiment"] == "mlp_batch_sweep" and r["params"].get("device") == "cuda":
-            r["data"]["sweep"]["__sweep__"]["stopped"] = stopped
-    return parse(json.dumps(doc), "hostile.json")
-
-
-@pytest.mark.parametrize("payload", PAYLOADS)
-def test_a_sweeps_stopped_reason_from_a_record_makes_no_markup(markdown, payload: str) -> None:
-    record = _record_with_stopped(payload)
-    result = record.find("mlp_batch_sweep", device="cuda")
-    note = render.source_sweep_notes([sources.Source("cuda", result, record)])
-    html = markdown(note)
-    _no_markup(html)
-    # and it reads as written
-    text = re.sub(r"<[^>]+>", "", html)
-    assert sources.plain_text(payload) in html_mod.unescape(text)
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)

@@ -43,7 +43,7 @@ from gpucnn.render import (
     style_context,
 )
 from gpucnn.results import run
-from gpucnn.sources import Source, no_gpu_note, note, one_line, sibling, sources
+from gpucnn.sources import Source, note, one_line, sibling, sources
 
 # What the model table lists: the two networks at the two image sizes the page measures.
 IMAGE_SIZES = (224, 112)
@@ -118,7 +118,7 @@ def throughput_chart() -> str:
     chart = figure_html(fig, title="ResNet training throughput against batch size", desc=desc, caption_text="",
                         results=small + large, sources=[s.source for s in all_series])
     table = series_table(all_series, x="Batch", y="Images/s")
-    return chart + figures_table(chart, table) + no_gpu_note(small + large, "GPU lines of this chart")
+    return chart + figures_table(chart, table)
 
 
 def throughput_table() -> str:
