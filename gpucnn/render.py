@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import math
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
@@ -283,6 +284,40 @@ def _save_svg(fig: plt.Figure) -> str:
     return buf.getvalue()
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def plain_number(x: float) -> str:
+    """A log axis's tick label in the page's own text size: ``0.01``, ``1,000``, ``10⁹``."""
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e6:
+        return f"{x:,.6g}"
+    exponent = round(math.log10(abs(x)))
+    if math.isclose(abs(x), 10.0**exponent, rel_tol=1e-9):
+        return ("-" if x < 0 else "") + "10" + str(exponent).translate(_SUPERSCRIPT)
+    return f"{x:.0e}"
+
+
+class _PlainLogFormatter(matplotlib.ticker.LogFormatter):
+    """matplotlib's log-axis labels (which ticks, major and minor), written as plain numbers: its default
+    writes 10^k in mathtext, whose superscripts are drawn at 70 % of the text size, under 10 px on the page."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return plain_number(x)
+
+
+def _plain_log_ticks(fig: plt.Figure) -> None:
+    for ax in [*fig.axes, *(child for parent in fig.axes for child in parent.child_axes)]:
+        for axis in (ax.xaxis, ax.yaxis):
+            for get, put in ((axis.get_major_formatter, axis.set_major_formatter),
+                             (axis.get_minor_formatter, axis.set_minor_formatter)):
+                f = get()
+                if isinstance(f, matplotlib.ticker.LogFormatterMathtext):
+                    put(_PlainLogFormatter(base=f._base, labelOnlyBase=f.labelOnlyBase,
+                                           minor_thresholds=f.minor_thresholds, linthresh=getattr(f, "_linthresh", None)))
+
+
 MAX_SERIES = 5  # a panel with more merges into a band no reader can follow: split it into small multiples
 
 
@@ -319,6 +354,7 @@ def figure_html(fig: plt.Figure, *, title: str, desc: str, caption_text: str,
     An unchanged figure is not drawn again: its SVG comes from the chart cache (``gpucnn.chart_cache``).
     """
     check_chart_rules(fig, title)
+    _plain_log_ticks(fig)
     # A legend box filled white (the default outside style_context) hides the
     # currentColor legend text in dark mode: let the page show through.
     for legend in [ax.get_legend() for ax in fig.axes] + list(fig.legends):

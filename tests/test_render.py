@@ -273,3 +273,12 @@ def test_reference_note_repeats_a_value_unless_the_label_gives_it_whole() -> Non
     assert reference_note(hlines=[(100, "A100 FP32 peak")]).endswith("A100 FP32 peak at 100.")
     assert reference_note(hlines=[(2150, "CPU peak 2,150 GFLOP/s")]) == "Marked on the chart: CPU peak 2,150 GFLOP/s."
     assert reference_note() == ""
+
+
+def test_log_axes_are_labelled_in_plain_numbers_not_small_superscripts() -> None:
+    """matplotlib writes 10^k in mathtext, its exponent at 70 % of the text size: under 10 px on the page."""
+    series = [render.Series("a", [0.5, 1e3, 1e6], [1.0, 2.0, 3.0])]  # not all whole: base 10
+    html = render.line_chart(series, title="t", xlabel="n", ylabel="y (ms)", caption_text="", logx=True)
+    assert "1,000" in html and "10⁶" in html
+    assert "mathdefault" not in html and "baseline-shift" not in html
+    assert render.plain_number(0.01) == "0.01" and render.plain_number(1e9) == "10⁹"
