@@ -10,7 +10,7 @@ dependency of gpucnn, and pytest does not collect this file):
 "operator torchvision::nms does not exist", so the matching pair 2.14.1/0.29.1
 made the committed file; torchvision/models/resnet.py is the same in both.)
 
-tests/test_models_resnet.py compares gpucnn.models.build_resnet with the result.
+tests/core/test_models_resnet.py compares gpucnn.models.build_resnet with the result.
 No weights are downloaded (``weights=None``); only shapes are recorded.
 """
 

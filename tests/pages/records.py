@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from tests.conftest import ROOT
 
 H200 = ROOT / "results" / "nvidia-h200-2026-11-26.json"
 EVIL = "H200 <script>alert(1)</script> | x |"
+# A time printed negative: "-3 ms", "− 0.5 µs".
+NEGATIVE_TIME = re.compile(r"(\u2212|-)\s?\d[\d.,]*\s?(ns|µs|ms|s)\b")
 
 
 def m(median: float, spread: float = 0.0, flops: float | None = None, shape: tuple[int, ...] = (2, 2, 2),
@@ -29,7 +32,7 @@ def m(median: float, spread: float = 0.0, flops: float | None = None, shape: tup
 @contextmanager
 def archive_build(tmp: Path, pages: tuple[str, ...]) -> Iterator[None]:
     """A CPU-only build (quick profile) whose archive is the project's results/."""
-    from tests.test_fake_accelerator import cpu_only, fake_build
+    from tests.fakes import cpu_only, fake_build
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GPUCNN_PROFILE", "quick")

@@ -28,8 +28,7 @@ from gpucnn.pages.ann import (
     regime,
     weight_bytes,
 )
-from tests.pages.records import archive_build, assert_escaped, hostile_sources, m, render
-from tests.pages.test_measuring import NEGATIVE_TIME
+from tests.pages.records import NEGATIVE_TIME, archive_build, assert_escaped, hostile_sources, m, render
 
 
 @pytest.fixture(scope="module")

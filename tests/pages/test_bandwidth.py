@@ -7,6 +7,7 @@ much an overlap hid); the archived H100/H200 records check that the page's findi
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from gpucnn.pages.bandwidth import (
     PCIE_GEN5,
     Hidden,
     Link,
+    PcieLink,
     copy_facts_of,
     host_to_device_of,
     l2_facts_of,
@@ -32,16 +34,11 @@ from gpucnn.pages.bandwidth import (
 )
 from gpucnn.results import Result
 from tests.conftest import ROOT
-from tests.test_fake_accelerator import L2, cpu_only, fake_build, fake_report
+from tests.fakes import L2, cpu_only, fake_build, fake_report
+from tests.fakes import copy_measurement as _copy
 
 KIB, MIB = 1024, 1024**2
 SIZES = [KIB * 4**i for i in range(9)]  # 1 KiB .. 64 MiB per buffer
-
-
-def _copy(buffer_bytes: int, seconds: float, spread: float = 0.0) -> Measurement:
-    times = tuple(seconds * (1 + spread * k) for k in (-2, -1, 0, 1, 2))
-    return Measurement(name="copy", device="cuda", dtype="float32", shape=(buffer_bytes,), threads=1,
-                       times_s=times, number_per_run=1, bytes_moved=2.0 * buffer_bytes)
 
 
 def _source(experiment: str, data: dict, device: str = "cuda", hw=None) -> bandwidth.Source:
@@ -270,3 +267,12 @@ def test_a_live_accelerator_without_cuda_queues_copies_and_shares_one_stream(tmp
         assert sources.no_gpu_state(bandwidth.copy_facts().found) == ""
     assert l2.devices and not l2.all_graphs and not l2.devices[0].source.archived
     assert overlap.devices and overlap.devices[0].side_stream is False
+
+
+# --- (from the explanations' tests) the PCIe limit ---
+
+def test_pcie_one_way_limit_applies_the_line_encoding() -> None:
+    link = PcieLink(5, 32.0)
+    assert math.isclose(link.one_way_bytes_per_s, 32e9 * 16 * 128 / 130 / 8)
+    assert math.isclose(PCIE_GEN5.one_way_bytes_per_s, 2 * PCIE_GEN4.one_way_bytes_per_s)
+    assert math.isclose(PcieLink(5, 32.0, lanes=8).one_way_bytes_per_s, link.one_way_bytes_per_s / 2)

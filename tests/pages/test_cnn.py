@@ -11,8 +11,7 @@ import pytest
 
 from gpucnn.pages import cnn
 from gpucnn.pages.cnn import PoolRate, conv_algorithm, relu_pool_bytes
-from tests.pages.records import archive_build, assert_escaped, hostile_sources, m, render
-from tests.pages.test_measuring import NEGATIVE_TIME
+from tests.pages.records import NEGATIVE_TIME, archive_build, assert_escaped, hostile_sources, m, render
 
 BATCH = 64
 
@@ -64,7 +63,7 @@ def test_a_gpu_record_without_kernel_times_per_layer_is_named_not_dropped(monkey
 
 
 def test_a_gddr_gpus_memory_is_called_gddr(monkeypatch) -> None:
-    from tests.test_fake_accelerator import fake_report
+    from tests.fakes import fake_report
 
     acc = fake_report(name="NVIDIA GeForce RTX 4090").accelerator
     monkeypatch.setattr(cnn, "note", lambda cited: None)
@@ -159,3 +158,21 @@ def test_the_rendered_page_names_each_figures_source(archive) -> None:
     assert not NEGATIVE_TIME.search(text)
     shown = "\n".join(lines.values())
     assert "recorded on" in shown and "this build" in shown
+
+
+def test_conv_kernels_are_sorted_into_cudnns_algorithm_families() -> None:
+    from gpucnn.pages.cnn import conv_algorithm
+
+    assert conv_algorithm("sm80_xmma_fprop_implicit_gemm_f32f32_f32f32_f32_nchwkcrs_nchw_tilesize32x32x8") \
+        == "implicit_gemm"
+    assert conv_algorithm("void implicit_convolve_sgemm<float, float, 1024, 5, 5, 3, 3, 3, 1, false>") == "implicit_gemm"
+    assert conv_algorithm("void fft2d_r2c_32x32<float, false, 1u, false>(float2*, float const*)") == "fft"
+    assert conv_algorithm("sm80_xmma_gemm_cf32cf32_f32f32_cf32_tn_n_tilesize32x32x8") == "fft"
+    assert conv_algorithm("void wgrad_alg0_engine<float, 128, 5, 5, 3, 3, 3, false, 512>") == "wgrad"
+    assert conv_algorithm("winograd_nonfused_fprop") == "winograd"
+    # a weight gradient computed by implicit GEMM is a gradient kernel, as is a data gradient
+    assert conv_algorithm("sm80_xmma_wgrad_implicit_gemm_indexed_f32f32_tilesize64x64x8") == "wgrad"
+    assert conv_algorithm("sm80_xmma_dgrad_implicit_gemm_f32f32_tilesize64x32x8") == "wgrad"
+    # a real-valued GEMM and a pooling kernel are not convolution algorithms
+    assert conv_algorithm("sm80_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize32x32x8") is None
+    assert conv_algorithm("void at::native::max_pool_backward_nchw<float, float>") is None

@@ -225,7 +225,7 @@ def test_the_model_is_dotted_without_markers_and_references_are_black_stars(fake
 
 def test_each_chart_has_its_table_and_reads_without_colour(fake_workers: list[dict], fake_single: None) -> None:
     from gpucnn.pages import ddp as page
-    from tests.test_pages_tables import charts_told_apart_by_colour_only, charts_without_table
+    from tests.build.charts import charts_told_apart_by_colour_only, charts_without_table
 
     sources.begin_page("data-parallel.md")
     for name in ("allreduce_chart", "bucket_chart", "scaling_chart", "reference_chart"):

@@ -18,13 +18,13 @@ import pytest
 
 from gpucnn.datasheets import memory_kind
 from gpucnn.measurement import Measurement
-from tests import test_pages_gpu_findings as _gpu_findings
+from tests import fakes
 from tests.conftest import ROOT
-from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
+from tests.fakes import cpu_only, fake_build, fake_report
 
 PAGES = ("fast_memory",)
-# Fixtures: this build's GPU a fake H200 (live), its record archived, or results/ (see that module).
-live_record, where = _gpu_findings.live_record, _gpu_findings.where
+# Fixtures: this build's GPU a fake H200 (live), its record archived, or results/ (see tests/fakes.py).
+live_record, where = fakes.live_record, fakes.where
 MIB = 1024**2
 
 

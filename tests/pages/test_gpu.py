@@ -85,3 +85,35 @@ def test_the_peaks_chart_is_dots_with_a_table_and_each_cpus_own_estimate() -> No
     html = gpu.peaks_chart()  # figure_html raises ChartRuleError on bars on a log axis
     assert "<svg" in html and "The figures in a table" in html
     assert "this build&#x27;s CPU" not in html.split("<svg")[0]
+
+
+def test_lanes_count_physical_cores_and_sms() -> None:
+    import dataclasses
+
+    from gpucnn.hardware import AcceleratorInfo, Peak, detect
+    from gpucnn.pages.gpu import FP32_LANES_PER_SM, cpu_lanes, gpu_lanes
+
+    hw = detect()
+    cpu = dataclasses.replace(hw.cpu, usable_cores=4, max_clock_ghz=2.0,
+                              peak_fp32=Peak(4 * 2.0e9 * 32, "FLOP/s", "test", True))
+    assert cpu_lanes(dataclasses.replace(hw, cpu=cpu)) == (4, 16)
+    assert cpu_lanes(dataclasses.replace(hw, cpu=dataclasses.replace(cpu, usable_cores=None))) is None
+    acc = AcceleratorInfo(device_type="cuda", backend="CUDA", name="x", count=1, memory_bytes=None,
+                          capability="8.0", multiprocessors=108, l2_bytes=None, driver=None, runtime=None,
+                          cudnn=None, tf32_matmul=None, mig=None, peaks=None)
+    assert gpu_lanes(acc) == 108 * FP32_LANES_PER_SM["8.0"]
+    assert gpu_lanes(dataclasses.replace(acc, capability="12.0")) is None  # unknown: no guess
+
+
+# --- vector FP32, not AMD's matrix-core FP32, before the tensor cores are counted ---
+
+def test_every_matrix_fp32_row_has_a_vector_figure() -> None:
+    from gpucnn.datasheets import GPU_MODELS, vector_fp32
+
+    for m in GPU_MODELS:
+        value, source = vector_fp32(m.label, m.peaks)
+        if "matrix" in m.peaks.source.lower():
+            assert source != m.peaks.source and "vector" in source.lower(), m.label
+            assert value <= m.peaks.fp32  # a vector rate never beats the matrix cores' rate
+        else:
+            assert (value, source) == (m.peaks.fp32, m.peaks.source), m.label

@@ -14,9 +14,7 @@ import pytest
 from gpucnn.figures import CallCost, HostOrder, Pace, PartsVerdict, article_parts, call_cost, host_order
 from gpucnn.pages import measuring
 from gpucnn.pages.measuring import CLOSE, RoundTrip, Run, Separate, TwoKinds, _furthest_apart
-from tests.pages.records import archive_build, assert_escaped, hostile_sources, m, render
-
-NEGATIVE_TIME = re.compile(r"(\u2212|-)\s?\d[\d.,]*\s?(ns|µs|ms|s)\b")
+from tests.pages.records import NEGATIVE_TIME, archive_build, assert_escaped, hostile_sources, m, render
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ The tests check verdicts, numbers and sources, never the page's wording.
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,8 @@ from gpucnn.pages.tensor_cores import Bf16Unit, CpuBf16, PrecisionSweep, Speed, 
 from gpucnn.render import MAX_SERIES
 from gpucnn.results import Result
 from gpucnn.sources import Source
+from tests import fakes
+from tests.fakes import fake_report, h200_situation
 
 
 def pt(n: int, times: tuple[float, ...], device: str = "cpu", peak: float | None = None,
@@ -231,3 +235,31 @@ def test_speedup_is_taken_at_the_largest_common_size_within_one_origin() -> None
     bf16 = _sweep([pt(64, (1.0,) * 5), pt(128, (2.0,) * 5)], "bfloat16", "cpu", hw)
     assert tensor_cores.speedup_over_fp32([fp32, bf16], bf16) == (128, 4.0)
     assert tensor_cores.speedup_over_fp32([bf16], bf16) is None  # no fp32 sweep from the same origin
+
+
+# Fixtures: this build's GPU a fake H200 (live), its record archived, or results/ (see tests/fakes.py).
+live_record, where = fakes.live_record, fakes.where
+
+
+# --- Parallelism: one Little's-law row per GPU model; ticks that end on the largest size ---
+
+def _models() -> list[str]:
+    from gpucnn.pages.parallelism import littles_law
+
+    return [re.sub(r" \(.*\)$", "", e.name) for e in littles_law().examples]
+
+
+def test_littles_law_has_one_row_per_gpu_model(where) -> None:
+    models = _models()
+    assert models and len(models) == len(set(models)), models
+    assert "H200" in models
+
+
+def test_a_live_h100_replaces_the_datasheet_example(tmp_path: Path) -> None:
+    from gpucnn.pages.parallelism import littles_law
+
+    (tmp_path / "empty").mkdir()
+    with h200_situation(fake_report(), tmp_path / "empty", tmp_path / "cache"):
+        law = littles_law()
+        models = _models()
+    assert models == ["H100"] and not law.h100_example

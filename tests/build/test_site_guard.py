@@ -22,7 +22,7 @@ from gpucnn.site_guard import (
 )
 from tests.conftest import ROOT, build_site
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 HOST = "gpucnn.github.io"
 MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@4.1.3/tex-mml-chtml.js"
 

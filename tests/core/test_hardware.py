@@ -13,7 +13,7 @@ from gpucnn.datasheets import GPU_MODELS, gpu_model, isa_bound, slice_peaks
 from gpucnn.hardware import HardwareReport, blas_name, cpu_family, detect, gpu_peaks
 
 # The hardware reports of the H100 and H200 records (2026-11), written before usable_cores, peak_bf16 and fp16.
-OLD_REPORTS = Path(__file__).resolve().parent / "data" / "hardware_reports_2026-11.json"
+OLD_REPORTS = Path(__file__).resolve().parents[1] / "data" / "hardware_reports_2026-11.json"
 
 
 def _no_cpufreq(monkeypatch) -> None:

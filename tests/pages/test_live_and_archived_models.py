@@ -28,8 +28,8 @@ import gpucnn.sources as sources
 from gpucnn.archive import read
 from gpucnn.render import fmt
 from tests.conftest import ROOT
+from tests.fakes import cpu_only, fake_build, fake_report
 from tests.pages.results_words import archive_words
-from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
 
 REAL = ROOT / "results" / "nvidia-h200-2026-11-26-2.json"
 H200, H100 = "NVIDIA H200", "NVIDIA H100 80GB HBM3"

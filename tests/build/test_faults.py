@@ -15,10 +15,10 @@ from types import SimpleNamespace
 import pytest
 
 from gpucnn import archive, sources
+from tests.build.sites import _build, _home, _runs, _small_site
 from tests.conftest import ROOT
+from tests.fakes import one_line_error as _one_line_error
 from tests.pages.results_words import archive_words, words
-from tests.test_page_cache import _build, _home, _runs, _small_site
-from tests.test_review3_faults import _one_line_error
 
 H200 = ROOT / "results" / "nvidia-h200-2026-11-26-2.json"
 
@@ -287,7 +287,7 @@ def _four_models(folder: Path) -> list[str]:
 def test_a_record_left_out_by_the_cap_says_so_and_names_who_took_the_places(tmp_path: Path, live) -> None:
     from gpucnn.experiments.matmul import matmul_sweep
     from gpucnn.pages import results as page
-    from tests.test_fake_accelerator import cpu_only, fake_build, fake_report
+    from tests.fakes import cpu_only, fake_build, fake_report
 
     folder = tmp_path / "results"
     folder.mkdir()
@@ -321,7 +321,7 @@ def test_every_reason_the_page_can_give_has_a_sentence_in_the_docs() -> None:
 
 def test_a_superseded_newest_record_gives_way_to_the_older_one_and_says_why(tmp_path: Path) -> None:
     from gpucnn.experiments.matmul import matmul_sweep
-    from tests.test_fake_accelerator import cpu_only, fake_build
+    from tests.fakes import cpu_only, fake_build
 
     folder = tmp_path / "results"
     folder.mkdir()

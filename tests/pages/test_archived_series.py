@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
-import json
 import re
 from pathlib import Path
 
@@ -29,8 +28,8 @@ import gpucnn.hardware as hardware
 import gpucnn.results as results
 import gpucnn.sources as sources
 from gpucnn.archive import read
+from tests.fakes import as_cuda, cpu_only, fake_build, fake_report, write_record
 from tests.pages.results_words import archive_words
-from tests.test_fake_accelerator import FAKE_DEVICE, cpu_only, fake_build, fake_report
 
 MODEL = "H100"
 RECORD = "fake-h100.json"
@@ -67,19 +66,6 @@ def _render(modules: tuple[str, ...] = GPU_PAGES) -> dict[str, str]:
 def situation(report: hardware.HardwareReport, archive: Path, cache: Path):
     """Pages see ``report`` as this build's hardware and ``archive`` as results/."""
     return fake_build(report, archive, cache, GPU_PAGES)
-
-
-def as_cuda(document: dict) -> dict:
-    """The live run's document as a CUDA machine would have written it (the fake device is ``cpu:0``)."""
-    return json.loads(json.dumps(document).replace(f'"{FAKE_DEVICE}"', '"cuda"'))
-
-
-def write_record(folder: Path, document: dict, name: str = RECORD) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(json.dumps(document))
-    read(path)  # it must be a valid record, or the test proves nothing
-    return path
 
 
 @pytest.fixture(scope="module")

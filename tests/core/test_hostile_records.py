@@ -12,8 +12,9 @@ import pytest
 
 from gpucnn import render, site_guard, sources
 from gpucnn.archive import parse
+from tests.fakes import one_line_error as _one_line_error
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 H200 = ROOT / "results" / "nvidia-h200-2026-11-26.json"
 
 # Markdown that attr_list, emphasis, links, headings and admonitions would read, in a record's free string.
@@ -114,14 +115,6 @@ def _cli(args: list[str], archive: Path, timeout: float = 120):
     env = {**os.environ, "GPUCNN_RESULTS_DIR": str(archive)}
     return subprocess.run([sys.executable, "-m", "gpucnn.cli", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT, preexec_fn=limit)
-
-
-def _one_line_error(proc, *words: str) -> None:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gpucnn: error: "), proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 @pytest.mark.parametrize(("make", "words"), [

@@ -13,7 +13,7 @@ import pytest
 
 from gpucnn.datasheets import GPU_MODELS, memory_kind, memory_type
 from gpucnn.hardware import HardwareReport
-from tests.test_fake_accelerator import fake_build, fake_report
+from tests.fakes import fake_build, fake_report
 
 
 def _acc(name: str) -> types.SimpleNamespace:

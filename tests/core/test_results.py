@@ -18,30 +18,12 @@ import pytest
 import torch
 
 from gpucnn import results
-from gpucnn.bench import Measurement, measure
+from gpucnn.bench import Measurement
 from gpucnn.render import provenance
-from gpucnn.results import atomic_write_text, cache_dir, code_hash, code_modules, experiment, run
+from gpucnn.results import atomic_write_text, cache_dir, code_hash, code_modules, run
 from gpucnn.specs import SPECS, Spec
 from tests.conftest import ROOT
-
-CALLS: list[dict[str, Any]] = []
-
-
-@dataclass(frozen=True)
-class CountedData:
-    sum: Measurement
-    size: int
-
-
-SPECS["counted"] = Spec(__name__, 1, CountedData)
-
-
-@experiment
-def counted(size: int = 4) -> dict[str, Any]:
-    """A tiny experiment that records each time it really runs."""
-    CALLS.append({"size": size})
-    x = torch.ones(size)
-    return {"sum": measure(lambda: x.sum(), name="sum", device="cpu", shape=(size,)), "size": size}
+from tests.fakes import CALLS, counted
 
 
 @pytest.fixture(autouse=True)
@@ -237,7 +219,7 @@ def test_a_new_result_that_does_not_fit_its_data_class_fails_naming_it(monkeypat
     class Other:
         total: Measurement
 
-    monkeypatch.setitem(SPECS, "counted", Spec(__name__, 1, Other))
+    monkeypatch.setitem(SPECS, "counted", Spec("tests.fakes", 1, Other))
     with pytest.raises(results.RecordError, match=r"counted\(size=4\) returned data that does not fit Other.*"
                                                    r"data\.total: missing"):
         run(counted, size=4)
@@ -248,7 +230,7 @@ def test_a_result_records_its_experiment_version_and_code_hash() -> None:
 
     r = run(counted, size=4).to_dict()
     assert r["version"] == 1
-    assert r["code_hash"] == codehash.code_hash((ROOT / "tests" / "test_results.py").read_text(), "counted",
+    assert r["code_hash"] == codehash.code_hash((ROOT / "tests" / "fakes.py").read_text(), "counted",
                                                 (ROOT / "gpucnn" / "bench.py").read_text())
     assert results.results_document([run(counted, size=4)])["schema"] == "gpucnn-results/2"
 

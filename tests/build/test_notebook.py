@@ -207,7 +207,7 @@ def test_a_new_archived_record_changes_the_notebook_cache_key(tmp_path: Path, mo
     _, before, cache = _keyed(monkeypatch, tmp_path / "cache")
     cache.commit()
     # a valid record: the digest is taken of checked records (a broken file fails the build instead)
-    real = sorted((Path(__file__).resolve().parent.parent / "results").glob("nvidia-h100-*.json"))[0]
+    real = sorted((Path(__file__).resolve().parents[2] / "results").glob("nvidia-h100-*.json"))[0]
     (archive / real.name).write_bytes(real.read_bytes())
     _, after, cache = _keyed(monkeypatch, tmp_path / "cache")
     cache.commit()

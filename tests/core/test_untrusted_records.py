@@ -1,7 +1,7 @@
 """`gpucnn results add` refuses a record whose strings carry markup (issue 12), as a user meets it:
 one line on stderr naming the field, exit status 2, nothing archived.
 
-The pages must still escape whatever gets past these checks; tests/test_browser.py renders such a
+The pages must still escape whatever gets past these checks; tests/build/test_browser.py renders such a
 record in Chromium.
 """
 

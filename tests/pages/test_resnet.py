@@ -139,7 +139,7 @@ def cpu_build_with_archive(monkeypatch, tmp_path: Path):
             pytest.skip(f"the record has no host CPU result of {fn.__name__}")
         return result
 
-    from tests.test_fake_accelerator import cpu_only
+    from tests.fakes import cpu_only
 
     monkeypatch.setattr(sources_mod.hardware, "detect", lambda *a, **k: cpu_only())
     monkeypatch.setattr(sources_mod, "run", host_result)
@@ -241,7 +241,7 @@ def test_record_strings_are_escaped_in_every_table(monkeypatch, tmp_path: Path) 
     """A pull request's record names its model and precision: whatever they hold, no markup reaches the page."""
     import json
 
-    from tests.test_fake_accelerator import cpu_only
+    from tests.fakes import cpu_only
 
     record = _resnet_record()
     doc = json.loads((RESULTS / record.name).read_text())

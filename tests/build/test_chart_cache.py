@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter
 from gpucnn import chart_cache, render
 from gpucnn.results import cache_dir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _series(last: float = 5.0) -> list[render.Series]:
@@ -76,7 +76,7 @@ def test_a_reused_chart_is_byte_for_byte_the_drawn_one(chart, monkeypatch: pytes
 
 def test_a_reused_chart_still_names_its_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     """Drawn or reused: the same data-source attributes, and the caption's sources reach the sources line."""
-    from tests.test_render import _archived
+    from tests.fakes import archived_sources as _archived
 
     render.section_sources()  # forget what an earlier test left
     drawn = _drawn(monkeypatch)
@@ -191,7 +191,7 @@ def test_a_new_process_reuses_the_chart(tmp_path: Path) -> None:
     """The key does not depend on the process: object ids, hash seeds, figure numbers."""
     script = (
         "import hashlib, sys, matplotlib.pyplot as plt\n"
-        "from tests import test_chart_cache as t\n"
+        "from tests.build import test_chart_cache as t\n"
         "from gpucnn import chart_cache\n"
         "opened = [plt.figure() for _ in range(int(sys.argv[1]))]\n"  # other figures open: another number
         "out = t._line_chart() + t._custom_chart()\n"

@@ -121,7 +121,7 @@ def schema_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def _a_record() -> str:
-    (path,) = sorted((Path(__file__).resolve().parent.parent / "results").glob("nvidia-h100*.json"))[:1]
+    (path,) = sorted((Path(__file__).resolve().parents[2] / "results").glob("nvidia-h100*.json"))[:1]
     return path.read_text(encoding="utf-8")
 
 

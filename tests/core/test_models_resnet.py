@@ -18,7 +18,7 @@ from torch import nn
 
 from gpucnn.models import build_resnet, layer_macs, parameter_count
 
-FIXTURE = json.loads((Path(__file__).resolve().parent / "data" / "resnet_layers.json").read_text())
+FIXTURE = json.loads((Path(__file__).resolve().parents[1] / "data" / "resnet_layers.json").read_text())
 INPUT_SHAPE = tuple(FIXTURE["input_shape"])  # (1, 3, 224, 224)
 NAMES = ["resnet18", "resnet50"]
 

@@ -12,7 +12,7 @@ from gpucnn import sources
 from gpucnn.archive import read
 from gpucnn.experiments.matmul import matmul_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 H200 = ROOT / "results" / "nvidia-h200-2026-11-26.json"
 
 

@@ -235,7 +235,7 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
 
     from gpucnn.cli import build_parser
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     for name, subparser in sub.choices.items():

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from gpucnn import render
+from tests.fakes import archived_sources as _archived
+from tests.fakes import fake_result as _result
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}href"
@@ -167,27 +169,6 @@ def test_palette_avoids_black_and_yellow() -> None:
 
 
 # --- captions are short; each page section names its sources once (render.section_sources) ---
-
-
-def _result(hw: object, device: str = "cpu", date: str = "2026-01-02") -> object:
-    from gpucnn.results import Result
-
-    return Result("matmul_sweep", {"device": device}, {}, f"{date}T03:04:05+00:00", "quick", "2.11.0+cu130",
-                  "abc1234", hw, "k-" + device)
-
-
-def _archived(name: str = "nvidia-h100-2026-01-02.json", accelerator: str = "NVIDIA H100 80GB HBM3") -> list:
-    import dataclasses
-
-    from gpucnn.archive import Record
-    from gpucnn.sources import Source
-    from tests.test_fake_accelerator import fake_report
-
-    report = fake_report()
-    hw = dataclasses.replace(report, accelerator=dataclasses.replace(report.accelerator, name=accelerator))
-    gpu, cpu = _result(hw, "cuda"), _result(hw, "cpu")
-    record = Record(name, {}, hw, (gpu, cpu))
-    return [Source("cuda", gpu, record), Source("cpu", cpu, record)]
 
 
 @pytest.fixture

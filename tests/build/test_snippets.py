@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SNIPPETS = sorted((Path(__file__).resolve().parent.parent / "snippets").glob("*.py"))
+SNIPPETS = sorted((Path(__file__).resolve().parents[2] / "snippets").glob("*.py"))
 
 
 def test_there_are_snippets() -> None:
