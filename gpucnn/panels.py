@@ -46,9 +46,11 @@ def small_multiples(panels: Sequence[Panel], *, title: str, xlabel: str, ylabel:
         fig, axes = plt.subplots(rows, columns, figsize=(7.0, 0.6 + 2.7 * rows), sharey=True, squeeze=False)
         for ax in axes.flat[len(panels):]:
             ax.set_visible(False)
+        shapes = render.distinct_markers([(s.source, str(s.style.get("marker", "o"))) for p in panels
+                                          for s in p.series])
         for ax, panel in zip(axes.flat, panels, strict=False):
             for s in panel.series:
-                style = _style(s)
+                style = {**_style(s), "marker": shapes[(s.source, str(s.style.get("marker", "o")))]}
                 ax.plot(s.x, s.y, label=chart_text(s.label), gid=f"{render._SERIES_GID}{len(drawn)}", **style)
                 if s.low is not None and s.high is not None:
                     ax.fill_between(s.x, s.low, s.high, color=style["color"], alpha=0.12 if s.archived else 0.25,

@@ -643,6 +643,24 @@ def layer_cells(rows: Sequence[Any], device: str) -> tuple[list[str], list[list[
 # Squares come last: they mean "CPU" on the device charts (origin_style), so a GPU should not get one.
 _LEGIBLE_MARKERS = ["o", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*", "d", "H", "s"]
 
+# Shapes a kind of device's marker may take, the first for the first source drawn: squares for CPUs, circles
+# for GPUs, then shapes of their own for each further source, so that no two sources differ by colour alone.
+_SHAPES = {"s": ["s", "P", "X", "p", "*"], "o": ["o", "^", "D", "v", "h"]}
+
+
+def distinct_markers(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """For each (source, kind's marker) in drawing order, the marker it is drawn with: the same for a source
+    wherever it appears (across small multiples), different between sources of one kind."""
+    out: dict[tuple[str, str], str] = {}
+    used: dict[str, int] = {}
+    for source, marker in keys:
+        if (source, marker) not in out:
+            shapes = _SHAPES.get(marker, [marker, *_LEGIBLE_MARKERS])
+            out[(source, marker)] = shapes[used.get(marker, 0) % len(shapes)]
+            used[marker] = used.get(marker, 0) + 1
+    return out
+
+
 FIGURES_TITLE = "The figures in a table"
 
 

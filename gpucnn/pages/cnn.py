@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -305,11 +306,15 @@ class Pooling:
         return self.l2_bytes is not None and self.relu_bytes / 2 <= self.l2_bytes
 
 
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_.]*")
+
+
 def poolings() -> list[Pooling]:
     """Per profiled device with both layers timed (kernel time on a GPU, host time on a CPU)."""
     out = []
     for src in sources(cnn_profile, hosts=True):
-        layers = {row.layer: row for row in src.result.typed.layers}
+        # By the module name the record's layer starts with: text after it (anyone's record) changes no row.
+        layers = {_LAYER_NAME.match(row.layer).group(0): row for row in src.result.typed.layers}
         relu = _layer_time(layers["relu1"], src.device) if "relu1" in layers else None
         pool = _layer_time(layers["pool1"], src.device) if "pool1" in layers else None
         if not relu or not pool:

@@ -32,6 +32,7 @@ from gpucnn.measurement import Measurement
 from gpucnn.render import (
     _SERIES_GID,  # the group id figure_html marks with data-source
     chart_text,
+    distinct_markers,
     figure_html,
     figures_table,
     fmt,
@@ -180,6 +181,7 @@ def comparison_chart() -> str:
         heights = [max(1, len(g)) for g in groups]
         fig, axs = plt.subplots(len(groups) or 1, 2, squeeze=False, figsize=(7.0, 1.4 + 0.55 * sum(heights)),
                                 gridspec_kw={"height_ratios": heights or [1]})
+        shapes = distinct_markers([(h.source.origin, "o") for group in groups for h in group])
         for row, group in enumerate(groups):
             labels = [chart_text(h.source.label) for h in group]
             for col, (attr, xlabel, work_of) in enumerate(_PANELS):
@@ -194,7 +196,7 @@ def comparison_chart() -> str:
                     rates.append(value)
                     colour = source_colour(h.source.origin)
                     drawn = ax.errorbar([value], [i], xerr=[[value - work / m.p75], [work / m.p25 - value]],
-                                        fmt="o", markersize=7, capsize=3, color=colour, ecolor=colour,
+                                        fmt=shapes[(h.source.origin, "o")], markersize=7, capsize=3, color=colour, ecolor=colour,
                                         markerfacecolor="none" if h.source.archived else colour)
                     drawn.lines[0].set_gid(f"{_SERIES_GID}{len(gids)}")  # the dot: its group carries the source
                     gids.append(h.source.origin)

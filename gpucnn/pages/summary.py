@@ -23,6 +23,7 @@ from gpucnn.render import (
     archived_style,
     chart_text,
     describe_hardware,
+    distinct_markers,
     figure_html,
     figures_table,
     fmt,
@@ -302,12 +303,13 @@ def home_chart() -> str:
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)
         gids: list[str] = []
+        shapes = distinct_markers([(origin, "o") for origin in origins])
         for ax, (panel, dots) in zip(axes.flat, panels, strict=False):
             for origin in origins:
                 mine = [d for d in dots if d.source.origin == origin]
                 if not mine:
                     continue
-                style = {"color": source_colour(origin), "marker": "o", "markersize": 7}
+                style = {"color": source_colour(origin), "marker": shapes[(origin, "o")], "markersize": 7}
                 if mine[0].source.archived:
                     style = archived_style(style)
                 ax.plot([d.value for d in mine], [order.index(_key(d.source)) for d in mine],

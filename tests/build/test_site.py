@@ -33,7 +33,7 @@ def test_home_shows_the_hardware_report(built_site: Path) -> None:
 
 def test_measuring_page_has_table_chart_and_snippet_output(built_site: Path) -> None:
     html = (built_site / "measuring" / "index.html").read_text()
-    assert "Article&#39;s method, here" in html or "Article's method, here" in html
+    assert "Article&#39;s method" in html or "Article's method" in html
     assert "<svg" in html and "<title" in html
     assert "article's way" in html  # the snippet's printed output
 
@@ -123,7 +123,7 @@ def test_a_raising_block_fails_the_strict_build(tmp_path: Path) -> None:
 def test_gpu_ann_cnn_pages_have_charts_tables_and_math(built_site: Path, page: str) -> None:
     html = (built_site / page / "index.html").read_text()
     assert "<svg" in html and "<table" in html
-    assert "What you will learn" in html and 'id="summary"' in html
+    assert ("What you will learn" in html and 'id="summary"' in html) or page == "gpu"  # gpu: the path's first stop
     if page != "gpu":
         assert "<math" in html  # LaTeX converted to MathML at build time
 

@@ -263,3 +263,13 @@ def test_log_axes_are_labelled_in_plain_numbers_not_small_superscripts() -> None
     assert "1,000" in html and "10⁶" in html
     assert "mathdefault" not in html and "baseline-shift" not in html
     assert render.plain_number(0.01) == "0.01" and render.plain_number(1e9) == "10⁹"
+
+
+def test_each_source_keeps_one_marker_and_two_sources_of_a_kind_never_share_one() -> None:
+    keys = [("live", "s"), ("live", "o"), ("archived:a", "s"), ("archived:a", "o"), ("archived:b", "o"),
+            ("live", "o"), ("archived:a", "o")]  # the same sources again, in a second panel
+    shapes = render.distinct_markers(keys)
+    assert shapes[("live", "s")] == "s" and shapes[("live", "o")] == "o"  # the first of each kind: the base shape
+    gpus = [shapes[(src, "o")] for src in ("live", "archived:a", "archived:b")]
+    cpus = [shapes[(src, "s")] for src in ("live", "archived:a")]
+    assert len(set(gpus)) == 3 and len(set(cpus)) == 2 and not set(gpus) & set(cpus)
