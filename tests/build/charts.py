@@ -78,27 +78,42 @@ def series_looks(chart: str) -> list[tuple[str | None, str, bool]]:
     return looks
 
 
-def series_sources(chart: str) -> list[str]:
-    """Each series' ``data-source``, in the order ``series_looks`` reads them."""
-    found = []
+def series_sources(chart: str) -> list[tuple[str, str]]:
+    """Each series' panel (matplotlib's ``axes_N`` group around it) and ``data-source``, in the order
+    ``series_looks`` reads them."""
+    found, stack = [], []
     for tag in TAG.finditer(chart):
+        if tag.group(2) != "g":
+            continue
+        if tag.group(1) == "/":
+            if stack:
+                stack.pop()
+            continue
         attrs = dict(ATTR.findall(tag.group(3)))
-        if tag.group(2) == "g" and tag.group(1) != "/" and re.search(r"-s\d+$", attrs.get("id", "")) \
-                and "data-source" in attrs:
-            found.append(attrs["data-source"])
+        if re.search(r"-s\d+$", attrs.get("id", "")) and "data-source" in attrs:
+            panel = next((g for g in reversed(stack) if re.fullmatch(r"axes_\d+", g)), "")
+            found.append((panel, attrs["data-source"]))
+        if not tag.group(3).rstrip().endswith("/"):
+            stack.append(attrs.get("id", ""))
     return found
 
 
 def charts_told_apart_by_colour_only(page: str) -> list[str]:
     """The titles of the charts on ``page`` where two sources' series share a marker, dashes and fill: only
-    their colour tells them apart. One source drawn alike in several panels of small multiples is one series
-    to a reader. Bar charts, labelled bar by bar, are skipped."""
+    their colour tells them apart within one panel. One source drawn alike in several panels of small
+    multiples is one series to a reader, and a panel's title names what it shows. Bar charts, labelled bar
+    by bar, are skipped."""
     found = []
     for chart in CHART.finditer(page):
         looks = series_looks(chart.group(0))
-        origins = series_sources(chart.group(0))
-        pairs = set(zip(looks, origins, strict=False)) if len(origins) == len(looks) else set(enumerate(looks))
-        shared = len({look for look, _ in pairs}) < len(pairs)
+        where = series_sources(chart.group(0))
+        if len(where) != len(looks):  # series without a source marker: every look must differ
+            shared = len(set(looks)) < len(looks)
+        else:
+            by_look: dict[tuple, set[str]] = {}
+            for look, (panel, source) in zip(looks, where, strict=True):
+                by_look.setdefault((panel, look), set()).add(source)
+            shared = any(len(found_sources) > 1 for found_sources in by_look.values())
         if any(shape for shape, _, _ in looks) and shared:
             title = re.search(r"<title[^>]*>(.*?)</title>", chart.group(0), re.S)
             found.append(title.group(1) if title else chart.group(0)[:80])

@@ -759,6 +759,7 @@ def _pages_html(record) -> str:
     from mkdocs.config import load_config
 
     import gpucnn.sources as sources
+    from gpucnn.render import section_sources
 
     config = load_config(str(ROOT / "mkdocs.yml"))
     parts = []
@@ -773,6 +774,8 @@ def _pages_html(record) -> str:
                     continue
                 value = fn()
                 if isinstance(value, str):
+                    # and the sources line its section ends with, which names the record (commit included)
+                    value += section_sources()
                     md = markdown.Markdown(extensions=config["markdown_extensions"],
                                            extension_configs=config["mdx_configs"])
                     parts.append(f'<section data-builder="{name}.{fname}">{md.convert(value)}</section>')
