@@ -291,7 +291,7 @@ def plain_number(x: float) -> str:
     """A log axis's tick label in the page's own text size: ``0.01``, ``1,000``, ``10⁹``."""
     if x == 0:
         return "0"
-    if 1e-3 <= abs(x) < 1e6:
+    if 1e-3 <= abs(x) < 1e4:  # wider labels run into each other on a narrow panel
         return f"{x:,.6g}"
     exponent = round(math.log10(abs(x)))
     if math.isclose(abs(x), 10.0**exponent, rel_tol=1e-9):

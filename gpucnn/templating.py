@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.ext
 from markupsafe import Markup
 
 from gpucnn import sources
@@ -71,8 +72,25 @@ def _pct(value: Any, digits: int = 2) -> str:
     return f"{fmt(_number(value), digits)} %"
 
 
+_BLOCK_TAG = re.compile(r"\{%-?.*?-?%\}")
+
+
+class _KeepLineBreaks(jinja2.ext.Extension):
+    """trim_blocks drops the line break after a block tag: right for a line that holds only tags (a loop's
+    ``{% for %}``), wrong for a line of words that ends in one (``... the arithmetic{% endif %}``), whose
+    break is the space before the next line's first word. Such a line keeps its break."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        lines = source.split("\n")
+        for i, line in enumerate(lines[:-1]):
+            if line.rstrip().endswith("%}") and _BLOCK_TAG.sub("", line).strip():
+                lines[i] = line.rstrip() + " "
+        return "\n".join(lines)
+
+
 def environment(docs_dir: str | Path) -> jinja2.Environment:
     env = jinja2.Environment(
+        extensions=[_KeepLineBreaks],
         loader=jinja2.FileSystemLoader(str(docs_dir)),
         undefined=jinja2.StrictUndefined,
         autoescape=True,

@@ -42,7 +42,7 @@ from gpucnn.render import (
     style_context,
     table,
 )
-from gpucnn.sources import Source, note, one_line, sources
+from gpucnn.sources import Source, note, one_line, plain_text, sources
 
 
 def digit_figure(index: int = 0) -> str:
@@ -406,17 +406,17 @@ def kernel_names() -> list[KernelNames]:
             ks = [r for r in rows if conv_algorithm(r["op"]) == family]
             if ks:
                 algos.append(Algorithm(family, len(ks), sum(r["self_device_pct"] or 0.0 for r in ks),
-                                       one_line(ks[0]["op"].split("_tilesize")[0])))
+                                       plain_text(ks[0]["op"].split("_tilesize")[0])))
         sm80 = sum(1 for r in rows if r["op"].startswith("sm80_"))
         if algos or sm80:
             note(src)
-            out.append(KernelNames(src, tuple(algos), sm80, one_line(acc.capability or "unknown")))
+            out.append(KernelNames(src, tuple(algos), sm80, plain_text(acc.capability or "unknown")))
     return out
 
 
 def algorithm_table() -> str:
     rows = [(k.source.cell(), a.name, a.kernels, f"{a.share_pct:.0f} %" if a.share_pct else "–",
-             f"<code>{html.escape(a.example)}</code>") for k in kernel_names() for a in k.algorithms]
+             f"<code>{one_line(a.example)}</code>") for k in kernel_names() for a in k.algorithms]
     if not rows:
         return ""
     return html_table(["GPU", "Algorithm", "Kernels", "Share of kernel time", "First kernel"], rows, align="llrrl")

@@ -147,3 +147,11 @@ def test_a_templated_page_prints_its_words_and_sources_and_no_template_syntax(tm
     html = (tmp_path / "site" / "index.html").read_text()
     assert "<li>1.5 GB/s</li>" in html and "<li>2,500 GB/s</li>" in html
     assert "{%" not in html and "{{" not in html and "section_sources" not in html
+
+
+def test_a_line_of_words_ending_in_a_block_tag_keeps_its_space(tmp_path: Path) -> None:
+    """'the arithmetic{% endif %}' then '(H200: ...' on the next line read 'arithmetic(H200:' once."""
+    out = render_page("# T\n\nslower than the arithmetic{% if True %}{% endif %}\n(H200: 5x) as many\n"
+                      "{% for i in [1, 2] %}\n- item {{ i }}\n{% endfor %}\nend\n", "demo.md", _docs(tmp_path))
+    assert "the arithmetic \n(H200: 5x)" in out
+    assert "- item 1\n- item 2\nend" in out  # lines of tags alone still leave no line behind
