@@ -2,7 +2,7 @@
 
 A page in ``docs/`` is a Jinja template, rendered by gpucnn's hook before markdown-exec runs its blocks:
 
-    {% for c in pages.bandwidth.copy_findings() %}
+    {% for c in pages.bandwidth.copy_facts().devices %}
     On {{ c.source.label }}, the largest copy reaches **{{ c.largest_gbps | num }} GB/s**.
     {% endfor %}
 

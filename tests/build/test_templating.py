@@ -155,3 +155,17 @@ def test_a_line_of_words_ending_in_a_block_tag_keeps_its_space(tmp_path: Path) -
                       "{% for i in [1, 2] %}\n- item {{ i }}\n{% endfor %}\nend\n", "demo.md", _docs(tmp_path))
     assert "the arithmetic \n(H200: 5x)" in out
     assert "- item 1\n- item 2\nend" in out  # lines of tags alone still leave no line behind
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{{ missing_fact }}\n", r"^partial broken\.md: UndefinedError: 'missing_fact' is undefined$"),
+    ("text\n{% if %}\n", r"^partial broken\.md, line 2: "),
+])
+def test_a_broken_partial_fails_in_one_line_naming_it(tmp_path: Path, text: str, message: str) -> None:
+    """The notebook's words (render_partial): its cell raises, so the notebook page fails the build."""
+    from gpucnn.templating import render_partial
+
+    docs = _docs(tmp_path)
+    (docs / ".partials" / "broken.md").write_text(text)
+    with pytest.raises(TemplateError, match=message):
+        render_partial("broken.md", docs_dir=docs)
