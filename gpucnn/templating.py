@@ -77,14 +77,25 @@ _BLOCK_TAG = re.compile(r"\{%-?.*?-?%\}")
 
 class _KeepLineBreaks(jinja2.ext.Extension):
     """trim_blocks drops the line break after a block tag: right for a line that holds only tags (a loop's
-    ``{% for %}``), wrong for a line of words that ends in one (``... the arithmetic{% endif %}``), whose
-    break is the space before the next line's first word. Such a line keeps its break."""
+    ``{% for %}``), wrong for a line of words that ends in one (``... the arithmetic{% endif %}``).
+
+    Such a line's break becomes a space, and the line runs on into the next one through a comment that
+    holds the break (the template's line numbers stay the page's): whatever the tags between render,
+    words never run together, and a line that renders empty (``{% if loop.first %}words{% endif %}`` after
+    the first pass) leaves no blank line, which would end a paragraph. Before a blank line the break is
+    kept: that paragraph ends there."""
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         lines = source.split("\n")
-        for i, line in enumerate(lines[:-1]):
-            if line.rstrip().endswith("%}") and _BLOCK_TAG.sub("", line).strip():
-                lines[i] = line.rstrip() + " "
+        for i in range(len(lines) - 1):
+            line = lines[i]  # as the line before may have changed it
+            if not (line.rstrip().endswith("%}") and _BLOCK_TAG.sub("", line.removeprefix("##}")).strip()):
+                continue
+            if lines[i + 1].strip():
+                lines[i] = line.rstrip() + '{{ " " }}{##'
+                lines[i + 1] = "##}" + lines[i + 1]
+            else:
+                lines[i] = line.rstrip() + '{{ "" }}'
         return "\n".join(lines)
 
 

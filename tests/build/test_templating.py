@@ -150,11 +150,27 @@ def test_a_templated_page_prints_its_words_and_sources_and_no_template_syntax(tm
 
 
 def test_a_line_of_words_ending_in_a_block_tag_keeps_its_space(tmp_path: Path) -> None:
-    """'the arithmetic{% endif %}' then '(H200: ...' on the next line read 'arithmetic(H200:' once."""
+    """'the arithmetic{% endif %}' then '(H200: ...' on the next line read 'arithmetic(H200:' once; and a
+    line of words shown on a loop's first pass only must leave no blank line (a paragraph break) after it."""
     out = render_page("# T\n\nslower than the arithmetic{% if True %}{% endif %}\n(H200: 5x) as many\n"
-                      "{% for i in [1, 2] %}\n- item {{ i }}\n{% endfor %}\nend\n", "demo.md", _docs(tmp_path))
-    assert "the arithmetic \n(H200: 5x)" in out
+                      "{% for i in [1, 2] %}\n- item {{ i }}\n{% endfor %}\nend\n\n"
+                      "{% for g in ['a', 'b'] %}\n{% if loop.first %}On the GPUs: {% endif %}\n{{ g }}{{ ';' if not loop.last else '.' }}\n{% endfor %}\n",
+                      "demo.md", _docs(tmp_path))
+    assert "the arithmetic (H200: 5x)" in " ".join(out.split())
     assert "- item 1\n- item 2\nend" in out  # lines of tags alone still leave no line behind
+    paragraph = out.split("end\n\n", 1)[1].split("\n\n")[0]
+    assert " ".join(paragraph.split()) == "On the GPUs: a; b."
+    # words ending in a tag, tag-only lines, then words starting with a tag; and a paragraph that ends there
+    docs = tmp_path / "docs"
+    out = render_page("# T\n\nit is 2x.{% if True %}{% endif %}\n{% if False %}\nx\n{% endif %}\n"
+                      "{% if True %}Far above{% endif %}\n\nwords{% if True %}{% endif %}\n\nNext\n", "demo.md", docs)
+    assert "it is 2x. Far above" in out and "words\n\nNext" in out
+    # two such lines in a row (macro definitions): both still defined
+    out = render_page("{% macro a() %}A{% endmacro %}\n{% macro b() %}B{% endmacro %}\n{{ a() }}{{ b() }}\n",
+                      "demo.md", docs)
+    assert "AB" in out
+    with pytest.raises(TemplateError, match=r"line 4: "):  # line numbers stay the page's
+        render_page("# T\n\nwords{% if True %}{% endif %}\n{{ nothing }}\n", "demo.md", docs)
 
 
 @pytest.mark.parametrize("text, message", [
