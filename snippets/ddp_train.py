@@ -81,6 +81,9 @@ try:
     gap = max((c - copies[0]).abs().max().item() for c in copies)
     if rank == 0:
         print(f"replicas agree: {gap == 0.0} (largest difference between ranks: {gap:.3g})")
+    # Every rank is done with the group before any tears it down: a rank that destroys it while another is
+    # still in a collective can abort that one ("terminate called without an active exception").
+    dist.barrier()
 finally:
     dist.destroy_process_group()
     if rendezvous is not None:
