@@ -6,6 +6,7 @@
 # (plain `python ddp_train.py`) it runs as a world of one process.
 import contextlib
 import os
+import sys
 import tempfile
 
 import torch
@@ -81,10 +82,14 @@ try:
     gap = max((c - copies[0]).abs().max().item() for c in copies)
     if rank == 0:
         print(f"replicas agree: {gap == 0.0} (largest difference between ranks: {gap:.3g})")
-    # Every rank is done with the group before any tears it down: a rank that destroys it while another is
-    # still in a collective can abort that one ("terminate called without an active exception").
-    dist.barrier()
+    dist.barrier()  # every rank is done with the group before any tears it down
 finally:
     dist.destroy_process_group()
     if rendezvous is not None:
         rendezvous.cleanup()
+
+# Done, and the group destroyed. Under torchrun, gloo's threads can still abort the interpreter's own shutdown
+# now and then ("terminate called without an active exception", exit code -6): a rank leaves without it.
+if launched:
+    sys.stdout.flush()
+    os._exit(0)
